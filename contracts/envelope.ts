@@ -1,0 +1,162 @@
+/**
+ * CloudEvents' NATS protocol binding in binary mode: attributes travel as
+ * `ce-*` headers, the body is the Avro binary of the event alone. Several
+ * events of one decision travel as one `relaygrid.core.Commit.v1` message whose
+ * entries carry their own id, type and schema.
+ */
+import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
+import { COMMIT_KEY, type EventData, type EventKey } from './catalogue.js';
+import type { SchemaRegistry } from './codec.js';
+import type { CommitV1 } from './catalogue.generated.js';
+
+/** An event as a decider emits it: its catalogue key and current-version data. */
+export type DomainEvent<K extends EventKey = EventKey> = { [P in K]: { type: P; data: EventData<P> } }[K];
+
+/** Who and what caused an append; copied into every event's headers. */
+export interface EventMeta {
+  /** `relaygrid/<role>`, the CloudEvents source. */
+  source: string;
+  /** The user or service that acted, e.g. `user:<id>`, `system:projector`. */
+  actor?: string;
+  correlationId?: string;
+  causationId?: string;
+  /** W3C trace context of the request that caused this event. */
+  traceparent?: string;
+}
+
+export interface OutgoingEvent {
+  id: string;
+  event: DomainEvent;
+  time: Date;
+}
+
+/** Where and when an event was stored, beside its type and data. */
+export interface StoredEventInfo {
+  /** Stream sequence of the message (shared by the events of one commit). */
+  seq: number;
+  subject: string;
+  id: string;
+  ceType: string;
+  time: Date;
+  meta: EventMeta;
+}
+
+/** An event read back from the log. */
+export type StoredEvent<K extends EventKey = EventKey> = DomainEvent<K> & StoredEventInfo;
+
+export const HEADER = {
+  specVersion: 'ce-specversion',
+  id: 'ce-id',
+  type: 'ce-type',
+  source: 'ce-source',
+  time: 'ce-time',
+  subject: 'ce-subject',
+  dataSchema: 'ce-dataschema',
+  contentType: 'content-type',
+  actor: 'ce-actor',
+  correlationId: 'ce-correlationid',
+  causationId: 'ce-causationid',
+  traceparent: 'traceparent',
+} as const;
+
+export const AVRO_CONTENT_TYPE = 'avro/binary';
+
+export class EnvelopeError extends Error {
+  readonly code = 'bad_envelope';
+}
+
+export interface EncodedMessage {
+  /** The message id (`ce-id` and `Nats-Msg-Id`): the event id, or the commit id. */
+  id: string;
+  headers: MsgHdrs;
+  body: Uint8Array;
+}
+
+function baseHeaders(id: string, ceType: string, fingerprint: string, time: Date, aggregateId: string, meta: EventMeta): MsgHdrs {
+  const h = natsHeaders();
+  h.set(HEADER.specVersion, '1.0');
+  h.set(HEADER.id, id);
+  h.set(HEADER.type, ceType);
+  h.set(HEADER.source, meta.source);
+  h.set(HEADER.time, time.toISOString());
+  h.set(HEADER.subject, aggregateId);
+  h.set(HEADER.dataSchema, fingerprint);
+  h.set(HEADER.contentType, AVRO_CONTENT_TYPE);
+  if (meta.actor) h.set(HEADER.actor, meta.actor);
+  if (meta.correlationId) h.set(HEADER.correlationId, meta.correlationId);
+  if (meta.causationId) h.set(HEADER.causationId, meta.causationId);
+  if (meta.traceparent) h.set(HEADER.traceparent, meta.traceparent);
+  return h;
+}
+
+/**
+ * Encodes one decision. `commitId` names the message when it holds several
+ * events; reuse the same ids on a retry so JetStream deduplicates it.
+ */
+export function encodeDecision(
+  registry: SchemaRegistry,
+  aggregateId: string,
+  events: readonly OutgoingEvent[],
+  commitId: string,
+  meta: EventMeta,
+): EncodedMessage {
+  const first = events[0];
+  if (!first) throw new EnvelopeError('a decision with no events has nothing to append');
+  if (events.length === 1) {
+    const { fingerprint, ceType, bytes } = registry.encode(first.event.type, first.event.data);
+    return { id: first.id, headers: baseHeaders(first.id, ceType, fingerprint, first.time, aggregateId, meta), body: bytes };
+  }
+  const commit: CommitV1 = {
+    events: events.map(({ id, event }) => {
+      const { fingerprint, ceType, bytes } = registry.encode(event.type, event.data);
+      return { id, type: ceType, dataschema: fingerprint, data: bytes };
+    }),
+  };
+  const { fingerprint, ceType, bytes } = registry.encode(COMMIT_KEY, commit);
+  return { id: commitId, headers: baseHeaders(commitId, ceType, fingerprint, first.time, aggregateId, meta), body: bytes };
+}
+
+/** The parts of a JetStream message the decoder needs. */
+export interface RawMessage {
+  seq: number;
+  subject: string;
+  headers?: MsgHdrs | undefined;
+  data: Uint8Array;
+}
+
+function required(h: MsgHdrs, name: string, seq: number): string {
+  const value = h.get(name);
+  if (!value) throw new EnvelopeError(`message ${seq} has no ${name} header`);
+  return value;
+}
+
+export function metaOf(h: MsgHdrs): EventMeta {
+  const optional = (name: string) => h.get(name) || undefined;
+  return {
+    source: h.get(HEADER.source),
+    actor: optional(HEADER.actor),
+    correlationId: optional(HEADER.correlationId),
+    causationId: optional(HEADER.causationId),
+    traceparent: optional(HEADER.traceparent),
+  };
+}
+
+/** Decodes a message into its events (one, or the entries of a commit), in order. */
+export function decodeMessage(registry: SchemaRegistry, msg: RawMessage): StoredEvent[] {
+  const h = msg.headers;
+  if (!h) throw new EnvelopeError(`message ${msg.seq} has no CloudEvents headers`);
+  const id = required(h, HEADER.id, msg.seq);
+  const ceType = required(h, HEADER.type, msg.seq);
+  const fingerprint = required(h, HEADER.dataSchema, msg.seq);
+  const time = new Date(required(h, HEADER.time, msg.seq));
+  const meta = metaOf(h);
+  const decoded = registry.decode(fingerprint, msg.data);
+  const base = { seq: msg.seq, subject: msg.subject, time, meta };
+  if (decoded.key !== COMMIT_KEY) {
+    return [{ ...base, id, ceType, type: decoded.key, data: decoded.data } as StoredEvent];
+  }
+  return (decoded.data as CommitV1).events.map((entry) => {
+    const inner = registry.decode(entry.dataschema, entry.data);
+    return { ...base, id: entry.id, ceType: entry.type, type: inner.key, data: inner.data } as StoredEvent;
+  });
+}

@@ -1,0 +1,64 @@
+/**
+ * Prometheus metrics of one process. Every role registers into the same
+ * registry, so `start` (all roles in one process) exposes one /metrics.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly projectorLag = new Gauge({
+    name: 'relaygrid_projector_lag_events',
+    help: 'Events in the stream not yet applied by the projector (stream last sequence minus checkpoint, or consumer pending)',
+    labelNames: ['projector'],
+    registers: [this.registry],
+  });
+  readonly projectorCheckpoint = new Gauge({
+    name: 'relaygrid_projector_checkpoint_sequence',
+    help: 'Stream sequence the projector has applied up to',
+    labelNames: ['projector'],
+    registers: [this.registry],
+  });
+  readonly projectorStopped = new Gauge({
+    name: 'relaygrid_projector_stopped',
+    help: '1 when the projector stopped on an event it could not decode or apply',
+    labelNames: ['projector'],
+    registers: [this.registry],
+  });
+  readonly projectorActive = new Gauge({
+    name: 'relaygrid_projector_active',
+    help: '1 when this instance holds the projector lock, 0 when it is a standby',
+    labelNames: ['projector'],
+    registers: [this.registry],
+  });
+  readonly projectedEvents = new Counter({
+    name: 'relaygrid_projector_events_total',
+    help: 'Events applied to read models',
+    labelNames: ['projector'],
+    registers: [this.registry],
+  });
+  readonly projectorBatchSeconds = new Histogram({
+    name: 'relaygrid_projector_batch_seconds',
+    help: 'Time to apply one batch and its checkpoint in one transaction',
+    labelNames: ['projector'],
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    registers: [this.registry],
+  });
+  readonly appends = new Counter({
+    name: 'relaygrid_appends_total',
+    help: 'Decisions appended to JetStream, by outcome (appended, duplicate, conflict, rejected)',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
+  readonly httpDuration = new Histogram({
+    name: 'relaygrid_http_request_seconds',
+    help: 'HTTP request duration by route and status',
+    labelNames: ['method', 'route', 'status'],
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'relaygrid_' });
+  }
+}

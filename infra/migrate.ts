@@ -1,0 +1,46 @@
+/**
+ * `relaygrid migrate`: streams, KV buckets, published schemas and Postgres
+ * tables, all idempotent. A second run reports everything unchanged.
+ */
+import type { Kysely } from 'kysely';
+import type { SchemaRegistry } from '../contracts/codec.js';
+import type { Database } from '../schema/database.js';
+import { migrateDatabase } from '../schema/db.js';
+import type { Logger } from './logger.js';
+import type { Names } from './naming.js';
+import type { Nats } from './nats/connection.js';
+import { applyStream, type ApplyOutcome } from './streams/apply.js';
+import { eventStreams, keyValueBuckets } from './streams/definitions.js';
+import { openBucket, publishSchemas, type PublishedSchemas } from './streams/schema-bucket.js';
+
+export interface MigrateReport {
+  streams: ApplyOutcome[];
+  schemas: PublishedSchemas;
+  tables: string[];
+}
+
+export async function migrate(deps: {
+  nats: Nats;
+  db: Kysely<Database>;
+  names: Names;
+  registry: SchemaRegistry;
+  replicas: number;
+  log: Logger;
+}): Promise<MigrateReport> {
+  const { nats, db, names, registry, replicas, log } = deps;
+  const streams: ApplyOutcome[] = [];
+  // Context streams first: the audit stream sources them.
+  for (const spec of eventStreams(names, replicas)) {
+    const outcome = await applyStream(nats.jsm, spec);
+    log.info(outcome, 'stream');
+    streams.push(outcome);
+  }
+  const [schemaBucket] = keyValueBuckets(names);
+  if (!schemaBucket) throw new Error('schema bucket is not declared');
+  const kv = await openBucket(nats, schemaBucket, replicas);
+  const schemas = await publishSchemas(kv, schemaBucket.name, registry);
+  log.info(schemas, 'schemas');
+  const { applied } = await migrateDatabase(db);
+  log.info({ applied }, 'postgres migrations');
+  return { streams, schemas, tables: applied };
+}

@@ -1,0 +1,77 @@
+/**
+ * Every subject, stream and bucket name derives from the namespace, so several
+ * installations (or test runs) can share one NATS server without touching each
+ * other: subjects start `<ns>.`, streams and buckets `<NS>_`.
+ */
+import { EVENT_CONTEXTS, type EventContext } from '../contracts/catalogue.js';
+
+const TOKEN = /^[A-Za-z0-9_-]+$/;
+
+export class InvalidSubjectTokenError extends Error {
+  readonly code = 'invalid_id';
+}
+
+export function assertToken(what: string, value: string): void {
+  if (!TOKEN.test(value) || value.length > 128) {
+    throw new InvalidSubjectTokenError(`${what} "${value}" must be 1-128 characters of A-Z, a-z, 0-9, '_' or '-'`);
+  }
+}
+
+export class Names {
+  readonly prefix: string;
+  readonly upper: string;
+
+  constructor(readonly namespace: string) {
+    this.prefix = namespace;
+    this.upper = namespace.toUpperCase().replace(/-/g, '_');
+  }
+
+  /** `RG_IDENTITY` */
+  stream(context: EventContext): string {
+    return `${this.upper}_${context.toUpperCase()}`;
+  }
+
+  get auditStream(): string {
+    return `${this.upper}_AUDIT`;
+  }
+
+  /** `rg.evt.identity.>`: everything a context stream holds. */
+  contextSubjects(context: EventContext): string {
+    return `${this.prefix}.evt.${context}.>`;
+  }
+
+  /** `rg.evt.identity.user.>` */
+  aggregateSubjects(context: EventContext, aggregate: string): string {
+    return `${this.prefix}.evt.${context}.${aggregate}.>`;
+  }
+
+  /** `rg.evt.identity.user.<id>`: one literal subject per aggregate instance. */
+  aggregate(context: EventContext, aggregate: string, id: string): string {
+    assertToken('aggregate type', aggregate);
+    assertToken('aggregate id', id);
+    return `${this.prefix}.evt.${context}.${aggregate}.${id}`;
+  }
+
+  /** Splits an aggregate subject into its parts; throws for anything else. */
+  parse(subject: string): { context: EventContext; aggregate: string; id: string; stream: string } {
+    const parts = subject.split('.');
+    const [ns, evt, context, aggregate, id] = parts;
+    if (parts.length !== 5 || ns !== this.prefix || evt !== 'evt' || !aggregate || !id || !isContext(context)) {
+      throw new InvalidSubjectTokenError(`"${subject}" is not an aggregate subject of namespace ${this.namespace}`);
+    }
+    return { context, aggregate, id, stream: this.stream(context) };
+  }
+
+  /** KV bucket of Avro schemas keyed by fingerprint hex. */
+  get schemaBucket(): string {
+    return `${this.upper}_SCHEMAS`;
+  }
+
+  get allContexts(): readonly EventContext[] {
+    return EVENT_CONTEXTS;
+  }
+}
+
+function isContext(value: string | undefined): value is EventContext {
+  return (EVENT_CONTEXTS as readonly string[]).includes(value ?? '');
+}

@@ -1,0 +1,37 @@
+/** The API role: the fastify server on RG_API_PORT. */
+import type { FastifyInstance } from 'fastify';
+import { buildApi } from '../../producers/api/app.js';
+import { CommandHandler } from '../../producers/event-store/command-handler.js';
+import { EventStore } from '../../producers/event-store/event-store.js';
+import { CheckpointWatcher } from '../../projectors/runtime/checkpoint-watcher.js';
+import type { ProjectorStatus } from '../../projectors/runtime/projector.js';
+import { readinessProbe } from '../readiness.js';
+import type { Runtime } from '../runtime.js';
+
+export interface RunningApi {
+  app: FastifyInstance;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startApi(rt: Runtime, projectorStatus: () => ProjectorStatus[] = () => [], host = '0.0.0.0'): Promise<RunningApi> {
+  const handler = new CommandHandler(new EventStore(rt.nats, rt.names, rt.registry));
+  const watcher = new CheckpointWatcher(rt.config.databaseUrl, rt.db);
+  const app = buildApi({
+    handler,
+    db: rt.db,
+    watcher,
+    metrics: rt.metrics,
+    log: rt.log,
+    readiness: readinessProbe({ nats: rt.nats, db: rt.db, redis: rt.redis, projectors: projectorStatus }),
+  });
+  const address = await app.listen({ port: rt.config.apiPort, host });
+  return {
+    app,
+    url: address.replace('0.0.0.0', '127.0.0.1'),
+    close: async () => {
+      await app.close();
+      await watcher.close();
+    },
+  };
+}

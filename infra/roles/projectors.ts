@@ -1,0 +1,46 @@
+/** The projector role: runs the named projections (all of them by default) until stopped. */
+import { Kvm } from '@nats-io/kv';
+import { PROJECTIONS } from '../../projectors/catalogue.js';
+import { Projector } from '../../projectors/runtime/projector.js';
+import type { Runtime } from '../runtime.js';
+import { fetchSchema } from '../streams/schema-bucket.js';
+
+export interface RunningProjectors {
+  projectors: Projector[];
+  /** Resolves when every projector loop has ended. */
+  done: Promise<void>;
+  close(): Promise<void>;
+}
+
+export class UnknownProjectorError extends Error {
+  readonly code = 'unknown_projector';
+}
+
+export function startProjectors(rt: Runtime, names: readonly string[] = [...PROJECTIONS.keys()], batchSize?: number): RunningProjectors {
+  const kv = new Kvm(rt.nats.js).open(rt.names.schemaBucket);
+  const projectors = names.map((name) => {
+    const projection = PROJECTIONS.get(name);
+    if (!projection) throw new UnknownProjectorError(`unknown projector "${name}" (known: ${[...PROJECTIONS.keys()].join(', ')})`);
+    return new Projector({
+      projection,
+      nats: rt.nats,
+      db: rt.db,
+      databaseUrl: rt.config.databaseUrl,
+      names: rt.names,
+      registry: rt.registry,
+      metrics: rt.metrics,
+      log: rt.log,
+      schemaLookup: async (fingerprint) => fetchSchema(await kv, fingerprint),
+      ...(batchSize ? { batchSize } : {}),
+    });
+  });
+  const done = Promise.all(projectors.map((p) => p.run())).then(() => undefined);
+  return {
+    projectors,
+    done,
+    close: async () => {
+      await Promise.all(projectors.map((p) => p.close()));
+      await done;
+    },
+  };
+}

@@ -1,0 +1,35 @@
+/** Running roles in the foreground until a signal, and the `migrate` report. */
+import { migrate } from '../migrate.js';
+import type { Runtime } from '../runtime.js';
+import { startApi } from './api.js';
+import { startProjectors } from './projectors.js';
+
+/** Resolves on the first SIGINT/SIGTERM. */
+export function untilSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: string) => resolve(signal);
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  });
+}
+
+export async function runMigrate(rt: Runtime): Promise<void> {
+  const report = await migrate({ ...rt, replicas: rt.config.streamReplicas });
+  const changed = report.streams.filter((s) => s.action !== 'unchanged').length;
+  console.log(
+    `migrated: ${report.streams.length} streams (${changed} created or updated), ` +
+      `${report.schemas.published} schemas published (${report.schemas.unchanged} already there), ` +
+      `${report.tables.length} Postgres migrations applied`,
+  );
+}
+
+/** Runs the API and/or projectors until SIGINT/SIGTERM, then stops them in order. */
+export async function serve(rt: Runtime, roles: { api: boolean; projectors?: string[] }): Promise<void> {
+  const projectors = roles.projectors ? startProjectors(rt, roles.projectors.length > 0 ? roles.projectors : undefined) : undefined;
+  const api = roles.api ? await startApi(rt, () => projectors?.projectors.map((p) => p.status()) ?? []) : undefined;
+  if (api) console.log(`Relaygrid API listening on ${api.url}`);
+  const signal = await untilSignal();
+  rt.log.info({ signal }, 'stopping');
+  await api?.close();
+  await projectors?.close();
+}

@@ -1,0 +1,55 @@
+/**
+ * The shared resources of one process: configuration, logger, metrics, the
+ * NATS connection, the Postgres pool. Roles (api, projectors, …) borrow them;
+ * `close()` releases them in reverse order.
+ */
+import type { Kysely } from 'kysely';
+import type pg from 'pg';
+import { Redis } from 'ioredis';
+import { sharedRegistry } from '../contracts/catalogue.js';
+import type { SchemaRegistry } from '../contracts/codec.js';
+import { createDb, createPool } from '../schema/db.js';
+import type { Database } from '../schema/database.js';
+import type { Config } from './config.js';
+import { createLogger, type Logger } from './logger.js';
+import { Metrics } from './metrics.js';
+import { Names } from './naming.js';
+import { connectNats, type Nats } from './nats/connection.js';
+
+export interface Runtime {
+  config: Config;
+  log: Logger;
+  names: Names;
+  registry: SchemaRegistry;
+  metrics: Metrics;
+  nats: Nats;
+  pool: pg.Pool;
+  db: Kysely<Database>;
+  redis: Redis;
+  close(): Promise<void>;
+}
+
+export async function openRuntime(config: Config, role: string, log = createLogger(config.logLevel, { role })): Promise<Runtime> {
+  const nats = await connectNats(config.natsUrl, `relaygrid-${role}`);
+  const pool = createPool(config.databaseUrl);
+  pool.on('error', (err) => log.warn({ err }, 'idle postgres connection failed'));
+  const db = createDb(pool);
+  const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
+  redis.on('error', (err) => log.warn({ err }, 'redis connection failed'));
+  return {
+    config,
+    log,
+    names: new Names(config.namespace),
+    registry: sharedRegistry(),
+    metrics: new Metrics(),
+    nats,
+    pool,
+    db,
+    redis,
+    close: async () => {
+      redis.disconnect();
+      await db.destroy();
+      await nats.close();
+    },
+  };
+}

@@ -1,0 +1,59 @@
+/**
+ * Streams and buckets as code. `migrate` applies these idempotently; a test reads
+ * them back from the server, because nats-server 2.9 silently drops fields it
+ * does not know and we want to learn that from a red test, not from an auditor.
+ */
+import { DiscardPolicy, RetentionPolicy, StorageType, type StreamConfig } from '@nats-io/jetstream';
+import { EVENT_CONTEXTS } from '../../contracts/catalogue.js';
+import type { Names } from '../naming.js';
+
+/** Nats-Msg-Id deduplication window: a retried append within it is recognised as a duplicate. */
+export const DUPLICATE_WINDOW_NS = 2 * 60 * 1_000_000_000;
+
+export type StreamSpec = Partial<StreamConfig> & { name: string };
+
+/** Settings every event stream (and the audit stream) shares: keep everything, forever, immutably. */
+function immutableLog(replicas: number): Omit<StreamSpec, 'name'> {
+  return {
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_msgs: -1,
+    max_bytes: -1,
+    max_age: 0,
+    max_msgs_per_subject: -1,
+    max_consumers: -1,
+    num_replicas: replicas,
+    duplicate_window: DUPLICATE_WINDOW_NS,
+    deny_delete: true,
+    deny_purge: true,
+    allow_rollup_hdrs: false,
+    allow_direct: true,
+  };
+}
+
+export function eventStreams(names: Names, replicas: number): StreamSpec[] {
+  const contexts: StreamSpec[] = EVENT_CONTEXTS.map((context) => ({
+    name: names.stream(context),
+    description: `Relaygrid ${context} events (${names.namespace})`,
+    subjects: [names.contextSubjects(context)],
+    ...immutableLog(replicas),
+  }));
+  const audit: StreamSpec = {
+    name: names.auditStream,
+    description: `Relaygrid audit log: every event of every context (${names.namespace})`,
+    sources: EVENT_CONTEXTS.map((context) => ({ name: names.stream(context) })),
+    ...immutableLog(replicas),
+  };
+  return [...contexts, audit];
+}
+
+export interface BucketSpec {
+  name: string;
+  description: string;
+  history: number;
+}
+
+export function keyValueBuckets(names: Names): BucketSpec[] {
+  return [{ name: names.schemaBucket, description: 'Avro schemas keyed by SHA-256 fingerprint (hex) of their canonical form', history: 1 }];
+}

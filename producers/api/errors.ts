@@ -1,0 +1,75 @@
+/**
+ * Every 4xx answers `{code, message, field?}` with a stable `code`, and the
+ * message names the field or the rule, so clients can branch on the code and
+ * people can read the message.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { DomainError } from '../decider.js';
+import { ConcurrencyConflictError } from '../event-store/errors.js';
+import { InvalidSubjectTokenError } from '../../infra/naming.js';
+
+export interface ErrorBody {
+  code: string;
+  message: string;
+  field?: string;
+}
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Domain rules that say "this already exists / is taken" are conflicts; other rule violations are 422. */
+const CONFLICT_CODES = new Set(['email_taken', 'user_exists']);
+
+interface ValidationItem {
+  instancePath: string;
+  message?: string;
+  params: Record<string, unknown>;
+}
+
+function fieldOf(item: ValidationItem): string {
+  const missing = item.params['missingProperty'];
+  const extra = item.params['additionalProperty'];
+  const path = item.instancePath.replace(/^\//, '').replace(/\//g, '.');
+  const leaf = typeof missing === 'string' ? missing : typeof extra === 'string' ? extra : '';
+  return [path, leaf].filter(Boolean).join('.') || '(body)';
+}
+
+export function toErrorResponse(err: unknown): { status: number; body: ErrorBody } {
+  const validation = (err as FastifyError).validation as ValidationItem[] | undefined;
+  if (validation?.[0]) {
+    const item = validation[0];
+    const field = fieldOf(item);
+    const context = (err as FastifyError).validationContext ?? 'body';
+    const code = context === 'body' ? 'invalid_body' : `invalid_${context}`;
+    const rule = item.params['additionalProperty'] ? 'is not a known field' : (item.message ?? 'is invalid');
+    return { status: 400, body: { code, message: `${field}: ${rule}`, field } };
+  }
+  if (err instanceof HttpError) {
+    return { status: err.status, body: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) } };
+  }
+  if (err instanceof DomainError) {
+    return { status: CONFLICT_CODES.has(err.code) ? 409 : 422, body: { code: err.code, message: err.message } };
+  }
+  if (err instanceof ConcurrencyConflictError) return { status: 409, body: { code: err.code, message: err.message } };
+  if (err instanceof InvalidSubjectTokenError) return { status: 400, body: { code: err.code, message: err.message } };
+  const fastifyError = err as FastifyError;
+  if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+    const code = (fastifyError.code ?? 'bad_request').toLowerCase().replace(/^fst_err_/, '');
+    return { status: fastifyError.statusCode, body: { code, message: fastifyError.message } };
+  }
+  return { status: 500, body: { code: 'internal', message: 'internal error' } };
+}
+
+export function errorHandler(err: unknown, request: FastifyRequest, reply: FastifyReply): void {
+  const { status, body } = toErrorResponse(err);
+  if (status >= 500) request.log.error({ err }, 'request failed');
+  void reply.status(status).send(body);
+}

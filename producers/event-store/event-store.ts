@@ -1,0 +1,100 @@
+/**
+ * The event store: appends decisions to an aggregate's subject with optimistic
+ * concurrency (`expect.lastSubjectSequence`) and reads an aggregate back with an
+ * ordered consumer filtered on its one subject.
+ */
+import { JetStreamApiError, type JsMsg } from '@nats-io/jetstream';
+import { TimeoutError, NoRespondersError } from '@nats-io/transport-node';
+import type { SchemaRegistry } from '../../contracts/codec.js';
+import { decodeMessage, encodeDecision, type DomainEvent, type EventMeta, type StoredEvent } from '../../contracts/envelope.js';
+import { uuidv7 } from '../../contracts/ids.js';
+import type { Nats } from '../../infra/nats/connection.js';
+import type { Names } from '../../infra/naming.js';
+import { WrongExpectedSequenceError } from './errors.js';
+
+/** JetStream's error code for a failed `expect.lastSubjectSequence`. */
+const WRONG_LAST_SEQUENCE = 10071;
+/** Publishing again with the same Nats-Msg-Id is safe inside the stream's duplicate window. */
+const TRANSIENT_PUBLISH_RETRIES = 3;
+
+export interface AppendOptions {
+  /** The subject's last sequence as the decision saw it; 0 = the aggregate must not exist yet. */
+  expectedSeq: number;
+  meta: EventMeta;
+  /** Event ids to use (a retry of the same decision must reuse them); generated when absent. */
+  ids?: string[];
+  time?: Date;
+}
+
+export interface AppendResult {
+  /** Stream sequence of the message that holds the events. */
+  seq: number;
+  /** True when JetStream had already stored a message with this id: nothing new was written. */
+  duplicate: boolean;
+  ids: string[];
+}
+
+function isTransient(err: unknown): boolean {
+  return err instanceof TimeoutError || err instanceof NoRespondersError;
+}
+
+export class EventStore {
+  constructor(
+    private readonly nats: Nats,
+    readonly names: Names,
+    readonly registry: SchemaRegistry,
+  ) {}
+
+  async append(subject: string, events: readonly DomainEvent[], opts: AppendOptions): Promise<AppendResult> {
+    const { id: aggregateId } = this.names.parse(subject);
+    const time = opts.time ?? new Date();
+    const ids = opts.ids ?? events.map(() => uuidv7(time.getTime()));
+    const outgoing = events.map((event, i) => ({ id: ids[i] ?? uuidv7(), event, time }));
+    const message = encodeDecision(this.registry, aggregateId, outgoing, ids.join('+').slice(0, 36), opts.meta);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const ack = await this.nats.js.publish(subject, message.body, {
+          msgID: message.id,
+          expect: { lastSubjectSequence: opts.expectedSeq },
+          headers: message.headers,
+        });
+        return { seq: ack.seq, duplicate: ack.duplicate, ids };
+      } catch (err) {
+        if (err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE) {
+          throw new WrongExpectedSequenceError(subject, opts.expectedSeq);
+        }
+        if (!isTransient(err) || attempt >= TRANSIENT_PUBLISH_RETRIES) throw err;
+      }
+    }
+  }
+
+  /** The sequence of the subject's last message, 0 when it has none (a direct get, no consumer). */
+  async lastSequence(subject: string): Promise<number> {
+    const { stream } = this.names.parse(subject);
+    const last = await this.nats.jsm.direct.getMessage(stream, { last_by_subj: subject });
+    return last?.seq ?? 0;
+  }
+
+  /** Every event of one aggregate after `afterSeq`, in order, through an ordered consumer. */
+  async read(subject: string, afterSeq = 0): Promise<{ events: StoredEvent[]; lastSeq: number }> {
+    const { stream } = this.names.parse(subject);
+    const lastSeq = await this.lastSequence(subject);
+    if (lastSeq <= afterSeq) return { events: [], lastSeq: Math.max(lastSeq, afterSeq) };
+    const consumer = await this.nats.js.consumers.get(stream, { filter_subjects: subject, opt_start_seq: afterSeq + 1 });
+    const messages = await consumer.consume({ max_messages: 256 });
+    const events: StoredEvent[] = [];
+    try {
+      for await (const msg of messages) {
+        events.push(...this.decode(msg));
+        if (msg.seq >= lastSeq) break;
+      }
+    } finally {
+      await messages.close();
+    }
+    return { events, lastSeq };
+  }
+
+  decode(msg: JsMsg): StoredEvent[] {
+    return decodeMessage(this.registry, { seq: msg.seq, subject: msg.subject, headers: msg.headers, data: msg.data });
+  }
+}

@@ -1,0 +1,25 @@
+/**
+ * What a read model provides to the projector runtime: which events it reads
+ * and how a batch of them becomes rows. The runtime owns everything else:
+ * ordering, batching, transactions, checkpoints, locking, failures, metrics.
+ */
+import type { Transaction } from 'kysely';
+import type { EventContext } from '../../contracts/catalogue.js';
+import type { StoredEvent } from '../../contracts/envelope.js';
+import type { Names } from '../../infra/naming.js';
+import type { Database } from '../../schema/database.js';
+
+export interface Projection {
+  /** Stable name: the checkpoint row, the advisory lock and the metric label. */
+  readonly name: string;
+  /** The context stream it reads. */
+  readonly context: EventContext;
+  /** One subject filter inside that stream (nats-server 2.9 has no multi-filter consumers). */
+  filter(names: Names): string;
+  /**
+   * Applies a batch, in order, inside the runtime's transaction. Fold per key
+   * first and write set-based: one statement per table, not per event. Events
+   * of types it does not know are ignored.
+   */
+  apply(trx: Transaction<Database>, events: readonly StoredEvent[]): Promise<void>;
+}

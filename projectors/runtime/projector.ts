@@ -1,0 +1,321 @@
+/**
+ * The projector runtime. One instance per projection holds the leader lock and
+ * reads an ordered consumer from checkpoint + 1; every batch is applied in one
+ * Postgres transaction together with its checkpoint, so a crash at any point
+ * either keeps the whole batch or none of it. An event that cannot be decoded
+ * or applied stops the projector and is recorded; nothing is silently skipped.
+ */
+import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
+import type { Span } from '@opentelemetry/api';
+import type { Kysely } from 'kysely';
+import { UnknownSchemaError, type SchemaRegistry } from '../../contracts/codec.js';
+import { decodeMessage, type StoredEvent } from '../../contracts/envelope.js';
+import type { Logger } from '../../infra/logger.js';
+import type { Metrics } from '../../infra/metrics.js';
+import type { Names } from '../../infra/naming.js';
+import type { Nats } from '../../infra/nats/connection.js';
+import type { SchemaDocument } from '../../infra/streams/schema-bucket.js';
+import { contextFromTraceparent, tracer } from '../../infra/tracing.js';
+import { isTransientInfraError } from '../../infra/transient.js';
+import type { Database } from '../../schema/database.js';
+import { advanceCheckpoint, CheckpointFencedError, readCheckpoint } from './checkpoints.js';
+import { LeaderLock } from './leader-lock.js';
+import type { Projection } from './projection.js';
+
+export type ProjectorState = 'starting' | 'standby' | 'running' | 'stopped' | 'closed';
+
+export interface ProjectorFailure {
+  seq: number;
+  eventId: string | null;
+  eventType: string | null;
+  error: string;
+}
+
+export interface ProjectorStatus {
+  name: string;
+  state: ProjectorState;
+  checkpoint: number;
+  lag: number;
+  failure?: ProjectorFailure;
+}
+
+export interface ProjectorDeps {
+  projection: Projection;
+  nats: Nats;
+  db: Kysely<Database>;
+  databaseUrl: string;
+  names: Names;
+  registry: SchemaRegistry;
+  metrics: Metrics;
+  log: Logger;
+  /** Looks up a writer schema this process does not know (the schema KV bucket). */
+  schemaLookup?: (fingerprint: string) => Promise<SchemaDocument | undefined>;
+  batchSize?: number;
+  standbyPollMs?: number;
+}
+
+interface DecodedMessage {
+  msg: JsMsg;
+  events: StoredEvent[];
+}
+
+class PoisonMessage extends Error {
+  constructor(
+    readonly msg: JsMsg,
+    override readonly cause: Error,
+  ) {
+    super(cause.message);
+  }
+}
+
+export class Projector {
+  private state: ProjectorState = 'starting';
+  private checkpoint = 0;
+  private lag = 0;
+  private failure: ProjectorFailure | undefined;
+  private messages: ConsumerMessages | undefined;
+  private closed = false;
+  private readonly lock: LeaderLock;
+  private readonly stream: string;
+  private readonly log: Logger;
+  private readonly batchSize: number;
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly deps: ProjectorDeps) {
+    this.lock = new LeaderLock(deps.databaseUrl, deps.projection.name);
+    this.stream = deps.names.stream(deps.projection.context);
+    this.log = deps.log.child({ projector: deps.projection.name });
+    this.batchSize = deps.batchSize ?? 2000;
+  }
+
+  get name(): string {
+    return this.deps.projection.name;
+  }
+
+  status(): ProjectorStatus {
+    return { name: this.name, state: this.state, checkpoint: this.checkpoint, lag: this.lag, ...(this.failure ? { failure: this.failure } : {}) };
+  }
+
+  /** Runs until close(): waits as a standby until it holds the lock, then projects. */
+  async run(): Promise<void> {
+    const { metrics } = this.deps;
+    let backoffMs = 500;
+    while (!this.closed) {
+      let leader = false;
+      try {
+        leader = await this.lock.tryAcquire();
+      } catch (err) {
+        this.log.warn({ err }, 'lock unavailable');
+      }
+      metrics.projectorActive.set({ projector: this.name }, leader ? 1 : 0);
+      if (!leader) {
+        this.state = 'standby';
+        await this.pause(this.deps.standbyPollMs ?? 1000);
+        continue;
+      }
+      try {
+        await this.project();
+        backoffMs = 500;
+      } catch (err) {
+        if (this.closed) break;
+        if (err instanceof CheckpointFencedError) {
+          this.log.warn({ err }, 'lost the checkpoint to another instance; standing by');
+          await this.lock.release();
+        } else if (isTransientInfraError(err)) {
+          this.log.warn({ err, backoffMs }, 'infrastructure unavailable; retrying');
+        } else {
+          this.log.error({ err }, 'projector loop failed; retrying');
+        }
+        await this.pause(backoffMs);
+        backoffMs = Math.min(backoffMs * 2, 30_000);
+      }
+      if (this.state === 'stopped') await this.waitWhileStopped();
+    }
+    this.state = 'closed';
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.messages?.stop();
+    this.wake?.();
+    await this.lock.release();
+  }
+
+  private async project(): Promise<void> {
+    const { nats, db, names, projection, metrics } = this.deps;
+    this.checkpoint = await readCheckpoint(db, this.name, this.stream);
+    metrics.projectorCheckpoint.set({ projector: this.name }, this.checkpoint);
+    this.state = 'running';
+    this.log.info({ checkpoint: this.checkpoint, stream: this.stream }, 'projecting');
+    const consumer = await nats.js.consumers.get(this.stream, {
+      filter_subjects: projection.filter(names),
+      ...(this.checkpoint > 0 ? { opt_start_seq: this.checkpoint + 1 } : {}),
+    });
+    const messages = await consumer.consume({ max_messages: this.batchSize * 2 });
+    this.messages = messages;
+    if (this.closed) messages.stop();
+    let batch: JsMsg[] = [];
+    try {
+      for await (const msg of messages) {
+        batch.push(msg);
+        const pending = msg.info.pending;
+        if (batch.length < this.batchSize && pending > 0) continue;
+        const ok = await this.flush(batch);
+        batch = [];
+        this.lag = pending;
+        metrics.projectorLag.set({ projector: this.name }, pending);
+        if (!ok || this.closed) break;
+      }
+    } finally {
+      messages.stop();
+      this.messages = undefined;
+    }
+  }
+
+  /** Applies a batch; on a poison message applies what precedes it, records it and returns false. */
+  private async flush(batch: JsMsg[]): Promise<boolean> {
+    try {
+      const decoded = await this.decodeAll(batch);
+      await this.applyBatch(decoded);
+      return true;
+    } catch (err) {
+      if (isTransientInfraError(err) || err instanceof CheckpointFencedError) throw err;
+      if (err instanceof PoisonMessage) {
+        const good = batch.slice(0, batch.indexOf(err.msg));
+        if (good.length > 0) await this.applyBatch(await this.decodeAll(good));
+        await this.stop(err.msg, err.cause);
+        return false;
+      }
+      // Some event of the batch failed to apply: find it by applying one message at a time.
+      for (const msg of batch) {
+        const one = await this.decodeAll([msg]);
+        try {
+          await this.applyBatch(one);
+        } catch (single) {
+          if (isTransientInfraError(single) || single instanceof CheckpointFencedError) throw single;
+          await this.stop(msg, single as Error, one[0]?.events[0]);
+          return false;
+        }
+      }
+      return true;
+    }
+  }
+
+  private async decodeAll(batch: readonly JsMsg[]): Promise<DecodedMessage[]> {
+    const out: DecodedMessage[] = [];
+    for (const msg of batch) out.push({ msg, events: await this.decode(msg) });
+    return out;
+  }
+
+  private async decode(msg: JsMsg): Promise<StoredEvent[]> {
+    const raw = { seq: msg.seq, subject: msg.subject, headers: msg.headers, data: msg.data };
+    try {
+      return decodeMessage(this.deps.registry, raw);
+    } catch (err) {
+      if (err instanceof UnknownSchemaError && (await this.learnSchema(err.fingerprint))) {
+        try {
+          return decodeMessage(this.deps.registry, raw);
+        } catch (again) {
+          throw new PoisonMessage(msg, again as Error);
+        }
+      }
+      throw new PoisonMessage(msg, err as Error);
+    }
+  }
+
+  /** A newer producer wrote a schema version we do not ship: fetch it from the schema bucket. */
+  private async learnSchema(fingerprint: string): Promise<boolean> {
+    const doc = await this.deps.schemaLookup?.(fingerprint);
+    const parsed = doc ? /^relaygrid\.(.+)\.v(\d+)$/.exec(doc.type) : null;
+    if (!doc || !parsed) return false;
+    this.deps.registry.register(parsed[1]!, Number(parsed[2]), doc.schema);
+    return true;
+  }
+
+  private async applyBatch(decoded: readonly DecodedMessage[]): Promise<void> {
+    const last = decoded.at(-1);
+    if (!last) return;
+    const events = decoded.flatMap((d) => d.events);
+    const { db, projection, metrics } = this.deps;
+    const spans = this.startEventSpans(events);
+    const timer = metrics.projectorBatchSeconds.startTimer({ projector: this.name });
+    try {
+      await db.transaction().execute(async (trx) => {
+        await projection.apply(trx, events);
+        await advanceCheckpoint(trx, this.name, this.checkpoint, last.msg.seq, last.events.at(-1)?.id ?? null);
+      });
+    } catch (err) {
+      for (const span of spans) span.setStatus({ code: 2, message: (err as Error).message });
+      throw err;
+    } finally {
+      for (const span of spans) span.end();
+      timer();
+    }
+    this.checkpoint = last.msg.seq;
+    metrics.projectorCheckpoint.set({ projector: this.name }, this.checkpoint);
+    metrics.projectedEvents.inc({ projector: this.name }, events.length);
+  }
+
+  /** One span per traced event, child of the request that caused it, so a trace runs from HTTP to read model. */
+  private startEventSpans(events: readonly StoredEvent[]): Span[] {
+    const spans: Span[] = [];
+    for (const event of events) {
+      if (!event.meta.traceparent) continue;
+      const span = tracer().startSpan(
+        `project ${this.name}`,
+        { attributes: { 'relaygrid.projector': this.name, 'relaygrid.event.type': event.type, 'relaygrid.event.id': event.id, 'messaging.message.id': event.id } },
+        contextFromTraceparent(event.meta.traceparent),
+      );
+      spans.push(span);
+    }
+    return spans;
+  }
+
+  private async stop(msg: JsMsg, error: Error, event?: StoredEvent): Promise<void> {
+    const eventId = event?.id ?? msg.headers?.get('ce-id') ?? null;
+    const eventType = event?.ceType ?? msg.headers?.get('ce-type') ?? null;
+    this.failure = { seq: msg.seq, eventId, eventType, error: error.message };
+    this.state = 'stopped';
+    this.deps.metrics.projectorStopped.set({ projector: this.name }, 1);
+    this.log.error({ seq: msg.seq, eventId, eventType, err: error }, 'projector stopped on an event it cannot apply');
+    const open = await this.deps.db
+      .selectFrom('projector_failures')
+      .select('id')
+      .where('projector', '=', this.name)
+      .where('seq', '=', msg.seq)
+      .where('resolved_at', 'is', null)
+      .executeTakeFirst();
+    if (!open) {
+      await this.deps.db
+        .insertInto('projector_failures')
+        .values({ projector: this.name, stream: this.stream, seq: msg.seq, event_id: eventId, event_type: eventType, error: error.stack ?? error.message, resolved_at: null, resolution: null })
+        .execute();
+    }
+  }
+
+  /** A stopped projector keeps its lock (a standby would stop on the same event) until closed. */
+  private async waitWhileStopped(): Promise<void> {
+    while (!this.closed && this.state === 'stopped') {
+      await this.pause(5000);
+      const info = await this.deps.nats.jsm.streams.info(this.stream).catch(() => undefined);
+      if (info) {
+        this.lag = Math.max(0, info.state.last_seq - this.checkpoint);
+        this.deps.metrics.projectorLag.set({ projector: this.name }, this.lag);
+      }
+    }
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+    });
+  }
+}

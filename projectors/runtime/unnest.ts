@@ -1,0 +1,30 @@
+/**
+ * Set-based upsert through `unnest`: one statement for any number of rows,
+ * one array parameter per column. Postgres plans it once and the round trip
+ * count stays at one per table per batch.
+ */
+import { sql, type Kysely, type Transaction } from 'kysely';
+
+export interface UnnestColumn<Row> {
+  name: string;
+  /** Postgres array type of the parameter, e.g. `text[]`, `timestamptz[]`, `bigint[]`. */
+  arrayType: string;
+  value(row: Row): unknown;
+}
+
+export async function upsertUnnest<Row, DB>(
+  db: Kysely<DB> | Transaction<DB>,
+  table: string,
+  columns: readonly UnnestColumn<Row>[],
+  rows: readonly Row[],
+  conflictColumns: readonly string[],
+): Promise<void> {
+  if (rows.length === 0) return;
+  const names = sql.join(columns.map((c) => sql.id(c.name)));
+  const arrays = sql.join(columns.map((c) => sql`${rows.map((r) => c.value(r))}::${sql.raw(c.arrayType)}`));
+  const updates = sql.join(
+    columns.filter((c) => !conflictColumns.includes(c.name)).map((c) => sql`${sql.id(c.name)} = excluded.${sql.id(c.name)}`),
+  );
+  const conflict = sql.join(conflictColumns.map((c) => sql.id(c)));
+  await sql`insert into ${sql.table(table)} (${names}) select * from unnest(${arrays}) on conflict (${conflict}) do update set ${updates}`.execute(db);
+}

@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../infra/config.js';
+
+describe('configuration', () => {
+  it('has working defaults', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({ namespace: 'rg', apiPort: 8080, gatewayPort: 8081, natsUrl: 'nats://127.0.0.1:4222' });
+  });
+
+  it.each([
+    ['RG_API_PORT', 'eighty', /RG_API_PORT: "eighty" is not a whole number/],
+    ['RG_GATEWAY_PORT', '70000', /RG_GATEWAY_PORT: 70000 is outside/],
+    ['RG_NAMESPACE', 'Prod.1', /RG_NAMESPACE/],
+    ['DATABASE_URL', 'mysql://x', /DATABASE_URL: scheme "mysql"/],
+    ['NATS_URL', 'not a url', /NATS_URL/],
+    ['REDIS_URL', 'http://x', /REDIS_URL/],
+  ])('names %s when it is bad', (variable, value, message) => {
+    let error: unknown;
+    try {
+      loadConfig({ [variable]: value });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).variable).toBe(variable);
+    expect((error as Error).message).toMatch(message);
+  });
+});

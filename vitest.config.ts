@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['tests/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    // Integration tests share one NATS/Postgres/Redis: a couple of files at a time is plenty on 2 cores.
+    maxWorkers: 2,
+    minWorkers: 1,
+  },
+});
