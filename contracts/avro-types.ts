@@ -22,8 +22,8 @@ const BigIntLong = avro.types.LongType.__with({
 
 /** Its underlying long is avsc's plain (number) long: milliseconds since 1970 fit a double exactly. */
 class TimestampMillis extends avro.types.LogicalType {
-  protected override _fromValue(value: number): Date {
-    return new Date(value);
+  protected override _fromValue(value: number | bigint): Date {
+    return new Date(Number(value));
   }
 
   protected override _toValue(date: unknown): number | undefined {
@@ -43,6 +43,9 @@ export function avroType(schema: Schema): Type {
     logicalTypes: { 'timestamp-millis': TimestampMillis },
     wrapUnions: 'auto',
     // `{"type": "long"}` written as an object bypasses the registry; route it to the bigint long too.
-    typeHook: (s) => (typeof s === 'object' && !Array.isArray(s) && s.type === 'long' && !('logicalType' in s) ? BigIntLong : undefined),
+    typeHook: (s) => {
+      const obj = s as unknown as Record<string, unknown>;
+      return typeof s === 'object' && !Array.isArray(s) && obj['type'] === 'long' && !('logicalType' in obj) ? BigIntLong : undefined;
+    },
   });
 }

@@ -120,7 +120,7 @@ export function generate(root: string): string {
   const latest = new Map<string, SchemaFile>();
   for (const file of files) {
     const writer = new TypeWriter(`V${file.version}`);
-    writer.tsType(file.schema as AvroSchema);
+    writer.tsType(file.schema);
     out.push(...writer.declarations.map((d) => `${d}\n`));
     const key = `${file.context}.${file.name}`;
     const seen = latest.get(key);
@@ -130,7 +130,7 @@ export function generate(root: string): string {
   out.push('/** Every version of every event, oldest first: the writer schemas the log may hold. */');
   out.push('export const SCHEMA_FILES: readonly SchemaEntry[] = [');
   for (const file of files) {
-    out.push(`  { context: '${file.context}', name: '${file.name}', version: ${file.version}, schema: ${JSON.stringify(file.schema)} as Schema },`);
+    out.push(`  { context: '${file.context}', name: '${file.name}', version: ${file.version}, schema: ${JSON.stringify(file.schema)} },`);
   }
   out.push('];', '');
   out.push('/** The current version of each event, by `<context>.<Event>`: what code reads and writes. */');

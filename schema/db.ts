@@ -15,10 +15,11 @@ function parseInt8(value: string): number {
   return n;
 }
 
-const types = {
-  getTypeParser: ((oid: number, format?: string) =>
-    oid === INT8_OID ? parseInt8 : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
-};
+function getTypeParser(oid: number): (value: string) => unknown {
+  return oid === INT8_OID ? parseInt8 : pg.types.getTypeParser(oid);
+}
+
+const types = { getTypeParser } as typeof pg.types;
 
 export function createPool(databaseUrl: string, max = 10): pg.Pool {
   return new pg.Pool({ connectionString: databaseUrl, max, types });
@@ -35,6 +36,6 @@ export interface MigrationReport {
 export async function migrateDatabase(db: Kysely<Database>): Promise<MigrationReport> {
   const migrator = new Migrator({ db, provider: migrationProvider });
   const { error, results } = await migrator.migrateToLatest();
-  if (error) throw error instanceof Error ? error : new Error(String(error));
+  if (error) throw error instanceof Error ? error : new Error(JSON.stringify(error));
   return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
 }

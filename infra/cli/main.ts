@@ -6,7 +6,7 @@
 import { configSources, ConfigError, loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
 import { UnknownProjectorError } from '../roles/projectors.js';
-import { runMigrate, serve, untilSignal } from '../roles/serve.js';
+import { runMigrate, serve } from '../roles/serve.js';
 import { startAll } from '../roles/start.js';
 import { openRuntime } from '../runtime.js';
 

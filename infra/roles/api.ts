@@ -14,7 +14,13 @@ export interface RunningApi {
   close(): Promise<void>;
 }
 
-export async function startApi(rt: Runtime, projectorStatus: () => ProjectorStatus[] = () => [], host = '0.0.0.0'): Promise<RunningApi> {
+export interface ApiOptions {
+  projectorStatus?: () => ProjectorStatus[];
+  host?: string;
+  readTimeoutMs?: number;
+}
+
+export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<RunningApi> {
   const handler = new CommandHandler(new EventStore(rt.nats, rt.names, rt.registry));
   const watcher = new CheckpointWatcher(rt.config.databaseUrl, rt.db);
   const app = buildApi({
@@ -23,9 +29,10 @@ export async function startApi(rt: Runtime, projectorStatus: () => ProjectorStat
     watcher,
     metrics: rt.metrics,
     log: rt.log,
-    readiness: readinessProbe({ nats: rt.nats, db: rt.db, redis: rt.redis, projectors: projectorStatus }),
+    readiness: readinessProbe({ nats: rt.nats, db: rt.db, redis: rt.redis, projectors: opts.projectorStatus ?? (() => []) }),
+    ...(opts.readTimeoutMs ? { readTimeoutMs: opts.readTimeoutMs } : {}),
   });
-  const address = await app.listen({ port: rt.config.apiPort, host });
+  const address = await app.listen({ port: rt.config.apiPort, host: opts.host ?? '0.0.0.0' });
   return {
     app,
     url: address.replace('0.0.0.0', '127.0.0.1'),

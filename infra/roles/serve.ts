@@ -26,7 +26,7 @@ export async function runMigrate(rt: Runtime): Promise<void> {
 /** Runs the API and/or projectors until SIGINT/SIGTERM, then stops them in order. */
 export async function serve(rt: Runtime, roles: { api: boolean; projectors?: string[] }): Promise<void> {
   const projectors = roles.projectors ? startProjectors(rt, roles.projectors.length > 0 ? roles.projectors : undefined) : undefined;
-  const api = roles.api ? await startApi(rt, () => projectors?.projectors.map((p) => p.status()) ?? []) : undefined;
+  const api = roles.api ? await startApi(rt, { projectorStatus: () => projectors?.projectors.map((p) => p.status()) ?? [] }) : undefined;
   if (api) console.log(`Relaygrid API listening on ${api.url}`);
   const signal = await untilSignal();
   rt.log.info({ signal }, 'stopping');

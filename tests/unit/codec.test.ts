@@ -4,8 +4,9 @@ import { catalogueRegistry } from '../../contracts/catalogue.js';
 import { SCHEMA_FILES } from '../../contracts/catalogue.generated.js';
 import { SchemaRegistry, UnknownSchemaError, fingerprintHex } from '../../contracts/codec.js';
 import { avroType } from '../../contracts/avro-types.js';
+import type { Schema } from 'avsc';
 
-const counterSchema = {
+const counterSchema: Schema = {
   type: 'record',
   name: 'Counter',
   namespace: 'relaygrid.test',
@@ -13,12 +14,12 @@ const counterSchema = {
     { name: 'bytes', type: 'long' },
     { name: 'at', type: { type: 'long', logicalType: 'timestamp-millis' } },
   ],
-} as const;
+};
 
 describe('codec', () => {
   it('fingerprints the Parsing Canonical Form with SHA-256', () => {
     const registry = new SchemaRegistry();
-    const entry = registry.register('test.Counter', 1, { ...counterSchema, doc: 'docs are not part of the canonical form' });
+    const entry = registry.register('test.Counter', 1, { ...(counterSchema as object), doc: 'docs are not part of the canonical form' } as Schema);
     const canonical = '{"name":"relaygrid.test.Counter","type":"record","fields":[{"name":"bytes","type":"long"},{"name":"at","type":"long"}]}';
     expect(entry.fingerprint).toBe(`sha256:${createHash('sha256').update(canonical).digest('hex')}`);
     expect(fingerprintHex(entry.fingerprint)).toHaveLength(64);
@@ -27,7 +28,7 @@ describe('codec', () => {
   it('keeps 64-bit counters exact and timestamps as dates', () => {
     const type = avroType(counterSchema);
     const value = { bytes: 9_223_372_036_854_775_807n, at: new Date('2026-11-23T10:00:00.123Z') };
-    const decoded = type.fromBuffer(type.toBuffer(value)) as typeof value;
+    const decoded = type.fromBuffer(type.toBuffer(value)) as { bytes: bigint; at: Date };
     expect(decoded.bytes).toBe(9_223_372_036_854_775_807n);
     expect(decoded.at).toEqual(value.at);
   });
@@ -68,7 +69,9 @@ describe('catalogue compatibility (BACKWARD_TRANSITIVE)', () => {
       expect(() => registry.resolver(writer, reader)).not.toThrow();
       // And a random value written with it decodes under the current reader.
       const sample = writer.type.random() as unknown;
-      expect(() => reader.type.fromBuffer(writer.type.toBuffer(sample), registry.resolver(writer, reader))).not.toThrow();
+      expect(() => {
+        reader.type.fromBuffer(writer.type.toBuffer(sample), registry.resolver(writer, reader));
+      }).not.toThrow();
     });
   }
 
