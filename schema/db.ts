@@ -16,7 +16,8 @@ function parseInt8(value: string): number {
 }
 
 function getTypeParser(oid: number): (value: string) => unknown {
-  return oid === INT8_OID ? parseInt8 : pg.types.getTypeParser(oid);
+  if (oid === INT8_OID) return parseInt8;
+  return pg.types.getTypeParser(oid) as (value: string) => unknown;
 }
 
 const types = { getTypeParser } as typeof pg.types;
