@@ -8,7 +8,9 @@ import { createLogger } from '../logger.js';
 import { UnknownProjectorError } from '../roles/projectors.js';
 import { runMigrate, serve } from '../roles/serve.js';
 import { startAll } from '../roles/start.js';
-import { openRuntime } from '../runtime.js';
+import { runSkip } from '../roles/skip.js';
+import { SkipRefusedError } from '../../projectors/runtime/skip.js';
+import { openRuntime, type Runtime } from '../runtime.js';
 
 const USAGE = `usage: relaygrid <command>
 
@@ -18,6 +20,8 @@ commands:
   migrate               create or update streams, KV buckets and Postgres tables
   api                   run the HTTP API on RG_API_PORT
   projector [name...]   run projectors (all when no name is given)
+  skip-event <projector> --seq N --reason "…" [--actor who]
+                        record a failed event as skipped and move the projector past it
 
 configuration (environment): NATS_URL, DATABASE_URL, REDIS_URL, RG_NAMESPACE,
   RG_API_PORT, RG_GATEWAY_PORT, RG_STREAM_REPLICAS, LOG_LEVEL — see README.md`;
@@ -31,30 +35,26 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const config = loadConfig();
+  /** Runs one role with its own runtime, closed however the role ends. */
+  const withRuntime = async (role: string, fn: (rt: Runtime) => Promise<void>) => {
+    const rt = await openRuntime(config, role);
+    try {
+      await fn(rt);
+    } finally {
+      await rt.close();
+    }
+  };
   switch (command) {
-    case 'migrate': {
-      const rt = await openRuntime(config, 'migrate');
-      try {
-        await runMigrate(rt);
-      } finally {
-        await rt.close();
-      }
-      return;
-    }
+    case 'migrate':
+      return withRuntime('migrate', runMigrate);
     case 'api':
-    case 'projector': {
-      const rt = await openRuntime(config, command);
-      try {
-        await serve(rt, command === 'api' ? { api: true } : { api: false, projectors: args });
-      } finally {
-        await rt.close();
-      }
-      return;
-    }
-    case 'start': {
-      await startAll(config, configSources());
-      return;
-    }
+      return withRuntime('api', (rt) => serve(rt, { api: true }));
+    case 'projector':
+      return withRuntime('projector', (rt) => serve(rt, { api: false, projectors: args }));
+    case 'skip-event':
+      return withRuntime('skip', (rt) => runSkip(rt, args));
+    case 'start':
+      return startAll(config, configSources());
     default:
       throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
   }
@@ -63,8 +63,10 @@ async function main(argv: string[]): Promise<void> {
 main(process.argv.slice(2)).then(
   () => process.exit(0),
   (err: unknown) => {
-    if (err instanceof ConfigError || err instanceof UsageError || err instanceof UnknownProjectorError) {
-      console.error(`relaygrid: ${err.message}`);
+    const code = (err as { code?: unknown }).code;
+    const badArguments = typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS');
+    if (badArguments || err instanceof ConfigError || err instanceof UsageError || err instanceof UnknownProjectorError || err instanceof SkipRefusedError) {
+      console.error(`relaygrid: ${(err as Error).message}`);
       process.exit(2);
     }
     createLogger('error').fatal({ err }, 'relaygrid failed');

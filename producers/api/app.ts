@@ -1,5 +1,5 @@
 /** The HTTP API (fastify): routes, validation, the error format and request metrics. */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Logger } from '../../infra/logger.js';
 import type { Metrics } from '../../infra/metrics.js';
@@ -26,7 +26,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   const logger: FastifyBaseLogger = deps.log;
   const app = Fastify({
     loggerInstance: logger,
-    disableRequestLogging: true,
+    // Request metrics cover what per-request log lines would; errors are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 64 * 1024,
     ajv: { customOptions: { allErrors: false, removeAdditional: false } },
   });

@@ -21,6 +21,7 @@ import type { Database } from '../../schema/database.js';
 import { advanceCheckpoint, CheckpointFencedError, readCheckpoint } from './checkpoints.js';
 import { LeaderLock } from './leader-lock.js';
 import type { Projection } from './projection.js';
+import { hasOpenFailure } from './skip.js';
 
 export type ProjectorState = 'starting' | 'standby' | 'running' | 'stopped' | 'closed';
 
@@ -52,6 +53,7 @@ export interface ProjectorDeps {
   schemaLookup?: (fingerprint: string) => Promise<SchemaDocument | undefined>;
   batchSize?: number;
   standbyPollMs?: number;
+  stoppedPollMs?: number;
 }
 
 interface DecodedMessage {
@@ -145,6 +147,7 @@ export class Projector {
     const { nats, db, names, projection, metrics } = this.deps;
     this.checkpoint = await readCheckpoint(db, this.name, this.stream);
     metrics.projectorCheckpoint.set({ projector: this.name }, this.checkpoint);
+    metrics.projectorStopped.set({ projector: this.name }, 0);
     this.state = 'running';
     this.log.info({ checkpoint: this.checkpoint, stream: this.stream }, 'projecting');
     const consumer = await nats.js.consumers.get(this.stream, {
@@ -293,10 +296,21 @@ export class Projector {
     }
   }
 
-  /** A stopped projector keeps its lock (a standby would stop on the same event) until closed. */
+  /**
+   * A stopped projector keeps its lock (a standby would stop on the same event)
+   * until closed, or until an operator resolves the failure (`relaygrid
+   * projector skip`): then it resumes from the checkpoint.
+   */
   private async waitWhileStopped(): Promise<void> {
     while (!this.closed && this.state === 'stopped') {
-      await this.pause(5000);
+      await this.pause(this.deps.stoppedPollMs ?? 2000);
+      if (!(await hasOpenFailure(this.deps.db, this.name).catch(() => true))) {
+        this.log.info({ failure: this.failure }, 'failure resolved by an operator; resuming');
+        this.failure = undefined;
+        this.state = 'starting';
+        this.deps.metrics.projectorStopped.set({ projector: this.name }, 0);
+        return;
+      }
       const info = await this.deps.nats.jsm.streams.info(this.stream).catch(() => undefined);
       if (info) {
         this.lag = Math.max(0, info.state.last_seq - this.checkpoint);
