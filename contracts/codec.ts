@@ -54,12 +54,29 @@ export class SchemaRegistry {
   /** Resolvers are costly to build; one per (writer, reader) pair. */
   private readonly resolvers = new Map<string, Resolver | null>();
 
+  /** Adds a schema of the catalogue; the highest version of each event becomes the current one. */
   register(key: string, version: number, schema: Schema): RegisteredSchema {
+    const entry = this.add(key, version, schema);
+    const latest = this.current.get(key);
+    if (!latest || latest.version < version) this.current.set(key, entry);
+    return entry;
+  }
+
+  /**
+   * Adds a writer schema learned at run time (from the schema bucket) so its
+   * messages can be decoded. Unlike register() it never changes the version
+   * this process writes and reads, unless the event was unknown altogether.
+   */
+  learn(key: string, version: number, schema: Schema): RegisteredSchema {
+    const entry = this.add(key, version, schema);
+    if (!this.current.has(key)) this.current.set(key, entry);
+    return entry;
+  }
+
+  private add(key: string, version: number, schema: Schema): RegisteredSchema {
     const type = avroType(schema);
     const entry: RegisteredSchema = { key, version, ceType: ceTypeOf(key, version), fingerprint: fingerprintOf(type), type, schema };
     this.byFingerprint.set(entry.fingerprint, entry);
-    const latest = this.current.get(key);
-    if (!latest || latest.version < version) this.current.set(key, entry);
     return entry;
   }
 

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 /**
  * UUIDv7 (RFC 9562): 48-bit millisecond timestamp, then randomness. Time-ordered
@@ -9,6 +9,22 @@ export function uuidv7(now = Date.now()): string {
   bytes.writeUIntBE(now, 0, 6);
   bytes[6] = (bytes[6]! & 0x0f) | 0x70;
   bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  return formatUuid(bytes);
+}
+
+/**
+ * The id of a commit message holding several events: a UUIDv8 derived from
+ * their ids, so a retry of the same decision produces the same Nats-Msg-Id
+ * (and is deduplicated) while never colliding with an event id.
+ */
+export function commitIdOf(eventIds: readonly string[]): string {
+  const bytes = createHash('sha256').update(eventIds.join(',')).digest().subarray(0, 16);
+  bytes[6] = (bytes[6]! & 0x0f) | 0x80;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  return formatUuid(bytes);
+}
+
+function formatUuid(bytes: Buffer): string {
   const hex = bytes.toString('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }

@@ -1,7 +1,7 @@
 /** The projector role: runs the named projections (all of them by default) until stopped. */
 import { Kvm } from '@nats-io/kv';
 import { PROJECTIONS } from '../../projectors/catalogue.js';
-import { Projector } from '../../projectors/runtime/projector.js';
+import { Projector, type ProjectorDeps } from '../../projectors/runtime/projector.js';
 import type { Runtime } from '../runtime.js';
 import { fetchSchema } from '../streams/schema-bucket.js';
 
@@ -16,23 +16,36 @@ export class UnknownProjectorError extends Error {
   readonly code = 'unknown_projector';
 }
 
+/** Everything a Projector needs from the process, but the projection itself. */
+export function projectorDeps(rt: Runtime): Omit<ProjectorDeps, 'projection'> {
+  // Opened on demand: a missing bucket (projector started before migrate) must
+  // not crash the process, only leave the unknown schema unknown.
+  const schemaLookup = async (fingerprint: string) => {
+    try {
+      return await fetchSchema(await new Kvm(rt.nats.js).open(rt.names.schemaBucket), fingerprint);
+    } catch (err) {
+      rt.log.warn({ err, fingerprint }, 'schema bucket unavailable');
+      return undefined;
+    }
+  };
+  return {
+    nats: rt.nats,
+    db: rt.db,
+    databaseUrl: rt.config.databaseUrl,
+    names: rt.names,
+    registry: rt.registry,
+    metrics: rt.metrics,
+    log: rt.log,
+    schemaLookup,
+  };
+}
+
 export function startProjectors(rt: Runtime, names: readonly string[] = [...PROJECTIONS.keys()], batchSize?: number): RunningProjectors {
-  const kv = new Kvm(rt.nats.js).open(rt.names.schemaBucket);
+  const deps = projectorDeps(rt);
   const projectors = names.map((name) => {
     const projection = PROJECTIONS.get(name);
     if (!projection) throw new UnknownProjectorError(`unknown projector "${name}" (known: ${[...PROJECTIONS.keys()].join(', ')})`);
-    return new Projector({
-      projection,
-      nats: rt.nats,
-      db: rt.db,
-      databaseUrl: rt.config.databaseUrl,
-      names: rt.names,
-      registry: rt.registry,
-      metrics: rt.metrics,
-      log: rt.log,
-      schemaLookup: async (fingerprint) => fetchSchema(await kv, fingerprint),
-      ...(batchSize ? { batchSize } : {}),
-    });
+    return new Projector({ ...deps, projection, ...(batchSize ? { batchSize } : {}) });
   });
   const done = Promise.all(projectors.map((p) => p.run())).then(() => undefined);
   return {

@@ -81,7 +81,11 @@ export class CheckpointWatcher {
       await client.connect();
       await client.query(`listen ${CHECKPOINT_CHANNEL}`);
       this.listener = client;
-    })();
+    })().catch((err: unknown) => {
+      // Let the next waitFor try again instead of failing forever with this error.
+      this.listening = undefined;
+      throw err;
+    });
     return this.listening;
   }
 

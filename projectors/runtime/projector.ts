@@ -165,9 +165,10 @@ export class Projector {
         if (batch.length < this.batchSize && pending > 0) continue;
         const ok = await this.flush(batch);
         batch = [];
+        if (!ok) break; // stop() has set the lag from the failed message
         this.lag = pending;
         metrics.projectorLag.set({ projector: this.name }, pending);
-        if (!ok || this.closed) break;
+        if (this.closed) break;
       }
     } finally {
       messages.stop();
@@ -185,7 +186,8 @@ export class Projector {
       if (isTransientInfraError(err) || err instanceof CheckpointFencedError) throw err;
       if (err instanceof PoisonMessage) {
         const good = batch.slice(0, batch.indexOf(err.msg));
-        if (good.length > 0) await this.applyBatch(await this.decodeAll(good));
+        // The messages before it may hide an apply failure of their own: flush finds and records it.
+        if (good.length > 0 && !(await this.flush(good))) return false;
         await this.stop(err.msg, err.cause);
         return false;
       }
@@ -231,7 +233,7 @@ export class Projector {
     const doc = await this.deps.schemaLookup?.(fingerprint);
     const parsed = doc ? /^relaygrid\.(.+)\.v(\d+)$/.exec(doc.type) : null;
     if (!doc || !parsed) return false;
-    this.deps.registry.register(parsed[1]!, Number(parsed[2]), doc.schema);
+    this.deps.registry.learn(parsed[1]!, Number(parsed[2]), doc.schema);
     return true;
   }
 
@@ -279,6 +281,9 @@ export class Projector {
     const eventType = event?.ceType ?? msg.headers?.get('ce-type') ?? null;
     this.failure = { seq: msg.seq, eventId, eventType, error: error.message };
     this.state = 'stopped';
+    // The failed message and everything after it in this projector's filter are waiting.
+    this.lag = msg.info.pending + 1;
+    this.deps.metrics.projectorLag.set({ projector: this.name }, this.lag);
     this.deps.metrics.projectorStopped.set({ projector: this.name }, 1);
     this.log.error({ seq: msg.seq, eventId, eventType, err: error }, 'projector stopped on an event it cannot apply');
     const open = await this.deps.db
@@ -310,11 +315,6 @@ export class Projector {
         this.state = 'starting';
         this.deps.metrics.projectorStopped.set({ projector: this.name }, 0);
         return;
-      }
-      const info = await this.deps.nats.jsm.streams.info(this.stream).catch(() => undefined);
-      if (info) {
-        this.lag = Math.max(0, info.state.last_seq - this.checkpoint);
-        this.deps.metrics.projectorLag.set({ projector: this.name }, this.lag);
       }
     }
   }

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { headers } from '@nats-io/transport-node';
 import { uuidv7 } from '../../contracts/ids.js';
+import { projectorDeps } from '../../infra/roles/projectors.js';
 import { CommandHandler } from '../../producers/event-store/command-handler.js';
 import { EventStore } from '../../producers/event-store/event-store.js';
 import { registerUser } from '../../producers/identity/register-user.js';
@@ -16,17 +17,7 @@ describe('operator skip of an event a projector cannot apply', () => {
 
   beforeAll(async () => {
     env = await isolated();
-    projector = new Projector({
-      projection: usersProjection,
-      nats: env.rt.nats,
-      db: env.rt.db,
-      databaseUrl: env.config.databaseUrl,
-      names: env.rt.names,
-      registry: env.rt.registry,
-      metrics: env.rt.metrics,
-      log: env.rt.log,
-      stoppedPollMs: 100,
-    });
+    projector = new Projector({ ...projectorDeps(env.rt), projection: usersProjection, stoppedPollMs: 100 });
     run = projector.run();
   });
   afterAll(async () => {
@@ -46,7 +37,7 @@ describe('operator skip of an event a projector cannot apply', () => {
     const poison = await env.rt.nats.js.publish(env.rt.names.aggregate('identity', 'user', uuidv7()), new Uint8Array([1, 2, 3]), { headers: h });
     const after = await registerUser(handler, { email: 'after@example.org' }, { source: 'test' });
 
-    await eventually(async () => projector.status().state === 'stopped');
+    await eventually(() => projector.status().state === 'stopped');
     expect(projector.status()).toMatchObject({ checkpoint: before.seq, failure: { seq: poison.seq } });
     const users = () => env.rt.db.selectFrom('users').select('email').orderBy('email').execute();
     expect(await users()).toEqual([{ email: 'before@example.org' }]);
