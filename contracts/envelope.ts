@@ -8,6 +8,7 @@ import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
 import { COMMIT_KEY, type EventData, type EventKey } from './catalogue.js';
 import type { SchemaRegistry } from './codec.js';
 import type { CommitV1 } from './catalogue.generated.js';
+import { commitIdOf } from './ids.js';
 
 /** An event as a decider emits it: its catalogue key and current-version data. */
 export type DomainEvent<K extends EventKey = EventKey> = { [P in K]: { type: P; data: EventData<P> } }[K];
@@ -73,31 +74,32 @@ export interface EncodedMessage {
 }
 
 function baseHeaders(id: string, ceType: string, fingerprint: string, time: Date, aggregateId: string, meta: EventMeta): MsgHdrs {
+  // append, not set: the headers are fresh, and set() scans every key twice per call.
   const h = natsHeaders();
-  h.set(HEADER.specVersion, '1.0');
-  h.set(HEADER.id, id);
-  h.set(HEADER.type, ceType);
-  h.set(HEADER.source, meta.source);
-  h.set(HEADER.time, time.toISOString());
-  h.set(HEADER.subject, aggregateId);
-  h.set(HEADER.dataSchema, fingerprint);
-  h.set(HEADER.contentType, AVRO_CONTENT_TYPE);
-  if (meta.actor) h.set(HEADER.actor, meta.actor);
-  if (meta.correlationId) h.set(HEADER.correlationId, meta.correlationId);
-  if (meta.causationId) h.set(HEADER.causationId, meta.causationId);
-  if (meta.traceparent) h.set(HEADER.traceparent, meta.traceparent);
+  h.append(HEADER.specVersion, '1.0');
+  h.append(HEADER.id, id);
+  h.append(HEADER.type, ceType);
+  h.append(HEADER.source, meta.source);
+  h.append(HEADER.time, time.toISOString());
+  h.append(HEADER.subject, aggregateId);
+  h.append(HEADER.dataSchema, fingerprint);
+  h.append(HEADER.contentType, AVRO_CONTENT_TYPE);
+  if (meta.actor) h.append(HEADER.actor, meta.actor);
+  if (meta.correlationId) h.append(HEADER.correlationId, meta.correlationId);
+  if (meta.causationId) h.append(HEADER.causationId, meta.causationId);
+  if (meta.traceparent) h.append(HEADER.traceparent, meta.traceparent);
   return h;
 }
 
 /**
- * Encodes one decision. `commitId` names the message when it holds several
- * events; reuse the same ids on a retry so JetStream deduplicates it.
+ * Encodes one decision. A single event is the message and its id the message
+ * id; several events become a commit whose id derives from theirs, so a retry
+ * with the same event ids is deduplicated by JetStream either way.
  */
 export function encodeDecision(
   registry: SchemaRegistry,
   aggregateId: string,
   events: readonly OutgoingEvent[],
-  commitId: string,
   meta: EventMeta,
 ): EncodedMessage {
   const first = events[0];
@@ -113,6 +115,7 @@ export function encodeDecision(
     }),
   };
   const { fingerprint, ceType, bytes } = registry.encode(COMMIT_KEY, commit);
+  const commitId = commitIdOf(events.map((e) => e.id));
   return { id: commitId, headers: baseHeaders(commitId, ceType, fingerprint, first.time, aggregateId, meta), body: bytes };
 }
 

@@ -50,7 +50,7 @@ export class EventStore {
     const time = opts.time ?? new Date();
     const ids = opts.ids ?? events.map(() => uuidv7(time.getTime()));
     const outgoing = events.map((event, i) => ({ id: ids[i] ?? uuidv7(), event, time }));
-    const message = encodeDecision(this.registry, aggregateId, outgoing, ids.join('+').slice(0, 36), opts.meta);
+    const message = encodeDecision(this.registry, aggregateId, outgoing, opts.meta);
     for (let attempt = 1; ; attempt++) {
       try {
         const ack = await this.nats.js.publish(subject, message.body, {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { catalogueRegistry } from '../../contracts/catalogue.js';
 import { decodeMessage, encodeDecision, HEADER } from '../../contracts/envelope.js';
 import { differingFields } from '../../infra/streams/apply.js';
+import { commitIdOf } from '../../contracts/ids.js';
 
 const registry = catalogueRegistry();
 const time = new Date('2026-11-23T12:00:00.000Z');
@@ -11,7 +12,7 @@ const meta = { source: 'relaygrid/test', actor: 'user:u1', correlationId: 'c1', 
 
 describe('CloudEvents envelope', () => {
   it('carries one event as its Avro body with ce-* headers', () => {
-    const msg = encodeDecision(registry, 'u1', [{ id: 'e1', event: event('u1'), time }], 'unused', meta);
+    const msg = encodeDecision(registry, 'u1', [{ id: 'e1', event: event('u1'), time }], meta);
     expect(msg.id).toBe('e1');
     expect(msg.headers.get(HEADER.type)).toBe('relaygrid.identity.UserRegistered.v2');
     expect(msg.headers.get(HEADER.specVersion)).toBe('1.0');
@@ -23,8 +24,9 @@ describe('CloudEvents envelope', () => {
   });
 
   it('carries several events of one decision in one commit message, in order', () => {
-    const msg = encodeDecision(registry, 'u1', [{ id: 'e1', event: event('u1'), time }, { id: 'e2', event: event('u2'), time }], 'commit-1', meta);
-    expect(msg.id).toBe('commit-1');
+    const msg = encodeDecision(registry, 'u1', [{ id: 'e1', event: event('u1'), time }, { id: 'e2', event: event('u2'), time }], meta);
+    expect(msg.id).toBe(commitIdOf(['e1', 'e2']));
+    expect(msg.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(msg.headers.get(HEADER.type)).toBe('relaygrid.core.Commit.v1');
     const events = decodeMessage(registry, { seq: 9, subject: 's', headers: msg.headers, data: msg.body });
     expect(events.map((e) => [e.seq, e.id, e.type])).toEqual([
