@@ -9,7 +9,7 @@ import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { Span } from '@opentelemetry/api';
 import type { Kysely } from 'kysely';
 import { UnknownSchemaError, type SchemaRegistry } from '../../contracts/codec.js';
-import { decodeMessage, type StoredEvent } from '../../contracts/envelope.js';
+import { decodeMessage, type RawMessage, type StoredEvent } from '../../contracts/envelope.js';
 import type { Logger } from '../../infra/logger.js';
 import type { Metrics } from '../../infra/metrics.js';
 import type { Names } from '../../infra/naming.js';
@@ -208,22 +208,26 @@ export class Projector {
 
   private async decodeAll(batch: readonly JsMsg[]): Promise<DecodedMessage[]> {
     const out: DecodedMessage[] = [];
-    for (const msg of batch) out.push({ msg, events: await this.decode(msg) });
+    for (const msg of batch) {
+      const raw: RawMessage = { seq: msg.seq, subject: msg.subject, headers: msg.headers, data: msg.data };
+      // Synchronous on the hot path: only an unknown writer schema needs a (rare) lookup.
+      let decoded = this.tryDecode(msg, raw);
+      if (decoded instanceof UnknownSchemaError) {
+        const unknown = decoded;
+        decoded = (await this.learnSchema(unknown.fingerprint)) ? this.tryDecode(msg, raw) : unknown;
+        if (decoded instanceof UnknownSchemaError) throw new PoisonMessage(msg, decoded);
+      }
+      out.push({ msg, events: decoded });
+    }
     return out;
   }
 
-  private async decode(msg: JsMsg): Promise<StoredEvent[]> {
-    const raw = { seq: msg.seq, subject: msg.subject, headers: msg.headers, data: msg.data };
+  /** The events, or the unknown-schema error that a schema lookup may cure; anything else is a poison message. */
+  private tryDecode(msg: JsMsg, raw: RawMessage): StoredEvent[] | UnknownSchemaError {
     try {
       return decodeMessage(this.deps.registry, raw);
     } catch (err) {
-      if (err instanceof UnknownSchemaError && (await this.learnSchema(err.fingerprint))) {
-        try {
-          return decodeMessage(this.deps.registry, raw);
-        } catch (again) {
-          throw new PoisonMessage(msg, again as Error);
-        }
-      }
+      if (err instanceof UnknownSchemaError) return err;
       throw new PoisonMessage(msg, err as Error);
     }
   }
