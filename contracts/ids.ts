@@ -14,7 +14,8 @@ function random16(): Buffer {
     randomFillSync(pool);
     poolOffset = 0;
   }
-  const bytes = Buffer.from(pool.subarray(poolOffset, poolOffset + 16));
+  // A view, not a copy: each 16-byte slice is handed out once.
+  const bytes = pool.subarray(poolOffset, poolOffset + 16);
   poolOffset += 16;
   return bytes;
 }

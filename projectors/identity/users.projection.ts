@@ -4,7 +4,8 @@ import type { UserTable } from '../../schema/database.js';
 import type { Projection } from '../runtime/projection.js';
 import { upsertUnnest, type UnnestColumn } from '../runtime/unnest.js';
 
-const COLUMNS: UnnestColumn<UserTable>[] = [
+/** Columns of the `users` upsert (also the raw baseline of bench/project.ts). */
+export const USER_COLUMNS: UnnestColumn<UserTable>[] = [
   { name: 'id', arrayType: 'text[]', value: (r) => r.id },
   { name: 'email', arrayType: 'text[]', value: (r) => r.email },
   { name: 'display_name', arrayType: 'text[]', value: (r) => r.display_name },
@@ -40,6 +41,6 @@ export const usersProjection: Projection = {
   context: 'identity',
   filter: (names) => names.aggregateSubjects('identity', 'user'),
   async apply(trx, events) {
-    await upsertUnnest(trx, 'users', COLUMNS, [...foldUsers(events).values()], ['id']);
+    await upsertUnnest(trx, 'users', USER_COLUMNS, [...foldUsers(events).values()], ['id']);
   },
 };
