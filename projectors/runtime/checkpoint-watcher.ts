@@ -59,8 +59,12 @@ export class CheckpointWatcher {
     });
   }
 
+  /**
+   * Records the checkpoint as Postgres reports it, not the highest ever seen:
+   * notifications arrive in commit order, and a rebuild may move it back.
+   */
   private note(projector: string, seq: number): void {
-    if (seq > (this.known.get(projector) ?? 0)) this.known.set(projector, seq);
+    this.known.set(projector, seq);
     for (const waiter of this.waiters) {
       if (waiter.projector === projector && seq >= waiter.seq) waiter.resolve(true);
     }

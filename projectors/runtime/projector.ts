@@ -198,7 +198,9 @@ export class Projector {
           await this.applyBatch(one);
         } catch (single) {
           if (isTransientInfraError(single) || single instanceof CheckpointFencedError) throw single;
-          await this.stop(msg, single as Error, one[0]?.events[0]);
+          // A commit fails as a whole: name the event only when the message holds one.
+          const events = one[0]?.events ?? [];
+          await this.stop(msg, single as Error, events.length === 1 ? events[0] : undefined);
           return false;
         }
       }
