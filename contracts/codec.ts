@@ -48,6 +48,11 @@ export function ceTypeOf(key: string, version: number): string {
   return `relaygrid.${key}.v${version}`;
 }
 
+/** The `<context>.<Event>` of a CloudEvents type written by ceTypeOf, or undefined for anything else. */
+export function keyOfCeType(ceType: string): string | undefined {
+  return /^relaygrid\.(.+)\.v\d+$/.exec(ceType)?.[1];
+}
+
 export class SchemaRegistry {
   private readonly byFingerprint = new Map<string, RegisteredSchema>();
   private readonly current = new Map<string, RegisteredSchema>();

@@ -8,7 +8,7 @@
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { Span } from '@opentelemetry/api';
 import type { Kysely } from 'kysely';
-import { UnknownSchemaError, type SchemaRegistry } from '../../contracts/codec.js';
+import { keyOfCeType, UnknownSchemaError, type SchemaRegistry } from '../../contracts/codec.js';
 import { decodeMessage, type RawMessage, type StoredEvent } from '../../contracts/envelope.js';
 import type { Logger } from '../../infra/logger.js';
 import type { Metrics } from '../../infra/metrics.js';
@@ -56,18 +56,24 @@ export interface ProjectorDeps {
   stoppedPollMs?: number;
 }
 
+/** The events of a message, or why it cannot be decoded (an unknown schema may still be learned). */
+function tryDecode(registry: SchemaRegistry, raw: RawMessage): StoredEvent[] | Error {
+  try {
+    return decodeMessage(registry, raw);
+  } catch (err) {
+    return err instanceof Error ? err : new Error(String(err));
+  }
+}
+
 interface DecodedMessage {
   msg: JsMsg;
   events: StoredEvent[];
 }
 
-class PoisonMessage extends Error {
-  constructor(
-    readonly msg: JsMsg,
-    override readonly cause: Error,
-  ) {
-    super(cause.message);
-  }
+/** A batch decoded up to the first message that cannot be decoded, if any. */
+interface DecodedBatch {
+  decoded: DecodedMessage[];
+  poison?: { msg: JsMsg; error: Error };
 }
 
 export class Projector {
@@ -176,70 +182,63 @@ export class Projector {
     }
   }
 
-  /** Applies a batch; on a poison message applies what precedes it, records it and returns false. */
+  /**
+   * Applies a batch. On a message that cannot be decoded or applied, applies
+   * everything before it, records it, and returns false. Each message is
+   * decoded once, however the batch ends.
+   */
   private async flush(batch: JsMsg[]): Promise<boolean> {
+    const { decoded, poison } = await this.decodeAll(batch);
+    if (!(await this.applyOrLocate(decoded))) return false;
+    if (poison) {
+      await this.stop(poison.msg, poison.error);
+      return false;
+    }
+    return true;
+  }
+
+  /** Applies the messages in one transaction; if that fails, one at a time to find and record the culprit. */
+  private async applyOrLocate(decoded: readonly DecodedMessage[]): Promise<boolean> {
     try {
-      const decoded = await this.decodeAll(batch);
       await this.applyBatch(decoded);
       return true;
     } catch (err) {
       if (isTransientInfraError(err) || err instanceof CheckpointFencedError) throw err;
-      if (err instanceof PoisonMessage) {
-        const good = batch.slice(0, batch.indexOf(err.msg));
-        // The messages before it may hide an apply failure of their own: flush finds and records it.
-        if (good.length > 0 && !(await this.flush(good))) return false;
-        await this.stop(err.msg, err.cause);
+    }
+    for (const one of decoded) {
+      try {
+        await this.applyBatch([one]);
+      } catch (err) {
+        if (isTransientInfraError(err) || err instanceof CheckpointFencedError) throw err;
+        // A commit fails as a whole: name the event only when the message holds one.
+        await this.stop(one.msg, err as Error, one.events.length === 1 ? one.events[0] : undefined);
         return false;
       }
-      // Some event of the batch failed to apply: find it by applying one message at a time.
-      for (const msg of batch) {
-        const one = await this.decodeAll([msg]);
-        try {
-          await this.applyBatch(one);
-        } catch (single) {
-          if (isTransientInfraError(single) || single instanceof CheckpointFencedError) throw single;
-          // A commit fails as a whole: name the event only when the message holds one.
-          const events = one[0]?.events ?? [];
-          await this.stop(msg, single as Error, events.length === 1 ? events[0] : undefined);
-          return false;
-        }
-      }
-      return true;
     }
+    return true;
   }
 
-  private async decodeAll(batch: readonly JsMsg[]): Promise<DecodedMessage[]> {
-    const out: DecodedMessage[] = [];
+  private async decodeAll(batch: readonly JsMsg[]): Promise<DecodedBatch> {
+    const decoded: DecodedMessage[] = [];
     for (const msg of batch) {
       const raw: RawMessage = { seq: msg.seq, subject: msg.subject, headers: msg.headers, data: msg.data };
       // Synchronous on the hot path: only an unknown writer schema needs a (rare) lookup.
-      let decoded = this.tryDecode(msg, raw);
-      if (decoded instanceof UnknownSchemaError) {
-        const unknown = decoded;
-        decoded = (await this.learnSchema(unknown.fingerprint)) ? this.tryDecode(msg, raw) : unknown;
-        if (decoded instanceof UnknownSchemaError) throw new PoisonMessage(msg, decoded);
+      let events = tryDecode(this.deps.registry, raw);
+      if (events instanceof UnknownSchemaError && (await this.learnSchema(events.fingerprint))) {
+        events = tryDecode(this.deps.registry, raw);
       }
-      out.push({ msg, events: decoded });
+      if (events instanceof Error) return { decoded, poison: { msg, error: events } };
+      decoded.push({ msg, events });
     }
-    return out;
-  }
-
-  /** The events, or the unknown-schema error that a schema lookup may cure; anything else is a poison message. */
-  private tryDecode(msg: JsMsg, raw: RawMessage): StoredEvent[] | UnknownSchemaError {
-    try {
-      return decodeMessage(this.deps.registry, raw);
-    } catch (err) {
-      if (err instanceof UnknownSchemaError) return err;
-      throw new PoisonMessage(msg, err as Error);
-    }
+    return { decoded };
   }
 
   /** A newer producer wrote a schema version we do not ship: fetch it from the schema bucket. */
   private async learnSchema(fingerprint: string): Promise<boolean> {
     const doc = await this.deps.schemaLookup?.(fingerprint);
-    const parsed = doc ? /^relaygrid\.(.+)\.v(\d+)$/.exec(doc.type) : null;
-    if (!doc || !parsed) return false;
-    this.deps.registry.learn(parsed[1]!, Number(parsed[2]), doc.schema);
+    const key = doc ? keyOfCeType(doc.type) : undefined;
+    if (!doc || !key) return false;
+    this.deps.registry.learn(key, doc.version, doc.schema);
     return true;
   }
 
