@@ -46,7 +46,7 @@ export class Metrics {
   });
   readonly appends = new Counter({
     name: 'relaygrid_appends_total',
-    help: 'Decisions appended to JetStream, by outcome (appended, duplicate, conflict, rejected)',
+    help: 'Decisions by outcome: appended, duplicate (a retried message id), conflict (stale expectation, decided again), rejected (a domain rule said no)',
     labelNames: ['outcome'],
     registers: [this.registry],
   });

@@ -21,7 +21,7 @@ export interface ApiOptions {
 }
 
 export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<RunningApi> {
-  const handler = new CommandHandler(new EventStore(rt.nats, rt.names, rt.registry));
+  const handler = new CommandHandler(new EventStore(rt.nats, rt.names, rt.registry), { metrics: rt.metrics });
   const watcher = new CheckpointWatcher(rt.config.databaseUrl, rt.db);
   const app = buildApi({
     handler,

@@ -5,7 +5,8 @@
  * decide again, a bounded number of times, then give up with a typed conflict.
  */
 import type { EventMeta, DomainEvent } from '../../contracts/envelope.js';
-import { fold, type Decider } from '../decider.js';
+import { DomainError, fold, type Decider } from '../decider.js';
+import type { Metrics } from '../../infra/metrics.js';
 import type { EventKey } from '../../contracts/catalogue.js';
 import { ConcurrencyConflictError, WrongExpectedSequenceError } from './errors.js';
 import type { EventStore } from './event-store.js';
@@ -35,15 +36,22 @@ interface Cached {
   seq: number;
 }
 
+/** What became of one decision: counted in `relaygrid_appends_total{outcome}`. */
+export type AppendOutcome = 'appended' | 'duplicate' | 'conflict' | 'rejected';
+
 export class CommandHandler {
   private readonly cache: Lru<string, Cached>;
   conflicts = 0;
 
   constructor(
     readonly store: EventStore,
-    cacheSize = 10_000,
+    private readonly opts: { metrics?: Pick<Metrics, 'appends'>; cacheSize?: number } = {},
   ) {
-    this.cache = new Lru(cacheSize);
+    this.cache = new Lru(opts.cacheSize ?? 10_000);
+  }
+
+  private count(outcome: AppendOutcome): void {
+    this.opts.metrics?.appends.inc({ outcome });
   }
 
   async handle<State, Command, K extends EventKey>(
@@ -56,16 +64,24 @@ export class CommandHandler {
     let assumeNew = opts.assumeNew ?? false;
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
       const { state, seq } = assumeNew ? { state: decider.initialState, seq: 0 } : await this.load(decider, subject);
-      const events = decider.decide(command, state);
+      let events: DomainEvent<K>[];
+      try {
+        events = decider.decide(command, state);
+      } catch (err) {
+        if (err instanceof DomainError) this.count('rejected');
+        throw err;
+      }
       if (events.length === 0) return { seq, events, state, duplicate: false };
       try {
         const result = await this.store.append(subject, events as readonly DomainEvent[], { expectedSeq: seq, meta: opts.meta });
         const next = fold(decider, state, events);
         this.cache.set(subject, { state: next, seq: result.seq });
+        this.count(result.duplicate ? 'duplicate' : 'appended');
         return { seq: result.seq, events, state: next, duplicate: result.duplicate };
       } catch (err) {
         if (!(err instanceof WrongExpectedSequenceError)) throw err;
         this.conflicts++;
+        this.count('conflict');
         this.cache.delete(subject);
         assumeNew = false;
       }

@@ -97,6 +97,8 @@ describe('HTTP API: register a user and read it back', () => {
     const metrics = await (await fetch(`${api.url}/metrics`)).text();
     expect(metrics).toMatch(/relaygrid_projector_lag_events\{projector="users"\} \d+/);
     expect(metrics).toMatch(/relaygrid_projector_checkpoint_sequence\{projector="users"\} [1-9]/);
+    expect(metrics).toMatch(/relaygrid_appends_total\{outcome="appended"\} [1-9]/);
+    expect(metrics).toMatch(/relaygrid_appends_total\{outcome="rejected"\} [1-9]/);
     expect(metrics).toMatch(/relaygrid_http_request_seconds_count\{method="POST",route="\/v1\/users",status="201"\}/);
   });
 

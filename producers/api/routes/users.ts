@@ -42,7 +42,6 @@ export function userRoutes(app: FastifyInstance, deps: ApiDeps): void {
         { source: 'relaygrid/api', correlationId: request.id, traceparent: traceparentOf(ctx) },
       ),
     );
-    deps.metrics.appends.inc({ outcome: 'appended' });
     return reply.status(201).header(SEQUENCE_HEADER, String(user.seq)).send({ id: user.userId, sequence: user.seq });
   });
 
