@@ -22,6 +22,7 @@ export class CheckpointWatcher {
   private listening: Promise<void> | undefined;
   private readonly waiters = new Set<Waiter>();
   private readonly known = new Map<string, number>();
+  private poll: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly databaseUrl: string,
@@ -46,17 +47,32 @@ export class CheckpointWatcher {
         seq,
         resolve: (reached) => {
           clearTimeout(timer);
-          clearInterval(poll);
           this.waiters.delete(waiter);
+          if (this.waiters.size === 0) this.stopPolling();
           resolve(reached);
         },
       };
       const timer = setTimeout(() => waiter.resolve(false), timeoutMs);
-      const poll = setInterval(() => {
-        this.current(projector).catch(() => undefined);
-      }, FALLBACK_POLL_MS);
       this.waiters.add(waiter);
+      this.startPolling();
     });
+  }
+
+  /**
+   * One fallback poll for the whole process while anyone waits, reading each
+   * awaited projector once per tick, however many requests wait on it.
+   */
+  private startPolling(): void {
+    this.poll ??= setInterval(() => {
+      for (const projector of new Set([...this.waiters].map((w) => w.projector))) {
+        this.current(projector).catch(() => undefined);
+      }
+    }, FALLBACK_POLL_MS);
+  }
+
+  private stopPolling(): void {
+    clearInterval(this.poll);
+    this.poll = undefined;
   }
 
   /**
