@@ -1,5 +1,5 @@
 /** The projector role: runs the named projections (all of them by default) until stopped. */
-import { Kvm } from '@nats-io/kv';
+import { Kvm, type KV } from '@nats-io/kv';
 import { PROJECTIONS } from '../../projectors/catalogue.js';
 import { Projector, type ProjectorDeps } from '../../projectors/runtime/projector.js';
 import type { Runtime } from '../runtime.js';
@@ -18,12 +18,16 @@ export class UnknownProjectorError extends Error {
 
 /** Everything a Projector needs from the process, but the projection itself. */
 export function projectorDeps(rt: Runtime): Omit<ProjectorDeps, 'projection'> {
-  // Opened on demand: a missing bucket (projector started before migrate) must
-  // not crash the process, only leave the unknown schema unknown.
+  // Opened on first need and kept; a missing bucket (projector started before
+  // migrate) must not crash the process, only leave the unknown schema unknown
+  // until a later lookup finds the bucket.
+  let bucket: Promise<KV> | undefined;
   const schemaLookup = async (fingerprint: string) => {
     try {
-      return await fetchSchema(await new Kvm(rt.nats.js).open(rt.names.schemaBucket), fingerprint);
+      bucket ??= new Kvm(rt.nats.js).open(rt.names.schemaBucket);
+      return await fetchSchema(await bucket, fingerprint);
     } catch (err) {
+      bucket = undefined;
       rt.log.warn({ err, fingerprint }, 'schema bucket unavailable');
       return undefined;
     }

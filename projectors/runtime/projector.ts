@@ -7,7 +7,7 @@
  */
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { Span } from '@opentelemetry/api';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { keyOfCeType, UnknownSchemaError, type SchemaRegistry } from '../../contracts/codec.js';
 import { decodeMessage, type RawMessage, type StoredEvent } from '../../contracts/envelope.js';
 import type { Logger } from '../../infra/logger.js';
@@ -291,19 +291,11 @@ export class Projector {
     this.deps.metrics.projectorLag.set({ projector: this.name }, this.lag);
     this.deps.metrics.projectorStopped.set({ projector: this.name }, 1);
     this.log.error({ seq: msg.seq, eventId, eventType, err: error }, 'projector stopped on an event it cannot apply');
-    const open = await this.deps.db
-      .selectFrom('projector_failures')
-      .select('id')
-      .where('projector', '=', this.name)
-      .where('seq', '=', msg.seq)
-      .where('resolved_at', 'is', null)
-      .executeTakeFirst();
-    if (!open) {
-      await this.deps.db
-        .insertInto('projector_failures')
-        .values({ projector: this.name, stream: this.stream, seq: msg.seq, event_id: eventId, event_type: eventType, error: error.stack ?? error.message, resolved_at: null, resolution: null })
-        .execute();
-    }
+    // Recorded once: a restart that stops on the same event again adds no second open failure.
+    const { name, stream } = this;
+    await sql`insert into projector_failures (projector, stream, seq, event_id, event_type, error)
+      select ${name}, ${stream}, ${msg.seq}, ${eventId}, ${eventType}, ${error.stack ?? error.message}
+      where not exists (select 1 from projector_failures where projector = ${name} and seq = ${msg.seq} and resolved_at is null)`.execute(this.deps.db);
   }
 
   /**
