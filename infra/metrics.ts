@@ -9,7 +9,7 @@ export class Metrics {
 
   readonly projectorLag = new Gauge({
     name: 'relaygrid_projector_lag_events',
-    help: 'Events in the stream not yet applied by the projector (stream last sequence minus checkpoint, or consumer pending)',
+    help: 'Events of the projector\'s subject filter not yet applied (its consumer\'s pending count; when stopped, the failed event and all behind it)',
     labelNames: ['projector'],
     registers: [this.registry],
   });
