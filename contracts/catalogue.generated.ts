@@ -17,12 +17,160 @@ export interface CommitV1 {
   events: Array<CommittedEventV1>;
 }
 
+/** An API key was issued to a user for services and scripts. Only the hash of its secret is kept. */
+export interface ApiKeyIssuedV1 {
+  keyId: string;
+  userId: string;
+  name: string;
+  roles: Array<string>;
+  /** Hex SHA-256 of the 32-byte random secret. */
+  secretHash: string;
+  issuedAt: Date;
+}
+
+/** An API key was revoked. */
+export interface ApiKeyRevokedV1 {
+  keyId: string;
+  userId: string;
+  revokedAt: Date;
+}
+
+/** The account's email address changed; it is unverified until the new address is confirmed. */
+export interface EmailChangedV1 {
+  userId: string;
+  /** The new normalised address. AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten. */
+  emailSealed: Buffer;
+  /** Reservation key of the new address. */
+  emailHash: string;
+  changedAt: Date;
+}
+
+/** An email reservation was given up (email changed, or the person was forgotten): the address may be registered again. */
+export interface EmailReleasedV1 {
+  /** The reservation key: hex HMAC-SHA256 of the normalised address under the installation's index key. */
+  emailHash: string;
+  userId: string;
+  releasedAt: Date;
+}
+
 /** An email address was claimed for one user. Appended to the reservation subject of the address with expectation 0, so two claims cannot both win. */
 export interface EmailReservedV1 {
-  /** Hex SHA-256 of the normalised address: the subject token, never the address itself. */
+  /** Hex HMAC-SHA256 of the normalised address under the installation's index key: the subject token, never the address itself. */
   emailHash: string;
   userId: string;
   reservedAt: Date;
+}
+
+/** Outbox event for the mail sender: a verification token for the account's current address. */
+export interface EmailVerificationRequestedV1 {
+  userId: string;
+  /** Hex SHA-256 of the token: what the verification is checked against. */
+  tokenHash: string;
+  /** The token itself, for the mail sender. AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten. */
+  tokenSealed: Buffer;
+  /** The address to send it to. AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten. */
+  emailSealed: Buffer;
+  expiresAt: Date;
+  requestedAt: Date;
+}
+
+/** The owner proved they read mail at the account's address. */
+export interface EmailVerifiedV1 {
+  userId: string;
+  verifiedAt: Date;
+}
+
+/** The password of an account was changed (by its owner, or set by an admin). */
+export interface PasswordChangedV1 {
+  userId: string;
+  /** The argon2id PHC string of the new password. AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten. */
+  passwordHashSealed: Buffer;
+  changedAt: Date;
+}
+
+/** Who may see the user's presence and read receipts. */
+export interface PrivacySettingsChangedV1 {
+  userId: string;
+  /** everyone, contacts or nobody */
+  presence: string;
+  /** everyone, contacts or nobody */
+  readReceipts: string;
+  changedAt: Date;
+}
+
+/** A user's proxy credentials (VLESS UUID, Trojan password, HTTP/SOCKS5 username and password) were issued or rotated. Nodes must accept only the latest generation. */
+export interface ProxyCredentialsIssuedV1 {
+  userId: string;
+  /** 1 at registration, +1 per rotation. */
+  generation: number;
+  /** registration or rotation */
+  reason: string;
+  /** JSON {vlessId, trojanPassword, proxyUsername, proxyPassword}. AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten. */
+  credentialsSealed: Buffer;
+  issuedAt: Date;
+}
+
+/** A one-time recovery code was spent at login. */
+export interface RecoveryCodeUsedV1 {
+  userId: string;
+  index: number;
+  usedAt: Date;
+}
+
+/** A role was granted to a user. */
+export interface RoleGrantedV1 {
+  userId: string;
+  /** admin, operator, client, analyst or auditor */
+  role: string;
+  grantedAt: Date;
+}
+
+/** A role was taken from a user. */
+export interface RoleRevokedV1 {
+  userId: string;
+  role: string;
+  revokedAt: Date;
+}
+
+/** A session ended: logout, revoked by its owner, refresh-token reuse, password change, suspension or forgetting. */
+export interface SessionEndedV1 {
+  sessionId: string;
+  userId: string;
+  reason: string;
+  endedAt: Date;
+}
+
+/** A login: a session (one refresh-token family) began. Aggregate: the session. */
+export interface SessionStartedV1 {
+  sessionId: string;
+  userId: string;
+  /** password, password+totp or password+recovery */
+  method: string;
+  /** JSON {device, ip} as seen at login. AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten. */
+  detailsSealed: Buffer;
+  startedAt: Date;
+}
+
+/** The TOTP second factor was turned off. */
+export interface TotpDisabledV1 {
+  userId: string;
+  disabledAt: Date;
+}
+
+/** The user confirmed a TOTP second factor; logins now need a code or a recovery code. */
+export interface TotpEnabledV1 {
+  userId: string;
+  /** The base32 TOTP secret. AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten. */
+  secretSealed: Buffer;
+  /** Hex SHA-256 of each one-time recovery code. */
+  recoveryCodeHashes: Array<string>;
+  enabledAt: Date;
+}
+
+/** The person asked to be forgotten: their data key was destroyed, so every sealed field of their events is unreadable from now on. */
+export interface UserForgottenV1 {
+  userId: string;
+  forgottenAt: Date;
 }
 
 /** A person created an account. v1: email only. */
@@ -42,6 +190,35 @@ export interface UserRegisteredV2 {
   registeredAt: Date;
 }
 
+/** A person created an account. v3 moves personal data into sealed fields (crypto-shredding) and adds the password hash and initial roles; the plaintext email and display name of v1/v2 are no longer read. */
+export interface UserRegisteredV3 {
+  userId: string;
+  /** Reservation key of the address (hex HMAC-SHA256 under the installation's index key), so the account can release it later. */
+  emailHash: string;
+  /** The normalised email address (UTF-8). AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten. */
+  emailSealed: null | Buffer;
+  /** The display name (UTF-8). AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten. */
+  displayNameSealed: null | Buffer;
+  /** The argon2id PHC string of the password; null for an account that has no password yet. AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten. */
+  passwordHashSealed: null | Buffer;
+  /** Roles held from the start (client for self-registration). */
+  roles: Array<string>;
+  registeredAt: Date;
+}
+
+/** A suspended account was reinstated. */
+export interface UserReinstatedV1 {
+  userId: string;
+  reinstatedAt: Date;
+}
+
+/** An operator suspended the account: no logins, no proxy access, sessions ended. */
+export interface UserSuspendedV1 {
+  userId: string;
+  reason: string;
+  suspendedAt: Date;
+}
+
 export interface SchemaEntry {
   context: string;
   name: string;
@@ -52,14 +229,53 @@ export interface SchemaEntry {
 /** Every version of every event, oldest first: the writer schemas the log may hold. */
 export const SCHEMA_FILES: readonly SchemaEntry[] = [
   { context: 'core', name: 'Commit', version: 1, schema: {"type":"record","name":"Commit","namespace":"relaygrid.core","doc":"Several events of one decision in one JetStream message, because nats-server 2.9 has no atomic batch publish. Each entry carries its own CloudEvents id, type and schema fingerprint.","fields":[{"name":"events","type":{"type":"array","items":{"type":"record","name":"CommittedEvent","fields":[{"name":"id","type":"string"},{"name":"type","type":"string","doc":"CloudEvents type, e.g. relaygrid.identity.UserRegistered.v2"},{"name":"dataschema","type":"string","doc":"sha256:<hex> fingerprint of the writer schema"},{"name":"data","type":"bytes","doc":"Avro binary of the event under that schema"}]}}}]} },
-  { context: 'identity', name: 'EmailReserved', version: 1, schema: {"type":"record","name":"EmailReserved","namespace":"relaygrid.identity","doc":"An email address was claimed for one user. Appended to the reservation subject of the address with expectation 0, so two claims cannot both win.","fields":[{"name":"emailHash","type":"string","doc":"Hex SHA-256 of the normalised address: the subject token, never the address itself."},{"name":"userId","type":"string"},{"name":"reservedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'identity', name: 'ApiKeyIssued', version: 1, schema: {"type":"record","name":"ApiKeyIssued","namespace":"relaygrid.identity","doc":"An API key was issued to a user for services and scripts. Only the hash of its secret is kept.","fields":[{"name":"keyId","type":"string"},{"name":"userId","type":"string"},{"name":"name","type":"string"},{"name":"roles","type":{"type":"array","items":"string"}},{"name":"secretHash","type":"string","doc":"Hex SHA-256 of the 32-byte random secret."},{"name":"issuedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'identity', name: 'ApiKeyRevoked', version: 1, schema: {"type":"record","name":"ApiKeyRevoked","namespace":"relaygrid.identity","doc":"An API key was revoked.","fields":[{"name":"keyId","type":"string"},{"name":"userId","type":"string"},{"name":"revokedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'identity', name: 'EmailChanged', version: 1, schema: {"type":"record","name":"EmailChanged","namespace":"relaygrid.identity","doc":"The account's email address changed; it is unverified until the new address is confirmed.","fields":[{"name":"userId","type":"string"},{"name":"emailSealed","doc":"The new normalised address. AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten.","type":"bytes"},{"name":"emailHash","type":"string","doc":"Reservation key of the new address."},{"name":"changedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'identity', name: 'EmailReleased', version: 1, schema: {"type":"record","name":"EmailReleased","namespace":"relaygrid.identity","doc":"An email reservation was given up (email changed, or the person was forgotten): the address may be registered again.","fields":[{"name":"emailHash","type":"string","doc":"The reservation key: hex HMAC-SHA256 of the normalised address under the installation's index key."},{"name":"userId","type":"string"},{"name":"releasedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'identity', name: 'EmailReserved', version: 1, schema: {"type":"record","name":"EmailReserved","namespace":"relaygrid.identity","doc":"An email address was claimed for one user. Appended to the reservation subject of the address with expectation 0, so two claims cannot both win.","fields":[{"name":"emailHash","type":"string","doc":"Hex HMAC-SHA256 of the normalised address under the installation's index key: the subject token, never the address itself."},{"name":"userId","type":"string"},{"name":"reservedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'identity', name: 'EmailVerificationRequested', version: 1, schema: {"type":"record","name":"EmailVerificationRequested","namespace":"relaygrid.identity","doc":"Outbox event for the mail sender: a verification token for the account's current address.","fields":[{"name":"userId","type":"string"},{"name":"tokenHash","type":"string","doc":"Hex SHA-256 of the token: what the verification is checked against."},{"name":"tokenSealed","doc":"The token itself, for the mail sender. AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten.","type":"bytes"},{"name":"emailSealed","doc":"The address to send it to. AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten.","type":"bytes"},{"name":"expiresAt","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"requestedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'identity', name: 'EmailVerified', version: 1, schema: {"type":"record","name":"EmailVerified","namespace":"relaygrid.identity","doc":"The owner proved they read mail at the account's address.","fields":[{"name":"userId","type":"string"},{"name":"verifiedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'identity', name: 'PasswordChanged', version: 1, schema: {"type":"record","name":"PasswordChanged","namespace":"relaygrid.identity","doc":"The password of an account was changed (by its owner, or set by an admin).","fields":[{"name":"userId","type":"string"},{"name":"passwordHashSealed","doc":"The argon2id PHC string of the new password. AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten.","type":"bytes"},{"name":"changedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'identity', name: 'PrivacySettingsChanged', version: 1, schema: {"type":"record","name":"PrivacySettingsChanged","namespace":"relaygrid.identity","doc":"Who may see the user's presence and read receipts.","fields":[{"name":"userId","type":"string"},{"name":"presence","type":"string","doc":"everyone, contacts or nobody"},{"name":"readReceipts","type":"string","doc":"everyone, contacts or nobody"},{"name":"changedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'identity', name: 'ProxyCredentialsIssued', version: 1, schema: {"type":"record","name":"ProxyCredentialsIssued","namespace":"relaygrid.identity","doc":"A user's proxy credentials (VLESS UUID, Trojan password, HTTP/SOCKS5 username and password) were issued or rotated. Nodes must accept only the latest generation.","fields":[{"name":"userId","type":"string"},{"name":"generation","type":"int","doc":"1 at registration, +1 per rotation."},{"name":"reason","type":"string","doc":"registration or rotation"},{"name":"credentialsSealed","doc":"JSON {vlessId, trojanPassword, proxyUsername, proxyPassword}. AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten.","type":"bytes"},{"name":"issuedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'identity', name: 'RecoveryCodeUsed', version: 1, schema: {"type":"record","name":"RecoveryCodeUsed","namespace":"relaygrid.identity","doc":"A one-time recovery code was spent at login.","fields":[{"name":"userId","type":"string"},{"name":"index","type":"int"},{"name":"usedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'identity', name: 'RoleGranted', version: 1, schema: {"type":"record","name":"RoleGranted","namespace":"relaygrid.identity","doc":"A role was granted to a user.","fields":[{"name":"userId","type":"string"},{"name":"role","type":"string","doc":"admin, operator, client, analyst or auditor"},{"name":"grantedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'identity', name: 'RoleRevoked', version: 1, schema: {"type":"record","name":"RoleRevoked","namespace":"relaygrid.identity","doc":"A role was taken from a user.","fields":[{"name":"userId","type":"string"},{"name":"role","type":"string"},{"name":"revokedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'identity', name: 'SessionEnded', version: 1, schema: {"type":"record","name":"SessionEnded","namespace":"relaygrid.identity","doc":"A session ended: logout, revoked by its owner, refresh-token reuse, password change, suspension or forgetting.","fields":[{"name":"sessionId","type":"string"},{"name":"userId","type":"string"},{"name":"reason","type":"string"},{"name":"endedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'identity', name: 'SessionStarted', version: 1, schema: {"type":"record","name":"SessionStarted","namespace":"relaygrid.identity","doc":"A login: a session (one refresh-token family) began. Aggregate: the session.","fields":[{"name":"sessionId","type":"string"},{"name":"userId","type":"string"},{"name":"method","type":"string","doc":"password, password+totp or password+recovery"},{"name":"detailsSealed","doc":"JSON {device, ip} as seen at login. AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten.","type":"bytes"},{"name":"startedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'identity', name: 'TotpDisabled', version: 1, schema: {"type":"record","name":"TotpDisabled","namespace":"relaygrid.identity","doc":"The TOTP second factor was turned off.","fields":[{"name":"userId","type":"string"},{"name":"disabledAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'identity', name: 'TotpEnabled', version: 1, schema: {"type":"record","name":"TotpEnabled","namespace":"relaygrid.identity","doc":"The user confirmed a TOTP second factor; logins now need a code or a recovery code.","fields":[{"name":"userId","type":"string"},{"name":"secretSealed","doc":"The base32 TOTP secret. AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten.","type":"bytes"},{"name":"recoveryCodeHashes","type":{"type":"array","items":"string"},"doc":"Hex SHA-256 of each one-time recovery code."},{"name":"enabledAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'identity', name: 'UserForgotten', version: 1, schema: {"type":"record","name":"UserForgotten","namespace":"relaygrid.identity","doc":"The person asked to be forgotten: their data key was destroyed, so every sealed field of their events is unreadable from now on.","fields":[{"name":"userId","type":"string"},{"name":"forgottenAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'identity', name: 'UserRegistered', version: 1, schema: {"type":"record","name":"UserRegistered","namespace":"relaygrid.identity","doc":"A person created an account. v1: email only.","fields":[{"name":"userId","type":"string"},{"name":"email","type":"string","doc":"Lower-cased, trimmed."},{"name":"registeredAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'identity', name: 'UserRegistered', version: 2, schema: {"type":"record","name":"UserRegistered","namespace":"relaygrid.identity","doc":"A person created an account. v2 adds an optional display name; v1 events read as displayName = null.","fields":[{"name":"userId","type":"string"},{"name":"email","type":"string","doc":"Lower-cased, trimmed."},{"name":"displayName","type":["null","string"],"default":null},{"name":"registeredAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'identity', name: 'UserRegistered', version: 3, schema: {"type":"record","name":"UserRegistered","namespace":"relaygrid.identity","doc":"A person created an account. v3 moves personal data into sealed fields (crypto-shredding) and adds the password hash and initial roles; the plaintext email and display name of v1/v2 are no longer read.","fields":[{"name":"userId","type":"string"},{"name":"emailHash","type":"string","default":"","doc":"Reservation key of the address (hex HMAC-SHA256 under the installation's index key), so the account can release it later."},{"name":"emailSealed","doc":"The normalised email address (UTF-8). AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten.","type":["null","bytes"],"default":null},{"name":"displayNameSealed","doc":"The display name (UTF-8). AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten.","type":["null","bytes"],"default":null},{"name":"passwordHashSealed","doc":"The argon2id PHC string of the password; null for an account that has no password yet. AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten.","type":["null","bytes"],"default":null},{"name":"roles","type":{"type":"array","items":"string"},"default":[],"doc":"Roles held from the start (client for self-registration)."},{"name":"registeredAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'identity', name: 'UserReinstated', version: 1, schema: {"type":"record","name":"UserReinstated","namespace":"relaygrid.identity","doc":"A suspended account was reinstated.","fields":[{"name":"userId","type":"string"},{"name":"reinstatedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'identity', name: 'UserSuspended', version: 1, schema: {"type":"record","name":"UserSuspended","namespace":"relaygrid.identity","doc":"An operator suspended the account: no logins, no proxy access, sessions ended.","fields":[{"name":"userId","type":"string"},{"name":"reason","type":"string"},{"name":"suspendedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
 ];
 
 /** The current version of each event, by `<context>.<Event>`: what code reads and writes. */
 export interface EventDataMap {
   'core.Commit': CommitV1;
+  'identity.ApiKeyIssued': ApiKeyIssuedV1;
+  'identity.ApiKeyRevoked': ApiKeyRevokedV1;
+  'identity.EmailChanged': EmailChangedV1;
+  'identity.EmailReleased': EmailReleasedV1;
   'identity.EmailReserved': EmailReservedV1;
-  'identity.UserRegistered': UserRegisteredV2;
+  'identity.EmailVerificationRequested': EmailVerificationRequestedV1;
+  'identity.EmailVerified': EmailVerifiedV1;
+  'identity.PasswordChanged': PasswordChangedV1;
+  'identity.PrivacySettingsChanged': PrivacySettingsChangedV1;
+  'identity.ProxyCredentialsIssued': ProxyCredentialsIssuedV1;
+  'identity.RecoveryCodeUsed': RecoveryCodeUsedV1;
+  'identity.RoleGranted': RoleGrantedV1;
+  'identity.RoleRevoked': RoleRevokedV1;
+  'identity.SessionEnded': SessionEndedV1;
+  'identity.SessionStarted': SessionStartedV1;
+  'identity.TotpDisabled': TotpDisabledV1;
+  'identity.TotpEnabled': TotpEnabledV1;
+  'identity.UserForgotten': UserForgottenV1;
+  'identity.UserRegistered': UserRegisteredV3;
+  'identity.UserReinstated': UserReinstatedV1;
+  'identity.UserSuspended': UserSuspendedV1;
 }

@@ -26,6 +26,29 @@ export interface Config {
   /** Stream replicas: 1 on one machine, 3 on a cluster. */
   streamReplicas: number;
   logLevel: string;
+  /**
+   * RG_MASTER_KEY (32 bytes, base64): wraps every person's data key and derives
+   * the JWT signing key and the email index key. Required by the roles that
+   * touch identity data; `start` creates one under .relaygrid/ when unset.
+   */
+  masterKey: Buffer | undefined;
+  auth: AuthConfig;
+}
+
+export interface AuthConfig {
+  accessTokenTtlSeconds: number;
+  refreshTokenTtlSeconds: number;
+  /** Login attempts per client IP per minute. */
+  loginPerIpPerMinute: number;
+  /** Login attempts per account (email) per minute. */
+  loginPerAccountPerMinute: number;
+  registerPerIpPerHour: number;
+  /** Consecutive failed logins after which the account is locked… */
+  lockoutThreshold: number;
+  /** …for this long. */
+  lockoutSeconds: number;
+  /** Take the client IP from X-Forwarded-For (behind a load balancer). */
+  trustProxy: boolean;
 }
 
 /** Which variables were explicitly set: `start` only launches local services for the unset ones. */
@@ -44,6 +67,16 @@ export const DEFAULTS = {
   gatewayPort: 8081,
   streamReplicas: 1,
   logLevel: 'info',
+  auth: {
+    accessTokenTtlSeconds: 300,
+    refreshTokenTtlSeconds: 30 * 24 * 3600,
+    loginPerIpPerMinute: 30,
+    loginPerAccountPerMinute: 10,
+    registerPerIpPerHour: 20,
+    lockoutThreshold: 5,
+    lockoutSeconds: 900,
+    trustProxy: false,
+  },
 } as const;
 
 type Env = Record<string, string | undefined>;
@@ -80,6 +113,38 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   return value;
 }
 
+export const MASTER_KEY_HINT = '32 random bytes, base64 (e.g. `openssl rand -base64 32`)';
+
+function masterKey(env: Env): Buffer | undefined {
+  const raw = env['RG_MASTER_KEY'];
+  if (raw === undefined || raw === '') return undefined;
+  const key = Buffer.from(raw.trim(), 'base64');
+  if (key.length !== 32 || !/^[A-Za-z0-9+/]+={0,2}$/.test(raw.trim())) throw new ConfigError('RG_MASTER_KEY', `must be ${MASTER_KEY_HINT}`);
+  return key;
+}
+
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'yes'].includes(raw.trim().toLowerCase())) return true;
+  if (['0', 'false', 'no'].includes(raw.trim().toLowerCase())) return false;
+  throw new ConfigError(name, `"${raw}" is not true or false`);
+}
+
+function authConfig(env: Env): AuthConfig {
+  const d = DEFAULTS.auth;
+  return {
+    accessTokenTtlSeconds: integer(env, 'RG_ACCESS_TOKEN_TTL', d.accessTokenTtlSeconds, 30, 3600),
+    refreshTokenTtlSeconds: integer(env, 'RG_REFRESH_TOKEN_TTL', d.refreshTokenTtlSeconds, 300, 365 * 24 * 3600),
+    loginPerIpPerMinute: integer(env, 'RG_LOGIN_LIMIT_PER_IP', d.loginPerIpPerMinute, 1, 1_000_000),
+    loginPerAccountPerMinute: integer(env, 'RG_LOGIN_LIMIT_PER_ACCOUNT', d.loginPerAccountPerMinute, 1, 1_000_000),
+    registerPerIpPerHour: integer(env, 'RG_REGISTER_LIMIT_PER_IP', d.registerPerIpPerHour, 1, 1_000_000),
+    lockoutThreshold: integer(env, 'RG_LOCKOUT_THRESHOLD', d.lockoutThreshold, 1, 1000),
+    lockoutSeconds: integer(env, 'RG_LOCKOUT_SECONDS', d.lockoutSeconds, 1, 7 * 24 * 3600),
+    trustProxy: flag(env, 'RG_TRUST_PROXY', d.trustProxy),
+  };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const namespace = text(env, 'RG_NAMESPACE', DEFAULTS.namespace);
   if (!/^[a-z][a-z0-9-]{0,31}$/.test(namespace)) {
@@ -98,7 +163,15 @@ export function loadConfig(env: Env = process.env): Config {
     gatewayPort: integer(env, 'RG_GATEWAY_PORT', DEFAULTS.gatewayPort, 0, 65535),
     streamReplicas: integer(env, 'RG_STREAM_REPLICAS', DEFAULTS.streamReplicas, 1, 5),
     logLevel,
+    masterKey: masterKey(env),
+    auth: authConfig(env),
   };
+}
+
+/** The master key, for the roles that cannot run without it. */
+export function requireMasterKey(config: Config): Buffer {
+  if (!config.masterKey) throw new ConfigError('RG_MASTER_KEY', `is not set: it must be ${MASTER_KEY_HINT}`);
+  return config.masterKey;
 }
 
 export function configSources(env: Env = process.env): ConfigSources {

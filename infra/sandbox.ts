@@ -85,6 +85,7 @@ export async function openSandbox(opts: SandboxOptions): Promise<Sandbox> {
       REDIS_URL: process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379',
       RG_API_PORT: '0',
       LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'silent',
+      RG_MASTER_KEY: randomBytes(32).toString('base64'),
       ...opts.env,
     });
     rt = await openRuntime(config, opts.role, createLogger(config.logLevel, { role: opts.role }));

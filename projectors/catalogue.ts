@@ -1,5 +1,9 @@
 /** Every projection the runtime can run, by name (`relaygrid projector <name>`). */
+import { apiKeysProjection } from './identity/api-keys.projection.js';
+import { proxyCredentialsProjection } from './identity/proxy-credentials.projection.js';
 import { usersProjection } from './identity/users.projection.js';
 import type { Projection } from './runtime/projection.js';
 
-export const PROJECTIONS: ReadonlyMap<string, Projection> = new Map([[usersProjection.name, usersProjection]]);
+export const PROJECTIONS: ReadonlyMap<string, Projection> = new Map(
+  [usersProjection, proxyCredentialsProjection, apiKeysProjection].map((p) => [p.name, p]),
+);

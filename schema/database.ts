@@ -26,13 +26,55 @@ export interface ProjectorFailureTable {
   resolution: string | null;
 }
 
+export type UserStatus = 'active' | 'suspended' | 'forgotten';
+export type Visibility = 'everyone' | 'contacts' | 'nobody';
+
 export interface UserTable {
   id: string;
-  email: string;
+  /** Null once the person is forgotten (their data key is gone). */
+  email: string | null;
   display_name: string | null;
-  status: string;
+  status: UserStatus;
   registered_at: Date;
+  email_verified: boolean;
+  roles: string[];
+  presence_visibility: Visibility;
+  receipts_visibility: Visibility;
+  totp_enabled: boolean;
+  suspended_reason: string | null;
+  updated_at: Date | null;
   /** Stream sequence of the last event folded into this row. */
+  last_seq: number;
+}
+
+/** The keyring of crypto-shredding: one wrapped data key per person (not a read model). */
+export interface PersonKeyTable {
+  user_id: string;
+  wrapped_key: Buffer;
+  created_at: ColumnType<Date, Date | undefined, never>;
+}
+
+/** What proxy nodes need to let a user in (the fleet renders configurations from it). */
+export interface ProxyCredentialTable {
+  user_id: string;
+  generation: number;
+  vless_id: string;
+  trojan_password: string;
+  proxy_username: string;
+  proxy_password: string;
+  /** active, or revoked while the user is suspended. */
+  status: 'active' | 'revoked';
+  issued_at: Date;
+  last_seq: number;
+}
+
+export interface ApiKeyTable {
+  id: string;
+  user_id: string;
+  name: string;
+  roles: string[];
+  issued_at: Date;
+  revoked_at: Date | null;
   last_seq: number;
 }
 
@@ -40,4 +82,7 @@ export interface Database {
   projector_checkpoints: ProjectorCheckpointTable;
   projector_failures: ProjectorFailureTable;
   users: UserTable;
+  person_keys: PersonKeyTable;
+  proxy_credentials: ProxyCredentialTable;
+  api_keys: ApiKeyTable;
 }

@@ -44,6 +44,55 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '2026-11-24-003-identity': {
+    async up(db: Kysely<unknown>) {
+      // The keyring, not a read model: rows are written by the command side and
+      // deleted to forget a person. Never rebuilt from the log.
+      await db.schema
+        .createTable('person_keys')
+        .addColumn('user_id', 'text', (c) => c.primaryKey())
+        .addColumn('wrapped_key', 'bytea', (c) => c.notNull())
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .execute();
+      await db.schema.alterTable('users').alterColumn('email', (c) => c.dropNotNull()).execute();
+      await db.schema
+        .alterTable('users')
+        .addColumn('email_verified', 'boolean', (c) => c.notNull().defaultTo(false))
+        .addColumn('roles', sql`text[]`, (c) => c.notNull().defaultTo(sql`'{}'`))
+        .addColumn('presence_visibility', 'text', (c) => c.notNull().defaultTo('contacts'))
+        .addColumn('receipts_visibility', 'text', (c) => c.notNull().defaultTo('contacts'))
+        .addColumn('totp_enabled', 'boolean', (c) => c.notNull().defaultTo(false))
+        .addColumn('suspended_reason', 'text')
+        .addColumn('updated_at', 'timestamptz')
+        .execute();
+      // Admin search by email prefix and by status.
+      await db.schema.createIndex('users_email').on('users').column('email').execute();
+      await db.schema.createIndex('users_status').on('users').columns(['status', 'id']).execute();
+      await db.schema
+        .createTable('proxy_credentials')
+        .addColumn('user_id', 'text', (c) => c.primaryKey())
+        .addColumn('generation', 'integer', (c) => c.notNull())
+        .addColumn('vless_id', 'text', (c) => c.notNull())
+        .addColumn('trojan_password', 'text', (c) => c.notNull())
+        .addColumn('proxy_username', 'text', (c) => c.notNull())
+        .addColumn('proxy_password', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('issued_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('last_seq', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('api_keys')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('roles', sql`text[]`, (c) => c.notNull())
+        .addColumn('issued_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('revoked_at', 'timestamptz')
+        .addColumn('last_seq', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('api_keys_user').on('api_keys').column('user_id').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

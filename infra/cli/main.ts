@@ -9,6 +9,7 @@ import { UnknownProjectorError } from '../roles/projectors.js';
 import { runMigrate, serve } from '../roles/serve.js';
 import { startAll } from '../roles/start.js';
 import { runSkip } from '../roles/skip.js';
+import { runUsers, UsersCommandError } from '../roles/users.js';
 import { SkipRefusedError } from '../../projectors/runtime/skip.js';
 import { openRuntime, type Runtime } from '../runtime.js';
 
@@ -22,9 +23,12 @@ commands:
   projector [name...]   run projectors (all when no name is given)
   skip-event <projector> --seq N --reason "…" [--actor who]
                         record a failed event as skipped and move the projector past it
+  users <command>       create the first admin, suspend, reinstate, grant or revoke
+                        roles, list (\`relaygrid users\` for details)
 
 configuration (environment): NATS_URL, DATABASE_URL, REDIS_URL, RG_NAMESPACE,
-  RG_API_PORT, RG_GATEWAY_PORT, RG_STREAM_REPLICAS, LOG_LEVEL — see README.md`;
+  RG_MASTER_KEY, RG_API_PORT, RG_GATEWAY_PORT, RG_STREAM_REPLICAS, LOG_LEVEL and the
+  RG_* auth limits — see README.md`;
 
 class UsageError extends Error {}
 
@@ -53,6 +57,8 @@ async function main(argv: string[]): Promise<void> {
       return withRuntime('projector', (rt) => serve(rt, { api: false, projectors: args }));
     case 'skip-event':
       return withRuntime('skip', (rt) => runSkip(rt, args));
+    case 'users':
+      return withRuntime('users', (rt) => runUsers(rt, args));
     case 'start':
       return startAll(config, configSources());
     default:
@@ -65,7 +71,7 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     const code = (err as { code?: unknown }).code;
     const badArguments = typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS');
-    if (badArguments || err instanceof ConfigError || err instanceof UsageError || err instanceof UnknownProjectorError || err instanceof SkipRefusedError) {
+    if (badArguments || err instanceof ConfigError || err instanceof UsageError || err instanceof UnknownProjectorError || err instanceof SkipRefusedError || err instanceof UsersCommandError) {
       console.error(`relaygrid: ${(err as Error).message}`);
       process.exit(2);
     }

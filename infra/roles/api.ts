@@ -6,10 +6,13 @@ import { EventStore } from '../../producers/event-store/event-store.js';
 import { CheckpointWatcher } from '../../projectors/runtime/checkpoint-watcher.js';
 import type { ProjectorStatus } from '../../projectors/runtime/projector.js';
 import { readinessProbe } from '../readiness.js';
+import { requireMasterKey } from '../config.js';
+import { Identity } from '../../producers/identity/identity.js';
 import type { Runtime } from '../runtime.js';
 
 export interface RunningApi {
   app: FastifyInstance;
+  identity: Identity;
   url: string;
   close(): Promise<void>;
 }
@@ -20,11 +23,20 @@ export interface ApiOptions {
   readTimeoutMs?: number;
 }
 
+/** The identity context on this process's connections; needs RG_MASTER_KEY. */
+export function openIdentity(rt: Runtime, handler = new CommandHandler(new EventStore(rt.nats, rt.names, rt.registry), { metrics: rt.metrics })): Identity {
+  return new Identity({ handler, db: rt.db, redis: rt.redis, nats: rt.nats, masterKey: requireMasterKey(rt.config), auth: rt.config.auth, log: rt.log });
+}
+
 export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<RunningApi> {
   const handler = new CommandHandler(new EventStore(rt.nats, rt.names, rt.registry), { metrics: rt.metrics });
+  const identity = openIdentity(rt, handler);
+  await identity.start();
   const watcher = new CheckpointWatcher(rt.config.databaseUrl, rt.db);
   const app = buildApi({
     handler,
+    identity,
+    trustProxy: rt.config.auth.trustProxy,
     db: rt.db,
     watcher,
     metrics: rt.metrics,
@@ -35,10 +47,12 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
   const address = await app.listen({ port: rt.config.apiPort, host: opts.host ?? '0.0.0.0' });
   return {
     app,
+    identity,
     url: address.replace('0.0.0.0', '127.0.0.1'),
     close: async () => {
       await app.close();
       await watcher.close();
+      await identity.stop();
     },
   };
 }

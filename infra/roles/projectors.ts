@@ -3,6 +3,8 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { PROJECTIONS } from '../../projectors/catalogue.js';
 import { Projector, type ProjectorDeps } from '../../projectors/runtime/projector.js';
 import type { Runtime } from '../runtime.js';
+import { requireMasterKey } from '../config.js';
+import { PersonKeys } from '../../producers/identity/crypto/person-keys.js';
 import { fetchSchema } from '../streams/schema-bucket.js';
 
 export interface RunningProjectors {
@@ -33,6 +35,7 @@ export function projectorDeps(rt: Runtime): Omit<ProjectorDeps, 'projection'> {
     }
   };
   return {
+    context: { keys: new PersonKeys(rt.db, requireMasterKey(rt.config)) },
     nats: rt.nats,
     db: rt.db,
     databaseUrl: rt.config.databaseUrl,

@@ -8,13 +8,17 @@ import type { Config, ConfigSources } from '../config.js';
 import { createLogger } from '../logger.js';
 import { openRuntime } from '../runtime.js';
 import { ensureLocalStack } from '../stack/local-stack.js';
+import { localMasterKey } from '../stack/master-key.js';
 import { runMigrate, serve } from './serve.js';
 
 export async function startAll(config: Config, sources: ConfigSources): Promise<void> {
   const log = createLogger(config.logLevel, { role: 'start' });
-  const stack = await ensureLocalStack({ config, sources, dataDir: resolve('.relaygrid'), log });
+  const dataDir = resolve('.relaygrid');
+  const masterKey = config.masterKey ?? localMasterKey(dataDir);
+  if (!config.masterKey) log.warn({ file: `${dataDir}/master.key` }, 'RG_MASTER_KEY is unset: using the local development key');
+  const stack = await ensureLocalStack({ config, sources, dataDir, log });
   try {
-    const rt = await openRuntime({ ...config, natsUrl: stack.natsUrl, databaseUrl: stack.databaseUrl, redisUrl: stack.redisUrl }, 'start', log);
+    const rt = await openRuntime({ ...config, masterKey, natsUrl: stack.natsUrl, databaseUrl: stack.databaseUrl, redisUrl: stack.redisUrl }, 'start', log);
     try {
       await runMigrate(rt);
       await serve(rt, { api: true, projectors: [] });

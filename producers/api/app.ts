@@ -1,4 +1,5 @@
-/** The HTTP API (fastify): routes, validation, the error format and request metrics. */
+/** The HTTP API (fastify): routes, access control, validation, the error format, OpenAPI and request metrics. */
+import swagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Logger } from '../../infra/logger.js';
@@ -7,12 +8,18 @@ import type { ReadinessReport } from '../../infra/readiness.js';
 import type { CheckpointWatcher } from '../../projectors/runtime/checkpoint-watcher.js';
 import type { Database } from '../../schema/database.js';
 import type { CommandHandler } from '../event-store/command-handler.js';
+import type { Identity } from '../identity/identity.js';
+import { authentication } from './authenticate.js';
 import { errorHandler } from './errors.js';
+import { accountRoutes } from './routes/account.js';
+import { adminUserRoutes } from './routes/admin-users.js';
+import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
 import { userRoutes } from './routes/users.js';
 
 export interface ApiDeps {
   handler: CommandHandler;
+  identity: Identity;
   db: Kysely<Database>;
   watcher: CheckpointWatcher;
   metrics: Metrics;
@@ -20,6 +27,8 @@ export interface ApiDeps {
   readiness: () => Promise<ReadinessReport>;
   /** How long a read waits for `x-min-sequence` before answering 503. */
   readTimeoutMs?: number;
+  /** Take the client IP from X-Forwarded-For (behind a load balancer). */
+  trustProxy?: boolean;
 }
 
 export function buildApi(deps: ApiDeps): FastifyInstance {
@@ -29,6 +38,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     // Request metrics cover what per-request log lines would; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 64 * 1024,
+    trustProxy: deps.trustProxy ?? false,
     ajv: { customOptions: { allErrors: false, removeAdditional: false } },
   });
   app.setErrorHandler(errorHandler);
@@ -42,7 +52,23 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     );
     done();
   });
-  healthRoutes(app, deps);
-  userRoutes(app, deps);
+  void app.register(swagger, {
+    openapi: {
+      info: { title: 'Relaygrid API', version: '1' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'an access JWT, or an API key rgk_…' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  // Routes register inside a plugin so the OpenAPI generator sees every one of them.
+  void app.register((scoped, _opts, done) => {
+    authentication(scoped, deps.identity.auth);
+    scoped.get('/docs', { config: { access: 'public' }, schema: { hide: true } }, () => app.swagger());
+    healthRoutes(scoped, deps);
+    authRoutes(scoped, deps);
+    accountRoutes(scoped, deps);
+    adminUserRoutes(scoped, deps);
+    userRoutes(scoped, deps);
+    done();
+  });
   return app;
 }

@@ -7,6 +7,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError } from '../decider.js';
 import { ConcurrencyConflictError } from '../event-store/errors.js';
 import { InvalidSubjectTokenError } from '../../infra/naming.js';
+import { AuthError } from '../identity/authentication.js';
 
 export interface ErrorBody {
   code: string;
@@ -25,8 +26,21 @@ export class HttpError extends Error {
   }
 }
 
-/** Domain rules that say "this already exists / is taken" are conflicts; other rule violations are 422. */
-const CONFLICT_CODES = new Set(['email_taken', 'user_exists']);
+/** The HTTP status of each domain rule; anything not listed is 422 (a rule of the domain said no). */
+const DOMAIN_STATUS: Record<string, number> = {
+  email_taken: 409,
+  user_exists: 409,
+  totp_already_enabled: 409,
+  user_not_found: 404,
+  api_key_not_found: 404,
+  session_not_found: 404,
+  user_forgotten: 410,
+  wrong_password: 403,
+  invalid_token: 400,
+  token_expired: 400,
+  invalid_totp: 400,
+  totp_not_started: 409,
+};
 
 interface ValidationItem {
   instancePath: string;
@@ -56,8 +70,9 @@ export function toErrorResponse(err: unknown): { status: number; body: ErrorBody
     return { status: err.status, body: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) } };
   }
   if (err instanceof DomainError) {
-    return { status: CONFLICT_CODES.has(err.code) ? 409 : 422, body: { code: err.code, message: err.message } };
+    return { status: DOMAIN_STATUS[err.code] ?? 422, body: { code: err.code, message: err.message } };
   }
+  if (err instanceof AuthError) return { status: err.status, body: { code: err.code, message: err.message } };
   if (err instanceof ConcurrencyConflictError) return { status: 409, body: { code: err.code, message: err.message } };
   if (err instanceof InvalidSubjectTokenError) return { status: 400, body: { code: err.code, message: err.message } };
   const fastifyError = err as FastifyError;
@@ -70,6 +85,7 @@ export function toErrorResponse(err: unknown): { status: number; body: ErrorBody
 
 export function errorHandler(err: unknown, request: FastifyRequest, reply: FastifyReply): void {
   const { status, body } = toErrorResponse(err);
+  if (err instanceof AuthError && err.retryAfter) void reply.header('retry-after', String(err.retryAfter));
   if (status >= 500) request.log.error({ err }, 'request failed');
   void reply.status(status).send(body);
 }

@@ -1,6 +1,6 @@
 /**
  * Email uniqueness: one reservation subject per address
- * (`<ns>.evt.identity.email.<sha256>`). The first claim is appended with
+ * (`<ns>.evt.identity.email.<index key>`, see email.ts). The first claim is appended with
  * expectation 0, so of two concurrent registrations exactly one wins.
  */
 import { DomainError, type Decider } from '../decider.js';
@@ -10,21 +10,28 @@ export interface EmailReservationState {
   reservedAt: Date | null;
 }
 
-export type EmailReservationCommand = {
-  type: 'ReserveEmail';
-  emailHash: string;
-  userId: string;
-  at: Date;
-  /**
-   * Set when the current owner's registration never completed (its user
-   * aggregate has no events past the grace period): the claim may move.
-   */
-  ownerAbandoned?: boolean;
-};
+export type EmailReservationCommand =
+  | { type: 'ReleaseEmail'; emailHash: string; userId: string; at: Date }
+  | {
+      type: 'ReserveEmail';
+      emailHash: string;
+      userId: string;
+      at: Date;
+      /**
+       * Set when the current owner's registration never completed (its user
+       * aggregate has no events past the grace period): the claim may move.
+       */
+      ownerAbandoned?: boolean;
+    };
 
-export const emailReservationDecider: Decider<EmailReservationState, EmailReservationCommand, 'identity.EmailReserved'> = {
+export const emailReservationDecider: Decider<EmailReservationState, EmailReservationCommand, 'identity.EmailReserved' | 'identity.EmailReleased'> = {
   initialState: { owner: null, reservedAt: null },
   decide(command, state) {
+    if (command.type === 'ReleaseEmail') {
+      // Only the holder can give an address up; anything else is already done.
+      if (state.owner !== command.userId) return [];
+      return [{ type: 'identity.EmailReleased', data: { emailHash: command.emailHash, userId: command.userId, releasedAt: command.at } }];
+    }
     if (state.owner === command.userId) return [];
     if (state.owner !== null && !command.ownerAbandoned) {
       throw new DomainError('email_taken', 'this email address is already registered', { owner: state.owner, reservedAt: state.reservedAt });
@@ -32,6 +39,7 @@ export const emailReservationDecider: Decider<EmailReservationState, EmailReserv
     return [{ type: 'identity.EmailReserved', data: { emailHash: command.emailHash, userId: command.userId, reservedAt: command.at } }];
   },
   evolve(_state, event) {
+    if (event.type === 'identity.EmailReleased') return { owner: null, reservedAt: null };
     return { owner: event.data.userId, reservedAt: event.data.reservedAt };
   },
 };

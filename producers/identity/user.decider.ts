@@ -1,37 +1,243 @@
-/** The user aggregate (`<ns>.evt.identity.user.<id>`). */
+/**
+ * The user aggregate (`<ns>.evt.identity.user.<id>`): account, credentials,
+ * roles, privacy, second factor and status. Pure: the service layer seals
+ * personal data and verifies passwords before it builds a command, so every
+ * byte a command carries is already what the log may hold.
+ */
+import type { DomainEvent } from '../../contracts/envelope.js';
 import { DomainError, type Decider } from '../decider.js';
+import { isRole, type Role } from './roles.js';
+
+export type Visibility = 'everyone' | 'contacts' | 'nobody';
+export const VISIBILITIES: readonly Visibility[] = ['everyone', 'contacts', 'nobody'];
+
+export type UserEventKey =
+  | 'identity.UserRegistered'
+  | 'identity.PasswordChanged'
+  | 'identity.EmailVerificationRequested'
+  | 'identity.EmailVerified'
+  | 'identity.EmailChanged'
+  | 'identity.RoleGranted'
+  | 'identity.RoleRevoked'
+  | 'identity.UserSuspended'
+  | 'identity.UserReinstated'
+  | 'identity.UserForgotten'
+  | 'identity.ProxyCredentialsIssued'
+  | 'identity.PrivacySettingsChanged'
+  | 'identity.TotpEnabled'
+  | 'identity.TotpDisabled'
+  | 'identity.RecoveryCodeUsed';
 
 export interface UserState {
   registered: boolean;
-  email: string | null;
+  userId: string | null;
+  status: 'active' | 'suspended' | 'forgotten';
+  emailHash: string | null;
+  emailSealed: Buffer | null;
+  passwordHashSealed: Buffer | null;
+  emailVerified: boolean;
+  verification: { tokenHash: string; expiresAt: Date } | null;
+  roles: Role[];
+  privacy: { presence: Visibility; readReceipts: Visibility };
+  totp: { secretSealed: Buffer; recoveryCodeHashes: string[]; used: number[] } | null;
+  credentialsGeneration: number;
 }
 
-export type UserCommand = {
-  type: 'RegisterUser';
-  userId: string;
-  email: string;
-  displayName: string | null;
-  at: Date;
+/** A verification token as the outbox event carries it. */
+export interface VerificationTicket {
+  tokenHash: string;
+  tokenSealed: Buffer;
+  emailSealed: Buffer;
+  expiresAt: Date;
+}
+
+export type UserCommand =
+  | {
+      type: 'RegisterUser';
+      userId: string;
+      emailHash: string;
+      emailSealed: Buffer;
+      displayNameSealed: Buffer | null;
+      passwordHashSealed: Buffer | null;
+      roles: readonly Role[];
+      credentialsSealed: Buffer;
+      verification: VerificationTicket;
+      at: Date;
+    }
+  | { type: 'ChangePassword'; passwordHashSealed: Buffer; at: Date }
+  | { type: 'RequestEmailVerification'; verification: VerificationTicket; at: Date }
+  | { type: 'VerifyEmail'; tokenHash: string; at: Date }
+  | { type: 'ChangeEmail'; emailHash: string; emailSealed: Buffer; verification: VerificationTicket; at: Date }
+  | { type: 'GrantRole'; role: string; at: Date }
+  | { type: 'RevokeRole'; role: string; at: Date }
+  | { type: 'Suspend'; reason: string; at: Date }
+  | { type: 'Reinstate'; at: Date }
+  | { type: 'Forget'; at: Date }
+  | { type: 'RotateProxyCredentials'; credentialsSealed: Buffer; at: Date }
+  | { type: 'ChangePrivacy'; presence: Visibility; readReceipts: Visibility; at: Date }
+  | { type: 'EnableTotp'; secretSealed: Buffer; recoveryCodeHashes: string[]; at: Date }
+  | { type: 'DisableTotp'; at: Date }
+  | { type: 'UseRecoveryCode'; index: number; at: Date };
+
+type E = DomainEvent<UserEventKey>;
+
+const initialState: UserState = {
+  registered: false,
+  userId: null,
+  status: 'active',
+  emailHash: null,
+  emailSealed: null,
+  passwordHashSealed: null,
+  emailVerified: false,
+  verification: null,
+  roles: [],
+  privacy: { presence: 'contacts', readReceipts: 'contacts' },
+  totp: null,
+  credentialsGeneration: 0,
 };
 
-export const userDecider: Decider<UserState, UserCommand, 'identity.UserRegistered'> = {
-  initialState: { registered: false, email: null },
-  decide(command, state) {
-    switch (command.type) {
-      case 'RegisterUser':
-        if (state.registered) throw new DomainError('user_exists', `user ${command.userId} is already registered`);
-        return [
-          {
-            type: 'identity.UserRegistered',
-            data: { userId: command.userId, email: command.email, displayName: command.displayName, registeredAt: command.at },
-          },
-        ];
+/** The user must exist and not be forgotten; returns its id. */
+function live(state: UserState): string {
+  if (!state.registered || !state.userId) throw new DomainError('user_not_found', 'no such user');
+  if (state.status === 'forgotten') throw new DomainError('user_forgotten', 'this account was deleted');
+  return state.userId;
+}
+
+function verificationRequested(userId: string, ticket: VerificationTicket, at: Date): E {
+  return { type: 'identity.EmailVerificationRequested', data: { userId, ...ticket, requestedAt: at } };
+}
+
+function decide(command: UserCommand, state: UserState): E[] {
+  if (command.type === 'RegisterUser') {
+    if (state.registered) throw new DomainError('user_exists', `user ${command.userId} is already registered`);
+    const { userId, at } = command;
+    return [
+      {
+        type: 'identity.UserRegistered',
+        data: {
+          userId,
+          emailHash: command.emailHash,
+          emailSealed: command.emailSealed,
+          displayNameSealed: command.displayNameSealed,
+          passwordHashSealed: command.passwordHashSealed,
+          roles: [...command.roles],
+          registeredAt: at,
+        },
+      },
+      { type: 'identity.ProxyCredentialsIssued', data: { userId, generation: 1, reason: 'registration', credentialsSealed: command.credentialsSealed, issuedAt: at } },
+      verificationRequested(userId, command.verification, at),
+    ];
+  }
+  if (command.type === 'Forget') {
+    if (state.status === 'forgotten') return [];
+    return [{ type: 'identity.UserForgotten', data: { userId: live(state), forgottenAt: command.at } }];
+  }
+  const userId = live(state);
+  switch (command.type) {
+    case 'ChangePassword':
+      return [{ type: 'identity.PasswordChanged', data: { userId, passwordHashSealed: command.passwordHashSealed, changedAt: command.at } }];
+    case 'RequestEmailVerification':
+      if (state.emailVerified) return [];
+      return [verificationRequested(userId, command.verification, command.at)];
+    case 'VerifyEmail': {
+      if (state.emailVerified) return [];
+      const pending = state.verification;
+      if (!pending || pending.tokenHash !== command.tokenHash) throw new DomainError('invalid_token', 'this verification token is not valid for the account');
+      if (pending.expiresAt.getTime() < command.at.getTime()) throw new DomainError('token_expired', 'this verification token has expired: request a new one');
+      return [{ type: 'identity.EmailVerified', data: { userId, verifiedAt: command.at } }];
     }
-  },
-  evolve(state, event) {
-    switch (event.type) {
-      case 'identity.UserRegistered':
-        return { registered: true, email: event.data.email };
+    case 'ChangeEmail':
+      if (command.emailHash === state.emailHash) return [];
+      return [
+        { type: 'identity.EmailChanged', data: { userId, emailSealed: command.emailSealed, emailHash: command.emailHash, changedAt: command.at } },
+        verificationRequested(userId, command.verification, command.at),
+      ];
+    case 'GrantRole':
+      if (!isRole(command.role)) throw new DomainError('unknown_role', `"${command.role}" is not a role`);
+      if (state.roles.includes(command.role)) return [];
+      return [{ type: 'identity.RoleGranted', data: { userId, role: command.role, grantedAt: command.at } }];
+    case 'RevokeRole':
+      if (!isRole(command.role)) throw new DomainError('unknown_role', `"${command.role}" is not a role`);
+      if (!state.roles.includes(command.role)) return [];
+      return [{ type: 'identity.RoleRevoked', data: { userId, role: command.role, revokedAt: command.at } }];
+    case 'Suspend':
+      if (state.status === 'suspended') return [];
+      return [{ type: 'identity.UserSuspended', data: { userId, reason: command.reason, suspendedAt: command.at } }];
+    case 'Reinstate':
+      if (state.status !== 'suspended') return [];
+      return [{ type: 'identity.UserReinstated', data: { userId, reinstatedAt: command.at } }];
+    case 'RotateProxyCredentials':
+      if (state.status === 'suspended') throw new DomainError('user_suspended', 'a suspended account cannot get new proxy credentials');
+      return [
+        {
+          type: 'identity.ProxyCredentialsIssued',
+          data: { userId, generation: state.credentialsGeneration + 1, reason: 'rotation', credentialsSealed: command.credentialsSealed, issuedAt: command.at },
+        },
+      ];
+    case 'ChangePrivacy':
+      if (state.privacy.presence === command.presence && state.privacy.readReceipts === command.readReceipts) return [];
+      return [{ type: 'identity.PrivacySettingsChanged', data: { userId, presence: command.presence, readReceipts: command.readReceipts, changedAt: command.at } }];
+    case 'EnableTotp':
+      if (state.totp) throw new DomainError('totp_already_enabled', 'a second factor is already enabled: disable it first');
+      return [{ type: 'identity.TotpEnabled', data: { userId, secretSealed: command.secretSealed, recoveryCodeHashes: command.recoveryCodeHashes, enabledAt: command.at } }];
+    case 'DisableTotp':
+      if (!state.totp) return [];
+      return [{ type: 'identity.TotpDisabled', data: { userId, disabledAt: command.at } }];
+    case 'UseRecoveryCode':
+      if (!state.totp || command.index < 0 || command.index >= state.totp.recoveryCodeHashes.length || state.totp.used.includes(command.index)) {
+        throw new DomainError('invalid_recovery_code', 'this recovery code is not valid or was already used');
+      }
+      return [{ type: 'identity.RecoveryCodeUsed', data: { userId, index: command.index, usedAt: command.at } }];
+  }
+}
+
+function evolve(state: UserState, event: E): UserState {
+  switch (event.type) {
+    case 'identity.UserRegistered': {
+      const d = event.data;
+      return {
+        ...state,
+        registered: true,
+        userId: d.userId,
+        emailHash: d.emailHash || null,
+        emailSealed: d.emailSealed,
+        passwordHashSealed: d.passwordHashSealed,
+        roles: d.roles.filter(isRole),
+      };
     }
-  },
-};
+    case 'identity.PasswordChanged':
+      return { ...state, passwordHashSealed: event.data.passwordHashSealed };
+    case 'identity.EmailVerificationRequested':
+      return { ...state, verification: { tokenHash: event.data.tokenHash, expiresAt: event.data.expiresAt } };
+    case 'identity.EmailVerified':
+      return { ...state, emailVerified: true, verification: null };
+    case 'identity.EmailChanged':
+      return { ...state, emailHash: event.data.emailHash, emailSealed: event.data.emailSealed, emailVerified: false, verification: null };
+    case 'identity.RoleGranted':
+      return isRole(event.data.role) ? { ...state, roles: [...state.roles, event.data.role] } : state;
+    case 'identity.RoleRevoked':
+      return { ...state, roles: state.roles.filter((r) => r !== event.data.role) };
+    case 'identity.UserSuspended':
+      return { ...state, status: 'suspended' };
+    case 'identity.UserReinstated':
+      return { ...state, status: 'active' };
+    case 'identity.UserForgotten':
+      return { ...initialState, registered: true, userId: state.userId, status: 'forgotten', emailHash: state.emailHash };
+    case 'identity.ProxyCredentialsIssued':
+      return { ...state, credentialsGeneration: event.data.generation };
+    case 'identity.PrivacySettingsChanged':
+      return { ...state, privacy: { presence: asVisibility(event.data.presence), readReceipts: asVisibility(event.data.readReceipts) } };
+    case 'identity.TotpEnabled':
+      return { ...state, totp: { secretSealed: event.data.secretSealed, recoveryCodeHashes: event.data.recoveryCodeHashes, used: [] } };
+    case 'identity.TotpDisabled':
+      return { ...state, totp: null };
+    case 'identity.RecoveryCodeUsed':
+      return state.totp ? { ...state, totp: { ...state.totp, used: [...state.totp.used, event.data.index] } } : state;
+  }
+}
+
+function asVisibility(value: string): Visibility {
+  return (VISIBILITIES as readonly string[]).includes(value) ? (value as Visibility) : 'contacts';
+}
+
+export const userDecider: Decider<UserState, UserCommand, UserEventKey> = { initialState, decide, evolve };

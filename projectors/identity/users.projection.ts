@@ -1,6 +1,14 @@
-/** The `users` read model: one row per registered user. */
+/**
+ * The `users` read model: one row per account, with personal data opened from
+ * the sealed fields of its events. A forgotten person's key is gone, so their
+ * row keeps no email or name, and a rebuild from the log cannot bring them
+ * back. Applying UserForgotten also destroys the key in the same transaction,
+ * so a forget that crashed right after its append still completes here.
+ */
 import type { StoredEvent } from '../../contracts/envelope.js';
-import type { UserTable } from '../../schema/database.js';
+import { openText } from '../../producers/identity/crypto/person-keys.js';
+import { isRole } from '../../producers/identity/roles.js';
+import type { UserTable, Visibility } from '../../schema/database.js';
 import type { Projection } from '../runtime/projection.js';
 import { upsertUnnest, type UnnestColumn } from '../runtime/unnest.js';
 
@@ -11,36 +19,119 @@ export const USER_COLUMNS: UnnestColumn<UserTable>[] = [
   { name: 'display_name', arrayType: 'text[]', value: (r) => r.display_name },
   { name: 'status', arrayType: 'text[]', value: (r) => r.status },
   { name: 'registered_at', arrayType: 'timestamptz[]', value: (r) => r.registered_at },
+  { name: 'email_verified', arrayType: 'boolean[]', value: (r) => r.email_verified },
+  // text[][] would need rectangular arrays: roles travel as one array literal per row.
+  { name: 'roles', arrayType: 'text[]', cast: 'text[]', value: (r) => `{${r.roles.join(',')}}` },
+  { name: 'presence_visibility', arrayType: 'text[]', value: (r) => r.presence_visibility },
+  { name: 'receipts_visibility', arrayType: 'text[]', value: (r) => r.receipts_visibility },
+  { name: 'totp_enabled', arrayType: 'boolean[]', value: (r) => r.totp_enabled },
+  { name: 'suspended_reason', arrayType: 'text[]', value: (r) => r.suspended_reason },
+  { name: 'updated_at', arrayType: 'timestamptz[]', value: (r) => r.updated_at },
   { name: 'last_seq', arrayType: 'bigint[]', value: (r) => r.last_seq },
 ];
 
-/** Folds a batch into the final row of each user it touches. */
-export function foldUsers(events: readonly StoredEvent[]): Map<string, UserTable> {
+/** The user a user-subject event belongs to. */
+export function userIdOf(event: StoredEvent): string | undefined {
+  const data = event.data as { userId?: unknown };
+  return typeof data.userId === 'string' ? data.userId : undefined;
+}
+
+function visibility(value: string): Visibility {
+  return value === 'everyone' || value === 'nobody' ? value : 'contacts';
+}
+
+/**
+ * Folds a batch into the final row of each user it touches, starting from the
+ * rows already stored. Returns the rows and the users forgotten in the batch.
+ */
+export function foldUsers(
+  events: readonly StoredEvent[],
+  stored: ReadonlyMap<string, UserTable>,
+  keys: ReadonlyMap<string, Buffer>,
+): { rows: Map<string, UserTable>; forgotten: string[] } {
   const rows = new Map<string, UserTable>();
+  const forgotten: string[] = [];
   for (const event of events) {
+    const userId = userIdOf(event);
+    if (!userId) continue;
+    const key = keys.get(userId);
+    if (event.type === 'identity.UserRegistered') {
+      rows.set(userId, {
+        id: userId,
+        email: openText(key, userId, event.data.emailSealed),
+        display_name: openText(key, userId, event.data.displayNameSealed),
+        status: 'active',
+        registered_at: event.data.registeredAt,
+        email_verified: false,
+        roles: event.data.roles.filter(isRole),
+        presence_visibility: 'contacts',
+        receipts_visibility: 'contacts',
+        totp_enabled: false,
+        suspended_reason: null,
+        updated_at: event.time,
+        last_seq: event.seq,
+      });
+      continue;
+    }
+    const before = rows.get(userId) ?? stored.get(userId);
+    if (!before) continue;
+    const row: UserTable = { ...before, updated_at: event.time, last_seq: event.seq };
     switch (event.type) {
-      case 'identity.UserRegistered':
-        rows.set(event.data.userId, {
-          id: event.data.userId,
-          email: event.data.email,
-          display_name: event.data.displayName,
-          status: 'active',
-          registered_at: event.data.registeredAt,
-          last_seq: event.seq,
-        });
+      case 'identity.EmailChanged':
+        row.email = openText(key, userId, event.data.emailSealed);
+        row.email_verified = false;
+        break;
+      case 'identity.EmailVerified':
+        row.email_verified = true;
+        break;
+      case 'identity.RoleGranted':
+        if (isRole(event.data.role) && !row.roles.includes(event.data.role)) row.roles = [...row.roles, event.data.role];
+        break;
+      case 'identity.RoleRevoked':
+        row.roles = row.roles.filter((r) => r !== event.data.role);
+        break;
+      case 'identity.UserSuspended':
+        row.status = 'suspended';
+        row.suspended_reason = event.data.reason;
+        break;
+      case 'identity.UserReinstated':
+        row.status = 'active';
+        row.suspended_reason = null;
+        break;
+      case 'identity.UserForgotten':
+        Object.assign(row, { status: 'forgotten', email: null, display_name: null, email_verified: false, suspended_reason: null, totp_enabled: false });
+        forgotten.push(userId);
+        break;
+      case 'identity.PrivacySettingsChanged':
+        row.presence_visibility = visibility(event.data.presence);
+        row.receipts_visibility = visibility(event.data.readReceipts);
+        break;
+      case 'identity.TotpEnabled':
+        row.totp_enabled = true;
+        break;
+      case 'identity.TotpDisabled':
+        row.totp_enabled = false;
         break;
       default:
-        break;
+        continue;
     }
+    rows.set(userId, row);
   }
-  return rows;
+  return { rows, forgotten };
 }
 
 export const usersProjection: Projection = {
   name: 'users',
   context: 'identity',
   filter: (names) => names.aggregateSubjects('identity', 'user'),
-  async apply(trx, events) {
-    await upsertUnnest(trx, 'users', USER_COLUMNS, [...foldUsers(events).values()], ['id']);
+  async apply(trx, events, ctx) {
+    const ids = [...new Set(events.map(userIdOf).filter((id): id is string => id !== undefined))];
+    if (ids.length === 0) return;
+    const current = await trx.selectFrom('users').selectAll().where('id', 'in', ids).execute();
+    const stored = new Map(current.map((row) => [row.id, row]));
+    const keys = await ctx.keys.getMany(ids, trx);
+    const { rows, forgotten } = foldUsers(events, stored, keys);
+    await upsertUnnest(trx, 'users', USER_COLUMNS, [...rows.values()], ['id']);
+    if (forgotten.length > 0) await trx.deleteFrom('person_keys').where('user_id', 'in', forgotten).execute();
   },
 };

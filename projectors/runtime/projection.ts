@@ -8,6 +8,12 @@ import type { EventContext } from '../../contracts/catalogue.js';
 import type { StoredEvent } from '../../contracts/envelope.js';
 import type { Names } from '../../infra/naming.js';
 import type { Database } from '../../schema/database.js';
+import type { PersonKeys } from '../../producers/identity/crypto/person-keys.js';
+
+/** What a projection may use beside its transaction: the keyring, to open personal data sealed in events. */
+export interface ProjectionContext {
+  keys: PersonKeys;
+}
 
 export interface Projection {
   /** Stable name: the checkpoint row, the advisory lock and the metric label. */
@@ -21,5 +27,5 @@ export interface Projection {
    * first and write set-based: one statement per table, not per event. Events
    * of types it does not know are ignored.
    */
-  apply(trx: Transaction<Database>, events: readonly StoredEvent[]): Promise<void>;
+  apply(trx: Transaction<Database>, events: readonly StoredEvent[], ctx: ProjectionContext): Promise<void>;
 }

@@ -20,7 +20,7 @@ import { isTransientInfraError } from '../../infra/transient.js';
 import type { Database } from '../../schema/database.js';
 import { advanceCheckpoint, CheckpointFencedError, readCheckpoint } from './checkpoints.js';
 import { LeaderLock } from './leader-lock.js';
-import type { Projection } from './projection.js';
+import type { Projection, ProjectionContext } from './projection.js';
 import { hasOpenFailure } from './skip.js';
 
 export type ProjectorState = 'starting' | 'standby' | 'running' | 'stopped' | 'closed';
@@ -42,6 +42,7 @@ export interface ProjectorStatus {
 
 export interface ProjectorDeps {
   projection: Projection;
+  context: ProjectionContext;
   nats: Nats;
   db: Kysely<Database>;
   databaseUrl: string;
@@ -251,7 +252,7 @@ export class Projector {
     const timer = metrics.projectorBatchSeconds.startTimer({ projector: this.name });
     try {
       await db.transaction().execute(async (trx) => {
-        await projection.apply(trx, events);
+        await projection.apply(trx, events, this.deps.context);
         await advanceCheckpoint(trx, this.name, this.checkpoint, last.msg.seq, last.events.at(-1)?.id ?? null);
       });
     } catch (err) {

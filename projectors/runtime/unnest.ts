@@ -9,6 +9,8 @@ export interface UnnestColumn<Row> {
   name: string;
   /** Postgres array type of the parameter, e.g. `text[]`, `timestamptz[]`, `bigint[]`. */
   arrayType: string;
+  /** Cast applied to the unnested value, for column types arrays cannot carry directly (e.g. `text[]` from a `{a,b}` literal). */
+  cast?: string;
   value(row: Row): unknown;
 }
 
@@ -26,5 +28,8 @@ export async function upsertUnnest<Row, DB>(
     columns.filter((c) => !conflictColumns.includes(c.name)).map((c) => sql`${sql.id(c.name)} = excluded.${sql.id(c.name)}`),
   );
   const conflict = sql.join(conflictColumns.map((c) => sql.id(c)));
-  await sql`insert into ${sql.table(table)} (${names}) select * from unnest(${arrays}) on conflict (${conflict}) do update set ${updates}`.execute(db);
+  const selected = columns.some((c) => c.cast)
+    ? sql.join(columns.map((c) => (c.cast ? sql`${sql.id(c.name)}::${sql.raw(c.cast)}` : sql.id(c.name))))
+    : sql`*`;
+  await sql`insert into ${sql.table(table)} (${names}) select ${selected} from unnest(${arrays}) as u(${names}) on conflict (${conflict}) do update set ${updates}`.execute(db);
 }

@@ -1,0 +1,22 @@
+/**
+ * `start` on a developer's machine needs a master key without ceremony: when
+ * RG_MASTER_KEY is unset it keeps one in <dataDir>/master.key (mode 0600),
+ * created on first use, so restarts can still open everyone's data. Production
+ * roles never do this: they require RG_MASTER_KEY.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export function localMasterKey(dataDir: string): Buffer {
+  const file = join(dataDir, 'master.key');
+  if (existsSync(file)) {
+    const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
+    if (key.length !== 32) throw new Error(`${file} does not hold a 32-byte base64 key`);
+    return key;
+  }
+  mkdirSync(dataDir, { recursive: true });
+  const key = randomBytes(32);
+  writeFileSync(file, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+  return key;
+}

@@ -1,0 +1,89 @@
+/** `/v1/admin/users`: list, search, create, suspend, reinstate, roles. */
+import type { FastifyInstance } from 'fastify';
+import type { Role } from '../../identity/roles.js';
+import { actorOf } from '../authenticate.js';
+import type { ApiDeps } from '../app.js';
+import { HttpError } from '../errors.js';
+import { MIN_SEQUENCE_HEADER, SEQUENCE_HEADER, waitForProjection } from '../read-your-writes.js';
+import { body, EMAIL, idParams, PASSWORD, ROLE, UUID } from './schemas.js';
+import { userView } from './users.js';
+
+const STAFF: readonly Role[] = ['admin', 'operator'];
+const ADMIN: readonly Role[] = ['admin'];
+
+export function adminUserRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  const { identity, db } = deps;
+  const tags = ['admin'];
+
+  app.get<{ Querystring: { q?: string; status?: string; limit?: number; after?: string } }>(
+    '/v1/admin/users',
+    {
+      config: { access: STAFF },
+      schema: {
+        tags,
+        summary: 'List users; q matches the start of an email, status filters; page with after=<last id>',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            q: { type: 'string', minLength: 1, maxLength: 254 },
+            status: { type: 'string', enum: ['active', 'suspended', 'forgotten'] },
+            limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
+            after: UUID,
+          },
+        },
+      },
+    },
+    async (request) => {
+      await waitForProjection(deps, 'users', request.headers[MIN_SEQUENCE_HEADER]);
+      const { q, status, limit = 50, after } = request.query;
+      let query = db.selectFrom('users').selectAll().orderBy('id').limit(limit);
+      if (q) query = query.where('email', 'like', `${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+      if (status) query = query.where('status', '=', status as 'active');
+      if (after) query = query.where('id', '>', after);
+      const rows = await query.execute();
+      return { users: rows.map(userView), next: rows.length === limit ? (rows.at(-1)?.id ?? null) : null };
+    },
+  );
+
+  app.post<{ Body: { email: string; password: string; displayName?: string; roles?: Role[] } }>(
+    '/v1/admin/users',
+    {
+      config: { access: ADMIN },
+      schema: {
+        tags,
+        summary: 'Create a user with roles',
+        body: body({ email: EMAIL, password: PASSWORD, displayName: { type: 'string', minLength: 1, maxLength: 100 }, roles: { type: 'array', items: ROLE, uniqueItems: true } }, ['email', 'password']),
+      },
+    },
+    async (request, reply) => {
+      const user = await identity.accounts.register(request.body, actorOf(request));
+      return reply.status(201).header(SEQUENCE_HEADER, String(user.seq)).send({ id: user.userId, sequence: user.seq });
+    },
+  );
+
+  app.post<{ Params: { id: string }; Body: { reason: string } }>(
+    '/v1/admin/users/:id/suspend',
+    { config: { access: STAFF }, schema: { tags, summary: 'Suspend: sessions end, proxy access is revoked', params: idParams, body: body({ reason: { type: 'string', minLength: 1, maxLength: 500 } }, ['reason']) } },
+    async (request) => ({ sequence: await identity.admin.suspend(await known(request.params.id), request.body.reason, actorOf(request)) }),
+  );
+
+  app.post<{ Params: { id: string } }>('/v1/admin/users/:id/reinstate', { config: { access: STAFF }, schema: { tags, summary: 'Reinstate a suspended user', params: idParams } }, async (request) => ({
+    sequence: await identity.admin.reinstate(await known(request.params.id), actorOf(request)),
+  }));
+
+  const roleParams = { type: 'object', required: ['id', 'role'], properties: { id: UUID, role: ROLE } } as const;
+  app.put<{ Params: { id: string; role: Role } }>('/v1/admin/users/:id/roles/:role', { config: { access: ADMIN }, schema: { tags, summary: 'Grant a role', params: roleParams } }, async (request) => ({
+    sequence: await identity.admin.grantRole(await known(request.params.id), request.params.role, actorOf(request)),
+  }));
+
+  app.delete<{ Params: { id: string; role: Role } }>('/v1/admin/users/:id/roles/:role', { config: { access: ADMIN }, schema: { tags, summary: 'Revoke a role', params: roleParams } }, async (request) => ({
+    sequence: await identity.admin.revokeRole(await known(request.params.id), request.params.role, actorOf(request)),
+  }));
+
+  async function known(id: string): Promise<string> {
+    const state = await identity.deps.loadUser(id);
+    if (!state.registered) throw new HttpError(404, 'user_not_found', `no user ${id}`);
+    return id;
+  }
+}

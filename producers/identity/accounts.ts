@@ -1,0 +1,225 @@
+/**
+ * Self-service account changes: registration, email verification, password
+ * and email changes, privacy, proxy credentials, export, and forgetting.
+ * Every change is one decision on the user aggregate; personal data is sealed
+ * under the person's key before it reaches a command.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { uuidv7 } from '../../contracts/ids.js';
+import { DomainError } from '../decider.js';
+import type { HandleResult } from '../event-store/command-handler.js';
+import { openText } from './crypto/person-keys.js';
+import { open } from './crypto/sealing.js';
+import type { Actor, IdentityDeps } from './identity-deps.js';
+import { normaliseEmail } from './email.js';
+import { newProxyCredentials } from './proxy-credentials.js';
+import { releaseEmail, reserveEmail } from './register-user.js';
+import { DEFAULT_ROLES, type Role } from './roles.js';
+import { sessionDecider } from './session.decider.js';
+import { userDecider, type UserCommand, type UserState, type VerificationTicket, type Visibility } from './user.decider.js';
+
+export const VERIFICATION_TTL_MS = 48 * 3600 * 1000;
+
+export interface Registration {
+  email: string;
+  password: string;
+  displayName?: string | null;
+  roles?: readonly Role[];
+}
+
+/** What a write answers: the sequence to pass back as x-min-sequence. */
+export interface Written {
+  userId: string;
+  seq: number;
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+export class Accounts {
+  constructor(private readonly d: IdentityDeps) {}
+
+  async register(input: Registration, by?: Actor, now = new Date()): Promise<Written & { verificationToken: string }> {
+    const { d } = this;
+    const userId = uuidv7(now.getTime());
+    const actor = by ?? { actor: `user:${userId}` };
+    const meta = d.meta(actor);
+    const email = normaliseEmail(input.email);
+    const emailHash = d.emails.of(email);
+    // Hash before claiming the address, so a slow hash never holds a reservation.
+    const passwordHash = await d.passwords.hash(input.password);
+    await d.keys.create(userId);
+    await reserveEmail(d.handler, emailHash, userId, meta, now);
+    const { ticket, token } = await this.ticket(userId, email, now);
+    const result = await this.decide(
+      userId,
+      {
+        type: 'RegisterUser',
+        userId,
+        emailHash,
+        emailSealed: await d.sealFor(userId, email),
+        displayNameSealed: input.displayName ? await d.sealFor(userId, input.displayName) : null,
+        passwordHashSealed: await d.sealFor(userId, passwordHash),
+        roles: input.roles ?? DEFAULT_ROLES,
+        credentialsSealed: await d.sealFor(userId, JSON.stringify(newProxyCredentials(userId))),
+        verification: ticket,
+        at: now,
+      },
+      actor,
+      true,
+    );
+    return { userId, seq: result.seq, verificationToken: token };
+  }
+
+  /** `<userId>.<secret>`: the mail sender gets it from the outbox event; only its hash decides. */
+  private async ticket(userId: string, email: string, now: Date): Promise<{ ticket: VerificationTicket; token: string }> {
+    const secret = randomBytes(32).toString('base64url');
+    const token = `${userId}.${secret}`;
+    return {
+      token,
+      ticket: {
+        tokenHash: sha256(secret),
+        tokenSealed: await this.d.sealFor(userId, token),
+        emailSealed: await this.d.sealFor(userId, email),
+        expiresAt: new Date(now.getTime() + VERIFICATION_TTL_MS),
+      },
+    };
+  }
+
+  async verifyEmail(token: string, now = new Date()): Promise<Written> {
+    const dot = token.indexOf('.');
+    const userId = token.slice(0, dot);
+    if (dot <= 0 || !/^[0-9a-f-]{36}$/.test(userId)) throw new DomainError('invalid_token', 'token: this verification token is not valid');
+    const result = await this.decide(userId, { type: 'VerifyEmail', tokenHash: sha256(token.slice(dot + 1)), at: now }, { actor: `user:${userId}` });
+    return { userId, seq: result.seq };
+  }
+
+  /** A fresh verification token for the current address (the old one stops working). */
+  async resendVerification(userId: string, actor: Actor, now = new Date()): Promise<Written & { verificationToken: string | null }> {
+    const email = await this.currentEmail(userId);
+    const { ticket, token } = await this.ticket(userId, email, now);
+    const result = await this.decide(userId, { type: 'RequestEmailVerification', verification: ticket, at: now }, actor);
+    return { userId, seq: result.seq, verificationToken: result.events.length > 0 ? token : null };
+  }
+
+  /** Checks the current password; a wrong one is a 403 with a stable code, and is counted like a failed login. */
+  async checkPassword(userId: string, password: string): Promise<UserState> {
+    const state = await this.d.loadUser(userId);
+    const key = await this.d.keys.get(userId);
+    const stored = state.passwordHashSealed && key ? open(key, userId, state.passwordHashSealed).toString('utf8') : null;
+    if (!(await this.d.passwords.verifyOrBurn(stored, password))) throw new DomainError('wrong_password', 'currentPassword: the current password is not correct');
+    return state;
+  }
+
+  async changePassword(userId: string, current: string, next: string, actor: Actor & { sessionId?: string }, now = new Date()): Promise<Written> {
+    await this.checkPassword(userId, current);
+    const sealed = await this.d.sealFor(userId, await this.d.passwords.hash(next));
+    const result = await this.decide(userId, { type: 'ChangePassword', passwordHashSealed: sealed, at: now }, actor);
+    // Whoever else knew the old password is signed out; the session that changed it stays.
+    await this.endSessions(userId, 'password_changed', actor, actor.sessionId);
+    return { userId, seq: result.seq };
+  }
+
+  async changeEmail(userId: string, password: string, newEmail: string, actor: Actor, now = new Date()): Promise<Written & { verificationToken: string }> {
+    const { d } = this;
+    const state = await this.checkPassword(userId, password);
+    const email = normaliseEmail(newEmail);
+    const emailHash = d.emails.of(email);
+    const meta = d.meta(actor);
+    await reserveEmail(d.handler, emailHash, userId, meta, now);
+    const { ticket, token } = await this.ticket(userId, email, now);
+    const result = await this.decide(userId, { type: 'ChangeEmail', emailHash, emailSealed: await d.sealFor(userId, email), verification: ticket, at: now }, actor);
+    if (state.emailHash && state.emailHash !== emailHash) await releaseEmail(d.handler, state.emailHash, userId, meta, now);
+    return { userId, seq: result.seq, verificationToken: token };
+  }
+
+  async changePrivacy(userId: string, presence: Visibility, readReceipts: Visibility, actor: Actor, now = new Date()): Promise<Written> {
+    const result = await this.decide(userId, { type: 'ChangePrivacy', presence, readReceipts, at: now }, actor);
+    return { userId, seq: result.seq };
+  }
+
+  async rotateProxyCredentials(userId: string, actor: Actor, now = new Date()): Promise<Written> {
+    const sealed = await this.d.sealFor(userId, JSON.stringify(newProxyCredentials(userId)));
+    const result = await this.decide(userId, { type: 'RotateProxyCredentials', credentialsSealed: sealed, at: now }, actor);
+    return { userId, seq: result.seq };
+  }
+
+  /**
+   * Forgets the person: the event first (the durable intent; the users
+   * projector also destroys the key when it applies it, so a crash right after
+   * the append still ends with the key gone), then the key, the address and
+   * every session.
+   */
+  async forget(userId: string, actor: Actor, now = new Date()): Promise<Written> {
+    const { d } = this;
+    const before = await d.loadUser(userId);
+    const result = await this.decide(userId, { type: 'Forget', at: now }, actor);
+    await d.keys.forget(userId);
+    if (before.emailHash) await releaseEmail(d.handler, before.emailHash, userId, d.meta(actor), now);
+    await this.endSessions(userId, 'forgotten', actor);
+    await d.revocations.revokeUser(userId);
+    return { userId, seq: result.seq };
+  }
+
+  /** Ends sessions with an event each and kills their access tokens everywhere. */
+  async endSessions(userId: string, reason: 'password_changed' | 'suspended' | 'forgotten', actor: Actor, except?: string): Promise<void> {
+    const { d } = this;
+    for (const sessionId of await d.sessions.revokeAll(userId, except)) {
+      await d.revocations.revokeSession(sessionId);
+      await d.handler
+        .handle(sessionDecider, d.handler.store.names.aggregate('identity', 'session', sessionId), { type: 'EndSession', sessionId, reason, at: new Date() }, { meta: d.meta(actor) })
+        .catch((err: unknown) => d.log.warn({ err, sessionId }, 'session end not recorded'));
+    }
+  }
+
+  async currentEmail(userId: string): Promise<string> {
+    const state = await this.d.loadUser(userId);
+    const email = openText(await this.d.keys.get(userId), userId, state.emailSealed);
+    if (!email) throw new DomainError('user_forgotten', 'this account was deleted');
+    return email;
+  }
+
+  /**
+   * Everything held about the person, as JSON: the read-model rows, live
+   * sessions, API keys, and every event of their account with sealed fields
+   * opened.
+   */
+  async export(userId: string): Promise<Record<string, unknown>> {
+    const { d } = this;
+    const key = await d.keys.get(userId);
+    const { events } = await d.handler.store.read(d.userSubject(userId));
+    const [profile, credentials, apiKeys, sessions] = await Promise.all([
+      d.db.selectFrom('users').selectAll().where('id', '=', userId).executeTakeFirst(),
+      d.db.selectFrom('proxy_credentials').selectAll().where('user_id', '=', userId).executeTakeFirst(),
+      d.db.selectFrom('api_keys').select(['id', 'name', 'roles', 'issued_at', 'revoked_at']).where('user_id', '=', userId).execute(),
+      d.sessions.list(userId),
+    ]);
+    return {
+      exportedAt: new Date().toISOString(),
+      profile: profile ?? null,
+      proxyCredentials: credentials ?? null,
+      apiKeys,
+      sessions,
+      events: events.map((e) => ({ id: e.id, type: e.ceType, time: e.time.toISOString(), actor: e.meta.actor ?? null, data: unsealed(e.data as object, key, userId) })),
+    };
+  }
+
+  private decide(userId: string, command: UserCommand, actor: Actor, assumeNew = false): Promise<HandleResult<UserState, never>> {
+    return this.d.handler.handle(userDecider, this.d.userSubject(userId), command, { meta: this.d.meta(actor), assumeNew }) as Promise<HandleResult<UserState, never>>;
+  }
+}
+
+/** Event data with every `…Sealed` field opened (JSON where it is JSON) and bytes elsewhere as base64. */
+function unsealed(data: object, key: Buffer | undefined, userId: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(data)) {
+    if (name.endsWith('Sealed') && Buffer.isBuffer(value)) {
+      const text = openText(key, userId, value);
+      const field = name.slice(0, -'Sealed'.length);
+      out[field] = text !== null && text.startsWith('{') ? (JSON.parse(text) as unknown) : text;
+      if (field === 'passwordHash') out[field] = '(argon2id hash, withheld)';
+    } else if (Buffer.isBuffer(value)) out[name] = value.toString('base64');
+    else if (value instanceof Date) out[name] = value.toISOString();
+    else out[name] = value;
+  }
+  return out;
+}

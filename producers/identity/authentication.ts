@@ -1,0 +1,262 @@
+/**
+ * Logging in and staying logged in: password (and second factor) checks with
+ * rate limits and lockout, sessions with rotating refresh tokens, access-token
+ * and API-key authentication of requests, and TOTP enrollment.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { uuidv7 } from '../../contracts/ids.js';
+import { DomainError } from '../decider.js';
+import { apiKeyDecider } from './api-key.decider.js';
+import { open, seal } from './crypto/sealing.js';
+import type { Actor, IdentityDeps } from './identity-deps.js';
+import { normaliseEmail } from './email.js';
+import { generateRecoveryCodes, hashRecoveryCode, matchRecoveryCode } from './recovery-codes.js';
+import { ownerOfEmail } from './register-user.js';
+import type { Role } from './roles.js';
+import { sessionDecider, type SessionEndReason } from './session.decider.js';
+import { generateTotpSecret, otpauthUri, verifyTotp } from './totp.js';
+import { userDecider, type UserState } from './user.decider.js';
+
+/** Raised for every refusal a client may see; `status` is the HTTP answer. */
+export class AuthError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly retryAfter?: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface Principal {
+  userId: string;
+  roles: Role[];
+  /** Set for a person's session token. */
+  sessionId?: string;
+  /** Set when the request came with an API key. */
+  apiKeyId?: string;
+}
+
+export interface Tokens {
+  accessToken: string;
+  refreshToken: string;
+  expiresIn: number;
+  tokenType: 'Bearer';
+}
+
+export interface ClientInfo {
+  ip: string;
+  device: string;
+}
+
+const API_KEY_PREFIX = 'rgk_';
+const INVALID_CREDENTIALS = 'the email or password is not correct';
+const PENDING_TOTP_TTL_SECONDS = 600;
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+export class Authentication {
+  constructor(private readonly d: IdentityDeps) {}
+
+  /**
+   * Same answer and the same argon2 work for an unknown email and a wrong
+   * password; lockout is keyed by the email's index key, existing or not.
+   */
+  async login(input: { email: string; password: string; totp?: string }, client: ClientInfo, now = new Date()): Promise<Tokens & { userId: string }> {
+    const { d } = this;
+    const { auth } = d;
+    const accountKey = d.emails.of(normaliseEmail(input.email));
+    await this.limit(`login-ip:${client.ip}`, auth.loginPerIpPerMinute, 60);
+    await this.limit(`login-acct:${accountKey}`, auth.loginPerAccountPerMinute, 60);
+    const locked = await d.limits.lockedFor(accountKey);
+    if (locked > 0) throw new AuthError(429, 'account_locked', `too many failed logins: try again in ${locked} s`, locked);
+
+    const userId = await ownerOfEmail(d.handler, accountKey);
+    const state = userId ? await d.loadUser(userId) : undefined;
+    const key = userId ? await d.keys.get(userId) : undefined;
+    const stored = userId && key && state?.passwordHashSealed && state.status !== 'forgotten' ? open(key, userId, state.passwordHashSealed).toString('utf8') : null;
+    const ok = await d.passwords.verifyOrBurn(stored, input.password);
+    if (!ok || !userId || !state) {
+      await d.limits.recordFailure(accountKey, auth.lockoutThreshold, auth.lockoutSeconds);
+      throw new AuthError(401, 'invalid_credentials', INVALID_CREDENTIALS);
+    }
+    const method = await this.secondFactor(userId, state, key, input.totp, accountKey, now);
+    await d.limits.recordSuccess(accountKey);
+    if (state.status === 'suspended') throw new AuthError(403, 'account_suspended', 'this account is suspended');
+    return { userId, ...(await this.startSession(userId, state.roles, method, client, now)) };
+  }
+
+  private async secondFactor(userId: string, state: UserState, key: Buffer | undefined, code: string | undefined, accountKey: string, now: Date): Promise<string> {
+    if (!state.totp || !key) return 'password';
+    const { d } = this;
+    if (!code) throw new AuthError(401, 'totp_required', 'totp: this account needs a one-time code or a recovery code');
+    const secret = open(key, userId, state.totp.secretSealed).toString('utf8');
+    if (/^\d{6}$/.test(code)) {
+      const lastUsed = Number((await d.limits.redisGet(`totp-step:${userId}`)) ?? -1);
+      const result = verifyTotp(secret, code, now.getTime(), { lastUsedStep: lastUsed });
+      if (result.ok) {
+        await d.limits.redisSet(`totp-step:${userId}`, String(result.step), 120);
+        return 'password+totp';
+      }
+    } else {
+      const index = matchRecoveryCode(code, state.totp.recoveryCodeHashes);
+      if (index >= 0 && !state.totp.used.includes(index)) {
+        await d.handler.handle(userDecider, d.userSubject(userId), { type: 'UseRecoveryCode', index, at: now }, { meta: d.meta({ actor: `user:${userId}` }) });
+        return 'password+recovery';
+      }
+    }
+    await d.limits.recordFailure(accountKey, d.auth.lockoutThreshold, d.auth.lockoutSeconds);
+    throw new AuthError(401, 'invalid_totp', 'totp: the code is not valid');
+  }
+
+  private async limit(bucket: string, limit: number, windowSeconds: number): Promise<void> {
+    const verdict = await this.d.limits.hit(bucket, limit, windowSeconds);
+    if (!verdict.allowed) throw new AuthError(429, 'rate_limited', `too many attempts: try again in ${verdict.retryAfter} s`, verdict.retryAfter);
+  }
+
+  /** Registration's per-IP limit, in the same place as the login limits. */
+  limitRegistration(ip: string): Promise<void> {
+    return this.limit(`register-ip:${ip}`, this.d.auth.registerPerIpPerHour, 3600);
+  }
+
+  private async startSession(userId: string, roles: Role[], method: string, client: ClientInfo, now: Date): Promise<Tokens> {
+    const { d } = this;
+    const sessionId = uuidv7(now.getTime());
+    const key = await d.keys.get(userId);
+    if (!key) throw new AuthError(401, 'invalid_credentials', INVALID_CREDENTIALS);
+    await d.handler.handle(
+      sessionDecider,
+      d.handler.store.names.aggregate('identity', 'session', sessionId),
+      { type: 'StartSession', sessionId, userId, method, detailsSealed: seal(key, userId, JSON.stringify(client)), at: now },
+      { meta: d.meta({ actor: `user:${userId}` }), assumeNew: true },
+    );
+    const refreshToken = await d.sessions.create({ id: sessionId, userId, device: client.device, ip: client.ip, createdAt: now.getTime() });
+    return this.tokens(userId, sessionId, roles, refreshToken);
+  }
+
+  private tokens(userId: string, sessionId: string, roles: Role[], refreshToken: string): Tokens {
+    return { accessToken: this.d.tokens.issue(userId, sessionId, roles), refreshToken, expiresIn: this.d.tokens.ttlSeconds, tokenType: 'Bearer' };
+  }
+
+  /** Rotates the refresh token; a token used twice ends its whole family. */
+  async refresh(refreshToken: string, client: ClientInfo): Promise<Tokens> {
+    const { d } = this;
+    const rotated = await d.sessions.rotate(refreshToken, client.ip);
+    if (rotated.outcome === 'reused') {
+      d.log.warn({ userId: rotated.userId, sessionId: rotated.sessionId }, 'refresh token reused: session family revoked');
+      await this.recordEnd(rotated.userId, rotated.sessionId, 'reuse_detected');
+      throw new AuthError(401, 'refresh_token_reused', 'this refresh token was already used: every token of its session is revoked, log in again');
+    }
+    if (rotated.outcome !== 'rotated') throw new AuthError(401, 'invalid_refresh_token', 'refreshToken: not a valid refresh token');
+    const state = await d.loadUser(rotated.userId);
+    if (state.status !== 'active') {
+      await this.recordEnd(rotated.userId, rotated.sessionId, state.status === 'suspended' ? 'suspended' : 'forgotten');
+      throw new AuthError(403, state.status === 'suspended' ? 'account_suspended' : 'account_deleted', `this account is ${state.status}`);
+    }
+    return this.tokens(rotated.userId, rotated.sessionId, state.roles, rotated.refreshToken);
+  }
+
+  async logout(principal: Principal): Promise<void> {
+    if (!principal.sessionId) return;
+    await this.revokeSession(principal.userId, principal.sessionId, 'logout');
+  }
+
+  /** Ends one of the user's sessions; someone else's id answers like an unknown one. */
+  async revokeSession(userId: string, sessionId: string, reason: SessionEndReason = 'revoked'): Promise<void> {
+    const live = await this.d.sessions.revoke(userId, sessionId);
+    if (!live) throw new AuthError(404, 'session_not_found', `no session ${sessionId}`);
+    await this.recordEnd(userId, sessionId, reason);
+  }
+
+  private async recordEnd(userId: string, sessionId: string, reason: SessionEndReason): Promise<void> {
+    const { d } = this;
+    await d.revocations.revokeSession(sessionId);
+    await d.handler.handle(
+      sessionDecider,
+      d.handler.store.names.aggregate('identity', 'session', sessionId),
+      { type: 'EndSession', sessionId, reason, at: new Date() },
+      { meta: d.meta({ actor: `user:${userId}` }) },
+    );
+  }
+
+  /** The principal of a bearer credential: an access JWT, or an API key (`rgk_…`). */
+  async authenticate(bearer: string): Promise<Principal> {
+    if (bearer.startsWith(API_KEY_PREFIX)) return this.authenticateApiKey(bearer);
+    return this.authenticateToken(bearer);
+  }
+
+  /** JWT check only: signature, expiry, and the in-memory revocation list. No I/O. */
+  authenticateToken(token: string): Principal {
+    let claims;
+    try {
+      claims = this.d.tokens.verify(token);
+    } catch (err) {
+      throw new AuthError(401, (err as { code?: string }).code ?? 'invalid_token', (err as Error).message);
+    }
+    if (this.d.revocations.isRevoked(claims)) throw new AuthError(401, 'token_revoked', 'this access token was revoked: log in again');
+    return { userId: claims.sub, roles: claims.roles, sessionId: claims.sid };
+  }
+
+  /**
+   * `rgk_<key id>_<secret>`. Read from the key's own aggregate (cached state
+   * plus a last-sequence check), so a revocation counts at once; the key's
+   * roles are cut down to those its owner still holds.
+   */
+  private async authenticateApiKey(presented: string): Promise<Principal> {
+    const { d } = this;
+    const match = /^rgk_([0-9a-f-]{36})_([A-Za-z0-9_-]{20,100})$/.exec(presented);
+    const invalid = new AuthError(401, 'invalid_api_key', 'the API key is not valid');
+    if (!match) throw invalid;
+    const [, keyId, secret] = match as unknown as [string, string, string];
+    const { state } = await d.handler.load(apiKeyDecider, d.handler.store.names.aggregate('identity', 'apikey', keyId));
+    if (!state.userId || state.revoked || state.secretHash !== sha256(secret)) throw invalid;
+    const owner = await d.loadUser(state.userId);
+    if (owner.status !== 'active') throw invalid;
+    void d.limits.touch(`apikey-used:${keyId}`, Date.now()).catch(() => undefined);
+    return { userId: state.userId, roles: state.roles.filter((r) => owner.roles.includes(r)), apiKeyId: keyId };
+  }
+
+  /** Step 1 of TOTP: a secret held in Redis until the user proves their app has it. */
+  async beginTotp(userId: string): Promise<{ secret: string; otpauthUri: string }> {
+    const state = await this.d.loadUser(userId);
+    if (state.totp) throw new DomainError('totp_already_enabled', 'a second factor is already enabled: disable it first');
+    const secret = generateTotpSecret();
+    await this.d.limits.redisSet(`totp-pending:${userId}`, secret, PENDING_TOTP_TTL_SECONDS);
+    return { secret, otpauthUri: otpauthUri(secret, userId) };
+  }
+
+  /** Step 2: a valid code enables TOTP; the recovery codes are shown this once. */
+  async confirmTotp(userId: string, code: string, actor: Actor, now = new Date()): Promise<{ recoveryCodes: string[]; seq: number }> {
+    const { d } = this;
+    const secret = await d.limits.redisGet(`totp-pending:${userId}`);
+    if (!secret) throw new DomainError('totp_not_started', 'start enrollment first: POST /v1/account/totp');
+    const result = verifyTotp(secret, code, now.getTime());
+    if (!result.ok) throw new DomainError('invalid_totp', 'code: the code is not valid');
+    const recoveryCodes = generateRecoveryCodes();
+    const written = await d.handler.handle(
+      userDecider,
+      d.userSubject(userId),
+      { type: 'EnableTotp', secretSealed: await d.sealFor(userId, secret), recoveryCodeHashes: recoveryCodes.map(hashRecoveryCode), at: now },
+      { meta: d.meta(actor) },
+    );
+    await d.limits.redisSet(`totp-step:${userId}`, String(result.step), 120);
+    await d.limits.redisDel(`totp-pending:${userId}`);
+    return { recoveryCodes, seq: written.seq };
+  }
+
+  async disableTotp(userId: string, actor: Actor, now = new Date()): Promise<number> {
+    const { d } = this;
+    return (await d.handler.handle(userDecider, d.userSubject(userId), { type: 'DisableTotp', at: now }, { meta: d.meta(actor) })).seq;
+  }
+}
+
+/** A new API key: `rgk_<id>_<secret>`, shown once; only the secret's hash is stored. */
+export function newApiKeySecret(): { secret: string; hash: string } {
+  const secret = randomBytes(32).toString('base64url');
+  return { secret, hash: sha256(secret) };
+}
+
+export function formatApiKey(keyId: string, secret: string): string {
+  return `${API_KEY_PREFIX}${keyId}_${secret}`;
+}
