@@ -11,6 +11,7 @@ import type { CommandHandler } from '../event-store/command-handler.js';
 import type { Identity } from '../identity/identity.js';
 import { authentication } from './authenticate.js';
 import { errorHandler } from './errors.js';
+import { requestTracing } from './request-tracing.js';
 import { accountRoutes } from './routes/account.js';
 import { adminUserRoutes } from './routes/admin-users.js';
 import { authRoutes } from './routes/auth.js';
@@ -61,6 +62,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   });
   // Routes register inside a plugin so the OpenAPI generator sees every one of them.
   void app.register((scoped, _opts, done) => {
+    requestTracing(scoped);
     authentication(scoped, deps.identity.auth);
     scoped.get('/docs', { config: { access: 'public' }, schema: { hide: true } }, () => app.swagger());
     healthRoutes(scoped, deps);

@@ -62,10 +62,9 @@ export function principalOf(request: FastifyRequest): Principal {
 
 /** The actor recorded in events for what this request does. */
 export function actorOf(request: FastifyRequest): { actor: string; correlationId: string; traceparent?: string } {
-  const traceparent = request.headers.traceparent;
   return {
     actor: request.principal ? `user:${request.principal.userId}` : 'anonymous',
     correlationId: request.id,
-    ...(typeof traceparent === 'string' ? { traceparent } : {}),
+    ...(request.traceparent ? { traceparent: request.traceparent } : {}),
   };
 }

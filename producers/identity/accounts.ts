@@ -38,10 +38,11 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 export class Accounts {
   constructor(private readonly d: IdentityDeps) {}
 
-  async register(input: Registration, by?: Actor, now = new Date()): Promise<Written & { verificationToken: string }> {
+  /** `by` names an admin or operator creating the account; without an actor the person registers themselves. */
+  async register(input: Registration, by?: Partial<Actor>, now = new Date()): Promise<Written & { verificationToken: string }> {
     const { d } = this;
     const userId = uuidv7(now.getTime());
-    const actor = by ?? { actor: `user:${userId}` };
+    const actor: Actor = { ...by, actor: by?.actor ?? `user:${userId}` };
     const meta = d.meta(actor);
     const email = normaliseEmail(input.email);
     const emailHash = d.emails.of(email);

@@ -22,7 +22,8 @@ export function authRoutes(app: FastifyInstance, { identity }: ApiDeps): void {
     },
     async (request, reply) => {
       await identity.auth.limitRegistration(request.ip);
-      const user = await identity.accounts.register(request.body, undefined);
+      const { traceparent, correlationId } = actorOf(request);
+      const user = await identity.accounts.register(request.body, { traceparent, correlationId });
       return reply.status(201).header(SEQUENCE_HEADER, String(user.seq)).send({ id: user.userId, sequence: user.seq });
     },
   );
