@@ -38,7 +38,7 @@ describe('relaygrid users', () => {
       ...extraEnv,
     };
     try {
-      const { stdout, stderr } = await run(process.execPath, [CLI, 'users', ...args], { env: childEnv as NodeJS.ProcessEnv });
+      const { stdout, stderr } = await run(process.execPath, [CLI, 'users', ...args], { env: childEnv });
       return { code: 0, stdout, stderr };
     } catch (err) {
       const e = err as { code: number; stdout: string; stderr: string };
