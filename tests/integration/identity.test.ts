@@ -291,6 +291,36 @@ describe('identity over HTTP', () => {
     expect((await call('POST', '/v1/auth/register', { body: { email: 'DUP@example.org', password: PASSWORD } })).body).toMatchObject({ code: 'email_taken' });
   });
 
+  it('changing the password needs the current one and signs out the other sessions', async () => {
+    await register('rotate@example.org');
+    const here = await login('rotate@example.org');
+    const elsewhere = await login('rotate@example.org');
+    const wrong = await call('PUT', '/v1/account/password', { token: here.accessToken, body: { currentPassword: 'not it', newPassword: 'a brand new passphrase' } });
+    expect(wrong.status).toBe(403);
+    expect(wrong.body).toMatchObject({ code: 'wrong_password' });
+    expect((await call('PUT', '/v1/account/password', { token: here.accessToken, body: { currentPassword: PASSWORD, newPassword: 'a brand new passphrase' } })).status).toBe(200);
+    expect((await call('GET', '/v1/auth/me', { token: here.accessToken })).status).toBe(200);
+    expect((await call('GET', '/v1/auth/me', { token: elsewhere.accessToken })).body).toMatchObject({ code: 'token_revoked' });
+    expect((await call('POST', '/v1/auth/refresh', { body: { refreshToken: elsewhere.refreshToken } })).status).toBe(401);
+    expect((await call('POST', '/v1/auth/login', { body: { email: 'rotate@example.org', password: PASSWORD }, ip: freshIp() })).status).toBe(401);
+    await login('rotate@example.org', 'a brand new passphrase');
+  });
+
+  it('changing the email moves the reservation: the old address is free, the new one unverified and taken', async () => {
+    const user = await register('old-address@example.org');
+    await register('taken@example.org');
+    const token = (await login('old-address@example.org')).accessToken;
+    expect((await call('PUT', '/v1/account/email', { token, body: { password: PASSWORD, email: 'taken@example.org' } })).body).toMatchObject({ code: 'email_taken' });
+    const changed = await call<{ sequence: number }>('PUT', '/v1/account/email', { token, body: { password: PASSWORD, email: 'New-Address@example.org' } });
+    expect(changed.status).toBe(200);
+    expect((await call('GET', '/v1/auth/me', { token })).body).toMatchObject({ email: 'new-address@example.org', emailVerified: false });
+    await login('new-address@example.org');
+    expect((await call('POST', '/v1/auth/login', { body: { email: 'old-address@example.org', password: PASSWORD }, ip: freshIp() })).status).toBe(401);
+    expect((await call('POST', '/v1/auth/register', { body: { email: 'old-address@example.org', password: PASSWORD } })).status).toBe(201);
+    const row = await call('GET', `/v1/users/${user.id}`, { token, headers: { 'x-min-sequence': String(changed.body.sequence) } });
+    expect(row.body).toMatchObject({ email: 'new-address@example.org', emailVerified: false });
+  });
+
   it('OpenAPI at /docs lists the routes with their schemas', async () => {
     const docs = await call<{ openapi: string; paths: Record<string, unknown> }>('GET', '/docs');
     expect(docs.body.openapi).toMatch(/^3\./);
