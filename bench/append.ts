@@ -3,10 +3,17 @@
  * JetStream publish baseline, in the same run, on the same stream.
  *
  *   relaygrid: CommandHandler.handle(userDecider, subject, RegisterUser, { meta, assumeNew: true })
- *              = decide, uuidv7 event id, Avro encode, CloudEvents headers,
+ *              = decide, uuidv7 event ids, Avro encode, CloudEvents headers,
  *                publish with Nats-Msg-Id + expect.lastSubjectSequence=0, ack
  *   raw:       js.publish(subject, payload) with a payload of the same byte size
- *              as the Avro body, on the same subject shape, no headers, no expectation
+ *              as the message body, on the same subject shape, no headers, no expectation
+ *
+ * A registration is one decision of three events (UserRegistered v3,
+ * ProxyCredentialsIssued, EmailVerificationRequested), so one message: a Commit
+ * carrying the three. "Events" below count appends (messages), one per
+ * registration. The commands carry personal data already sealed, as the API
+ * builds them (a random per-person key; sealing and the password hash are the
+ * service layer's cost and happen before the clock starts).
  *
  * Both on fresh aggregates `<ns>.evt.identity.user.<uuidv7>`, into the
  * namespace's identity stream (file storage, 2 min duplicate window, sourced
@@ -15,11 +22,15 @@
  * Env: BENCH_EVENTS (50000), BENCH_CONCURRENCY (256), BENCH_ROUNDS (3),
  *      BENCH_WARMUP (5000).
  */
-import { randomBytes } from 'node:crypto';
-import type { EventMeta } from '../contracts/envelope.js';
+import { createHash, randomBytes } from 'node:crypto';
+import { encodeDecision, type EventMeta } from '../contracts/envelope.js';
 import { uuidv7 } from '../contracts/ids.js';
+import { requireMasterKey } from '../infra/config.js';
 import { CommandHandler } from '../producers/event-store/command-handler.js';
 import { EventStore } from '../producers/event-store/event-store.js';
+import { seal } from '../producers/identity/crypto/sealing.js';
+import { EmailIndex } from '../producers/identity/email.js';
+import { newProxyCredentials } from '../producers/identity/proxy-credentials.js';
 import { userDecider, type UserCommand } from '../producers/identity/user.decider.js';
 import type { Runtime } from '../infra/runtime.js';
 import { cpuLine, cpuSample, cpuSince, envInt, fmt, inWindow, machine, settleAudit, table, timed, verdict, waitQuiet, withBench, fastest, type CpuUse } from './support.js';
@@ -49,28 +60,53 @@ interface Run {
 }
 
 let batchNo = 0;
+/** A stand-in argon2id PHC string of the real width (what the API seals; hashing it is not the append path's cost). */
+const PASSWORD_HASH = `$argon2id$v=19$m=19456,t=2,p=1$${'s'.repeat(22)}$${'h'.repeat(43)}`;
+const VERIFICATION_TTL_MS = 48 * 3600 * 1000;
 
-/** Fresh aggregates and their commands, built before the clock starts. Constant-width fields keep every body the same size. */
+/** Fresh aggregates and their (sealed) commands, built before the clock starts. Constant-width fields keep every body the same size. */
 function jobs(rt: Runtime, n: number): Job[] {
   const batch = (batchNo++).toString(36).padStart(3, '0');
   const at = new Date();
+  const emails = new EmailIndex(requireMasterKey(rt.config));
   return Array.from({ length: n }, (_, i) => {
     const userId = uuidv7();
     const email = `user-${batch}-${i.toString().padStart(8, '0')}@bench.relaygrid.test`;
+    // The person's data key: the append path never reads it, so it is not stored.
+    const key = randomBytes(32);
+    const sealFor = (text: string) => seal(key, userId, text);
+    const secret = randomBytes(32).toString('base64url');
     return {
       subject: rt.names.aggregate('identity', 'user', userId),
-      command: { type: 'RegisterUser', userId, email, displayName: `Bench User ${i.toString().padStart(8, '0')}`, at },
+      command: {
+        type: 'RegisterUser',
+        userId,
+        emailHash: emails.of(email),
+        emailSealed: sealFor(email),
+        displayNameSealed: sealFor(`Bench User ${i.toString().padStart(8, '0')}`),
+        passwordHashSealed: sealFor(PASSWORD_HASH),
+        roles: ['client'],
+        credentialsSealed: sealFor(JSON.stringify(newProxyCredentials(userId))),
+        verification: {
+          tokenHash: createHash('sha256').update(secret).digest('hex'),
+          tokenSealed: sealFor(`${userId}.${secret}`),
+          emailSealed: sealFor(email),
+          expiresAt: new Date(at.getTime() + VERIFICATION_TTL_MS),
+        },
+        at,
+      },
       // What the API passes for a registration (no traceparent: no OpenTelemetry SDK installed).
       meta: { source: 'relaygrid/api', actor: `user:${userId}`, correlationId: `req-${batch}-${i.toString(36)}` },
     };
   });
 }
 
-/** Size of the Avro body relaygrid writes for these commands: the raw baseline publishes this many bytes. */
+/** Size of the message body relaygrid writes for these commands (a Commit of the decided events): the raw baseline publishes this many bytes. */
 function bodySize(rt: Runtime, job: Job): number {
-  const [event] = userDecider.decide(job.command, userDecider.initialState);
-  if (!event) throw new Error('RegisterUser decided nothing');
-  return rt.registry.encode(event.type, event.data).bytes.length;
+  const events = userDecider.decide(job.command, userDecider.initialState);
+  if (events.length === 0) throw new Error('RegisterUser decided nothing');
+  const at = new Date();
+  return encodeDecision(rt.registry, 'size', events.map((event) => ({ id: uuidv7(), event, time: at })), job.meta).body.length;
 }
 
 async function streamState(rt: Runtime): Promise<{ messages: number; bytes: number }> {
@@ -116,7 +152,7 @@ async function main(): Promise<void> {
     };
 
     console.log(`machine: ${await machine(rt)}`);
-    console.log(`events ${fmt.int(EVENTS)} per run, concurrency ${CONCURRENCY}, rounds ${ROUNDS}, warm-up ${fmt.int(WARMUP)}, Avro body ${size} bytes`);
+    console.log(`events ${fmt.int(EVENTS)} per run, concurrency ${CONCURRENCY}, rounds ${ROUNDS}, warm-up ${fmt.int(WARMUP)}, message body ${size} bytes`);
     console.log('warm-up');
     await once('raw', WARMUP, 'warm-up');
     await once('relaygrid', WARMUP, 'warm-up');

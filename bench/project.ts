@@ -4,24 +4,31 @@
  *
  *   projector: startProjectors(rt, ['users'], BENCH_BATCH) from checkpoint 0
  *              until the checkpoint reaches the stream's last sequence
- *              (lock, ordered consumer, CloudEvents + Avro decode, fold, one
- *              transaction per batch with unnest upsert + fenced checkpoint + pg_notify)
+ *              (lock, ordered consumer, CloudEvents + Avro decode, person keys
+ *              of the batch read and unwrapped, email and display name opened,
+ *              fold, one transaction per batch with unnest upsert + fenced
+ *              checkpoint + pg_notify)
  *   raw:       the same rows, built in memory batch by batch, written with the
  *              same unnest upsert in batches of BENCH_BATCH into an empty copy
- *              of the users table (autocommit, no NATS, no decode, no checkpoint)
+ *              of the users table (autocommit, no NATS, no decode, no keys,
+ *              no checkpoint)
  *
  * The identity stream is pre-filled (not measured) with BENCH_EVENTS
- * UserRegistered events through EventStore.append, so the messages are
- * exactly what the API writes.
+ * UserRegistered v3 events through EventStore.append, their personal data
+ * sealed as the API seals it under one data key per person; the keys are
+ * written to person_keys, wrapped as PersonKeys wraps them, in batches.
  *
  * Env: BENCH_EVENTS (200000), BENCH_BATCH (2000), BENCH_ROUNDS (2, or 1 above
  *      200000 events), BENCH_FILL_CONCURRENCY (512).
  */
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
+import { requireMasterKey } from '../infra/config.js';
 import { startProjectors } from '../infra/roles/projectors.js';
 import type { Runtime } from '../infra/runtime.js';
 import { EventStore } from '../producers/event-store/event-store.js';
+import { deriveKey, seal } from '../producers/identity/crypto/sealing.js';
+import { EmailIndex } from '../producers/identity/email.js';
 import { upsertUnnest } from '../projectors/runtime/unnest.js';
 import { USER_COLUMNS } from '../projectors/identity/users.projection.js';
 import type { UserTable } from '../schema/database.js';
@@ -57,6 +64,10 @@ const GOAL_REBUILD_EVENTS = 1_000_000;
 const GOAL_REBUILD_SECONDS = 90;
 
 const BASELINE_TABLE = 'users_baseline';
+/** Person keys per insert into person_keys while filling. */
+const KEY_BATCH = 1000;
+/** A stand-in argon2id PHC string of the real width: sealed into every registration as the API does, never opened here. */
+const PASSWORD_HASH = `$argon2id$v=19$m=19456,t=2,p=1$${'s'.repeat(22)}$${'h'.repeat(43)}`;
 
 
 type Kind = 'raw' | 'projector';
@@ -87,21 +98,43 @@ class Users {
     return `${ms.slice(0, 8)}-${ms.slice(8, 12)}-7${this.tag}-8000-${i.toString(16).padStart(12, '0')}`;
   }
 
+  /** The row the projector must write for the i-th registration (the event's time is its registration time). */
   row(i: number): UserTable {
+    const registeredAt = new Date(this.baseMs + i);
     return {
       id: this.id(i),
       email: `user-${i.toString().padStart(8, '0')}@bench.relaygrid.test`,
       display_name: i % 5 === 0 ? null : `Bench User ${i}`,
       status: 'active',
-      registered_at: new Date(this.baseMs + i),
+      registered_at: registeredAt,
+      email_verified: false,
+      roles: ['client'],
+      presence_visibility: 'contacts',
+      receipts_visibility: 'contacts',
+      totp_enabled: false,
+      suspended_reason: null,
+      updated_at: registeredAt,
       last_seq: this.seqs[i] ?? 0,
     };
   }
 }
 
-/** Appends EVENTS registrations through the event store, recording each one's sequence. */
+/**
+ * Appends EVENTS sealed registrations through the event store, recording each one's
+ * sequence, and stores each person's key (wrapped as PersonKeys.create wraps it) in
+ * batches of KEY_BATCH: the keys are only read once the fill is over.
+ */
 async function fill(rt: Runtime, users: Users): Promise<void> {
   const store = new EventStore(rt.nats, rt.names, rt.registry);
+  const master = requireMasterKey(rt.config);
+  const wrapKey = deriveKey(master, 'person-key-wrap');
+  const emails = new EmailIndex(master);
+  let keys: { user_id: string; wrapped_key: Buffer }[] = [];
+  const flushKeys = async () => {
+    const batch = keys;
+    keys = [];
+    if (batch.length > 0) await rt.db.insertInto('person_keys').values(batch).execute();
+  };
   let done = 0;
   const started = performance.now();
   const progress = setInterval(() => {
@@ -111,14 +144,32 @@ async function fill(rt: Runtime, users: Users): Promise<void> {
   try {
     await inWindow(EVENTS, FILL_CONCURRENCY, async (i) => {
       const row = users.row(i);
+      const key = randomBytes(32);
+      keys.push({ user_id: row.id, wrapped_key: seal(wrapKey, row.id, key) });
+      if (keys.length >= KEY_BATCH) await flushKeys();
+      const email = row.email ?? '';
       const { seq } = await store.append(
         rt.names.aggregate('identity', 'user', row.id),
-        [{ type: 'identity.UserRegistered', data: { userId: row.id, email: row.email, displayName: row.display_name, registeredAt: row.registered_at } }],
+        [
+          {
+            type: 'identity.UserRegistered',
+            data: {
+              userId: row.id,
+              emailHash: emails.of(email),
+              emailSealed: seal(key, row.id, email),
+              displayNameSealed: row.display_name === null ? null : seal(key, row.id, row.display_name),
+              passwordHashSealed: seal(key, row.id, PASSWORD_HASH),
+              roles: row.roles,
+              registeredAt: row.registered_at,
+            },
+          },
+        ],
         { expectedSeq: 0, meta: { source: 'relaygrid/api', actor: `user:${row.id}`, correlationId: `fill-${i}` }, time: row.registered_at },
       );
       users.seqs[i] = seq;
       done++;
     });
+    await flushKeys();
   } finally {
     clearInterval(progress);
   }
@@ -139,7 +190,11 @@ async function reset(rt: Runtime, kind: Kind): Promise<void> {
 async function agreeing(rt: Runtime): Promise<number> {
   const { rows } = await rt.pool.query<{ n: number }>(
     `select count(*)::int as n from users u join ${BASELINE_TABLE} b using (id)
-      where (u.email, u.display_name, u.status, u.registered_at, u.last_seq) is not distinct from (b.email, b.display_name, b.status, b.registered_at, b.last_seq)`,
+      where (u.email, u.display_name, u.status, u.registered_at, u.email_verified, u.roles, u.presence_visibility, u.receipts_visibility,
+             u.totp_enabled, u.suspended_reason, u.updated_at, u.last_seq)
+            is not distinct from
+            (b.email, b.display_name, b.status, b.registered_at, b.email_verified, b.roles, b.presence_visibility, b.receipts_visibility,
+             b.totp_enabled, b.suspended_reason, b.updated_at, b.last_seq)`,
   );
   return rows[0]?.n ?? 0;
 }
@@ -199,6 +254,8 @@ async function main(): Promise<void> {
     const { state } = await rt.nats.jsm.streams.info(rt.names.stream('identity'));
     const lastSeq = state.last_seq;
     if (state.messages !== EVENTS) throw new Error(`expected ${EVENTS} messages in the identity stream, found ${state.messages}`);
+    const keyCount = await count(rt, 'person_keys');
+    if (keyCount !== EVENTS) throw new Error(`expected ${EVENTS} person keys, found ${keyCount}`);
     console.log(`  filled ${fmt.int(EVENTS)} events in ${fmt.s(fillSeconds)} s (${fmt.int(EVENTS / fillSeconds)} events/s, audit stream caught up); last sequence ${lastSeq}`);
 
     const runs: Run[] = [];

@@ -4,14 +4,19 @@ import { CommandHandler } from '../../producers/event-store/command-handler.js';
 import { ConcurrencyConflictError, WrongExpectedSequenceError } from '../../producers/event-store/errors.js';
 import { EventStore } from '../../producers/event-store/event-store.js';
 import { DomainError } from '../../producers/decider.js';
-import { userDecider } from '../../producers/identity/user.decider.js';
-import { registerUser } from '../../producers/identity/register-user.js';
+import { userDecider, type UserCommand } from '../../producers/identity/user.decider.js';
+import type { DomainEvent } from '../../contracts/envelope.js';
 import { isolated, type Isolated } from '../support/isolated.js';
+import { testUsers } from '../support/users.js';
 
 const meta = { source: 'relaygrid/test', actor: 'system:test' };
 const at = new Date('2026-11-23T12:00:00Z');
-const registered = (userId: string, email = `${userId}@example.org`) =>
-  ({ type: 'identity.UserRegistered', data: { userId, email, displayName: null, registeredAt: at } }) as const;
+// The store moves bytes: stand-ins for the sealed fields do (the email rides in emailHash, to tell events apart).
+const sealed = (text: string) => Buffer.from(`sealed:${text}`);
+const registered = (userId: string, email = `${userId}@example.org`): DomainEvent<'identity.UserRegistered'> => ({
+  type: 'identity.UserRegistered',
+  data: { userId, emailHash: email, emailSealed: sealed(email), displayNameSealed: null, passwordHashSealed: null, roles: ['client'], registeredAt: at },
+});
 
 describe('event store on JetStream', () => {
   let env: Isolated;
@@ -61,7 +66,7 @@ describe('event store on JetStream', () => {
     const id = uuidv7();
     const { seq } = await store.append(subject(id), [registered(id, 'first@example.org'), registered(id, 'second@example.org')], { expectedSeq: 0, meta });
     const { events } = await store.read(subject(id));
-    expect(events.map((e) => [e.seq, e.type === 'identity.UserRegistered' && e.data.email])).toEqual([
+    expect(events.map((e) => [e.seq, e.type === 'identity.UserRegistered' && e.data.emailHash])).toEqual([
       [seq, 'first@example.org'],
       [seq, 'second@example.org'],
     ]);
@@ -82,7 +87,18 @@ describe('event store on JetStream', () => {
     const handler = new CommandHandler(store);
     const other = new CommandHandler(store);
     const id = uuidv7();
-    const command = { type: 'RegisterUser', userId: id, email: 'x@example.org', displayName: null, at } as const;
+    const command: UserCommand = {
+      type: 'RegisterUser',
+      userId: id,
+      emailHash: 'x@example.org',
+      emailSealed: sealed('x@example.org'),
+      displayNameSealed: null,
+      passwordHashSealed: null,
+      roles: ['client'],
+      credentialsSealed: sealed('credentials'),
+      verification: { tokenHash: 'token', tokenSealed: sealed('token'), emailSealed: sealed('x@example.org'), expiresAt: at },
+      at,
+    };
     // `other` believes the aggregate is new; `handler` created it first.
     await handler.handle(userDecider, subject(id), command, { meta, assumeNew: true });
     await expect(other.handle(userDecider, subject(id), command, { meta, assumeNew: true })).rejects.toMatchObject({ code: 'user_exists' });
@@ -115,8 +131,9 @@ describe('event store on JetStream', () => {
   });
 
   it('two concurrent registrations of the same email: exactly one succeeds', async () => {
+    const users = testUsers(env.rt);
     const results = await Promise.allSettled(
-      Array.from({ length: 8 }, () => registerUser(new CommandHandler(store), { email: 'Same@Example.org ' }, meta)),
+      Array.from({ length: 8 }, () => users.register(new CommandHandler(store), { email: 'Same@Example.org ' }, meta)),
     );
     const ok = results.filter((r) => r.status === 'fulfilled');
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');

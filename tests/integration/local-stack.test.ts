@@ -5,7 +5,7 @@
  * answers" move the probe ports to unused ones.
  */
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,6 +17,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULTS, loadConfig, type ConfigSources } from '../../infra/config.js';
 import { createLogger } from '../../infra/logger.js';
 import { DEFAULT_PORTS, ensureLocalStack, type LocalPorts } from '../../infra/stack/local-stack.js';
+import { localMasterKey } from '../../infra/stack/master-key.js';
 import { LOOPBACK, tcpAnswers } from '../../infra/stack/ports.js';
 
 const log = createLogger(process.env.LOG_LEVEL ?? 'silent', { test: 'local-stack' });
@@ -208,4 +209,28 @@ describe('ensureLocalStack', () => {
       expect(await answers(ports.postgres)).toBe(false);
     });
   }, 120_000);
+});
+
+describe('localMasterKey (start without RG_MASTER_KEY)', () => {
+  it('creates a 32-byte key under the data dir on first use, readable only by its owner, and reuses it on restart', async () => {
+    await withTempDir(async (dir) => {
+      const dataDir = path.join(dir, 'data');
+      const key = localMasterKey(dataDir);
+      expect(key).toHaveLength(32);
+      const file = path.join(dataDir, 'master.key');
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+      expect(Buffer.from((await readFile(file, 'utf8')).trim(), 'base64')).toEqual(key);
+      // A restart must open everyone's data again: the same key.
+      expect(localMasterKey(dataDir)).toEqual(key);
+      // And it passes the same check as RG_MASTER_KEY.
+      expect(loadConfig({ RG_MASTER_KEY: key.toString('base64') }).masterKey).toEqual(key);
+    });
+  });
+
+  it('refuses a key file that does not hold 32 bytes', async () => {
+    await withTempDir(async (dir) => {
+      await writeFile(path.join(dir, 'master.key'), `${Buffer.alloc(16).toString('base64')}\n`);
+      expect(() => localMasterKey(dir)).toThrow(/does not hold a 32-byte base64 key/);
+    });
+  });
 });

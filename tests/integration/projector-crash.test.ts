@@ -20,9 +20,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uuidv7 } from '../../contracts/ids.js';
 import type { Runtime } from '../../infra/runtime.js';
 import { EventStore } from '../../producers/event-store/event-store.js';
-import { emailHash } from '../../producers/identity/register-user.js';
+import { openText } from '../../producers/identity/crypto/person-keys.js';
 import { eventually, isolated, type Isolated } from '../support/isolated.js';
 import { readLog } from '../support/log.js';
+import { testUsers } from '../support/users.js';
 
 const CLI = fileURLToPath(new URL('../../dist/infra/cli/main.js', import.meta.url));
 const USERS = 30_000;
@@ -52,6 +53,7 @@ function spawnProjector(env: Isolated): Child {
       DATABASE_URL: config.databaseUrl,
       REDIS_URL: config.redisUrl,
       RG_NAMESPACE: config.namespace,
+      RG_MASTER_KEY: config.masterKey!.toString('base64'),
       LOG_LEVEL: 'silent',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -81,9 +83,13 @@ async function checkpointOf(rt: Runtime): Promise<number> {
   return row?.seq ?? 0;
 }
 
-/** Appends one UserRegistered per new user, APPEND_WINDOW at a time, with an unrelated email reservation every 1000. */
+/**
+ * Appends one sealed UserRegistered per new user (creating their key), APPEND_WINDOW at a time,
+ * with an unrelated email reservation every 1000.
+ */
 async function fillStream(rt: Runtime, count: number): Promise<Appended[]> {
   const store = new EventStore(rt.nats, rt.names, rt.registry);
+  const users = testUsers(rt);
   const out: Appended[] = [];
   let next = 0;
   const worker = async () => {
@@ -91,15 +97,12 @@ async function fillStream(rt: Runtime, count: number): Promise<Appended[]> {
       const i = next++;
       const userId = uuidv7();
       const email = `crash-${i}@example.test`;
-      const registeredAt = new Date();
-      const { seq } = await store.append(
-        rt.names.aggregate('identity', 'user', userId),
-        [{ type: 'identity.UserRegistered', data: { userId, email, displayName: i % 2 === 0 ? `Crash ${i}` : null, registeredAt } }],
-        { expectedSeq: 0, meta: META },
-      );
+      const registered = await users.registered(userId, email, i % 2 === 0 ? `Crash ${i}` : null);
+      const registeredAt = registered.data.registeredAt;
+      const { seq } = await store.append(rt.names.aggregate('identity', 'user', userId), [registered], { expectedSeq: 0, meta: META });
       out.push({ userId, email, seq });
       if (i % 1000 === 0) {
-        const hash = emailHash(`other-${i}@example.test`);
+        const hash = users.emails.of(`other-${i}@example.test`);
         await store.append(rt.names.aggregate('identity', 'email', hash), [{ type: 'identity.EmailReserved', data: { emailHash: hash, userId, reservedAt: registeredAt } }], {
           expectedSeq: 0,
           meta: META,
@@ -142,6 +145,7 @@ describe('a projector killed with SIGKILL mid-batch', () => {
     const { rt } = env;
     const appended = await fillStream(rt, USERS);
     const seqOf = new Map(appended.map((a) => [a.userId, a.seq]));
+    const emailOf = new Map(appended.map((a) => [a.userId, a.email]));
     const userSeqs = new Set(appended.map((a) => a.seq));
     const lastUserSeq = appended.at(-1)?.seq ?? 0;
     expect(appended).toHaveLength(USERS);
@@ -261,10 +265,15 @@ describe('a projector killed with SIGKILL mid-batch', () => {
     expect({ rolledBackFirst: rolledBackFirst > 0, rolledBackSecond: rolledBackSecond > 0 }).toEqual({ rolledBackFirst: true, rolledBackSecond: true });
     expect(await rolledBack()).toBe(rolledBackFirst + rolledBackSecond);
 
-    // The read model equals a fold of the log, row by row.
+    // The read model equals a fold of the log, row by row: sealed fields opened with each person's key.
     const log = await readLog(rt, rt.names.aggregateSubjects('identity', 'user'));
     expect(log).toHaveLength(USERS);
     const folded = new Map(log.map((e) => [e.type === 'identity.UserRegistered' ? e.data.userId : '', e]));
+    const { keys } = testUsers(rt);
+    const ids = [...folded.keys()];
+    const keyOf = new Map<string, Buffer>();
+    for (let i = 0; i < ids.length; i += 5000) for (const [id, key] of await keys.getMany(ids.slice(i, i + 5000))) keyOf.set(id, key);
+    expect(keyOf.size).toBe(USERS);
     const table = await rt.db.selectFrom('users').selectAll().execute();
     expect(table).toHaveLength(folded.size);
     const different = table.filter((row) => {
@@ -272,8 +281,9 @@ describe('a projector killed with SIGKILL mid-batch', () => {
       return (
         !e ||
         e.type !== 'identity.UserRegistered' ||
-        row.email !== e.data.email ||
-        row.display_name !== e.data.displayName ||
+        row.email !== openText(keyOf.get(row.id), row.id, e.data.emailSealed) ||
+        row.email !== emailOf.get(row.id) ||
+        row.display_name !== openText(keyOf.get(row.id), row.id, e.data.displayNameSealed) ||
         row.status !== 'active' ||
         row.registered_at.getTime() !== e.data.registeredAt.getTime() ||
         row.last_seq !== e.seq

@@ -21,12 +21,13 @@ import { openRuntime, type Runtime } from '../../infra/runtime.js';
 import { fetchSchema, type SchemaDocument } from '../../infra/streams/schema-bucket.js';
 import { CommandHandler } from '../../producers/event-store/command-handler.js';
 import { EventStore } from '../../producers/event-store/event-store.js';
-import { emailHash, registerUser, type RegisteredUser } from '../../producers/identity/register-user.js';
+import { openText } from '../../producers/identity/crypto/person-keys.js';
 import { CheckpointWatcher } from '../../projectors/runtime/checkpoint-watcher.js';
 import type { Projection } from '../../projectors/runtime/projection.js';
 import { Projector } from '../../projectors/runtime/projector.js';
 import type { UserTable } from '../../schema/database.js';
 import { eventually, isolated, type Isolated } from '../support/isolated.js';
+import { testUsers, type TestUsers } from '../support/users.js';
 
 const META: EventMeta = { source: 'relaygrid/test' };
 
@@ -49,25 +50,32 @@ async function checkpointOf(rt: Runtime, projector: string): Promise<number> {
   return (await checkpointRow(rt, projector))?.seq ?? 0;
 }
 
+/** The columns of `users` these tests compare with the log. */
+type UserRow = Pick<UserTable, 'id' | 'email' | 'display_name' | 'status' | 'registered_at' | 'last_seq'>;
 
-/** The `users` read model as the log says it must be: last UserRegistered per user wins. */
-function foldUsersLog(events: readonly StoredEvent[]): UserTable[] {
-  const rows = new Map<string, UserTable>();
-  for (const e of events) {
-    if (e.type !== 'identity.UserRegistered') continue;
-    rows.set(e.data.userId, {
-      id: e.data.userId,
-      email: e.data.email,
-      display_name: e.data.displayName,
+/**
+ * The `users` read model as the log says it must be: last UserRegistered per user wins,
+ * its sealed email and display name opened with the person's key (none for a legacy event).
+ */
+async function foldUsersLog(rt: Runtime, events: readonly StoredEvent[]): Promise<UserRow[]> {
+  const registrations = events.flatMap((e) => (e.type === 'identity.UserRegistered' ? [{ data: e.data, seq: e.seq }] : []));
+  const keys = await testUsers(rt).keys.getMany(registrations.map((r) => r.data.userId));
+  const rows = new Map<string, UserRow>();
+  for (const { data, seq } of registrations) {
+    const key = keys.get(data.userId);
+    rows.set(data.userId, {
+      id: data.userId,
+      email: openText(key, data.userId, data.emailSealed),
+      display_name: openText(key, data.userId, data.displayNameSealed),
       status: 'active',
-      registered_at: e.data.registeredAt,
-      last_seq: e.seq,
+      registered_at: data.registeredAt,
+      last_seq: seq,
     });
   }
   return [...rows.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
-async function usersTable(rt: Runtime): Promise<UserTable[]> {
+async function usersTable(rt: Runtime): Promise<UserRow[]> {
   return rt.db.selectFrom('users').select(['id', 'email', 'display_name', 'status', 'registered_at', 'last_seq']).orderBy('id').execute();
 }
 
@@ -93,16 +101,13 @@ async function publishRaw(rt: Runtime, aggregate: string, body: Uint8Array, ceTy
   return { id, seq: ack.seq };
 }
 
-const USER_REGISTERED_V2 = 'relaygrid.identity.UserRegistered.v2';
+/** The CloudEvents type this process writes UserRegistered with (the current version). */
+const USER_REGISTERED_V3 = 'relaygrid.identity.UserRegistered.v3';
 
-function userRegistered(userId: string, email: string, displayName: string | null = null) {
-  return { type: 'identity.UserRegistered' as const, data: { userId, email, displayName, registeredAt: new Date() } };
-}
-
-/** Appends one UserRegistered on `<ns>.evt.identity.<aggregate>.<new id>`; returns the event id and sequence. */
-async function appendProbe(store: EventStore, aggregate: string): Promise<{ id: string; seq: number }> {
+/** Appends one (sealed) UserRegistered on `<ns>.evt.identity.<aggregate>.<new id>`; returns the event id and sequence. */
+async function appendProbe(users: TestUsers, store: EventStore, aggregate: string): Promise<{ id: string; seq: number }> {
   const userId = uuidv7();
-  const result = await store.append(store.names.aggregate('identity', aggregate, userId), [userRegistered(userId, `${userId}@probe.test`)], {
+  const result = await store.append(store.names.aggregate('identity', aggregate, userId), [await users.registered(userId, `${userId}@probe.test`)], {
     expectedSeq: 0,
     meta: META,
   });
@@ -145,12 +150,14 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 describe('users projector: the read model is a fold of the log', () => {
   let env: Isolated;
   let handler: CommandHandler;
+  let people: TestUsers;
   let running: RunningProjectors | undefined;
   let watcher: CheckpointWatcher | undefined;
 
   beforeAll(async () => {
     env = await isolated();
     handler = new CommandHandler(new EventStore(env.rt.nats, env.rt.names, env.rt.registry));
+    people = testUsers(env.rt);
   });
 
   afterAll(async () => {
@@ -166,7 +173,7 @@ describe('users projector: the read model is a fold of the log', () => {
     for (let i = 0; i < 12; i++) {
       const email = `fold-${i}@example.test`;
       const displayName = i % 3 === 0 ? `User ${i}` : null;
-      const r = await registerUser(handler, { email, displayName }, META);
+      const r = await people.register(handler, { email, displayName }, META);
       registered.push({ ...r, email, displayName });
     }
 
@@ -174,12 +181,13 @@ describe('users projector: the read model is a fold of the log', () => {
     const commitUser = uuidv7();
     const commit = await store.append(
       rt.names.aggregate('identity', 'user', commitUser),
-      [userRegistered(commitUser, 'commit-first@example.test'), userRegistered(commitUser, 'commit-second@example.test', 'Second')],
+      [await people.registered(commitUser, 'commit-first@example.test'), await people.registered(commitUser, 'commit-second@example.test', 'Second')],
       { expectedSeq: 0, meta: META },
     );
     expect(commit.ids).toHaveLength(2);
 
-    // An event written by an older producer with UserRegistered v1: it reads as displayName = null.
+    // An event written by an older producer with UserRegistered v1. v3 stops reading plaintext personal
+    // data: its plaintext email is not read any more, so it projects with email = null and display_name = null.
     const v1 = rt.registry.all().find((s) => s.key === 'identity.UserRegistered' && s.version === 1);
     if (!v1) throw new Error('UserRegistered v1 is not in the catalogue');
     const legacyUser = uuidv7();
@@ -191,10 +199,10 @@ describe('users projector: the read model is a fold of the log', () => {
 
     for (let i = 12; i < 20; i++) {
       const email = `fold-${i}@example.test`;
-      registered.push({ ...(await registerUser(handler, { email }, META)), email, displayName: null });
+      registered.push({ ...(await people.register(handler, { email }, META)), email, displayName: null });
     }
     // The stream ends with a message outside the projector's filter.
-    const tailHash = emailHash('tail@example.test');
+    const tailHash = people.emails.of('tail@example.test');
     await store.append(rt.names.aggregate('identity', 'email', tailHash), [{ type: 'identity.EmailReserved', data: { emailHash: tailHash, userId: uuidv7(), reservedAt: new Date() } }], {
       expectedSeq: 0,
       meta: META,
@@ -213,7 +221,7 @@ describe('users projector: the read model is a fold of the log', () => {
     const log = await readLog(rt, rt.names.aggregateSubjects('identity', 'user'));
     expect(log).toHaveLength(registered.length + 3); // + the two events of the commit + the legacy event
     const table = await usersTable(rt);
-    expect(table).toEqual(foldUsersLog(log));
+    expect(table).toEqual(await foldUsersLog(rt, log));
 
     // And against what was written, independently of any decoding.
     expect(table).toHaveLength(registered.length + 2);
@@ -223,7 +231,7 @@ describe('users projector: the read model is a fold of the log', () => {
     }
     expect(byId.get(commitUser)).toMatchObject({ email: 'commit-second@example.test', display_name: 'Second', last_seq: commit.seq });
     expect(byId.get(legacyUser)).toMatchObject({
-      email: 'legacy@example.test',
+      email: null,
       display_name: null,
       registered_at: new Date('2024-01-02T03:04:05.678Z'),
       last_seq: legacyAck.seq,
@@ -244,7 +252,7 @@ describe('users projector: the read model is a fold of the log', () => {
     if (!running) throw new Error('the previous test left no projector running');
     watcher = new CheckpointWatcher(rt.config.databaseUrl, rt.db);
 
-    const first = await registerUser(handler, { email: 'ryw-1@example.test' }, META);
+    const first = await people.register(handler, { email: 'ryw-1@example.test' }, META);
     expect(await watcher.waitFor('users', first.seq, 10_000)).toBe(true);
     // The row is readable as soon as the wait says so.
     expect(await rt.db.selectFrom('users').select('last_seq').where('id', '=', first.userId).executeTakeFirst()).toEqual({ last_seq: first.seq });
@@ -252,7 +260,7 @@ describe('users projector: the read model is a fold of the log', () => {
     await running.close();
     running = undefined;
 
-    const second = await registerUser(handler, { email: 'ryw-2@example.test' }, META);
+    const second = await people.register(handler, { email: 'ryw-2@example.test' }, META);
     const started = Date.now();
     expect(await watcher.waitFor('users', second.seq, 800)).toBe(false);
     expect(Date.now() - started).toBeGreaterThanOrEqual(750);
@@ -275,11 +283,13 @@ describe('users projector: the read model is a fold of the log', () => {
 describe('an event that cannot be decoded or applied stops the projector exactly there', () => {
   let env: Isolated;
   let handler: CommandHandler;
+  let people: TestUsers;
   const toClose: { close(): Promise<void> }[] = [];
 
   beforeAll(async () => {
     env = await isolated();
     handler = new CommandHandler(new EventStore(env.rt.nats, env.rt.names, env.rt.registry));
+    people = testUsers(env.rt);
     await sql`create table probe_applied (projector text not null, event_id text not null, seq bigint not null, primary key (projector, event_id))`.execute(env.rt.db);
   });
 
@@ -301,12 +311,12 @@ describe('an event that cannot be decoded or applied stops the projector exactly
 
   it('an undecodable users event: what precedes it is applied, it is recorded and metered, nothing after it is applied', async () => {
     const { rt } = env;
-    const before: RegisteredUser[] = [];
-    for (let i = 0; i < 4; i++) before.push(await registerUser(handler, { email: `before-${i}@example.test` }, META));
+    const before: { userId: string; seq: number }[] = [];
+    for (let i = 0; i < 4; i++) before.push(await people.register(handler, { email: `before-${i}@example.test` }, META));
     const fingerprint = rt.registry.currentOf('identity.UserRegistered').fingerprint;
-    const poison = await publishRaw(rt, 'user', Buffer.from('this is not avro at all'), USER_REGISTERED_V2, fingerprint);
-    const after: RegisteredUser[] = [];
-    for (let i = 0; i < 3; i++) after.push(await registerUser(handler, { email: `after-${i}@example.test` }, META));
+    const poison = await publishRaw(rt, 'user', Buffer.from('this is not avro at all'), USER_REGISTERED_V3, fingerprint);
+    const after: { userId: string; seq: number }[] = [];
+    for (let i = 0; i < 3; i++) after.push(await people.register(handler, { email: `after-${i}@example.test` }, META));
 
     let running = startProjectors(rt, ['users'], 100);
     toClose.push(running);
@@ -316,7 +326,7 @@ describe('an event that cannot be decoded or applied stops the projector exactly
 
     const lastGood = before.at(-1)?.seq ?? 0;
     const status = projector.status();
-    expect(status.failure).toMatchObject({ seq: poison.seq, eventId: poison.id, eventType: USER_REGISTERED_V2 });
+    expect(status.failure).toMatchObject({ seq: poison.seq, eventId: poison.id, eventType: USER_REGISTERED_V3 });
     expect(status.failure?.error).toBeTruthy();
     expect(status.checkpoint).toBe(lastGood);
     expect(await checkpointOf(rt, 'users')).toBe(lastGood);
@@ -330,7 +340,7 @@ describe('an event that cannot be decoded or applied stops the projector exactly
 
     const failures = await openFailures(rt, 'users');
     expect(failures).toHaveLength(1);
-    expect(failures[0]).toMatchObject({ stream: rt.names.stream('identity'), seq: poison.seq, event_id: poison.id, event_type: USER_REGISTERED_V2 });
+    expect(failures[0]).toMatchObject({ stream: rt.names.stream('identity'), seq: poison.seq, event_id: poison.id, event_type: USER_REGISTERED_V3 });
     expect(failures[0]?.error).toContain(status.failure?.error);
 
     // What an operator alerts on.
@@ -363,18 +373,18 @@ describe('an event that cannot be decoded or applied stops the projector exactly
   it('an unknown ce-dataschema that the schema bucket does not know either stops the projector', async () => {
     const { rt } = env;
     const store = handler.store;
-    const good = [await appendProbe(store, 'schemaprobe'), await appendProbe(store, 'schemaprobe')];
-    const v2 = rt.registry.currentOf('identity.UserRegistered');
+    const good = [await appendProbe(people, store, 'schemaprobe'), await appendProbe(people, store, 'schemaprobe')];
+    const v3 = rt.registry.currentOf('identity.UserRegistered');
     const unknownPrint = `sha256:${'ab'.repeat(32)}`;
     const userId = uuidv7();
     const unknown = await publishRaw(
       rt,
       'schemaprobe',
-      v2.type.toBuffer({ userId, email: 'x@probe.test', displayName: null, registeredAt: new Date() }),
+      v3.type.toBuffer((await people.registered(userId, 'x@probe.test')).data),
       'relaygrid.identity.UserRegistered.v9',
       unknownPrint,
     );
-    const later = await appendProbe(store, 'schemaprobe');
+    const later = await appendProbe(people, store, 'schemaprobe');
 
     const kv = await new Kvm(rt.nats.js).open(rt.names.schemaBucket);
     const lookups: string[] = [];
@@ -402,24 +412,19 @@ describe('an event that cannot be decoded or applied stops the projector exactly
     const store = handler.store;
     // A fresh registry: learning must not leak into the other tests of this file.
     const registry = catalogueRegistry();
-    const v2 = registry.currentOf('identity.UserRegistered');
-    const v2Record = v2.schema as avroSchema.RecordType;
-    const v3Schema: avroSchema.RecordType = { ...v2Record, doc: 'v3 adds a locale', fields: [...v2Record.fields, { name: 'locale', type: 'string', default: 'und' }] };
-    const v3Type = avroType(v3Schema);
-    const v3Print = fingerprintOf(v3Type);
+    const v3 = registry.currentOf('identity.UserRegistered');
+    const v3Record = v3.schema as avroSchema.RecordType;
+    const v4Schema: avroSchema.RecordType = { ...v3Record, doc: 'v4 adds a locale', fields: [...v3Record.fields, { name: 'locale', type: 'string', default: 'und' }] };
+    const v4Type = avroType(v4Schema);
+    const v4Print = fingerprintOf(v4Type);
     const kv = await new Kvm(rt.nats.js).open(rt.names.schemaBucket);
-    await kv.put(fingerprintHex(v3Print), JSON.stringify({ type: 'relaygrid.identity.UserRegistered.v3', version: 3, schema: v3Schema }));
+    await kv.put(fingerprintHex(v4Print), JSON.stringify({ type: 'relaygrid.identity.UserRegistered.v4', version: 4, schema: v4Schema }));
 
-    const first = await appendProbe(store, 'learnprobe');
+    const first = await appendProbe(people, store, 'learnprobe');
     const userId = uuidv7();
-    const newer = await publishRaw(
-      rt,
-      'learnprobe',
-      v3Type.toBuffer({ userId, email: 'newer@probe.test', displayName: null, registeredAt: new Date(), locale: 'fr' }),
-      'relaygrid.identity.UserRegistered.v3',
-      v3Print,
-    );
-    const last = await appendProbe(store, 'learnprobe');
+    const newerEvent = await people.registered(userId, 'newer@probe.test');
+    const newer = await publishRaw(rt, 'learnprobe', v4Type.toBuffer({ ...newerEvent.data, locale: 'fr' }), 'relaygrid.identity.UserRegistered.v4', v4Print);
+    const last = await appendProbe(people, store, 'learnprobe');
 
     const seen: StoredEvent[] = [];
     const projection = probeProjection('probe-learn', 'learnprobe', (e) => {
@@ -432,17 +437,21 @@ describe('an event that cannot be decoded or applied stops the projector exactly
 
     expect(projector.status().failure).toBeUndefined();
     expect(await probeApplied(rt, 'probe-learn')).toEqual([first.id, newer.id, last.id]);
-    expect(seen.find((e) => e.id === newer.id)?.data).toMatchObject({ userId, email: 'newer@probe.test' });
-    // This process ships UserRegistered v2: its producers must keep writing v2 after its projector decoded a v3.
-    expect(registry.currentOf('identity.UserRegistered').version).toBe(2);
-    expect(registry.encode('identity.UserRegistered', userRegistered(uuidv7(), 'w@probe.test').data).ceType).toBe(USER_REGISTERED_V2);
+    const learned = seen.find((e) => e.id === newer.id);
+    expect(learned?.data).toMatchObject({ userId, emailHash: people.emails.of('newer@probe.test') });
+    // Read as the current v3: the sealed email written by the v4 writer still opens with the person's key.
+    const sealedEmail = learned?.type === 'identity.UserRegistered' ? learned.data.emailSealed : null;
+    expect(openText(await people.keys.get(userId), userId, sealedEmail)).toBe('newer@probe.test');
+    // This process ships UserRegistered v3: its producers must keep writing v3 after its projector decoded a v4.
+    expect(registry.currentOf('identity.UserRegistered').version).toBe(3);
+    expect(registry.encode('identity.UserRegistered', (await people.registered(uuidv7(), 'w@probe.test')).data).ceType).toBe(USER_REGISTERED_V3);
   });
 
   it('an event that decodes but fails to apply is located inside its batch: those before it are applied, it is recorded', async () => {
     const { rt } = env;
     const store = handler.store;
     const events: { id: string; seq: number }[] = [];
-    for (let i = 0; i < 10; i++) events.push(await appendProbe(store, 'applyprobe'));
+    for (let i = 0; i < 10; i++) events.push(await appendProbe(people, store, 'applyprobe'));
     const bad = events[5];
     if (!bad) throw new Error('no bad event');
 
@@ -453,12 +462,12 @@ describe('an event that cannot be decoded or applied stops the projector exactly
 
     // All ten arrived as one batch, which failed as a whole and was then bisected.
     expect(batches[0]).toBe(10);
-    expect(projector.status().failure).toMatchObject({ seq: bad.seq, eventId: bad.id, eventType: USER_REGISTERED_V2 });
+    expect(projector.status().failure).toMatchObject({ seq: bad.seq, eventId: bad.id, eventType: USER_REGISTERED_V3 });
     expect(projector.status().failure?.error).toContain(`refusing to apply event ${bad.id}`);
     expect(await probeApplied(rt, 'probe-apply')).toEqual(events.slice(0, 5).map((e) => e.id));
     expect(await checkpointOf(rt, 'probe-apply')).toBe(events[4]?.seq);
     const failures = await openFailures(rt, 'probe-apply');
-    expect(failures).toMatchObject([{ seq: bad.seq, event_id: bad.id, event_type: USER_REGISTERED_V2 }]);
+    expect(failures).toMatchObject([{ seq: bad.seq, event_id: bad.id, event_type: USER_REGISTERED_V3 }]);
     expect(failures[0]?.error).toContain(`refusing to apply event ${bad.id}`);
     expect(await metric(rt, 'relaygrid_projector_stopped', 'probe-apply')).toBe(1);
 
@@ -469,13 +478,13 @@ describe('an event that cannot be decoded or applied stops the projector exactly
   it('an event that fails to apply ahead of an undecodable one in the same batch is the one recorded', async () => {
     const { rt } = env;
     const store = handler.store;
-    const g1 = await appendProbe(store, 'mixprobe');
-    const g2 = await appendProbe(store, 'mixprobe');
-    const bad = await appendProbe(store, 'mixprobe');
-    const g3 = await appendProbe(store, 'mixprobe');
+    const g1 = await appendProbe(people, store, 'mixprobe');
+    const g2 = await appendProbe(people, store, 'mixprobe');
+    const bad = await appendProbe(people, store, 'mixprobe');
+    const g3 = await appendProbe(people, store, 'mixprobe');
     const fingerprint = rt.registry.currentOf('identity.UserRegistered').fingerprint;
-    await publishRaw(rt, 'mixprobe', Buffer.from('garbage'), USER_REGISTERED_V2, fingerprint);
-    await appendProbe(store, 'mixprobe');
+    await publishRaw(rt, 'mixprobe', Buffer.from('garbage'), USER_REGISTERED_V3, fingerprint);
+    await appendProbe(people, store, 'mixprobe');
 
     const projector = projectorFor(rt, probeProjection('probe-mix', 'mixprobe', (e) => e.id === bad.id));
     run(projector);
@@ -492,12 +501,14 @@ describe('an event that cannot be decoded or applied stops the projector exactly
 describe('one active instance per projector', () => {
   let env: Isolated;
   let handler: CommandHandler;
+  let people: TestUsers;
   const runtimes: Runtime[] = [];
   const instances: RunningProjectors[] = [];
 
   beforeAll(async () => {
     env = await isolated();
     handler = new CommandHandler(new EventStore(env.rt.nats, env.rt.names, env.rt.registry));
+    people = testUsers(env.rt);
     // Every row the projector writes is logged: each user has one event, so one log row per user, exactly.
     await sql`create table applied_log (id bigserial primary key, user_id text not null, last_seq bigint not null)`.execute(env.rt.db);
     await sql`create function log_applied() returns trigger language plpgsql as $$ begin insert into applied_log (user_id, last_seq) values (new.id, new.last_seq); return new; end $$`.execute(env.rt.db);
@@ -523,7 +534,7 @@ describe('one active instance per projector', () => {
     if (!pa || !pb) throw new Error('no users projector');
 
     const users: { userId: string; seq: number }[] = [];
-    for (let i = 0; i < 15; i++) users.push(await registerUser(handler, { email: `ha-${i}@example.test` }, META));
+    for (let i = 0; i < 15; i++) users.push(await people.register(handler, { email: `ha-${i}@example.test` }, META));
     await eventually(async () => (await checkpointOf(rt, 'users')) === users.at(-1)?.seq, 15_000);
     await eventually(() => Promise.resolve([pa.status().state, pb.status().state].sort().join() === 'running,standby'), 5_000);
 
@@ -542,7 +553,7 @@ describe('one active instance per projector', () => {
       await active.close();
       await activeRt.close();
     })();
-    for (let i = 15; i < 30; i++) users.push(await registerUser(handler, { email: `ha-${i}@example.test` }, META));
+    for (let i = 15; i < 30; i++) users.push(await people.register(handler, { email: `ha-${i}@example.test` }, META));
     await closing;
     const taker = standby.projectors[0];
     if (!taker) throw new Error('no users projector');
@@ -551,7 +562,7 @@ describe('one active instance per projector', () => {
 
     const table = await usersTable(rt);
     expect(table).toHaveLength(users.length);
-    expect(table).toEqual(foldUsersLog(await readLog(rt, rt.names.aggregateSubjects('identity', 'user'))));
+    expect(table).toEqual(await foldUsersLog(rt, await readLog(rt, rt.names.aggregateSubjects('identity', 'user'))));
     const { rows } = await sql<{ rows: number; users: number }>`select count(*)::int as rows, count(distinct user_id)::int as users from applied_log`.execute(rt.db);
     expect(rows[0]).toEqual({ rows: users.length, users: users.length });
     const appliedByBoth =

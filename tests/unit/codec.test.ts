@@ -38,20 +38,25 @@ describe('codec', () => {
     expect(() => type.toBuffer({ bytes: 2 ** 60, at: new Date() })).toThrow();
   });
 
-  it('reads a v1 UserRegistered as the current v2 with the default display name', () => {
+  it('reads a v1 UserRegistered as the current v3 with the defaults, its plaintext email no longer read', () => {
     const registry = catalogueRegistry();
     const v1 = registry.all().find((s) => s.ceType === 'relaygrid.identity.UserRegistered.v1')!;
+    expect(registry.currentOf('identity.UserRegistered').version).toBe(3);
     const at = new Date('2026-01-02T03:04:05.006Z');
     const bytes = v1.type.toBuffer({ userId: 'u1', email: 'a@example.org', registeredAt: at });
     const decoded = registry.decode(v1.fingerprint, bytes);
-    expect(decoded).toEqual({ key: 'identity.UserRegistered', data: { userId: 'u1', email: 'a@example.org', displayName: null, registeredAt: at } });
+    // v3 keeps personal data only sealed: the v1 plaintext address is dropped by schema resolution.
+    expect(decoded).toEqual({
+      key: 'identity.UserRegistered',
+      data: { userId: 'u1', emailHash: '', emailSealed: null, displayNameSealed: null, passwordHashSealed: null, roles: [], registeredAt: at },
+    });
   });
 
   it('builds one resolver per writer and reader pair', () => {
     const registry = catalogueRegistry();
     const v1 = registry.all().find((s) => s.ceType === 'relaygrid.identity.UserRegistered.v1')!;
-    const v2 = registry.currentOf('identity.UserRegistered');
-    expect(registry.resolver(v1, v2)).toBe(registry.resolver(v1, v2));
+    const v3 = registry.currentOf('identity.UserRegistered');
+    expect(registry.resolver(v1, v3)).toBe(registry.resolver(v1, v3));
   });
 
   it('names the fingerprint it does not know', () => {

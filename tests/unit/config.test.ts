@@ -5,6 +5,14 @@ describe('configuration', () => {
   it('has working defaults', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({ namespace: 'rg', apiPort: 8080, gatewayPort: 8081, natsUrl: 'nats://127.0.0.1:4222' });
+    expect(config.auth).toMatchObject({ accessTokenTtlSeconds: 300, trustProxy: false });
+    // No master key unless one is given: the roles that need it ask for it (requireMasterKey).
+    expect(config.masterKey).toBeUndefined();
+  });
+
+  it('reads a 32-byte base64 master key', () => {
+    const key = Buffer.alloc(32, 7);
+    expect(loadConfig({ RG_MASTER_KEY: key.toString('base64') }).masterKey).toEqual(key);
   });
 
   it.each([
@@ -14,6 +22,9 @@ describe('configuration', () => {
     ['DATABASE_URL', 'mysql://x', /DATABASE_URL: scheme "mysql"/],
     ['NATS_URL', 'not a url', /NATS_URL/],
     ['REDIS_URL', 'http://x', /REDIS_URL/],
+    ['RG_MASTER_KEY', Buffer.alloc(16, 1).toString('base64'), /RG_MASTER_KEY: must be 32 random bytes, base64/],
+    ['RG_MASTER_KEY', 'not base64 at all!', /RG_MASTER_KEY/],
+    ['RG_TRUST_PROXY', 'maybe', /RG_TRUST_PROXY: "maybe" is not true or false/],
   ])('names %s when it is bad', (variable, value, message) => {
     let error: unknown;
     try {

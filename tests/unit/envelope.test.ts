@@ -1,20 +1,31 @@
 import { describe, expect, it } from 'vitest';
 import { catalogueRegistry } from '../../contracts/catalogue.js';
-import { decodeMessage, encodeDecision, HEADER } from '../../contracts/envelope.js';
+import { decodeMessage, encodeDecision, HEADER, type DomainEvent } from '../../contracts/envelope.js';
 import { differingFields } from '../../infra/streams/apply.js';
 import { commitIdOf } from '../../contracts/ids.js';
 
 const registry = catalogueRegistry();
 const time = new Date('2026-11-23T12:00:00.000Z');
-const event = (userId: string) =>
-  ({ type: 'identity.UserRegistered', data: { userId, email: `${userId}@example.org`, displayName: null, registeredAt: time } }) as const;
+// Stand-ins for sealed bytes: the envelope carries them as they come.
+const event = (userId: string): DomainEvent<'identity.UserRegistered'> => ({
+  type: 'identity.UserRegistered',
+  data: {
+    userId,
+    emailHash: `hash-of-${userId}`,
+    emailSealed: Buffer.from(`sealed:${userId}@example.org`),
+    displayNameSealed: null,
+    passwordHashSealed: null,
+    roles: ['client'],
+    registeredAt: time,
+  },
+});
 const meta = { source: 'relaygrid/test', actor: 'user:u1', correlationId: 'c1', traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' };
 
 describe('CloudEvents envelope', () => {
   it('carries one event as its Avro body with ce-* headers', () => {
     const msg = encodeDecision(registry, 'u1', [{ id: 'e1', event: event('u1'), time }], meta);
     expect(msg.id).toBe('e1');
-    expect(msg.headers.get(HEADER.type)).toBe('relaygrid.identity.UserRegistered.v2');
+    expect(msg.headers.get(HEADER.type)).toBe('relaygrid.identity.UserRegistered.v3');
     expect(msg.headers.get(HEADER.specVersion)).toBe('1.0');
     expect(msg.headers.get(HEADER.dataSchema)).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(msg.headers.get(HEADER.contentType)).toBe('avro/binary');
