@@ -127,7 +127,10 @@ export const usersProjection: Projection = {
   async apply(trx, events, ctx) {
     const ids = [...new Set(events.map(userIdOf).filter((id): id is string => id !== undefined))];
     if (ids.length === 0) return;
-    const current = await trx.selectFrom('users').selectAll().where('id', 'in', ids).execute();
+    // Users registered in this very batch have no stored row to start from: on a rebuild that is every user.
+    const startsHere = new Set(events.filter((e) => e.type === 'identity.UserRegistered').map(userIdOf));
+    const earlier = ids.filter((id) => !startsHere.has(id));
+    const current = earlier.length > 0 ? await trx.selectFrom('users').selectAll().where('id', 'in', earlier).execute() : [];
     const stored = new Map(current.map((row) => [row.id, row]));
     const keys = await ctx.keys.getMany(ids, trx);
     const { rows, forgotten } = foldUsers(events, stored, keys);
