@@ -10,6 +10,8 @@ import { runMigrate, serve } from '../roles/serve.js';
 import { startAll } from '../roles/start.js';
 import { runSkip } from '../roles/skip.js';
 import { runUsers, UsersCommandError } from '../roles/users.js';
+import { ReplayArgumentError } from '../../replay/range.js';
+import { runReplay } from '../../replay/cli.js';
 import { SkipRefusedError } from '../../projectors/runtime/skip.js';
 import { openRuntime, type Runtime } from '../runtime.js';
 
@@ -23,6 +25,8 @@ commands:
   projector [name...]   run projectors (all when no name is given)
   skip-event <projector> --seq N --reason "…" [--actor who]
                         record a failed event as skipped and move the projector past it
+  replay <command>      schemas, export, rebuild, state, into, audit
+                        (\`relaygrid replay\` for details)
   users <command>       create the first admin, suspend, reinstate, grant or revoke
                         roles, list (\`relaygrid users\` for details)
 
@@ -57,6 +61,8 @@ async function main(argv: string[]): Promise<void> {
       return withRuntime('projector', (rt) => serve(rt, { api: false, projectors: args }));
     case 'skip-event':
       return withRuntime('skip', (rt) => runSkip(rt, args));
+    case 'replay':
+      return runReplay(config, args);
     case 'users':
       return withRuntime('users', (rt) => runUsers(rt, args));
     case 'start':
@@ -71,7 +77,7 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     const code = (err as { code?: unknown }).code;
     const badArguments = typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS');
-    if (badArguments || err instanceof ConfigError || err instanceof UsageError || err instanceof UnknownProjectorError || err instanceof SkipRefusedError || err instanceof UsersCommandError) {
+    if (badArguments || err instanceof ConfigError || err instanceof UsageError || err instanceof UnknownProjectorError || err instanceof SkipRefusedError || err instanceof UsersCommandError || err instanceof ReplayArgumentError) {
       console.error(`relaygrid: ${(err as Error).message}`);
       process.exit(2);
     }
