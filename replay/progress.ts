@@ -12,13 +12,19 @@ export class Progress {
   constructor(
     private readonly label: string,
     private readonly total: number,
+    private readonly unit = 'events',
     private readonly out: NodeJS.WriteStream = process.stderr,
   ) {
     this.tty = Boolean(out.isTTY);
   }
 
   add(n = 1): void {
-    this.done += n;
+    this.set(this.done + n);
+  }
+
+  /** For work measured by position (a checkpoint) rather than counted. */
+  set(done: number): void {
+    this.done = done;
     if (!this.tty) return;
     const now = performance.now();
     if (now - this.lastDraw < 200) return;
@@ -31,7 +37,7 @@ export class Progress {
     const rate = seconds > 0 ? this.done / seconds : 0;
     const pct = this.total > 0 ? Math.min(100, (this.done / this.total) * 100) : 100;
     const eta = rate > 0 && this.total > this.done ? `${Math.ceil((this.total - this.done) / rate)} s` : '-';
-    return `${this.label}: ${this.done.toLocaleString('en')}/${this.total.toLocaleString('en')} (${pct.toFixed(1)} %), ${Math.round(rate).toLocaleString('en')} events/s, ETA ${eta}`;
+    return `${this.label}: ${this.done.toLocaleString('en')}/${this.total.toLocaleString('en')} (${pct.toFixed(1)} %), ${Math.round(rate).toLocaleString('en')} ${this.unit}/s, ETA ${eta}`;
   }
 
   /** The final line: what was done, how fast, and anything the caller adds. */
@@ -39,7 +45,7 @@ export class Progress {
     const seconds = (performance.now() - this.started) / 1000;
     const rate = seconds > 0 ? this.done / seconds : 0;
     if (this.tty) this.out.write('\r\u001b[K');
-    process.stdout.write(`${this.label}: ${this.done.toLocaleString('en')} events in ${seconds.toFixed(2)} s (${Math.round(rate).toLocaleString('en')} events/s)${extra ? `, ${extra}` : ''}\n`);
+    process.stdout.write(`${this.label}: ${this.done.toLocaleString('en')} ${this.unit} in ${seconds.toFixed(2)} s (${Math.round(rate).toLocaleString('en')} ${this.unit}/s)${extra ? `, ${extra}` : ''}\n`);
     return { events: this.done, seconds, rate };
   }
 }

@@ -16,6 +16,7 @@ const COLUMNS: UnnestColumn<ApiKeyTable>[] = [
 export const apiKeysProjection: Projection = {
   name: 'api-keys',
   context: 'identity',
+  tables: ['api_keys'],
   filter: (names) => names.aggregateSubjects('identity', 'apikey'),
   async apply(trx, events) {
     const issued = new Map<string, ApiKeyTable>();

@@ -73,6 +73,7 @@ export function foldProxyCredentials(
 export const proxyCredentialsProjection: Projection = {
   name: 'proxy-credentials',
   context: 'identity',
+  tables: ['proxy_credentials'],
   filter: (names) => names.aggregateSubjects('identity', 'user'),
   async apply(trx, events, ctx) {
     const relevant = events.filter((e) => RELEVANT.has(e.type));

@@ -123,6 +123,7 @@ export function foldUsers(
 export const usersProjection: Projection = {
   name: 'users',
   context: 'identity',
+  tables: ['users'],
   filter: (names) => names.aggregateSubjects('identity', 'user'),
   async apply(trx, events, ctx) {
     const ids = [...new Set(events.map(userIdOf).filter((id): id is string => id !== undefined))];

@@ -119,6 +119,7 @@ function probeProjection(name: string, aggregate: string, refuse: (event: Stored
   return {
     name,
     context: 'identity',
+    tables: [],
     filter: (names) => names.aggregateSubjects('identity', aggregate),
     async apply(trx, events) {
       batches?.push(events.length);
