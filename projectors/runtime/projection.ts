@@ -21,7 +21,7 @@ export interface Projection {
   /** The context stream it reads. */
   readonly context: EventContext;
   /** The read-model tables it writes, and only those: a blue/green rebuild builds fresh copies of exactly these. */
-  readonly tables: readonly (keyof Database & string)[];
+  readonly tables: readonly (keyof Database)[];
   /** One subject filter inside that stream (nats-server 2.9 has no multi-filter consumers). */
   filter(names: Names): string;
   /**
