@@ -47,8 +47,13 @@ export interface AuthConfig {
   lockoutThreshold: number;
   /** …for this long. */
   lockoutSeconds: number;
-  /** Take the client IP from X-Forwarded-For (behind a load balancer). */
-  trustProxy: boolean;
+  /**
+   * Which X-Forwarded-For entries to believe for the client IP: false (none),
+   * a hop count (the addresses the N nearest proxies appended), a list of proxy
+   * addresses/CIDRs, or true (every entry: only when the edge overwrites the
+   * header, since a client can write its own).
+   */
+  trustProxy: boolean | number | string;
 }
 
 /** Which variables were explicitly set: `start` only launches local services for the unset ones. */
@@ -131,6 +136,17 @@ function flag(env: Env, name: string, fallback: boolean): boolean {
   throw new ConfigError(name, `"${raw}" is not true or false`);
 }
 
+function trustProxy(env: Env): boolean | number | string {
+  const raw = env['RG_TRUST_PROXY']?.trim();
+  if (raw && /^\d{1,2}$/.test(raw)) return Number(raw);
+  if (raw && /^[0-9a-fA-F.:/]+(,\s*[0-9a-fA-F.:/]+)*$/.test(raw) && /[.:]/.test(raw)) return raw;
+  try {
+    return flag(env, 'RG_TRUST_PROXY', DEFAULTS.auth.trustProxy);
+  } catch {
+    throw new ConfigError('RG_TRUST_PROXY', `"${raw}" is not true, false, a hop count or a list of proxy addresses`);
+  }
+}
+
 function authConfig(env: Env): AuthConfig {
   const d = DEFAULTS.auth;
   return {
@@ -141,7 +157,7 @@ function authConfig(env: Env): AuthConfig {
     registerPerIpPerHour: integer(env, 'RG_REGISTER_LIMIT_PER_IP', d.registerPerIpPerHour, 1, 1_000_000),
     lockoutThreshold: integer(env, 'RG_LOCKOUT_THRESHOLD', d.lockoutThreshold, 1, 1000),
     lockoutSeconds: integer(env, 'RG_LOCKOUT_SECONDS', d.lockoutSeconds, 1, 7 * 24 * 3600),
-    trustProxy: flag(env, 'RG_TRUST_PROXY', d.trustProxy),
+    trustProxy: trustProxy(env),
   };
 }
 

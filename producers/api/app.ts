@@ -28,8 +28,8 @@ export interface ApiDeps {
   readiness: () => Promise<ReadinessReport>;
   /** How long a read waits for `x-min-sequence` before answering 503. */
   readTimeoutMs?: number;
-  /** Take the client IP from X-Forwarded-For (behind a load balancer). */
-  trustProxy?: boolean;
+  /** Which X-Forwarded-For entries to believe (RG_TRUST_PROXY). */
+  trustProxy?: boolean | number | string;
 }
 
 export function buildApi(deps: ApiDeps): FastifyInstance {
@@ -39,7 +39,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     // Request metrics cover what per-request log lines would; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 64 * 1024,
-    trustProxy: deps.trustProxy ?? false,
+    // A hop count trusts the entries the N nearest proxies appended (proxy-addr calls with the hop index).
+    trustProxy: typeof deps.trustProxy === 'number' ? ((hops) => (_address: string, hop: number) => hop < hops)(deps.trustProxy) : (deps.trustProxy ?? false),
     ajv: { customOptions: { allErrors: false, removeAdditional: false } },
   });
   app.setErrorHandler(errorHandler);

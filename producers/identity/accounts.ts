@@ -7,6 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { uuidv7 } from '../../contracts/ids.js';
 import { DomainError } from '../decider.js';
+import { AuthError } from './auth-error.js';
 import type { HandleResult } from '../event-store/command-handler.js';
 import { openText } from './crypto/person-keys.js';
 import { open } from './crypto/sealing.js';
@@ -46,10 +47,12 @@ export class Accounts {
     const meta = d.meta(actor);
     const email = normaliseEmail(input.email);
     const emailHash = d.emails.of(email);
-    // Hash before claiming the address, so a slow hash never holds a reservation.
+    // Hash before claiming the address, so a slow hash never holds a reservation;
+    // create the person's key only once the address is theirs, so a refused
+    // registration leaves nothing behind.
     const passwordHash = await d.passwords.hash(input.password);
-    await d.keys.create(userId);
     await reserveEmail(d.handler, emailHash, userId, meta, now);
+    await d.keys.create(userId);
     const { ticket, token } = await this.ticket(userId, email, now);
     const result = await this.decide(
       userId,
@@ -102,17 +105,23 @@ export class Accounts {
     return { userId, seq: result.seq, verificationToken: result.events.length > 0 ? token : null };
   }
 
-  /** Checks the current password; a wrong one is a 403 with a stable code, and is counted like a failed login. */
-  async checkPassword(userId: string, password: string): Promise<UserState> {
-    const state = await this.d.loadUser(userId);
-    const key = await this.d.keys.get(userId);
+  /**
+   * Confirms a sensitive change with the current password. Rate-limited per
+   * account like logins, so a stolen access token cannot be used to guess it.
+   */
+  async checkPassword(userId: string, password: string, field = 'password'): Promise<UserState> {
+    const { d } = this;
+    const verdict = await d.limits.hit(`confirm:${userId}`, d.auth.loginPerAccountPerMinute, 60);
+    if (!verdict.allowed) throw new AuthError(429, 'rate_limited', `too many password checks: try again in ${verdict.retryAfter} s`, verdict.retryAfter);
+    const state = await d.loadUser(userId);
+    const key = await d.keys.get(userId);
     const stored = state.passwordHashSealed && key ? open(key, userId, state.passwordHashSealed).toString('utf8') : null;
-    if (!(await this.d.passwords.verifyOrBurn(stored, password))) throw new DomainError('wrong_password', 'currentPassword: the current password is not correct');
+    if (!(await d.passwords.verifyOrBurn(stored, password))) throw new DomainError('wrong_password', `${field}: the current password is not correct`);
     return state;
   }
 
   async changePassword(userId: string, current: string, next: string, actor: Actor & { sessionId?: string }, now = new Date()): Promise<Written> {
-    await this.checkPassword(userId, current);
+    await this.checkPassword(userId, current, 'currentPassword');
     const sealed = await this.d.sealFor(userId, await this.d.passwords.hash(next));
     const result = await this.decide(userId, { type: 'ChangePassword', passwordHashSealed: sealed, at: now }, actor);
     // Whoever else knew the old password is signed out; the session that changed it stays.

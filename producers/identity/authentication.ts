@@ -6,6 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { uuidv7 } from '../../contracts/ids.js';
 import { DomainError } from '../decider.js';
+import { AuthError } from './auth-error.js';
 import { apiKeyDecider } from './api-key.decider.js';
 import { open, seal } from './crypto/sealing.js';
 import type { Actor, IdentityDeps } from './identity-deps.js';
@@ -17,17 +18,7 @@ import { sessionDecider, type SessionEndReason } from './session.decider.js';
 import { generateTotpSecret, otpauthUri, verifyTotp } from './totp.js';
 import { userDecider, type UserState } from './user.decider.js';
 
-/** Raised for every refusal a client may see; `status` is the HTTP answer. */
-export class AuthError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly retryAfter?: number,
-  ) {
-    super(message);
-  }
-}
+export { AuthError };
 
 export interface Principal {
   userId: string;

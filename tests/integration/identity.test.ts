@@ -306,6 +306,16 @@ describe('identity over HTTP', () => {
     await login('rotate@example.org', 'a brand new passphrase');
   });
 
+  it('password confirmations are rate-limited, so a stolen access token cannot guess the password', async () => {
+    await register('guarded@example.org');
+    const token = (await login('guarded@example.org')).accessToken;
+    const answers = [];
+    for (let i = 0; i < 11; i++) answers.push((await call('DELETE', '/v1/account', { token, body: { password: `guess ${i}` } })).body);
+    expect(answers.slice(0, 10).every((a) => (a as { code: string }).code === 'wrong_password')).toBe(true);
+    expect(answers[10]).toMatchObject({ code: 'rate_limited' });
+    expect((await call('GET', '/v1/auth/me', { token })).body).toMatchObject({ status: 'active' });
+  });
+
   it('changing the email moves the reservation: the old address is free, the new one unverified and taken', async () => {
     const user = await register('old-address@example.org');
     await register('taken@example.org');

@@ -24,7 +24,7 @@ describe('configuration', () => {
     ['REDIS_URL', 'http://x', /REDIS_URL/],
     ['RG_MASTER_KEY', Buffer.alloc(16, 1).toString('base64'), /RG_MASTER_KEY: must be 32 random bytes, base64/],
     ['RG_MASTER_KEY', 'not base64 at all!', /RG_MASTER_KEY/],
-    ['RG_TRUST_PROXY', 'maybe', /RG_TRUST_PROXY: "maybe" is not true or false/],
+    ['RG_TRUST_PROXY', 'maybe', /RG_TRUST_PROXY: "maybe" is not true, false, a hop count or a list of proxy addresses/],
   ])('names %s when it is bad', (variable, value, message) => {
     let error: unknown;
     try {
@@ -35,5 +35,12 @@ describe('configuration', () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).variable).toBe(variable);
     expect((error as Error).message).toMatch(message);
+  });
+  it.each([
+    ['1', 1],
+    ['true', true],
+    ['10.0.0.0/8, 192.168.1.1', '10.0.0.0/8, 192.168.1.1'],
+  ])('RG_TRUST_PROXY=%s trusts %j', (raw, expected) => {
+    expect(loadConfig({ RG_TRUST_PROXY: raw }).auth.trustProxy).toEqual(expected);
   });
 });

@@ -43,7 +43,11 @@ export class Revocations {
     return `${this.deps.namespace}.auth.revoked`;
   }
 
-  /** Subscribes first, then loads what Redis holds, so nothing revoked in between is missed. */
+  /**
+   * Subscribes first, then loads what Redis holds, so nothing revoked in between
+   * is missed; loads again after every NATS reconnect, since broadcasts sent
+   * while disconnected are gone.
+   */
   async start(): Promise<void> {
     this.subscription = this.deps.nats.nc.subscribe(this.subject, {
       callback: (err, msg) => {
@@ -55,15 +59,26 @@ export class Revocations {
         }
       },
     });
-    const now = Date.now();
-    await this.deps.redis.zremrangebyscore(this.key, '-inf', now);
+    await this.load();
+    void this.reloadOnReconnect();
+    this.pruner = setInterval(() => this.prune(), 30_000);
+    this.pruner.unref();
+  }
+
+  private async load(): Promise<void> {
+    await this.deps.redis.zremrangebyscore(this.key, '-inf', Date.now());
     const entries = await this.deps.redis.zrange(this.key, 0, -1, 'WITHSCORES');
     for (let i = 0; i + 1 < entries.length; i += 2) {
       const r = decode(entries[i]!, Number(entries[i + 1]));
       if (r) this.remember(r);
     }
-    this.pruner = setInterval(() => this.prune(), 30_000);
-    this.pruner.unref();
+  }
+
+  private async reloadOnReconnect(): Promise<void> {
+    for await (const status of this.deps.nats.nc.status()) {
+      if (status.type !== 'reconnect') continue;
+      await this.load().catch(() => undefined);
+    }
   }
 
   async stop(): Promise<void> {
