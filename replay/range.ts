@@ -79,6 +79,9 @@ export async function readRange(
   opts: { filter?: string; batch?: number } = {},
 ): Promise<number> {
   if (range.from > range.to) return 0;
+  // A consumer with nothing to deliver would wait forever: look for a first message up front.
+  const first = await nats.jsm.direct.getMessage(range.stream, opts.filter ? { seq: range.from, next_by_subj: opts.filter } : { seq: range.from });
+  if (!first || first.seq > range.to) return 0;
   const consumer = await nats.js.consumers.get(range.stream, {
     opt_start_seq: range.from,
     ...(opts.filter ? { filter_subjects: opts.filter } : {}),

@@ -1,0 +1,18 @@
+/**
+ * Every aggregate kind and its decider, by `<context>.<aggregate>` as it
+ * appears in subjects: what time travel (`replay state`) folds an aggregate's
+ * events with.
+ */
+import type { EventKey } from '../contracts/catalogue.js';
+import type { Decider } from './decider.js';
+import { apiKeyDecider } from './identity/api-key.decider.js';
+import { emailReservationDecider } from './identity/email-reservation.decider.js';
+import { sessionDecider } from './identity/session.decider.js';
+import { userDecider } from './identity/user.decider.js';
+
+export const DECIDERS: ReadonlyMap<string, Decider<unknown, never, EventKey>> = new Map<string, Decider<unknown, never, EventKey>>([
+  ['identity.user', userDecider],
+  ['identity.session', sessionDecider],
+  ['identity.apikey', apiKeyDecider],
+  ['identity.email', emailReservationDecider],
+]);

@@ -1,0 +1,137 @@
+/**
+ * Time travel and scratch copies: an aggregate's state at a sequence or an
+ * instant, with the events that made it; all projectors over a range into
+ * another database, pseudonymous; and one clear line for bad arguments.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openIdentity } from '../../infra/roles/api.js';
+import type { Identity } from '../../producers/identity/identity.js';
+import type { UserState } from '../../producers/identity/user.decider.js';
+import { replayInto } from '../../replay/into.js';
+import { stateAt } from '../../replay/state.js';
+import { createDb, createPool } from '../../schema/db.js';
+import { isolated, type Isolated } from '../support/isolated.js';
+
+const CLI = fileURLToPath(new URL('../../dist/infra/cli/main.js', import.meta.url));
+const run = promisify(execFile);
+const ADMIN_URL = process.env['TEST_ADMIN_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+describe('replay state and replay into', () => {
+  let env: Isolated;
+  let identity: Identity;
+  let userId: string;
+  const seqs: Record<string, number> = {};
+  let beforeSuspension: Date;
+  const scratch = `rg_scratch_${randomBytes(4).toString('hex')}`;
+  const scratchUrl = (() => {
+    const u = new URL(ADMIN_URL);
+    u.pathname = `/${scratch}`;
+    return u.toString();
+  })();
+
+  beforeAll(async () => {
+    env = await isolated();
+    identity = openIdentity(env.rt);
+    await identity.start();
+    const actor = { actor: 'user:admin-1' };
+    const registered = await identity.accounts.register({ email: 'travel@example.org', password: 'time travel pass' });
+    userId = registered.userId;
+    seqs['registered'] = registered.seq;
+    seqs['granted'] = await identity.admin.grantRole(userId, 'analyst', actor);
+    await new Promise((r) => setTimeout(r, 20));
+    beforeSuspension = new Date();
+    await new Promise((r) => setTimeout(r, 20));
+    seqs['suspended'] = await identity.admin.suspend(userId, 'chargeback', actor);
+    await identity.accounts.register({ email: 'second@example.org', password: 'time travel pass' });
+    const admin = new pg.Client({ connectionString: ADMIN_URL });
+    await admin.connect();
+    await admin.query(`create database ${scratch}`);
+    await admin.end();
+  });
+  afterAll(async () => {
+    await identity?.stop();
+    await env?.cleanup();
+    const admin = new pg.Client({ connectionString: ADMIN_URL });
+    await admin.connect();
+    await admin.query(`drop database if exists ${scratch} with (force)`);
+    await admin.end();
+  });
+
+  it('state at a sequence and at an instant, with the events that made it and who acted', async () => {
+    const subject = env.rt.names.aggregate('identity', 'user', userId);
+    const atGrant = await stateAt(env.rt, subject, { seq: seqs['granted']! });
+    expect((atGrant.state as UserState).roles).toEqual(['client', 'analyst']);
+    expect((atGrant.state as UserState).status).toBe('active');
+    expect(atGrant.events.map((e) => e.type)).toEqual([
+      'relaygrid.identity.UserRegistered.v3',
+      'relaygrid.identity.ProxyCredentialsIssued.v1',
+      'relaygrid.identity.EmailVerificationRequested.v1',
+      'relaygrid.identity.RoleGranted.v1',
+    ]);
+    expect(atGrant.events.at(-1)?.actor).toBe('user:admin-1');
+    expect((await stateAt(env.rt, subject, { time: beforeSuspension })).sequence).toBe(seqs['granted']);
+    const now = await stateAt(env.rt, subject);
+    expect((now.state as UserState).status).toBe('suspended');
+    expect(now.sequence).toBe(seqs['suspended']);
+    expect((await stateAt(env.rt, subject, { seq: 1 })).events.length).toBeLessThanOrEqual(1);
+  });
+
+  it('into: every projector over a range into a scratch database, with personal data left sealed', async () => {
+    const applied = await replayInto(env.rt, scratchUrl, undefined, { seq: seqs['granted']! });
+    expect(applied['users']).toBeGreaterThan(0);
+    const pool = createPool(scratchUrl, 1);
+    const db = createDb(pool);
+    try {
+      const users = await db.selectFrom('users').selectAll().execute();
+      // The range ends before the suspension and before the second registration.
+      expect(users).toHaveLength(1);
+      expect(users[0]).toMatchObject({ id: userId, status: 'active', roles: ['client', 'analyst'], email: null, display_name: null });
+      expect(await db.selectFrom('proxy_credentials').selectAll().execute()).toEqual([]);
+      const checkpoint = await db.selectFrom('projector_checkpoints').select('seq').where('projector', '=', 'users').executeTakeFirst();
+      expect(checkpoint?.seq).toBe(seqs['granted']);
+    } finally {
+      await db.destroy();
+    }
+    // Production's read models were not touched.
+    expect(await env.rt.db.selectFrom('users').selectAll().execute()).toEqual([]);
+  });
+
+  async function cli(args: string[]): Promise<{ code: number; stderr: string; stdout: string }> {
+    const { config } = env;
+    try {
+      const { stdout, stderr } = await run(process.execPath, [CLI, 'replay', ...args], {
+        env: { ...process.env, NATS_URL: config.natsUrl, DATABASE_URL: config.databaseUrl, REDIS_URL: config.redisUrl, RG_NAMESPACE: config.namespace, RG_MASTER_KEY: config.masterKey?.toString('base64'), LOG_LEVEL: 'silent' },
+      });
+      return { code: 0, stdout, stderr };
+    } catch (err) {
+      return err as { code: number; stderr: string; stdout: string };
+    }
+  }
+
+  it('the CLI prints the state as JSON without sealed bytes', async () => {
+    const result = await cli(['state', env.rt.names.aggregate('identity', 'user', userId), '--at', String(seqs['registered'])]);
+    expect(result.code, result.stderr).toBe(0);
+    const parsed = JSON.parse(result.stdout) as { state: { emailSealed: string; roles: string[] } };
+    expect(parsed.state.roles).toEqual(['client']);
+    expect(parsed.state.emailSealed).toMatch(/^<\d+ bytes>$/);
+  });
+
+  it.each([
+    [['state', 'not.a.subject'], /<aggregate subject>: "not.a.subject" is not an aggregate subject/],
+    [['state', 'x', '--at', 'yesterday'], /--at: "yesterday" is neither a stream sequence nor an ISO time/],
+    [['rebuild', 'nope'], /unknown projector "nope"/],
+    [['into'], /--database-url: a postgres:\/\/ URL/],
+    [['into', '--database-url', 'postgres://postgres@127.0.0.1:5432/rg_does_not_exist_x'], /--database-url: cannot prepare rg_does_not_exist_x/],
+    [['frobnicate'], /unknown replay command "frobnicate"/],
+  ])('bad arguments %j: one line, exit 2', async (args, message) => {
+    const result = await cli(args);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+});
