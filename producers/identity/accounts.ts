@@ -8,7 +8,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { uuidv7 } from '../../contracts/ids.js';
 import { DomainError } from '../decider.js';
 import { AuthError } from './auth-error.js';
-import type { HandleResult } from '../event-store/command-handler.js';
 import { openText } from './crypto/person-keys.js';
 import { open } from './crypto/sealing.js';
 import type { Actor, IdentityDeps } from './identity-deps.js';
@@ -17,7 +16,7 @@ import { newProxyCredentials } from './proxy-credentials.js';
 import { releaseEmail, reserveEmail } from './register-user.js';
 import { DEFAULT_ROLES, type Role } from './roles.js';
 import { sessionDecider } from './session.decider.js';
-import { userDecider, type UserCommand, type UserState, type VerificationTicket, type Visibility } from './user.decider.js';
+import type { UserState, VerificationTicket, Visibility } from './user.decider.js';
 
 export const VERIFICATION_TTL_MS = 48 * 3600 * 1000;
 
@@ -54,7 +53,7 @@ export class Accounts {
     await reserveEmail(d.handler, emailHash, userId, meta, now);
     await d.keys.create(userId);
     const { ticket, token } = await this.ticket(userId, email, now);
-    const result = await this.decide(
+    const result = await this.d.decideUser(
       userId,
       {
         type: 'RegisterUser',
@@ -93,7 +92,7 @@ export class Accounts {
     const dot = token.indexOf('.');
     const userId = token.slice(0, dot);
     if (dot <= 0 || !/^[0-9a-f-]{36}$/.test(userId)) throw new DomainError('invalid_token', 'token: this verification token is not valid');
-    const result = await this.decide(userId, { type: 'VerifyEmail', tokenHash: sha256(token.slice(dot + 1)), at: now }, { actor: `user:${userId}` });
+    const result = await this.d.decideUser(userId, { type: 'VerifyEmail', tokenHash: sha256(token.slice(dot + 1)), at: now }, { actor: `user:${userId}` });
     return { userId, seq: result.seq };
   }
 
@@ -101,7 +100,7 @@ export class Accounts {
   async resendVerification(userId: string, actor: Actor, now = new Date()): Promise<Written & { verificationToken: string | null }> {
     const email = await this.currentEmail(userId);
     const { ticket, token } = await this.ticket(userId, email, now);
-    const result = await this.decide(userId, { type: 'RequestEmailVerification', verification: ticket, at: now }, actor);
+    const result = await this.d.decideUser(userId, { type: 'RequestEmailVerification', verification: ticket, at: now }, actor);
     return { userId, seq: result.seq, verificationToken: result.events.length > 0 ? token : null };
   }
 
@@ -123,7 +122,7 @@ export class Accounts {
   async changePassword(userId: string, current: string, next: string, actor: Actor & { sessionId?: string }, now = new Date()): Promise<Written> {
     await this.checkPassword(userId, current, 'currentPassword');
     const sealed = await this.d.sealFor(userId, await this.d.passwords.hash(next));
-    const result = await this.decide(userId, { type: 'ChangePassword', passwordHashSealed: sealed, at: now }, actor);
+    const result = await this.d.decideUser(userId, { type: 'ChangePassword', passwordHashSealed: sealed, at: now }, actor);
     // Whoever else knew the old password is signed out; the session that changed it stays.
     await this.endSessions(userId, 'password_changed', actor, actor.sessionId);
     return { userId, seq: result.seq };
@@ -137,19 +136,19 @@ export class Accounts {
     const meta = d.meta(actor);
     await reserveEmail(d.handler, emailHash, userId, meta, now);
     const { ticket, token } = await this.ticket(userId, email, now);
-    const result = await this.decide(userId, { type: 'ChangeEmail', emailHash, emailSealed: await d.sealFor(userId, email), verification: ticket, at: now }, actor);
+    const result = await this.d.decideUser(userId, { type: 'ChangeEmail', emailHash, emailSealed: await d.sealFor(userId, email), verification: ticket, at: now }, actor);
     if (state.emailHash && state.emailHash !== emailHash) await releaseEmail(d.handler, state.emailHash, userId, meta, now);
     return { userId, seq: result.seq, verificationToken: token };
   }
 
   async changePrivacy(userId: string, presence: Visibility, readReceipts: Visibility, actor: Actor, now = new Date()): Promise<Written> {
-    const result = await this.decide(userId, { type: 'ChangePrivacy', presence, readReceipts, at: now }, actor);
+    const result = await this.d.decideUser(userId, { type: 'ChangePrivacy', presence, readReceipts, at: now }, actor);
     return { userId, seq: result.seq };
   }
 
   async rotateProxyCredentials(userId: string, actor: Actor, now = new Date()): Promise<Written> {
     const sealed = await this.d.sealFor(userId, JSON.stringify(newProxyCredentials(userId)));
-    const result = await this.decide(userId, { type: 'RotateProxyCredentials', credentialsSealed: sealed, at: now }, actor);
+    const result = await this.d.decideUser(userId, { type: 'RotateProxyCredentials', credentialsSealed: sealed, at: now }, actor);
     return { userId, seq: result.seq };
   }
 
@@ -162,7 +161,7 @@ export class Accounts {
   async forget(userId: string, actor: Actor, now = new Date()): Promise<Written> {
     const { d } = this;
     const before = await d.loadUser(userId);
-    const result = await this.decide(userId, { type: 'Forget', at: now }, actor);
+    const result = await this.d.decideUser(userId, { type: 'Forget', at: now }, actor);
     await d.keys.forget(userId);
     if (before.emailHash) await releaseEmail(d.handler, before.emailHash, userId, d.meta(actor), now);
     await this.endSessions(userId, 'forgotten', actor);
@@ -213,9 +212,6 @@ export class Accounts {
     };
   }
 
-  private decide(userId: string, command: UserCommand, actor: Actor, assumeNew = false): Promise<HandleResult<UserState, never>> {
-    return this.d.handler.handle(userDecider, this.d.userSubject(userId), command, { meta: this.d.meta(actor), assumeNew }) as Promise<HandleResult<UserState, never>>;
-  }
 }
 
 /** Event data with every `…Sealed` field opened (JSON where it is JSON) and bytes elsewhere as base64. */

@@ -11,7 +11,7 @@ import { formatApiKey, newApiKeySecret } from './authentication.js';
 import type { Actor, IdentityDeps } from './identity-deps.js';
 import { ownerOfEmail } from './register-user.js';
 import { isRole, type Role } from './roles.js';
-import { userDecider, type UserCommand } from './user.decider.js';
+import type { UserCommand } from './user.decider.js';
 
 export class Administration {
   constructor(
@@ -20,8 +20,7 @@ export class Administration {
   ) {}
 
   private async decide(userId: string, command: UserCommand, actor: Actor): Promise<number> {
-    const result = await this.d.handler.handle(userDecider, this.d.userSubject(userId), command, { meta: this.d.meta(actor) });
-    return result.seq;
+    return (await this.d.decideUser(userId, command, actor)).seq;
   }
 
   /** Suspension ends every session and kills live access tokens; the fleet revokes proxy access from the event. */

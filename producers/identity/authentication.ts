@@ -16,7 +16,7 @@ import { ownerOfEmail } from './register-user.js';
 import type { Role } from './roles.js';
 import { sessionDecider, type SessionEndReason } from './session.decider.js';
 import { generateTotpSecret, otpauthUri, verifyTotp } from './totp.js';
-import { userDecider, type UserState } from './user.decider.js';
+import type { UserState } from './user.decider.js';
 
 export { AuthError };
 
@@ -93,7 +93,7 @@ export class Authentication {
     } else {
       const index = matchRecoveryCode(code, state.totp.recoveryCodeHashes);
       if (index >= 0 && !state.totp.used.includes(index)) {
-        await d.handler.handle(userDecider, d.userSubject(userId), { type: 'UseRecoveryCode', index, at: now }, { meta: d.meta({ actor: `user:${userId}` }) });
+        await d.decideUser(userId, { type: 'UseRecoveryCode', index, at: now }, { actor: `user:${userId}` });
         return 'password+recovery';
       }
     }
@@ -225,12 +225,7 @@ export class Authentication {
     const result = verifyTotp(secret, code, now.getTime());
     if (!result.ok) throw new DomainError('invalid_totp', 'code: the code is not valid');
     const recoveryCodes = generateRecoveryCodes();
-    const written = await d.handler.handle(
-      userDecider,
-      d.userSubject(userId),
-      { type: 'EnableTotp', secretSealed: await d.sealFor(userId, secret), recoveryCodeHashes: recoveryCodes.map(hashRecoveryCode), at: now },
-      { meta: d.meta(actor) },
-    );
+    const written = await d.decideUser(userId, { type: 'EnableTotp', secretSealed: await d.sealFor(userId, secret), recoveryCodeHashes: recoveryCodes.map(hashRecoveryCode), at: now }, actor);
     await d.limits.redisSet(`totp-step:${userId}`, String(result.step), 120);
     await d.limits.redisDel(`totp-pending:${userId}`);
     return { recoveryCodes, seq: written.seq };
@@ -238,7 +233,7 @@ export class Authentication {
 
   async disableTotp(userId: string, actor: Actor, now = new Date()): Promise<number> {
     const { d } = this;
-    return (await d.handler.handle(userDecider, d.userSubject(userId), { type: 'DisableTotp', at: now }, { meta: d.meta(actor) })).seq;
+    return (await d.decideUser(userId, { type: 'DisableTotp', at: now }, actor)).seq;
   }
 }
 

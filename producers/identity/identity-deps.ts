@@ -12,7 +12,7 @@ import type { Logger } from '../../infra/logger.js';
 import type { Nats } from '../../infra/nats/connection.js';
 import type { Database } from '../../schema/database.js';
 import { DomainError } from '../decider.js';
-import type { CommandHandler } from '../event-store/command-handler.js';
+import type { CommandHandler, HandleResult } from '../event-store/command-handler.js';
 import { AbuseLimits } from './abuse-limits.js';
 import { PersonKeys } from './crypto/person-keys.js';
 import { seal } from './crypto/sealing.js';
@@ -21,7 +21,7 @@ import { PasswordHasher } from './passwords.js';
 import { AccessTokens } from './tokens/access-tokens.js';
 import { RefreshSessions } from './tokens/refresh-sessions.js';
 import { Revocations } from './tokens/revocations.js';
-import { userDecider, type UserState } from './user.decider.js';
+import { userDecider, type UserCommand, type UserEventKey, type UserState } from './user.decider.js';
 
 /** Who is acting: a person through a session or an API key, or an operator at the CLI. */
 export interface Actor {
@@ -64,6 +64,11 @@ export class IdentityDeps {
 
   meta(actor: Actor): EventMeta {
     return { source: 'relaygrid/identity', actor: actor.actor, correlationId: actor.correlationId, traceparent: actor.traceparent };
+  }
+
+  /** One decision on the user aggregate, with the actor in the events' metadata. */
+  decideUser(userId: string, command: UserCommand, actor: Actor, assumeNew = false): Promise<HandleResult<UserState, UserEventKey>> {
+    return this.handler.handle(userDecider, this.userSubject(userId), command, { meta: this.meta(actor), assumeNew });
   }
 
   async loadUser(userId: string): Promise<UserState> {
