@@ -15,7 +15,6 @@ import { normaliseEmail } from './email.js';
 import { newProxyCredentials } from './proxy-credentials.js';
 import { releaseEmail, reserveEmail } from './register-user.js';
 import { DEFAULT_ROLES, type Role } from './roles.js';
-import { sessionDecider } from './session.decider.js';
 import type { UserState, VerificationTicket, Visibility } from './user.decider.js';
 
 export const VERIFICATION_TTL_MS = 48 * 3600 * 1000;
@@ -173,10 +172,7 @@ export class Accounts {
   async endSessions(userId: string, reason: 'password_changed' | 'suspended' | 'forgotten', actor: Actor, except?: string): Promise<void> {
     const { d } = this;
     for (const sessionId of await d.sessions.revokeAll(userId, except)) {
-      await d.revocations.revokeSession(sessionId);
-      await d.handler
-        .handle(sessionDecider, d.handler.store.names.aggregate('identity', 'session', sessionId), { type: 'EndSession', sessionId, reason, at: new Date() }, { meta: d.meta(actor) })
-        .catch((err: unknown) => d.log.warn({ err, sessionId }, 'session end not recorded'));
+      await d.endSession(sessionId, reason, actor).catch((err: unknown) => d.log.warn({ err, sessionId }, 'session end not recorded'));
     }
   }
 

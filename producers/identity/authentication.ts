@@ -118,7 +118,7 @@ export class Authentication {
     if (!key) throw new AuthError(401, 'invalid_credentials', INVALID_CREDENTIALS);
     await d.handler.handle(
       sessionDecider,
-      d.handler.store.names.aggregate('identity', 'session', sessionId),
+      d.sessionSubject(sessionId),
       { type: 'StartSession', sessionId, userId, method, detailsSealed: seal(key, userId, JSON.stringify(client)), at: now },
       { meta: d.meta({ actor: `user:${userId}` }), assumeNew: true },
     );
@@ -160,15 +160,8 @@ export class Authentication {
     await this.recordEnd(userId, sessionId, reason);
   }
 
-  private async recordEnd(userId: string, sessionId: string, reason: SessionEndReason): Promise<void> {
-    const { d } = this;
-    await d.revocations.revokeSession(sessionId);
-    await d.handler.handle(
-      sessionDecider,
-      d.handler.store.names.aggregate('identity', 'session', sessionId),
-      { type: 'EndSession', sessionId, reason, at: new Date() },
-      { meta: d.meta({ actor: `user:${userId}` }) },
-    );
+  private recordEnd(userId: string, sessionId: string, reason: SessionEndReason): Promise<void> {
+    return this.d.endSession(sessionId, reason, { actor: `user:${userId}` });
   }
 
   /** The principal of a bearer credential: an access JWT, or an API key (`rgk_…`). */

@@ -21,6 +21,7 @@ import { PasswordHasher } from './passwords.js';
 import { AccessTokens } from './tokens/access-tokens.js';
 import { RefreshSessions } from './tokens/refresh-sessions.js';
 import { Revocations } from './tokens/revocations.js';
+import { sessionDecider, type SessionEndReason } from './session.decider.js';
 import { userDecider, type UserCommand, type UserEventKey, type UserState } from './user.decider.js';
 
 /** Who is acting: a person through a session or an API key, or an operator at the CLI. */
@@ -69,6 +70,16 @@ export class IdentityDeps {
   /** One decision on the user aggregate, with the actor in the events' metadata. */
   decideUser(userId: string, command: UserCommand, actor: Actor, assumeNew = false): Promise<HandleResult<UserState, UserEventKey>> {
     return this.handler.handle(userDecider, this.userSubject(userId), command, { meta: this.meta(actor), assumeNew });
+  }
+
+  sessionSubject(sessionId: string): string {
+    return this.handler.store.names.aggregate('identity', 'session', sessionId);
+  }
+
+  /** A session is over: its access tokens die everywhere now, and the log records why. */
+  async endSession(sessionId: string, reason: SessionEndReason, actor: Actor): Promise<void> {
+    await this.revocations.revokeSession(sessionId);
+    await this.handler.handle(sessionDecider, this.sessionSubject(sessionId), { type: 'EndSession', sessionId, reason, at: new Date() }, { meta: this.meta(actor) });
   }
 
   async loadUser(userId: string): Promise<UserState> {
