@@ -12,7 +12,7 @@ export async function connectNats(url: string, name: string): Promise<Nats> {
   // noAsyncTraces: the client otherwise builds two Error objects (stack traces)
   // per request to report where a timed-out request came from; on the append
   // path that was a quarter of all CPU. Our errors name the subject instead.
-  const nc = await connect({ servers: url.split(',').map((s) => s.trim()), name, maxReconnectAttempts: -1, noAsyncTraces: true });
+  const nc = await connect({ servers: url.split(',').map(withoutCredentials), name, maxReconnectAttempts: -1, noAsyncTraces: true, ...credentialsOf(url) });
   const js = jetstream(nc, { timeout: 10_000 });
   const jsm = await jetstreamManager(nc, { timeout: 10_000 });
   return {
@@ -23,4 +23,19 @@ export async function connectNats(url: string, name: string): Promise<Nats> {
       if (!nc.isClosed()) await nc.drain();
     },
   };
+}
+
+/** nats.js does not read credentials from a server URL (it takes `user:` for a host), so they are stripped… */
+function withoutCredentials(raw: string): string {
+  const url = new URL(raw.trim());
+  return url.username ? `${url.protocol}//${url.host}` : raw.trim();
+}
+
+/** …and passed as options: the credentials of the first URL that has some. */
+export function credentialsOf(urls: string): { user?: string; pass?: string } {
+  for (const raw of urls.split(',')) {
+    const url = new URL(raw.trim());
+    if (url.username) return { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) };
+  }
+  return {};
 }

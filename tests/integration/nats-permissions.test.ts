@@ -1,0 +1,79 @@
+/**
+ * NATS accounts and permissions from infra/: with a server of its own started
+ * from the generated configuration, application (service) credentials can
+ * append and read events but cannot delete, purge or update a stream or delete
+ * a message — not of a context stream, not of the audit stream — and analyst
+ * credentials can read but not append.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectNats, type Nats } from '../../infra/nats/connection.js';
+import { natsServerConfig } from '../../infra/nats/server-config.js';
+import { EventStore } from '../../producers/event-store/event-store.js';
+import { uuidv7 } from '../../contracts/ids.js';
+import { isolated, type Isolated } from '../support/isolated.js';
+import { startNatsServer, type OwnNatsServer } from '../support/nats-server.js';
+import { testUsers } from '../support/users.js';
+
+describe('NATS permissions from infra/', () => {
+  const passwords = { operator: randomBytes(12).toString('hex'), service: randomBytes(12).toString('hex'), analyst: randomBytes(12).toString('hex') };
+  let server: OwnNatsServer;
+  let env: Isolated;
+  let service: Nats;
+  let analyst: Nats;
+  const url = (user: keyof typeof passwords) => `nats://${user}:${passwords[user]}@127.0.0.1:${server.port}`;
+
+  beforeAll(async () => {
+    const namespace = `t${randomBytes(5).toString('hex')}`;
+    server = await startNatsServer((port, storeDir) => natsServerConfig({ namespace, port, storeDir, passwords }));
+    // migrate runs with operator credentials, as in production.
+    env = await isolated({ env: { NATS_URL: url('operator'), RG_NAMESPACE: namespace } });
+    service = await connectNats(url('service'), 'test-service');
+    analyst = await connectNats(url('analyst'), 'test-analyst');
+  }, 60_000);
+  afterAll(async () => {
+    await service?.close();
+    await analyst?.close();
+    await env?.cleanup();
+    await server?.stop();
+  });
+
+  it('service credentials append and read events', async () => {
+    const store = new EventStore(service, env.rt.names, env.rt.registry);
+    const userId = uuidv7();
+    const event = await testUsers(env.rt).registered(userId, 'perm@example.org');
+    const { seq } = await store.append(env.rt.names.aggregate('identity', 'user', userId), [event], { expectedSeq: 0, meta: { source: 'relaygrid/test' } });
+    expect(seq).toBeGreaterThan(0);
+    const { events } = await store.read(env.rt.names.aggregate('identity', 'user', userId));
+    expect(events).toHaveLength(1);
+  });
+
+  it.each([
+    ['delete the audit stream', (n: Nats, s: string) => n.jsm.streams.delete(s)],
+    ['purge the audit stream', (n: Nats, s: string) => n.jsm.streams.purge(s)],
+    ['update the audit stream', async (n: Nats, s: string) => n.jsm.streams.update(s, { ...(await n.jsm.streams.info(s)).config, deny_delete: false })],
+    ['delete a message of the audit stream', (n: Nats, s: string) => n.jsm.streams.deleteMessage(s, 1)],
+    ['create a stream', (n: Nats, s: string) => n.jsm.streams.add({ name: `${s}_SHADOW`, subjects: ['shadow.>'] })],
+  ])('service credentials cannot %s', async (_what, attempt) => {
+    const audit = env.rt.names.auditStream;
+    await expect(attempt(service, audit)).rejects.toThrow(/permissions? violation/i);
+    const identity = env.rt.names.stream('identity');
+    await expect(attempt(service, identity)).rejects.toThrow(/permissions? violation/i);
+    // The streams are still there, unchanged.
+    const info = await env.rt.nats.jsm.streams.info(audit);
+    expect(info.config.deny_delete).toBe(true);
+    expect(info.config.deny_purge).toBe(true);
+  });
+
+  it('analyst credentials read streams but cannot append events', async () => {
+    const info = await analyst.jsm.streams.info(env.rt.names.stream('identity'));
+    expect(info.state.messages).toBeGreaterThan(0);
+    const first = await analyst.jsm.direct.getMessage(env.rt.names.stream('identity'), { seq: info.state.first_seq });
+    expect(first?.seq).toBe(info.state.first_seq);
+    const store = new EventStore(analyst, env.rt.names, env.rt.registry);
+    const userId = uuidv7();
+    const event = await testUsers(env.rt).registered(userId, 'forged@example.org');
+    await expect(store.append(env.rt.names.aggregate('identity', 'user', userId), [event], { expectedSeq: 0, meta: { source: 'forger' } })).rejects.toThrow(/permissions? violation/i);
+    expect((await env.rt.nats.jsm.streams.info(env.rt.names.stream('identity'))).state.messages).toBe(info.state.messages);
+  });
+});
