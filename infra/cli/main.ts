@@ -12,6 +12,7 @@ import { runSkip } from '../roles/skip.js';
 import { runUsers, UsersCommandError } from '../roles/users.js';
 import { ReplayArgumentError } from '../../replay/range.js';
 import { runReplay } from '../../replay/cli.js';
+import { runNatsConfig } from '../roles/nats-config.js';
 import { SkipRefusedError } from '../../projectors/runtime/skip.js';
 import { openRuntime, type Runtime } from '../runtime.js';
 
@@ -25,6 +26,9 @@ commands:
   projector [name...]   run projectors (all when no name is given)
   skip-event <projector> --seq N --reason "…" [--actor who]
                         record a failed event as skipped and move the projector past it
+  nats-config [--host H] [--port N] [--store-dir DIR]
+                        print a nats-server config with Relaygrid's account and users
+                        (passwords from NATS_OPERATOR_/SERVICE_/ANALYST_PASSWORD)
   replay <command>      schemas, export, rebuild, state, into, audit
                         (\`relaygrid replay\` for details)
   users <command>       create the first admin, suspend, reinstate, grant or revoke
@@ -63,6 +67,8 @@ async function main(argv: string[]): Promise<void> {
       return withRuntime('skip', (rt) => runSkip(rt, args));
     case 'replay':
       return runReplay(config, args);
+    case 'nats-config':
+      return runNatsConfig(config, args);
     case 'users':
       return withRuntime('users', (rt) => runUsers(rt, args));
     case 'start':

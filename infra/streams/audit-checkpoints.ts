@@ -1,0 +1,47 @@
+/**
+ * `<NS>_AUDIT_CHECKPOINTS`: the signed checkpoints of the audit log, one
+ * message per checkpoint on `<ns>.audit.checkpoint`, kept forever. Declared
+ * here rather than in definitions.ts so the audit worker can apply it on its
+ * own; the checkpoints are also written to a directory outside NATS, so losing
+ * this stream loses nothing an auditor needs.
+ */
+import { DiscardPolicy, RetentionPolicy, StorageType } from '@nats-io/jetstream';
+import type { Names } from '../naming.js';
+import type { Nats } from '../nats/connection.js';
+import { applyStream, type ApplyOutcome } from './apply.js';
+import { DUPLICATE_WINDOW_NS, type StreamSpec } from './definitions.js';
+
+export function auditCheckpointStreamName(names: Names): string {
+  return `${names.auditStream}_CHECKPOINTS`;
+}
+
+export function auditCheckpointSubject(names: Names): string {
+  return `${names.prefix}.audit.checkpoint`;
+}
+
+export function auditCheckpointStream(names: Names, replicas: number): StreamSpec {
+  return {
+    name: auditCheckpointStreamName(names),
+    description: `Relaygrid audit log: signed checkpoints of ${names.auditStream} (${names.namespace})`,
+    subjects: [auditCheckpointSubject(names)],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_msgs: -1,
+    max_bytes: -1,
+    max_age: 0,
+    max_msgs_per_subject: -1,
+    num_replicas: replicas,
+    // A checkpoint re-published after a crash carries the same Nats-Msg-Id.
+    duplicate_window: DUPLICATE_WINDOW_NS,
+    deny_delete: true,
+    deny_purge: true,
+    allow_rollup_hdrs: false,
+    allow_direct: true,
+  };
+}
+
+/** Creates or updates the checkpoint stream; idempotent. */
+export function applyAuditCheckpointStream(nats: Nats, names: Names, replicas: number): Promise<ApplyOutcome> {
+  return applyStream(nats.jsm, auditCheckpointStream(names, replicas));
+}
