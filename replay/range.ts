@@ -3,7 +3,7 @@
  * stream sequence or an ISO time, resolved against the stream itself, and a
  * reader that walks the range in order through an ordered consumer.
  */
-import type { JsMsg } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
 import type { Nats } from '../infra/nats/connection.js';
 
 /** A bad argument: the CLI prints the message as one line and exits 2. */
@@ -79,9 +79,9 @@ export async function readRange(
   opts: { filter?: string; batch?: number } = {},
 ): Promise<number> {
   if (range.from > range.to) return 0;
-  // A consumer with nothing to deliver would wait forever: look for a first message up front.
-  const first = await nats.jsm.direct.getMessage(range.stream, opts.filter ? { seq: range.from, next_by_subj: opts.filter } : { seq: range.from });
-  if (!first || first.seq > range.to) return 0;
+  // A consumer with nothing to deliver would wait forever: count what it would get first
+  // (a throwaway consumer's pending count works on every stream, direct gets only with allow_direct).
+  if ((await pendingFrom(nats, range.stream, range.from, opts.filter)) === 0) return 0;
   const consumer = await nats.js.consumers.get(range.stream, {
     opt_start_seq: range.from,
     ...(opts.filter ? { filter_subjects: opts.filter } : {}),
@@ -99,4 +99,17 @@ export async function readRange(
     await messages.close();
   }
   return count;
+}
+
+/** Messages (of the filter) from `from` to the end of the stream. */
+async function pendingFrom(nats: Nats, stream: string, from: number, filter?: string): Promise<number> {
+  const info = await nats.jsm.consumers.add(stream, {
+    ack_policy: AckPolicy.None,
+    deliver_policy: DeliverPolicy.StartSequence,
+    opt_start_seq: from,
+    inactive_threshold: 30_000_000_000,
+    ...(filter ? { filter_subject: filter } : {}),
+  });
+  await nats.jsm.consumers.delete(stream, info.name).catch(() => undefined);
+  return info.num_pending;
 }

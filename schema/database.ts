@@ -85,4 +85,50 @@ export interface Database {
   person_keys: PersonKeyTable;
   proxy_credentials: ProxyCredentialTable;
   api_keys: ApiKeyTable;
+  audit_state: AuditStateTable;
+  audit_leaves: AuditLeafTable;
+  audit_nodes: AuditNodeTable;
+  audit_events: AuditEventTable;
+  audit_checkpoints: AuditCheckpointTable;
+}
+
+/** The audit worker's tree over <NS>_AUDIT (workers/audit/store.ts). One row per audit stream. */
+export interface AuditStateTable {
+  stream: string;
+  tree_size: number;
+  /** Audit stream sequence of the last leaf. */
+  last_seq: number;
+  /** The compact range: 32-byte roots of the perfect subtrees covering [0, tree_size), largest first. */
+  frontier: Buffer;
+  /** Tree size of the last signed checkpoint. */
+  checkpoint_size: number;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface AuditLeafTable {
+  leaf_index: number;
+  seq: number;
+  /** SHA-256(0x00 ‖ leaf input), replay/audit/leaf.ts. */
+  hash: Buffer;
+}
+
+/** Perfect subtrees of level ≥ 8: leaves [idx·2^level, (idx+1)·2^level). */
+export interface AuditNodeTable {
+  level: number;
+  idx: number;
+  hash: Buffer;
+}
+
+/** Event ids (ce-id, and a commit's inner event ids) → the leaf of their message. */
+export interface AuditEventTable {
+  event_id: string;
+  leaf_index: number;
+}
+
+export interface AuditCheckpointTable {
+  tree_size: number;
+  root: Buffer;
+  /** The signed note, as published and written to the checkpoint directory. */
+  note: string;
+  created_at: ColumnType<Date, Date | undefined, never>;
 }

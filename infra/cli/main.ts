@@ -85,7 +85,8 @@ main(process.argv.slice(2)).then(
     const badArguments = typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS');
     if (badArguments || err instanceof ConfigError || err instanceof UsageError || err instanceof UnknownProjectorError || err instanceof SkipRefusedError || err instanceof UsersCommandError || err instanceof ReplayArgumentError) {
       console.error(`relaygrid: ${(err as Error).message}`);
-      process.exit(2);
+      const exitCode = (err as { exitCode?: unknown }).exitCode;
+      process.exit(typeof exitCode === 'number' ? exitCode : 2);
     }
     createLogger('error').fatal({ err }, 'relaygrid failed');
     console.error(`relaygrid: ${(err as Error).message}`);

@@ -1,0 +1,291 @@
+/**
+ * The auditable log end to end, on real NATS and Postgres: the worker folds
+ * <NS>_AUDIT into a Merkle tree and signs checkpoints (file, stream,
+ * Postgres); `verify` recomputes it; proofs verify offline; and tampering with
+ * a copy of the stream (one message altered, one removed, two swapped), a
+ * checkpoint signed by another key, and a proof for an event not in the tree
+ * are all caught.
+ */
+import { execFile } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { MsgHdrs } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { DomainEvent } from '../../contracts/envelope.js';
+import { commitIdOf, uuidv7 } from '../../contracts/ids.js';
+import { auditCheckpointStreamName } from '../../infra/streams/audit-checkpoints.js';
+import { EventStore } from '../../producers/event-store/event-store.js';
+import { runAudit } from '../../replay/audit/cli.js';
+import { messageLeafHash, storedMessageOf } from '../../replay/audit/leaf.js';
+import { rootOf } from '../../replay/audit/merkle.js';
+import { generateKeyPair, openCheckpoint, parseSignerKey, parseVerifierKey, signCheckpoint } from '../../replay/audit/note.js';
+import type { InclusionProofFile } from '../../replay/audit/proof.js';
+import { readStored } from '../../replay/audit/read.js';
+import { startAuditWorker, type AuditWorker } from '../../workers/audit/audit-worker.js';
+import { eventually, isolated, type Isolated } from '../support/isolated.js';
+
+const CLI = fileURLToPath(new URL('../../dist/infra/cli/main.js', import.meta.url));
+const run = promisify(execFile);
+const meta = { source: 'relaygrid/test', actor: 'system:test' };
+
+const registered = (userId: string): DomainEvent<'identity.UserRegistered'> => ({
+  type: 'identity.UserRegistered',
+  data: { userId, emailHash: `${userId}@example.org`, emailSealed: null, displayNameSealed: null, passwordHashSealed: null, roles: ['client'], registeredAt: new Date() },
+});
+
+interface CopiedMessage {
+  subject: string;
+  headers: MsgHdrs | undefined;
+  data: Uint8Array;
+}
+
+describe('auditable log', () => {
+  let env: Isolated;
+  let store: EventStore;
+  let dir: string;
+  let checkpointDir: string;
+  let keys: { signer: string; verifier: string };
+  let verifierFile: string;
+  /** Message ids in append order; commits are recorded with their inner event ids. */
+  const appended: { id: string; inner: string[] }[] = [];
+
+  beforeAll(async () => {
+    env = await isolated();
+    store = new EventStore(env.rt.nats, env.rt.names, env.rt.registry);
+    dir = await mkdtemp(join(tmpdir(), 'rg-audit-'));
+    checkpointDir = join(dir, 'checkpoints');
+    keys = generateKeyPair(`relaygrid.test/${env.namespace}`);
+    verifierFile = join(dir, 'audit.pub');
+    await writeFile(verifierFile, `${keys.verifier}\n`);
+  });
+  afterAll(async () => {
+    await env?.cleanup();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  /**
+   * Appends `count` messages, every third a commit of two events. Each goes to a
+   * new aggregate (expectation 0), so a copy of the log can be re-published in
+   * any order: JetStream checks the stored Nats-Expected-Last-Subject-Sequence
+   * header again on the copy.
+   */
+  async function append(count: number): Promise<void> {
+    for (let i = 0; i < count; i++) {
+      const id = uuidv7();
+      const events = appended.length % 3 === 2 ? [registered(id), registered(id)] : [registered(id)];
+      const { ids } = await store.append(env.rt.names.aggregate('identity', 'user', id), events, { expectedSeq: 0, meta });
+      appended.push(ids.length > 1 ? { id: commitIdOf(ids), inner: ids } : { id: ids[0]!, inner: [] });
+    }
+    // Sourcing into the audit stream is asynchronous.
+    await eventually(async () => (await env.rt.nats.jsm.streams.info(env.rt.names.auditStream)).state.messages === appended.length);
+  }
+
+  async function auditMessages(stream = env.rt.names.auditStream): Promise<CopiedMessage[]> {
+    const out: CopiedMessage[] = [];
+    await readStored(env.rt.nats, stream, (msg) => {
+      out.push({ subject: msg.subject, headers: msg.headers, data: msg.data });
+    });
+    return out;
+  }
+
+  function worker(): Promise<AuditWorker> {
+    return startAuditWorker(env.rt, { signer: parseSignerKey(keys.signer), checkpointDir, checkpointEvery: 10, checkpointSeconds: 1, standbyPollMs: 100 });
+  }
+
+  async function cli(args: string[], extraEnv: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+    const { config } = env;
+    const childEnv = {
+      ...process.env,
+      NATS_URL: config.natsUrl,
+      DATABASE_URL: config.databaseUrl,
+      REDIS_URL: config.redisUrl,
+      RG_NAMESPACE: config.namespace,
+      RG_MASTER_KEY: config.masterKey?.toString('base64'),
+      LOG_LEVEL: 'silent',
+      ...extraEnv,
+    };
+    try {
+      const { stdout, stderr } = await run(process.execPath, [CLI, 'replay', 'audit', ...args], { env: childEnv });
+      return { code: 0, stdout, stderr };
+    } catch (err) {
+      const e = err as { code: number; stdout: string; stderr: string };
+      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    }
+  }
+
+  /** Runs the command in process, keeping its stdout for the assertions. */
+  async function audit(args: string[]): Promise<string> {
+    const writes: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      writes.push(String(chunk));
+      return true;
+    });
+    try {
+      await runAudit(env.config, args);
+    } finally {
+      spy.mockRestore();
+    }
+    return writes.join('');
+  }
+
+  it('the worker signs checkpoints every 10 leaves and after a quiet second, resumes after a restart, and they verify', async () => {
+    await append(25);
+    const w = await worker();
+    await eventually(() => w.status().checkpointSize === 25, 15_000);
+    await w.close();
+    expect((await readdir(checkpointDir)).sort()).toEqual(['10.checkpoint', '20.checkpoint', '25.checkpoint']);
+
+    // New instances continue from the stored frontier; of two, one works and one stands by.
+    await append(7);
+    const pair = await Promise.all([worker(), worker()]);
+    await eventually(() => pair.some((x) => x.status().checkpointSize === 32), 15_000);
+    expect(pair.map((x) => x.status().state).sort()).toEqual(['running', 'standby']);
+    await Promise.all(pair.map((x) => x.close()));
+
+    // The root is the RFC 6962 tree of the stored messages, computed here independently.
+    const leaves = (await auditMessages()).map((m) => messageLeafHash(storedMessageOf(m)));
+    const note = await readFile(join(checkpointDir, '32.checkpoint'), 'utf8');
+    const checkpoint = openCheckpoint(note, parseVerifierKey(keys.verifier), `relaygrid.test/${env.namespace}`);
+    expect(checkpoint.size).toBe(32);
+    expect(checkpoint.root.equals(rootOf(leaves))).toBe(true);
+    expect(note).toMatch(new RegExp(`^relaygrid\\.test/${env.namespace}\\n32\\n[A-Za-z0-9+/]{43}=\\n\\n— relaygrid\\.test/${env.namespace} [A-Za-z0-9+/]+=*\\n$`));
+
+    // The same checkpoints went to the checkpoint stream.
+    const published = (await auditMessages(auditCheckpointStreamName(env.rt.names))).map((m) => Buffer.from(m.data).toString('utf8'));
+    expect(published).toHaveLength(4);
+    expect(published.at(-1)).toBe(note);
+
+    expect(await audit(['verify', '--key', verifierFile])).toMatch(/4 checkpoints verified \(latest: size 32, .*3 consistency proofs, 0 leaves after the latest checkpoint/);
+    expect(await audit(['verify', '--key', keys.verifier, '--checkpoints', checkpointDir])).toMatch(/4 checkpoints verified/);
+  });
+
+  it('prove → verify-proof, for an event alone and for one inside a commit; offline, as a subprocess, with files only', async () => {
+    const inner = appended.find((a) => a.inner.length > 0)!.inner[1]!;
+    for (const id of [appended[4]!.id, inner]) {
+      const proofPath = join(dir, `proof-${id}.json`);
+      await audit(['prove', id, '--out', proofPath]);
+      const proof = JSON.parse(await readFile(proofPath, 'utf8')) as InclusionProofFile;
+      expect(proof).toMatchObject({ eventId: id, treeSize: 32 });
+      expect(await audit(['verify-proof', proofPath, '--checkpoint', join(checkpointDir, '32.checkpoint'), '--key', verifierFile])).toMatch(
+        new RegExp(`^proof verified: event ${id} is leaf ${proof.leafIndex} of relaygrid\\.test/${env.namespace} at tree size 32`),
+      );
+    }
+    // No NATS, Postgres or Redis behind these URLs: verify-proof must not need them.
+    const proofPath = join(dir, `proof-${inner}.json`);
+    const offline = await cli(['verify-proof', proofPath, '--checkpoint', join(checkpointDir, '32.checkpoint'), '--key', verifierFile], {
+      NATS_URL: 'nats://127.0.0.1:1',
+      DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none',
+      REDIS_URL: 'redis://127.0.0.1:1',
+    });
+    expect(offline.code, offline.stderr).toBe(0);
+    expect(offline.stdout).toMatch(/^proof verified: event /);
+  });
+
+  it('a proof for an event not in the tree does not verify', async () => {
+    await expect(audit(['prove', uuidv7()])).rejects.toThrow(/is not in the audit tree/);
+    const checkpoint = join(checkpointDir, '32.checkpoint');
+    const real = JSON.parse(await readFile(join(dir, `proof-${appended[4]!.id}.json`), 'utf8')) as InclusionProofFile;
+    const forge = async (name: string, change: (p: InclusionProofFile) => void) => {
+      const p = structuredClone(real);
+      change(p);
+      await writeFile(join(dir, name), JSON.stringify(p));
+      return audit(['verify-proof', join(dir, name), '--checkpoint', checkpoint, '--key', verifierFile]);
+    };
+    // Another id on the real message.
+    await expect(forge('other-id.json', (p) => (p.eventId = uuidv7()))).rejects.toThrow(/does not carry event/);
+    // A message that was never appended, made self-consistent (its own leaf hash, its own id).
+    const fake = uuidv7();
+    await expect(
+      forge('fake-message.json', (p) => {
+        p.eventId = fake;
+        p.message.headers = p.message.headers.map(([n, v]) => [n, n === 'ce-id' ? fake : v]);
+        p.leafHash = messageLeafHash({ subject: p.message.subject, headers: p.message.headers, data: Buffer.from(p.message.data, 'base64') }).toString('base64');
+      }),
+    ).rejects.toThrow(new RegExp(`event ${fake} is not leaf 4 of the tree of size 32`));
+    // The real leaf claimed at another position.
+    await expect(forge('moved.json', (p) => (p.leafIndex = 5))).rejects.toThrow(/is not leaf 5/);
+  });
+
+  it('a checkpoint signed by another key is rejected', async () => {
+    const impostor = generateKeyPair(`relaygrid.test/${env.namespace}`);
+    const forgedDir = join(dir, 'forged');
+    await mkdir(forgedDir, { recursive: true });
+    await copyFile(join(checkpointDir, '10.checkpoint'), join(forgedDir, '10.checkpoint'));
+    const forged = signCheckpoint({ origin: `relaygrid.test/${env.namespace}`, size: 20, root: Buffer.alloc(32, 1) }, parseSignerKey(impostor.signer));
+    await writeFile(join(forgedDir, '20.checkpoint'), forged);
+    await expect(audit(['verify', '--key', verifierFile, '--checkpoints', forgedDir])).rejects.toThrow(
+      /^checkpoint file 20\.checkpoint: not signed by key relaygrid\.test\/t[0-9a-f]+\+[0-9a-f]{8} \(signed by relaygrid\.test\/t[0-9a-f]+\+[0-9a-f]{8}\)$/,
+    );
+    await expect(
+      audit(['verify-proof', join(dir, `proof-${appended[4]!.id}.json`), '--checkpoint', join(forgedDir, '20.checkpoint'), '--key', verifierFile]),
+    ).rejects.toThrow(/not signed by key/);
+  });
+
+  it('bad arguments end with one line and exit 2', async () => {
+    const missingKey = await cli(['verify', '--key', join(dir, 'no-such.pub')]);
+    expect(missingKey.code).toBe(2);
+    expect(missingKey.stderr).toMatch(/^relaygrid: --key: cannot read key file .*no-such\.pub \(ENOENT\)\n$/);
+    const noStream = await cli(['verify', '--key', verifierFile, '--stream', 'NO_SUCH_STREAM']);
+    expect(noStream.code).toBe(2);
+    expect(noStream.stderr).toMatch(/^relaygrid: --stream: no stream "NO_SUCH_STREAM" \(streams: .*\)\n$/);
+  });
+
+  describe('tampering with a copy of the audit stream', () => {
+    let original: CopiedMessage[];
+    const copy = () => `${env.rt.names.auditStream}_COPY`;
+
+    beforeAll(async () => {
+      original = await auditMessages();
+      expect(original).toHaveLength(32);
+      // The copy must keep the messages' subjects, which the context streams own:
+      // this sandbox is done appending, so they go (the audit stream keeps its copy).
+      for (const context of env.rt.names.allContexts) await env.rt.nats.jsm.streams.delete(env.rt.names.stream(context));
+    });
+
+    /** A fresh copy stream holding `messages` with their subjects, headers and data unchanged. */
+    async function copyOf(messages: CopiedMessage[]): Promise<void> {
+      await env.rt.nats.jsm.streams.delete(copy()).catch(() => undefined);
+      await env.rt.nats.jsm.streams.add({ name: copy(), subjects: [`${env.rt.names.prefix}.evt.>`] });
+      for (const m of messages) await env.rt.nats.js.publish(m.subject, m.data, { headers: m.headers });
+      const copied = (await auditMessages(copy())).map((m) => storedMessageOf(m));
+      expect(copied.map((m) => messageLeafHash(m).toString('hex'))).toEqual(messages.map((m) => messageLeafHash(storedMessageOf(m)).toString('hex')));
+    }
+
+    it('an untouched copy verifies', async () => {
+      await copyOf(original);
+      expect(await audit(['verify', '--stream', copy(), '--key', verifierFile])).toMatch(/4 checkpoints verified/);
+    });
+
+    it('one message altered: first bad index 7', async () => {
+      const altered = original.map((m, i) => (i === 7 ? { ...m, data: Buffer.concat([Buffer.from(m.data), Buffer.of(0)]) } : m));
+      await copyOf(altered);
+      await expect(audit(['verify', '--stream', copy(), '--key', verifierFile])).rejects.toThrow(
+        /does not match checkpoint stream .* seq 1: first bad index 7 \(stream seq 8\)/,
+      );
+    });
+
+    it('one message removed: first bad index 12', async () => {
+      await copyOf(original.filter((_, i) => i !== 12));
+      await expect(audit(['verify', '--stream', copy(), '--key', verifierFile])).rejects.toThrow(/checkpoint stream .* seq 2: first bad index 12 \(stream seq 13\)/);
+    });
+
+    it('the last message removed: first bad index 31, missing', async () => {
+      await copyOf(original.slice(0, 31));
+      await expect(audit(['verify', '--stream', copy(), '--key', verifierFile])).rejects.toThrow(/holds 31 leaves, but checkpoint .* covers 32: first bad index 31 \(missing from the stream\)/);
+    });
+
+    it('two messages swapped: first bad index 15, one line and exit 1 from the CLI, no stack trace', async () => {
+      const swapped = [...original];
+      [swapped[15], swapped[16]] = [swapped[16]!, swapped[15]!];
+      await copyOf(swapped);
+      const result = await cli(['verify', '--stream', copy(), '--key', verifierFile]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/^relaygrid: [^\n]*first bad index 15 \(stream seq 16\)[^\n]*\n$/);
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+    });
+  });
+});
+

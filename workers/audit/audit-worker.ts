@@ -1,0 +1,226 @@
+/**
+ * The audit worker: folds every message of `<NS>_AUDIT`, in stream order, into
+ * an RFC 6962 Merkle tree and signs checkpoints of it.
+ *
+ * - One active instance (a Postgres advisory lock); others wait as standbys.
+ * - Reads an ordered consumer from the last sequence it stored + 1. Each batch
+ *   (leaves, interior nodes, event ids, the new frontier) is one Postgres
+ *   transaction fenced on the tree size it started from, so a crash keeps a
+ *   whole batch or none of it and no leaf is ever appended twice.
+ * - Memory is the frontier: O(log n) hashes, whatever the log's length.
+ * - Every `checkpointEvery` leaves, and every `checkpointSeconds` when the tree
+ *   grew, it signs `<origin>\n<size>\n<root>\n` and stores the note as a file,
+ *   on `<NS>_AUDIT_CHECKPOINTS` and in Postgres (workers/audit/checkpoints.ts).
+ *   Batches are cut at multiples of `checkpointEvery`, so count-triggered
+ *   checkpoints land on round sizes.
+ *
+ * The origin is the signing key's name, as C2SP recommends: a verifier that
+ * holds the key knows which log the checkpoint speaks for.
+ */
+import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
+import { Gauge } from 'prom-client';
+import { isTransientInfraError } from '../../infra/transient.js';
+import { applyAuditCheckpointStream } from '../../infra/streams/audit-checkpoints.js';
+import type { Runtime } from '../../infra/runtime.js';
+import { LeaderLock } from '../../projectors/runtime/leader-lock.js';
+import { eventIdsOrError } from '../../replay/audit/event-ids.js';
+import { messageLeafHash, storedMessageOf } from '../../replay/audit/leaf.js';
+import type { NodeId } from '../../replay/audit/merkle.js';
+import { signCheckpoint } from '../../replay/audit/note.js';
+import { storeCheckpoint } from './checkpoints.js';
+import type { AuditWorkerConfig } from './config.js';
+import { appendBatch, AuditStateFencedError, loadTreeState, type EventRow, type LeafRow, type NodeRow, type TreeState } from './store.js';
+
+export interface AuditWorkerOptions extends AuditWorkerConfig {
+  /** The stream to fold; `<NS>_AUDIT` by default. */
+  stream?: string;
+  /** Most leaves per Postgres transaction. */
+  batchSize?: number;
+  standbyPollMs?: number;
+}
+
+export interface AuditWorkerStatus {
+  state: 'starting' | 'standby' | 'running' | 'closed';
+  treeSize: number;
+  lastSeq: number;
+  checkpointSize: number;
+}
+
+export interface AuditWorker {
+  status(): AuditWorkerStatus;
+  /** Signs a checkpoint now if the tree grew since the last one; resolves with the tree size it covers. */
+  checkpoint(): Promise<number>;
+  /** Stops reading, signs a last checkpoint if the tree grew, releases the lock. */
+  close(): Promise<void>;
+}
+
+function gauge(rt: Runtime, name: string, help: string): Gauge {
+  // One registry per process, possibly several workers (tests): register once.
+  return (rt.metrics.registry.getSingleMetric(name) as Gauge | undefined) ?? new Gauge({ name, help, registers: [rt.metrics.registry] });
+}
+
+export async function startAuditWorker(rt: Runtime, opts: AuditWorkerOptions): Promise<AuditWorker> {
+  const stream = opts.stream ?? rt.names.auditStream;
+  const origin = opts.signer.name;
+  const batchSize = opts.batchSize ?? 1000;
+  const log = rt.log.child({ worker: 'audit', stream });
+  const treeGauge = gauge(rt, 'relaygrid_audit_tree_size', 'Leaves in the audit Merkle tree');
+  const checkpointGauge = gauge(rt, 'relaygrid_audit_checkpoint_size', 'Tree size of the last signed audit checkpoint');
+  await applyAuditCheckpointStream(rt.nats, rt.names, rt.config.streamReplicas);
+
+  const lock = new LeaderLock(rt.config.databaseUrl, `audit:${stream}`);
+  let state: TreeState | undefined;
+  let phase: AuditWorkerStatus['state'] = 'starting';
+  let closed = false;
+  let messages: ConsumerMessages | undefined;
+  let wake: (() => void) | undefined;
+  let lastCheckpointAt = Date.now();
+  // Batches and checkpoints take turns: a checkpoint must sign a tree that is in Postgres.
+  let turn: Promise<unknown> = Promise.resolve();
+  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = turn.then(fn);
+    turn = next.catch(() => undefined);
+    return next;
+  };
+
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+
+  /** Signs and stores a checkpoint of the tree as it is in Postgres; no-op when it did not grow. */
+  const checkpoint = (): Promise<number> =>
+    exclusive(async () => {
+      const s = state;
+      if (!s || s.size === 0 || s.size <= s.checkpointSize) return s?.checkpointSize ?? 0;
+      const root = s.frontier.root();
+      const note = signCheckpoint({ origin, size: s.size, root }, opts.signer);
+      await storeCheckpoint(rt, stream, opts.checkpointDir, origin, { size: s.size, root, note });
+      s.checkpointSize = s.size;
+      lastCheckpointAt = Date.now();
+      checkpointGauge.set(s.size);
+      log.info({ size: s.size, root: root.toString('base64') }, 'signed audit checkpoint');
+      return s.size;
+    });
+
+  /** Folds a batch into a copy of the tree, stores it, and only then adopts it. */
+  const flush = (batch: JsMsg[]): Promise<void> =>
+    exclusive(async () => {
+      const from = state!;
+      const frontier = from.frontier.clone();
+      const leaves: LeafRow[] = [];
+      const nodes: NodeRow[] = [];
+      const events: EventRow[] = [];
+      const onNode = (id: NodeId, hash: Buffer) => {
+        if (id.level > 0) nodes.push({ ...id, hash });
+      };
+      for (const msg of batch) {
+        const stored = storedMessageOf(msg);
+        const hash = messageLeafHash(stored);
+        const index = frontier.size;
+        frontier.append(hash, onNode);
+        leaves.push({ index, seq: msg.seq, hash });
+        // The tree covers bytes, decodable or not; only the id index can miss a commit's inner ids.
+        const { ids, error } = eventIdsOrError(rt.registry, stored);
+        if (error) log.warn({ err: error, seq: msg.seq, index }, 'commit not decodable: indexed by its ce-id only');
+        for (const eventId of ids) events.push({ eventId, leafIndex: index });
+      }
+      const next: TreeState = { ...from, size: frontier.size, lastSeq: batch.at(-1)!.seq, frontier };
+      await appendBatch(rt.db, from.size, next, { leaves, nodes, events });
+      state = next;
+      treeGauge.set(next.size);
+    });
+
+  const consume = async (): Promise<void> => {
+    state = await loadTreeState(rt.db, stream);
+    treeGauge.set(state.size);
+    checkpointGauge.set(state.checkpointSize);
+    phase = 'running';
+    log.info({ treeSize: state.size, lastSeq: state.lastSeq }, 'auditing');
+    const consumer = await rt.nats.js.consumers.get(stream, { opt_start_seq: state.lastSeq + 1 });
+    messages = await consumer.consume({ max_messages: batchSize * 2 });
+    if (closed) messages.stop();
+    let batch: JsMsg[] = [];
+    try {
+      for await (const msg of messages) {
+        batch.push(msg);
+        const s = state;
+        // Cut at multiples of checkpointEvery so that checkpoint sizes are round.
+        const toBoundary = opts.checkpointEvery - ((s.size + batch.length) % opts.checkpointEvery);
+        const atBoundary = toBoundary === opts.checkpointEvery;
+        if (batch.length < batchSize && msg.info.pending > 0 && !atBoundary) continue;
+        await flush(batch);
+        batch = [];
+        if (state.size - state.checkpointSize >= opts.checkpointEvery) await checkpoint();
+        if (closed) break;
+      }
+    } finally {
+      messages.stop();
+      messages = undefined;
+    }
+  };
+
+  const run = async (): Promise<void> => {
+    let backoffMs = 500;
+    while (!closed) {
+      let leader = false;
+      try {
+        leader = await lock.tryAcquire();
+      } catch (err) {
+        log.warn({ err }, 'lock unavailable');
+      }
+      if (!leader) {
+        phase = 'standby';
+        await pause(opts.standbyPollMs ?? 1000);
+        continue;
+      }
+      try {
+        await consume();
+        backoffMs = 500;
+      } catch (err) {
+        if (closed) break;
+        if (err instanceof AuditStateFencedError) {
+          log.warn({ err }, 'another instance moved the audit tree; standing by');
+          await lock.release();
+        } else if (isTransientInfraError(err)) {
+          log.warn({ err, backoffMs }, 'infrastructure unavailable; retrying');
+        } else {
+          log.error({ err }, 'audit worker failed; retrying');
+        }
+        state = undefined;
+        await pause(backoffMs);
+        backoffMs = Math.min(backoffMs * 2, 30_000);
+      }
+    }
+  };
+
+  // Time-triggered checkpoints: only when the tree grew, and never more often than asked.
+  const timer = setInterval(() => {
+    if (!state || state.size <= state.checkpointSize || Date.now() - lastCheckpointAt < opts.checkpointSeconds * 1000) return;
+    checkpoint().catch((err: unknown) => log.warn({ err }, 'audit checkpoint failed; retrying at the next tick'));
+  }, Math.min(1000, opts.checkpointSeconds * 1000));
+  timer.unref();
+
+  const running = run().catch((err: unknown) => log.error({ err }, 'audit worker stopped'));
+
+  return {
+    status: () => ({ state: phase, treeSize: state?.size ?? 0, lastSeq: state?.lastSeq ?? 0, checkpointSize: state?.checkpointSize ?? 0 }),
+    checkpoint,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      clearInterval(timer);
+      messages?.stop();
+      wake?.();
+      await running;
+      // Whatever is stored gets a checkpoint, so a clean stop leaves nothing unsigned.
+      await checkpoint().catch((err: unknown) => log.warn({ err }, 'last audit checkpoint failed'));
+      await lock.release();
+      phase = 'closed';
+    },
+  };
+}
