@@ -13,6 +13,7 @@ import { runUsers, UsersCommandError } from '../roles/users.js';
 import { ReplayArgumentError } from '../../replay/range.js';
 import { runReplay } from '../../replay/cli.js';
 import { runNatsConfig } from '../roles/nats-config.js';
+import { loadAuditWorkerConfig } from '../../workers/audit/config.js';
 import { SkipRefusedError } from '../../projectors/runtime/skip.js';
 import { openRuntime, type Runtime } from '../runtime.js';
 
@@ -24,6 +25,8 @@ commands:
   migrate               create or update streams, KV buckets and Postgres tables
   api                   run the HTTP API on RG_API_PORT
   projector [name...]   run projectors (all when no name is given)
+  audit-worker          keep the Merkle tree over the audit stream and sign checkpoints
+                        (RG_AUDIT_SIGNING_KEY, RG_AUDIT_CHECKPOINT_DIR; see docs/auditors.md)
   skip-event <projector> --seq N --reason "…" [--actor who]
                         record a failed event as skipped and move the projector past it
   nats-config [--host H] [--port N] [--store-dir DIR]
@@ -61,6 +64,8 @@ async function main(argv: string[]): Promise<void> {
       return withRuntime('migrate', runMigrate);
     case 'api':
       return withRuntime('api', (rt) => serve(rt, { api: true }));
+    case 'audit-worker':
+      return withRuntime('audit', (rt) => serve(rt, { api: false, audit: loadAuditWorkerConfig() }));
     case 'projector':
       return withRuntime('projector', (rt) => serve(rt, { api: false, projectors: args }));
     case 'skip-event':

@@ -1,14 +1,17 @@
 /**
  * `relaygrid start` / `npm start`: everything in one process. Uses the
  * configured services, else the local defaults when they answer, else starts
- * its own under .relaygrid/; then migrates and runs every role.
+ * its own under .relaygrid/; then migrates and runs every role (API,
+ * projectors, audit worker), with development keys under .relaygrid/ for what
+ * is not configured.
  */
 import { resolve } from 'node:path';
 import type { Config, ConfigSources } from '../config.js';
 import { createLogger } from '../logger.js';
 import { openRuntime } from '../runtime.js';
 import { ensureLocalStack } from '../stack/local-stack.js';
-import { localMasterKey } from '../stack/master-key.js';
+import { localAuditSigningKey, localMasterKey } from '../stack/master-key.js';
+import { loadAuditWorkerConfig } from '../../workers/audit/config.js';
 import { runMigrate, serve } from './serve.js';
 
 export async function startAll(config: Config, sources: ConfigSources): Promise<void> {
@@ -21,7 +24,8 @@ export async function startAll(config: Config, sources: ConfigSources): Promise<
     const rt = await openRuntime({ ...config, masterKey, natsUrl: stack.natsUrl, databaseUrl: stack.databaseUrl, redisUrl: stack.redisUrl }, 'start', log);
     try {
       await runMigrate(rt);
-      await serve(rt, { api: true, projectors: [] });
+      const auditEnv = { ...process.env, RG_AUDIT_SIGNING_KEY: process.env['RG_AUDIT_SIGNING_KEY'] || localAuditSigningKey(dataDir) };
+      await serve(rt, { api: true, projectors: [], audit: loadAuditWorkerConfig(auditEnv) });
     } finally {
       await rt.close();
     }

@@ -44,6 +44,14 @@ describe('access tokens', () => {
     expect(claims).toMatchObject({ sub: 'u1', sid: 's1', roles: ['client'], ims: 1_700_000_000_123 });
     expect(claims.exp! - claims.iat!).toBe(300);
   });
+  it('a cached token stops verifying when it expires', async () => {
+    const tokens = new AccessTokens(master, 1);
+    const token = tokens.issue('u1', 's1', ['client']);
+    expect(tokens.verify(token).sub).toBe('u1');
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(() => tokens.verify(token)).toThrow(expect.objectContaining({ code: 'token_expired' }) as Error);
+  });
+
   it('reject tokens signed with another key, altered, or expired', () => {
     const tokens = new AccessTokens(master, 300);
     const foreign = new AccessTokens(randomBytes(32), 300).issue('u1', 's1', ['admin']);
