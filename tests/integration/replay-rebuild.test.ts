@@ -90,15 +90,18 @@ describe('replay rebuild', () => {
     })();
     let writing = true;
     let written = 0;
+    let lastSeq = 0;
     const writer = (async () => {
       while (writing) {
-        await identity.accounts.register({ email: `during-${written}@example.org`, password: 'rebuild password' });
+        lastSeq = (await identity.accounts.register({ email: `during-${written}@example.org`, password: 'rebuild password' })).seq;
         written++;
       }
     })();
     await rebuild(env.rt, 'users');
     writing = false;
     await writer;
+    // Lag is measured after a batch, so "no lag" alone can precede the last write: wait for its sequence.
+    await eventually(async () => ((await env.rt.db.selectFrom('projector_checkpoints').select('seq').where('projector', '=', 'users').executeTakeFirst())?.seq ?? 0) >= lastSeq, 20_000);
     await settled();
     reading = false;
     await reader;
