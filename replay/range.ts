@@ -48,24 +48,47 @@ export async function streamInfo(nats: Nats, stream: string) {
   }
 }
 
-/** Resolves time bounds to sequences with direct gets (the first message at or after the time). */
+/**
+ * Resolves the bounds to sequences. `--from T` is the first message stored at
+ * or after T, `--to T` the last one stored at or before T (inclusive).
+ */
 export async function resolveRange(nats: Nats, stream: string, from?: Bound, to?: Bound): Promise<SeqRange> {
   const info = await streamInfo(nats, stream);
-  const first = info.state.first_seq;
-  const last = info.state.last_seq;
-  const atOrAfter = async (time: Date): Promise<number> => {
-    const msg = await nats.jsm.direct.getMessage(stream, { start_time: time });
-    return msg?.seq ?? last + 1;
-  };
-  const fromSeq = from === undefined ? first : 'seq' in from ? Math.max(from.seq, first) : await atOrAfter(from.time);
-  // A time `to` is inclusive: everything stored up to and including that instant.
-  const toSeq = to === undefined ? last : 'seq' in to ? Math.min(to.seq, last) : (await atOrAfter(new Date(to.time.getTime() + 1))) - 1;
-  if (from && to) {
-    const fromKey = 'seq' in from ? from.seq : from.time.getTime();
-    const toKey = 'seq' in to ? to.seq : to.time.getTime();
-    if (('seq' in from) === ('seq' in to) && fromKey > toKey) throw new ReplayArgumentError('--from: must not be after --to');
+  const { first_seq: first, last_seq: last } = info.state;
+  const isTime = (b: Bound | undefined): b is { time: Date } => b !== undefined && 'time' in b;
+  if (isTime(from) && isTime(to) && from.time.getTime() > to.time.getTime()) throw new ReplayArgumentError('--from: must not be after --to');
+  if (from && to && !isTime(from) && !isTime(to) && from.seq > to.seq) throw new ReplayArgumentError('--from: must not be after --to');
+  const fromSeq = from === undefined ? first : isTime(from) ? await firstStoredAtOrAfter(nats, stream, first, last, from.time) : from.seq;
+  const toSeq = to === undefined ? last : isTime(to) ? (await firstStoredAtOrAfter(nats, stream, first, last, new Date(to.time.getTime() + 1))) - 1 : to.seq;
+  // One bound a sequence, the other a time: the message named by number lies on the wrong side of the time.
+  if (from !== undefined && to !== undefined && isTime(from) !== isTime(to) && fromSeq > toSeq) throw new ReplayArgumentError('--from: must not be after --to');
+  return { stream, from: Math.max(fromSeq, first), to: Math.min(toSeq, last) };
+}
+
+/**
+ * The sequence of the first message stored at or after `time`, or last + 1, by
+ * bisection over direct gets (a direct get by `start_time` needs nats-server
+ * 2.11). Stored times grow with the sequence; gaps (deleted messages) are
+ * stepped over with `next_by_subj: ">"`, which answers the next message that exists.
+ */
+async function firstStoredAtOrAfter(nats: Nats, stream: string, first: number, last: number, time: Date): Promise<number> {
+  if (last < first || first === 0) return last + 1;
+  let lo = first;
+  let hi = last + 1;
+  let found = last + 1;
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    const msg = await nats.jsm.direct.getMessage(stream, { seq: mid, next_by_subj: '>' });
+    if (!msg) {
+      hi = mid;
+    } else if (msg.time.getTime() >= time.getTime()) {
+      found = msg.seq;
+      hi = mid;
+    } else {
+      lo = msg.seq + 1;
+    }
   }
-  return { stream, from: fromSeq, to: toSeq };
+  return found;
 }
 
 /**
