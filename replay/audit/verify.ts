@@ -20,7 +20,7 @@ import { leafHashes, loadTreeState } from '../../workers/audit/store.js';
 import { Progress } from '../progress.js';
 import type { VerifiedCheckpoint } from './checkpoint-source.js';
 import { AuditFailedError } from './errors.js';
-import { messageLeafHash, storedMessageOf } from './leaf.js';
+import { deliveredLeafHash } from './leaf.js';
 import { readStored, storedCount } from './read.js';
 import { consistencyRanges, Frontier, neededNodes, nodeKey, proofHashes, verifyConsistency, type NodeId } from './merkle.js';
 
@@ -38,10 +38,16 @@ const CHUNK = 10_000;
 
 const at = (diff: { seq?: number }): string => (diff.seq === undefined ? ' (missing from the stream)' : ` (stream seq ${diff.seq})`);
 
-/** The audit worker's recorded leaf hashes, read a chunk at a time. */
+/**
+ * The audit worker's recorded leaf hashes, read a chunk at a time. Verify
+ * walks them in index order, so `get` answers synchronously within the loaded
+ * chunk (no promise per leaf) and the next chunk is fetched while this one is
+ * in use, overlapping the Postgres read with the NATS read.
+ */
 class RecordedLeaves {
   private chunk: Buffer[] = [];
   private chunkStart = 0;
+  private ahead: { start: number; rows: Promise<Buffer[]> } | undefined;
 
   private constructor(
     private readonly db: Kysely<Database>,
@@ -60,13 +66,34 @@ class RecordedLeaves {
     }
   }
 
-  async at(index: number): Promise<Buffer | undefined> {
-    if (index >= this.size) return undefined;
-    if (index < this.chunkStart || index >= this.chunkStart + this.chunk.length) {
-      this.chunkStart = index;
-      this.chunk = await leafHashes(this.db, index, Math.min(index + CHUNK, this.size));
-    }
+  /** The record of leaf `index` when its chunk is loaded, else undefined (then `load`). */
+  get(index: number): Buffer | undefined {
     return this.chunk[index - this.chunkStart];
+  }
+
+  /** Loads the chunk starting at `index` (< size) and prefetches the one after it. */
+  async load(index: number): Promise<Buffer> {
+    const ahead = this.ahead;
+    this.ahead = undefined;
+    const rows = ahead?.start === index ? ahead.rows : this.fetch(index);
+    // Read ahead before awaiting, so both reads overlap the stream read.
+    const nextStart = index + CHUNK;
+    if (nextStart < this.size) {
+      this.ahead = { start: nextStart, rows: this.fetch(nextStart) };
+      // A prefetch nobody awaits (verify failed early) must not be an unhandled rejection.
+      this.ahead.rows.catch(() => undefined);
+    }
+    this.chunk = await rows;
+    this.chunkStart = index;
+    return this.chunk[0]!;
+  }
+
+  async at(index: number): Promise<Buffer> {
+    return this.get(index) ?? (await this.load(index));
+  }
+
+  private fetch(start: number): Promise<Buffer[]> {
+    return leafHashes(this.db, start, Math.min(start + CHUNK, this.size));
   }
 }
 
@@ -88,22 +115,26 @@ async function verify(rt: Runtime, stream: string, checkpoints: readonly Verifie
 
   // Consistency proofs between consecutive checkpoints need these perfect nodes.
   const pairs = checkpoints.slice(1).map((c, i) => [checkpoints[i]!, c] as const);
-  const wanted = new Set(neededNodes(pairs.flatMap(([a, b]) => consistencyRanges(a.size, b.size))).map(nodeKey));
+  // By level, then index: the check runs for every node the tree completes, a key string only for the few wanted.
+  const wanted: Set<number>[] = [];
+  for (const id of neededNodes(pairs.flatMap(([a, b]) => consistencyRanges(a.size, b.size)))) (wanted[id.level] ??= new Set()).add(id.index);
   const captured = new Map<string, Buffer>();
   const capture = (id: NodeId, hash: Buffer) => {
-    const key = nodeKey(id);
-    if (wanted.has(key)) captured.set(key, hash);
+    if (wanted[id.level]?.has(id.index)) captured.set(nodeKey(id), hash);
   };
 
   const tree = Frontier.empty();
-  const recordedTree = Frontier.empty();
+  // The tree of the worker's records. Up to the first difference it is `tree`,
+  // so it is only built from there on, starting from a copy of `tree`.
+  let recordedTree: Frontier | undefined;
   let firstDiff: { index: number; seq?: number } | undefined;
   let next = 0; // the next checkpoint to reach
   let lastGood = 0; // size of the last checkpoint that matched
   const progress = new Progress(`audit verify ${stream}`, total);
 
   const fail = (size: number, what: string): never => {
-    const recordsAgree = records && recordedTree.size === size && recordedTree.root().equals(checkpoints[next]?.root ?? Buffer.alloc(0));
+    // Records equal to the stream throughout (no recordedTree) cannot agree with a checkpoint the stream fails.
+    const recordsAgree = records && recordedTree && recordedTree.size === size && recordedTree.root().equals(checkpoints[next]?.root ?? Buffer.alloc(0));
     if (firstDiff && firstDiff.index < size && recordsAgree) {
       throw new AuditFailedError(`${stream}: ${what}: first bad index ${firstDiff.index}${at(firstDiff)}, the first leaf that differs from the audit worker's records of ${records.stream}`);
     }
@@ -119,24 +150,38 @@ async function verify(rt: Runtime, stream: string, checkpoints: readonly Verifie
     }
   };
 
-  await readStored(rt.nats, stream, async (msg) => {
-    const index = tree.size;
-    const hash = messageLeafHash(storedMessageOf(msg));
-    tree.append(hash, capture);
-    if (records && index < records.size) {
-      const recorded = (await records.at(index))!;
-      recordedTree.append(recorded);
-      if (!firstDiff && !recorded.equals(hash)) firstDiff = { index, seq: msg.seq };
+  /** Leaf `index` of the stream, with the worker's record of it when there is one. */
+  const leaf = (index: number, hash: Buffer, seq: number, recorded: Buffer | undefined) => {
+    if (recorded) {
+      if (!firstDiff && !recorded.equals(hash)) {
+        firstDiff = { index, seq };
+        recordedTree = tree.clone();
+      }
+      recordedTree?.append(recorded);
     }
+    tree.append(hash, capture);
     progress.add();
     checkReached();
+  };
+  // Synchronous per message: a promise only when the next chunk of records must be read.
+  await readStored(rt.nats, stream, (msg) => {
+    const index = tree.size;
+    const hash = deliveredLeafHash(msg);
+    if (!records || index >= records.size) return leaf(index, hash, msg.seq, undefined);
+    const recorded = records.get(index);
+    if (recorded) return leaf(index, hash, msg.seq, recorded);
+    const seq = msg.seq;
+    return records.load(index).then((r) => leaf(index, hash, seq, r));
   });
 
   if (next < checkpoints.length) {
     const c = checkpoints[next]!;
     // Fewer leaves than a checkpoint covers: a leaf was removed, or the stream is another one.
-    if (records && !firstDiff && records.size > tree.size) firstDiff = { index: tree.size };
-    while (records && recordedTree.size < Math.min(c.size, records.size)) recordedTree.append((await records.at(recordedTree.size))!);
+    if (records && !firstDiff && records.size > tree.size) {
+      firstDiff = { index: tree.size };
+      recordedTree = tree.clone();
+    }
+    while (records && recordedTree && recordedTree.size < Math.min(c.size, records.size)) recordedTree.append(await records.at(recordedTree.size));
     fail(c.size, `the stream holds ${tree.size} leaves, but checkpoint ${c.source} covers ${c.size}`);
   }
 

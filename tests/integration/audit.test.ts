@@ -19,7 +19,8 @@ import { commitIdOf, uuidv7 } from '../../contracts/ids.js';
 import { auditCheckpointStreamName } from '../../infra/streams/audit-checkpoints.js';
 import { EventStore } from '../../producers/event-store/event-store.js';
 import { runAudit } from '../../replay/audit/cli.js';
-import { messageLeafHash, storedMessageOf } from '../../replay/audit/leaf.js';
+import { deliveredLeafHash, messageLeafHash, storedMessageOf } from '../../replay/audit/leaf.js';
+import { rawHeaderBlock } from '../../replay/audit/raw-headers.js';
 import { rootOf } from '../../replay/audit/merkle.js';
 import { generateKeyPair, openCheckpoint, parseSignerKey, parseVerifierKey, signCheckpoint } from '../../replay/audit/note.js';
 import type { InclusionProofFile } from '../../replay/audit/proof.js';
@@ -231,6 +232,42 @@ describe('auditable log', () => {
     const noStream = await cli(['verify', '--key', verifierFile, '--stream', 'NO_SUCH_STREAM']);
     expect(noStream.code).toBe(2);
     expect(noStream.stderr).toMatch(/^relaygrid: --stream: no stream "NO_SUCH_STREAM" \(streams: .*\)\n$/);
+  });
+
+  it('worker and verifier hash real consumer messages from the raw header bytes, as nats.js decodes them, odd headers included', async () => {
+    // The audit stream's own messages take the raw path (replay/audit/raw-headers.ts).
+    let audited = 0;
+    await readStored(env.rt.nats, env.rt.names.auditStream, (msg) => {
+      expect(rawHeaderBlock(msg)?.length).toBeGreaterThan(0);
+      expect(deliveredLeafHash(msg).equals(messageLeafHash(storedMessageOf(msg)))).toBe(true);
+      audited++;
+    });
+    expect(audited).toBe(32);
+
+    // Header blocks nats.js would not write, stored as sent: raw bytes through a stand-in for MsgHdrs.encode().
+    const stream = `${env.rt.names.upper}_ODD_HEADERS`;
+    await env.rt.nats.jsm.streams.add({ name: stream, subjects: [`${env.rt.names.prefix}.odd.>`] });
+    const blocks = [
+      'NATS/1.0\r\nb: 1\r\na: 2\r\nb: 3\r\nB: 4\r\n\r\n',
+      'NATS/1.0\r\nk: \t v \u000b\u000c\r\ne:\r\n:empty name\r\nno colon\r\nc: a:b:c\r\n\r\n',
+      'NATS/1.0\r\nk: v\n\r\nl: \rv\r\r\nm: a\u0000b\r\n\r\n',
+      'NATS/1.0\r\nk: grüße\r\nn: \u00a0v\u00a0\r\n\r\n', // UTF-8: nats.js decodes it
+      'NATS/1.0\r\nk: v', // no final CRLF
+    ];
+    for (const [i, block] of blocks.entries()) {
+      const raw = Buffer.from(block, 'utf8');
+      env.rt.nats.nc.publish(`${env.rt.names.prefix}.odd.${i}`, Buffer.of(i), { headers: { encode: () => raw } as unknown as MsgHdrs });
+    }
+    await env.rt.nats.nc.flush();
+    await eventually(async () => (await env.rt.nats.jsm.streams.info(stream)).state.messages === blocks.length);
+    const raw: Buffer[] = [];
+    await readStored(env.rt.nats, stream, (msg) => {
+      raw.push(Buffer.from(rawHeaderBlock(msg)!));
+      expect(deliveredLeafHash(msg).equals(messageLeafHash(storedMessageOf(msg))), raw.at(-1)!.toString('latin1')).toBe(true);
+    });
+    // Stored and delivered byte for byte, so both paths were really given these blocks.
+    expect(raw.map((b) => b.toString('utf8'))).toEqual(blocks);
+    await env.rt.nats.jsm.streams.delete(stream);
   });
 
   describe('tampering with a copy of the audit stream', () => {

@@ -24,7 +24,7 @@ import { applyAuditCheckpointStream } from '../../infra/streams/audit-checkpoint
 import type { Runtime } from '../../infra/runtime.js';
 import { LeaderLock } from '../../projectors/runtime/leader-lock.js';
 import { eventIdsOrError } from '../../replay/audit/event-ids.js';
-import { messageLeafHash, storedMessageOf } from '../../replay/audit/leaf.js';
+import { deliveredLeafHash, storedMessageOf } from '../../replay/audit/leaf.js';
 import type { NodeId } from '../../replay/audit/merkle.js';
 import { signCheckpoint } from '../../replay/audit/note.js';
 import { storeCheckpoint } from './checkpoints.js';
@@ -119,13 +119,13 @@ export async function startAuditWorker(rt: Runtime, opts: AuditWorkerOptions): P
         if (id.level > 0) nodes.push({ ...id, hash });
       };
       for (const msg of batch) {
-        const stored = storedMessageOf(msg);
-        const hash = messageLeafHash(stored);
+        // The verifier's own leaf function, so worker and verifier cannot disagree.
+        const hash = deliveredLeafHash(msg);
         const index = frontier.size;
         frontier.append(hash, onNode);
         leaves.push({ index, seq: msg.seq, hash });
         // The tree covers bytes, decodable or not; only the id index can miss a commit's inner ids.
-        const { ids, error } = eventIdsOrError(rt.registry, stored);
+        const { ids, error } = eventIdsOrError(rt.registry, storedMessageOf(msg));
         if (error) log.warn({ err: error, seq: msg.seq, index }, 'commit not decodable: indexed by its ce-id only');
         for (const eventId of ids) events.push({ eventId, leafIndex: index });
       }
