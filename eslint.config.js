@@ -3,7 +3,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.relaygrid/**', 'contracts/codegen.mjs'] },
+  { ignores: ['dist/**', 'node_modules/**', '.relaygrid/**', '.scratch/**', 'contracts/codegen.mjs'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {

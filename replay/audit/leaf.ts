@@ -28,7 +28,7 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import type { MsgHdrs } from '@nats-io/transport-node';
 import { sha256 } from './merkle.js';
-import { HeaderSpans, rawHeaderBlock, scanHeaderBlock, sortSpans } from './raw-headers.js';
+import { HeaderSpans, rawHeaderBlock, scanHeaderBlock, sortSpans } from '../../infra/nats/raw-headers.js';
 
 export type HeaderPair = readonly [name: string, value: string];
 

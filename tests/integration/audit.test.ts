@@ -20,7 +20,7 @@ import { auditCheckpointStreamName } from '../../infra/streams/audit-checkpoints
 import { EventStore } from '../../producers/event-store/event-store.js';
 import { runAudit } from '../../replay/audit/cli.js';
 import { deliveredLeafHash, messageLeafHash, storedMessageOf } from '../../replay/audit/leaf.js';
-import { rawHeaderBlock } from '../../replay/audit/raw-headers.js';
+import { rawHeaderBlock } from '../../infra/nats/raw-headers.js';
 import { rootOf } from '../../replay/audit/merkle.js';
 import { generateKeyPair, openCheckpoint, parseSignerKey, parseVerifierKey, signCheckpoint } from '../../replay/audit/note.js';
 import type { InclusionProofFile } from '../../replay/audit/proof.js';
@@ -235,7 +235,7 @@ describe('auditable log', () => {
   });
 
   it('worker and verifier hash real consumer messages from the raw header bytes, as nats.js decodes them, odd headers included', async () => {
-    // The audit stream's own messages take the raw path (replay/audit/raw-headers.ts).
+    // The audit stream's own messages take the raw path (infra/nats/raw-headers.ts).
     let audited = 0;
     await readStored(env.rt.nats, env.rt.names.auditStream, (msg) => {
       expect(rawHeaderBlock(msg)?.length).toBeGreaterThan(0);

@@ -1,5 +1,5 @@
 /**
- * The raw header scan (replay/audit/raw-headers.ts) against nats.js's own
+ * The raw header scan (infra/nats/raw-headers.ts) against nats.js's own
  * decode, on real nats.js messages: HMSG frames parsed by nats-core's Parser
  * into MsgImpl, as a subscription receives them, wrapped the way JsMsgImpl
  * wraps one (`msg`; @nats-io/jetstream does not export toJsMsg). The
@@ -13,7 +13,7 @@ import type { JsMsg } from '@nats-io/jetstream';
 import { Kind, MsgImpl, Parser, type ParserEvent, type Publisher } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
 import { deliveredLeafHash, headerPairs, messageLeafHash, storedMessageOf } from '../../replay/audit/leaf.js';
-import { HeaderSpans, MAX_SORTED_SPANS, rawHeaderBlock, scanHeaderBlock, sortSpans, spanPairs } from '../../replay/audit/raw-headers.js';
+import { HeaderSpans, MAX_SORTED_SPANS, rawHeaderBlock, scanHeaderBlock, sortSpans, spanPairs } from '../../infra/nats/raw-headers.js';
 
 const SUBJECT = 'rg.evt.identity.user.u1';
 const REPLY = '$JS.ACK.RG_AUDIT.c.1.7.7.1700000000000000000.0';

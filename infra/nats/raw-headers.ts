@@ -1,11 +1,12 @@
 /**
  * Header pairs read straight from the bytes of a stored NATS header block, for
- * verify's hot loop: nats.js's MsgHdrsImpl.decode builds a string, a line
- * array, a Map and a validated string per header of every message, which was
- * the largest share of verify's CPU and garbage.
+ * the loops that read every message of a stream (audit verify, export):
+ * nats.js's MsgHdrsImpl.decode builds a string, a line array, a Map and a
+ * validated string per header of every message, which was the largest share
+ * of their CPU and garbage.
  *
- * The leaf is defined over the pairs as nats.js decodes them (leaf.ts), so the
- * scan must answer exactly those pairs or decline. It takes only blocks where
+ * The audit leaf is defined over the pairs as nats.js decodes them
+ * (replay/audit/leaf.ts), so the scan must answer exactly those pairs or decline. It takes only blocks where
  * that is easy to be sure of, and declines (the caller then decodes with
  * nats.js) on anything else:
  *
