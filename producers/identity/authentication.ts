@@ -166,8 +166,12 @@ export class Authentication {
 
   /** The principal of a bearer credential: an access JWT, or an API key (`rgk_…`). */
   async authenticate(bearer: string): Promise<Principal> {
-    if (bearer.startsWith(API_KEY_PREFIX)) return this.authenticateApiKey(bearer);
+    if (this.isApiKey(bearer)) return this.authenticateApiKey(bearer);
     return this.authenticateToken(bearer);
+  }
+
+  isApiKey(bearer: string): boolean {
+    return bearer.startsWith(API_KEY_PREFIX);
   }
 
   /** JWT check only: signature, expiry, and the in-memory revocation list. No I/O. */
@@ -187,7 +191,7 @@ export class Authentication {
    * plus a last-sequence check), so a revocation counts at once; the key's
    * roles are cut down to those its owner still holds.
    */
-  private async authenticateApiKey(presented: string): Promise<Principal> {
+  async authenticateApiKey(presented: string): Promise<Principal> {
     const { d } = this;
     const match = /^rgk_([0-9a-f-]{36})_([A-Za-z0-9_-]{20,100})$/.exec(presented);
     const invalid = new AuthError(401, 'invalid_api_key', 'the API key is not valid');
