@@ -9,6 +9,7 @@ import { COMMIT_KEY, type EventData, type EventKey } from './catalogue.js';
 import type { SchemaRegistry } from './codec.js';
 import type { CommitV1 } from './catalogue.generated.js';
 import { commitIdOf } from './ids.js';
+import { HeaderSpans, rawHeaderBlock, scanHeaderBlock } from '../infra/nats/raw-headers.js';
 
 /** An event as a decider emits it: its catalogue key and current-version data. */
 export type DomainEvent<K extends EventKey = EventKey> = { [P in K]: { type: P; data: EventData<P> } }[K];
@@ -125,6 +126,27 @@ export interface RawMessage {
   subject: string;
   headers?: MsgHdrs | undefined;
   data: Uint8Array;
+  /**
+   * The stored header block, when the reader has it: its attributes are then
+   * scanned from the bytes and `headers` (nats.js's slow parser) is never read.
+   */
+  headerBlock?: Uint8Array | undefined;
+}
+
+/**
+ * A delivered message as the decoder takes it, with nats.js's header parsing
+ * deferred: decodeMessage reads the stored header block instead when it can.
+ */
+export function rawMessageOf(msg: { seq: number; subject: string; headers?: MsgHdrs | undefined; data: Uint8Array }): RawMessage {
+  return {
+    seq: msg.seq,
+    subject: msg.subject,
+    data: msg.data,
+    headerBlock: rawHeaderBlock(msg),
+    get headers() {
+      return msg.headers;
+    },
+  };
 }
 
 type Attributes = Record<string, string | undefined>;
@@ -136,6 +158,22 @@ type Attributes = Record<string, string | undefined>;
 function attributesOf(h: MsgHdrs): Attributes {
   const out: Attributes = {};
   for (const [key, values] of h) out[key] = values[0];
+  return out;
+}
+
+/** Reused from message to message: decoding is synchronous. */
+const spans = new HeaderSpans();
+
+/** The first value of each header, from the stored bytes; undefined when the scan declines the block. */
+function scannedAttributes(block: Uint8Array): Attributes | undefined {
+  if (block.length === 0 || !scanHeaderBlock(block, spans)) return undefined;
+  const buf = Buffer.from(block.buffer, block.byteOffset, block.byteLength);
+  const out: Attributes = {};
+  for (let i = 0; i < 4 * spans.count; i += 4) {
+    // The scan guarantees ASCII, so latin1 is the exact text.
+    const name = buf.toString('latin1', spans.at[i]!, spans.at[i + 1]!);
+    if (out[name] === undefined) out[name] = buf.toString('latin1', spans.at[i + 2]!, spans.at[i + 3]!);
+  }
   return out;
 }
 
@@ -158,8 +196,10 @@ function metaOf(attrs: Attributes): EventMeta {
 
 /** Decodes a message into its events (one, or the entries of a commit), in order. */
 export function decodeMessage(registry: SchemaRegistry, msg: RawMessage): StoredEvent[] {
-  if (!msg.headers) throw new EnvelopeError(`message ${msg.seq} has no CloudEvents headers`);
-  const attrs = attributesOf(msg.headers);
+  const scanned = msg.headerBlock ? scannedAttributes(msg.headerBlock) : undefined;
+  const headers = scanned ? undefined : msg.headers;
+  if (!scanned && !headers) throw new EnvelopeError(`message ${msg.seq} has no CloudEvents headers`);
+  const attrs = scanned ?? attributesOf(headers!);
   const id = required(attrs, HEADER.id, msg.seq);
   const ceType = required(attrs, HEADER.type, msg.seq);
   const fingerprint = required(attrs, HEADER.dataSchema, msg.seq);

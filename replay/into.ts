@@ -9,7 +9,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { Kysely } from 'kysely';
-import { decodeMessage, type StoredEvent } from '../contracts/envelope.js';
+import { decodeMessage, rawMessageOf, type StoredEvent } from '../contracts/envelope.js';
 import { requireMasterKey } from '../infra/config.js';
 import type { Runtime } from '../infra/runtime.js';
 import { PersonKeys } from '../producers/identity/crypto/person-keys.js';
@@ -74,7 +74,7 @@ async function projectRange(rt: Runtime, target: Kysely<Database>, projection: P
     rt.nats,
     range,
     async (msg) => {
-      batch.push(...decodeMessage(rt.registry, { seq: msg.seq, subject: msg.subject, headers: msg.headers, data: msg.data }));
+      batch.push(...decodeMessage(rt.registry, rawMessageOf(msg)));
       lastSeq = msg.seq;
       bar?.set(msg.seq - range.from + 1);
       if (batch.length >= BATCH) await flush();

@@ -6,7 +6,7 @@
 import { JetStreamApiError, type JsMsg } from '@nats-io/jetstream';
 import { TimeoutError, NoRespondersError } from '@nats-io/transport-node';
 import type { SchemaRegistry } from '../../contracts/codec.js';
-import { decodeMessage, encodeDecision, type DomainEvent, type EventMeta, type StoredEvent } from '../../contracts/envelope.js';
+import { decodeMessage, encodeDecision, rawMessageOf, type DomainEvent, type EventMeta, type StoredEvent } from '../../contracts/envelope.js';
 import { uuidv7 } from '../../contracts/ids.js';
 import type { Nats } from '../../infra/nats/connection.js';
 import type { Names } from '../../infra/naming.js';
@@ -95,6 +95,6 @@ export class EventStore {
   }
 
   decode(msg: JsMsg): StoredEvent[] {
-    return decodeMessage(this.registry, { seq: msg.seq, subject: msg.subject, headers: msg.headers, data: msg.data });
+    return decodeMessage(this.registry, rawMessageOf(msg));
   }
 }

@@ -9,7 +9,7 @@ import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { Span } from '@opentelemetry/api';
 import { sql, type Kysely } from 'kysely';
 import { keyOfCeType, UnknownSchemaError, type SchemaRegistry } from '../../contracts/codec.js';
-import { decodeMessage, type RawMessage, type StoredEvent } from '../../contracts/envelope.js';
+import { decodeMessage, rawMessageOf, type RawMessage, type StoredEvent } from '../../contracts/envelope.js';
 import type { Logger } from '../../infra/logger.js';
 import type { Metrics } from '../../infra/metrics.js';
 import type { Names } from '../../infra/naming.js';
@@ -222,7 +222,7 @@ export class Projector {
   private async decodeAll(batch: readonly JsMsg[]): Promise<DecodedBatch> {
     const decoded: DecodedMessage[] = [];
     for (const msg of batch) {
-      const raw: RawMessage = { seq: msg.seq, subject: msg.subject, headers: msg.headers, data: msg.data };
+      const raw: RawMessage = rawMessageOf(msg);
       // Synchronous on the hot path: only an unknown writer schema needs a (rare) lookup.
       let events = tryDecode(this.deps.registry, raw);
       if (events instanceof UnknownSchemaError && (await this.learnSchema(events.fingerprint))) {
