@@ -171,8 +171,8 @@ function scannedAttributes(block: Uint8Array): Attributes | undefined {
   const out: Attributes = {};
   for (let i = 0; i < 4 * spans.count; i += 4) {
     // The scan guarantees ASCII, so latin1 is the exact text.
-    const name = buf.toString('latin1', spans.at[i]!, spans.at[i + 1]!);
-    if (out[name] === undefined) out[name] = buf.toString('latin1', spans.at[i + 2]!, spans.at[i + 3]!);
+    const name = buf.toString('latin1', spans.at[i], spans.at[i + 1]);
+    if (out[name] === undefined) out[name] = buf.toString('latin1', spans.at[i + 2], spans.at[i + 3]);
   }
   return out;
 }
