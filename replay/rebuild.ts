@@ -120,8 +120,8 @@ async function projectToTail(rt: Runtime, projection: Projection, onLag: (lag: n
   }
 }
 
-/** True when no message of the filter lies after `checkpoint` (up to `last`). */
-async function caughtUp(rt: Runtime, projection: Projection, checkpoint: number, last: number): Promise<boolean> {
+/** True when no message of the projection's filter lies after `checkpoint` (up to `last`, the stream's last sequence). */
+export async function caughtUp(rt: Runtime, projection: Projection, checkpoint: number, last: number): Promise<boolean> {
   if (checkpoint >= last) return true;
   const next = await rt.nats.jsm.direct.getMessage(rt.names.stream(projection.context), { seq: checkpoint + 1, next_by_subj: projection.filter(rt.names) });
   return !next || next.seq > last;
