@@ -1,9 +1,10 @@
 /**
  * `<NS>_AUDIT_CHECKPOINTS`: the signed checkpoints of the audit log, one
- * message per checkpoint on `<ns>.audit.checkpoint`, kept forever. Declared
- * here rather than in definitions.ts so the audit worker can apply it on its
- * own; the checkpoints are also written to a directory outside NATS, so losing
- * this stream loses nothing an auditor needs.
+ * message per checkpoint on `<ns>.audit.checkpoint`, kept forever. `migrate`
+ * creates it with the other streams; the audit worker applies it too (a no-op
+ * when it is as declared, which is all service credentials allow). The
+ * checkpoints are also written to a directory outside NATS, so losing this
+ * stream loses nothing an auditor needs.
  */
 import { DiscardPolicy, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import type { Names } from '../naming.js';

@@ -17,10 +17,11 @@ describe('relaygrid migrate', () => {
   });
   afterAll(() => env.cleanup());
 
-  it('creates one stream per context plus the audit stream', () => {
+  it('creates one stream per context, the audit stream and its checkpoint stream', () => {
     expect(first.streams.map((s) => [s.name, s.action])).toEqual([
       ...EVENT_CONTEXTS.map((c) => [env.rt.names.stream(c), 'created']),
       [env.rt.names.auditStream, 'created'],
+      [`${env.rt.names.auditStream}_CHECKPOINTS`, 'created'],
     ]);
   });
 
@@ -47,6 +48,8 @@ describe('relaygrid migrate', () => {
     const audit = (await env.rt.nats.jsm.streams.info(env.rt.names.auditStream)).config;
     expect(audit).toMatchObject({ deny_delete: true, deny_purge: true, allow_direct: true, max_age: 0, max_msgs: -1, max_bytes: -1 });
     expect(audit.sources?.map((s) => s.name).sort()).toEqual(EVENT_CONTEXTS.map((c) => env.rt.names.stream(c)).sort());
+    const checkpoints = (await env.rt.nats.jsm.streams.info(`${env.rt.names.auditStream}_CHECKPOINTS`)).config;
+    expect(checkpoints).toMatchObject({ subjects: [`${env.config.namespace}.audit.checkpoint`], deny_delete: true, deny_purge: true, max_age: 0, max_msgs: -1 });
   });
 
   it('refuses to delete or purge events', async () => {

@@ -11,7 +11,11 @@ import { connectNats, type Nats } from '../../infra/nats/connection.js';
 import { natsServerConfig } from '../../infra/nats/server-config.js';
 import { EventStore } from '../../producers/event-store/event-store.js';
 import { uuidv7 } from '../../contracts/ids.js';
-import { isolated, type Isolated } from '../support/isolated.js';
+import { eventually, isolated, type Isolated } from '../support/isolated.js';
+import { join } from 'node:path';
+import { openRuntime } from '../../infra/runtime.js';
+import { generateKeyPair, parseSignerKey } from '../../replay/audit/note.js';
+import { startAuditWorker } from '../../workers/audit/audit-worker.js';
 import { startNatsServer, type OwnNatsServer } from '../support/nats-server.js';
 import { testUsers } from '../support/users.js';
 
@@ -63,6 +67,19 @@ describe('NATS permissions from infra/', () => {
     const info = await env.rt.nats.jsm.streams.info(audit);
     expect(info.config.deny_delete).toBe(true);
     expect(info.config.deny_purge).toBe(true);
+  });
+
+  it('the audit worker runs with service credentials (migrate created its checkpoint stream)', async () => {
+    const rt = await openRuntime({ ...env.config, natsUrl: url('service') }, 'test-audit');
+    try {
+      const keys = generateKeyPair('test.relaygrid/audit');
+      const worker = await startAuditWorker(rt, { signer: parseSignerKey(keys.signer), checkpointDir: join(server.dir, 'checkpoints'), checkpointEvery: 1000, checkpointSeconds: 3600 });
+      await eventually(() => worker.status().treeSize > 0);
+      expect(await worker.checkpoint()).toBeGreaterThan(0);
+      await worker.close();
+    } finally {
+      await rt.close();
+    }
   });
 
   it('analyst credentials read streams but cannot append events', async () => {
