@@ -226,6 +226,9 @@ describe('identity over HTTP', () => {
       headers: { 'x-min-sequence': String(suspended.body.sequence) },
     });
     expect(listed.body.users).toEqual([expect.objectContaining({ id: user.id, status: 'suspended', roles: ['client', 'operator'], suspendedReason: 'abuse report 7' })]);
+    const detail = await call<{ id: string; status: string; sessions: unknown[]; apiKeys: unknown[] }>('GET', `/v1/admin/users/${user.id}`, { token: admin.token });
+    expect(detail.body).toMatchObject({ id: user.id, status: 'suspended', sessions: [], apiKeys: [] });
+    expect((await call('GET', `/v1/admin/users/${user.id}`, { token: userTokens.accessToken })).status).toBe(401);
     const creds = await env.rt.db.selectFrom('proxy_credentials').select('status').where('user_id', '=', user.id).executeTakeFirst();
     expect(creds?.status).toBe('revoked');
 

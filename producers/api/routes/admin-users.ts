@@ -46,6 +46,25 @@ export function adminUserRoutes(app: FastifyInstance, deps: ApiDeps): void {
     },
   );
 
+  app.get<{ Params: { id: string } }>(
+    '/v1/admin/users/:id',
+    { config: { access: STAFF }, schema: { tags, summary: 'One user, with their sessions and API keys', params: idParams } },
+    async (request) => {
+      await waitForProjection(deps, 'users', request.headers[MIN_SEQUENCE_HEADER]);
+      const user = await db.selectFrom('users').selectAll().where('id', '=', request.params.id).executeTakeFirst();
+      if (!user) throw new HttpError(404, 'user_not_found', `no user ${request.params.id}`);
+      const [sessions, apiKeys] = await Promise.all([
+        identity.deps.sessions.list(user.id),
+        db.selectFrom('api_keys').select(['id', 'name', 'roles', 'issued_at', 'revoked_at']).where('user_id', '=', user.id).execute(),
+      ]);
+      return {
+        ...userView(user),
+        sessions: sessions.map((x) => ({ id: x.id, device: x.device, ip: x.ip, createdAt: new Date(x.createdAt).toISOString(), lastSeenAt: new Date(x.lastSeenAt).toISOString() })),
+        apiKeys: apiKeys.map((k) => ({ id: k.id, name: k.name, roles: k.roles, issuedAt: k.issued_at.toISOString(), revokedAt: k.revoked_at?.toISOString() ?? null })),
+      };
+    },
+  );
+
   app.post<{ Body: { email: string; password: string; displayName?: string; roles?: Role[] } }>(
     '/v1/admin/users',
     {
