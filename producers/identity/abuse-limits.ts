@@ -15,8 +15,6 @@ export interface LimitVerdict {
 }
 
 export class AbuseLimits {
-  private readonly touched = new Map<string, number>();
-
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
@@ -49,26 +47,5 @@ export class AbuseLimits {
 
   async recordSuccess(accountKey: string): Promise<void> {
     await this.redis.del(`${this.prefix}:fail:${accountKey}`);
-  }
-
-  /** Small pieces of expiring state that live beside the limits (TOTP steps, pending enrollments, last use). */
-  redisGet(name: string): Promise<string | null> {
-    return this.redis.get(`${this.prefix}:${name}`);
-  }
-
-  async redisSet(name: string, value: string, ttlSeconds: number): Promise<void> {
-    await this.redis.set(`${this.prefix}:${name}`, value, 'EX', ttlSeconds);
-  }
-
-  async redisDel(name: string): Promise<void> {
-    await this.redis.del(`${this.prefix}:${name}`);
-  }
-
-  /** Records a last-use time, at most once a minute per name and process (a write per request would be wasted). */
-  async touch(name: string, at: number): Promise<void> {
-    if ((this.touched.get(name) ?? 0) > at - 60_000) return;
-    this.touched.set(name, at);
-    if (this.touched.size > 10_000) this.touched.clear();
-    await this.redis.set(`${this.prefix}:${name}`, String(at), 'EX', 90 * 24 * 3600);
   }
 }

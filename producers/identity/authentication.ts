@@ -43,7 +43,6 @@ export interface ClientInfo {
 
 const API_KEY_PREFIX = 'rgk_';
 const INVALID_CREDENTIALS = 'the email or password is not correct';
-const PENDING_TOTP_TTL_SECONDS = 600;
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
@@ -84,10 +83,10 @@ export class Authentication {
     if (!code) throw new AuthError(401, 'totp_required', 'totp: this account needs a one-time code or a recovery code');
     const secret = open(key, userId, state.totp.secretSealed).toString('utf8');
     if (/^\d{6}$/.test(code)) {
-      const lastUsed = Number((await d.limits.redisGet(`totp-step:${userId}`)) ?? -1);
+      const lastUsed = await d.authState.lastTotpStep(userId);
       const result = verifyTotp(secret, code, now.getTime(), { lastUsedStep: lastUsed });
       if (result.ok) {
-        await d.limits.redisSet(`totp-step:${userId}`, String(result.step), 120);
+        await d.authState.setLastTotpStep(userId, result.step);
         return 'password+totp';
       }
     } else {
@@ -201,7 +200,7 @@ export class Authentication {
     if (!state.userId || state.revoked || state.secretHash !== sha256(secret)) throw invalid;
     const owner = await d.loadUser(state.userId);
     if (owner.status !== 'active') throw invalid;
-    void d.limits.touch(`apikey-used:${keyId}`, Date.now()).catch(() => undefined);
+    void d.authState.apiKeyUsed(keyId).catch(() => undefined);
     return { userId: state.userId, roles: state.roles.filter((r) => owner.roles.includes(r)), apiKeyId: keyId };
   }
 
@@ -210,21 +209,21 @@ export class Authentication {
     const state = await this.d.loadUser(userId);
     if (state.totp) throw new DomainError('totp_already_enabled', 'a second factor is already enabled: disable it first');
     const secret = generateTotpSecret();
-    await this.d.limits.redisSet(`totp-pending:${userId}`, secret, PENDING_TOTP_TTL_SECONDS);
+    await this.d.authState.setPendingTotp(userId, secret);
     return { secret, otpauthUri: otpauthUri(secret, userId) };
   }
 
   /** Step 2: a valid code enables TOTP; the recovery codes are shown this once. */
   async confirmTotp(userId: string, code: string, actor: Actor, now = new Date()): Promise<{ recoveryCodes: string[]; seq: number }> {
     const { d } = this;
-    const secret = await d.limits.redisGet(`totp-pending:${userId}`);
+    const secret = await d.authState.pendingTotp(userId);
     if (!secret) throw new DomainError('totp_not_started', 'start enrollment first: POST /v1/account/totp');
     const result = verifyTotp(secret, code, now.getTime());
     if (!result.ok) throw new DomainError('invalid_totp', 'code: the code is not valid');
     const recoveryCodes = generateRecoveryCodes();
     const written = await d.decideUser(userId, { type: 'EnableTotp', secretSealed: await d.sealFor(userId, secret), recoveryCodeHashes: recoveryCodes.map(hashRecoveryCode), at: now }, actor);
-    await d.limits.redisSet(`totp-step:${userId}`, String(result.step), 120);
-    await d.limits.redisDel(`totp-pending:${userId}`);
+    await d.authState.setLastTotpStep(userId, result.step);
+    await d.authState.clearPendingTotp(userId);
     return { recoveryCodes, seq: written.seq };
   }
 

@@ -14,6 +14,7 @@ import type { Database } from '../../schema/database.js';
 import { DomainError } from '../decider.js';
 import type { CommandHandler, HandleResult } from '../event-store/command-handler.js';
 import { AbuseLimits } from './abuse-limits.js';
+import { AuthState } from './auth-state.js';
 import { PersonKeys } from './crypto/person-keys.js';
 import { seal } from './crypto/sealing.js';
 import { EmailIndex } from './email.js';
@@ -40,6 +41,7 @@ export class IdentityDeps {
   readonly sessions: RefreshSessions;
   readonly revocations: Revocations;
   readonly limits: AbuseLimits;
+  readonly authState: AuthState;
 
   constructor(
     readonly handler: CommandHandler,
@@ -57,6 +59,7 @@ export class IdentityDeps {
     this.sessions = new RefreshSessions(redis, ns, auth.refreshTokenTtlSeconds);
     this.revocations = new Revocations({ nats, redis, namespace: ns, tokenTtlSeconds: auth.accessTokenTtlSeconds });
     this.limits = new AbuseLimits(redis, ns);
+    this.authState = new AuthState(redis, ns);
   }
 
   userSubject(userId: string): string {

@@ -136,7 +136,7 @@ export function accountRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get('/v1/account/api-keys', { config: { access }, schema: { tags, summary: 'Your API keys (never their secrets)' } }, async (request) => {
     await waitForProjection(deps, 'api-keys', request.headers[MIN_SEQUENCE_HEADER]);
     const rows = await deps.db.selectFrom('api_keys').selectAll().where('user_id', '=', principalOf(request).userId).orderBy('issued_at', 'desc').execute();
-    const lastUsed = await Promise.all(rows.map((r) => identity.deps.limits.redisGet(`apikey-used:${r.id}`)));
+    const lastUsed = await identity.deps.authState.apiKeysLastUsed(rows.map((r) => r.id));
     return {
       apiKeys: rows.map((r, i) => ({
         id: r.id,
@@ -144,7 +144,7 @@ export function accountRoutes(app: FastifyInstance, deps: ApiDeps): void {
         roles: r.roles,
         issuedAt: r.issued_at.toISOString(),
         revokedAt: r.revoked_at?.toISOString() ?? null,
-        lastUsedAt: lastUsed[i] ? new Date(Number(lastUsed[i])).toISOString() : null,
+        lastUsedAt: lastUsed[i] ? new Date(lastUsed[i]).toISOString() : null,
       })),
     };
   });
