@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Authentication, Principal } from '../identity/authentication.js';
-import { AuthError } from '../identity/authentication.js';
+import { AuthError } from '../identity/auth-error.js';
 import { ROLES, type Role } from '../identity/roles.js';
 
 export type Access = 'public' | readonly Role[];

@@ -7,7 +7,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError } from '../decider.js';
 import { ConcurrencyConflictError } from '../event-store/errors.js';
 import { InvalidSubjectTokenError } from '../../infra/naming.js';
-import { AuthError } from '../identity/authentication.js';
+import { AuthError } from '../identity/auth-error.js';
 
 export interface ErrorBody {
   code: string;

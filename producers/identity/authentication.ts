@@ -18,7 +18,6 @@ import { sessionDecider, type SessionEndReason } from './session.decider.js';
 import { generateTotpSecret, otpauthUri, verifyTotp } from './totp.js';
 import type { UserState } from './user.decider.js';
 
-export { AuthError };
 
 export interface Principal {
   userId: string;
