@@ -6,7 +6,7 @@
  *    real `authentication(app, identity.auth)` hook of producers/api:
  *
  *      auth:  GET /auth, config.access ['client']: the onRequest hook parses
- *             `Authorization: Bearer …` and calls Identity.auth.authenticate
+ *             `Authorization: Bearer …` and calls Identity.auth.authenticateToken (synchronous for JWTs)
  *             = fast-jwt HS256 verify (AccessTokens' 10,000-token digest cache) + the in-memory
  *             revocation check (a started Revocations) + the role check
  *      raw:   GET /raw, config.access 'public': the same hook returns at once

@@ -162,12 +162,7 @@ export class Authentication {
     return this.d.endSession(sessionId, reason, { actor: `user:${userId}` });
   }
 
-  /** The principal of a bearer credential: an access JWT, or an API key (`rgk_…`). */
-  async authenticate(bearer: string): Promise<Principal> {
-    if (this.isApiKey(bearer)) return this.authenticateApiKey(bearer);
-    return this.authenticateToken(bearer);
-  }
-
+  /** A bearer credential is an API key (`rgk_…`) or else an access JWT. */
   isApiKey(bearer: string): boolean {
     return bearer.startsWith(API_KEY_PREFIX);
   }
