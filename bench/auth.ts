@@ -7,7 +7,7 @@
  *
  *      auth:  GET /auth, config.access ['client']: the onRequest hook parses
  *             `Authorization: Bearer …` and calls Identity.auth.authenticateToken (synchronous for JWTs)
- *             = fast-jwt HS256 verify (AccessTokens' 10,000-token digest cache) + the in-memory
+ *             = fast-jwt HS256 verify (AccessTokens' 10,000-token cache) + the in-memory
  *             revocation check (a started Revocations) + the role check
  *      raw:   GET /raw, config.access 'public': the same hook returns at once
  *
@@ -79,7 +79,7 @@ const LOGINS = envInt('BENCH_LOGINS', 200);
 const LOGIN_WARMUP = 5;
 /** Authenticated reads must reach this share of the unauthenticated route's requests/s. */
 const GOAL_RATIO = 0.8;
-/** AccessTokens caches 10,000 verified tokens by digest; cycling through twice as many never hits it. */
+/** AccessTokens caches 10,000 verified tokens; cycling through twice as many never hits it. */
 const COLD_TOKENS = 20_000;
 
 type Client = 'socket' | 'http';
