@@ -24,8 +24,8 @@ import { checkpointsFromStream, verifyCheckpoints } from '../replay/audit/checkp
 import { readStored } from '../replay/audit/read.js';
 import { verifyStream } from '../replay/audit/verify.js';
 import { startAuditWorker } from '../workers/audit/audit-worker.js';
-import { fill, Users } from './identity-fill.js';
-import { cpuLine, cpuSample, cpuSince, envInt, fmt, machine, settleAudit, table, timed, until, verdict, waitQuiet, withBench, type CpuUse } from './support.js';
+import { fillIdentityStream } from './identity-fill.js';
+import { cpuLine, cpuSample, cpuSince, envInt, fmt, machine, table, timed, until, verdict, waitQuiet, withBench, type CpuUse } from './support.js';
 
 const EVENTS = envInt('BENCH_EVENTS', 200_000);
 const ROUNDS = envInt('BENCH_ROUNDS', 2);
@@ -43,9 +43,7 @@ async function main(): Promise<void> {
   await withBench('bench-audit-verify', async ({ rt }) => {
     console.log(await machine(rt));
     console.log(`events ${fmt.int(EVENTS)}, checkpoint every ${fmt.int(CHECKPOINT_EVERY)} leaves, rounds ${ROUNDS}`);
-    console.log(`filling ${rt.names.stream('identity')} (not measured)`);
-    await fill(rt, new Users(EVENTS), 512);
-    await settleAudit(rt);
+    await fillIdentityStream(rt, EVENTS, 512);
     const stream = rt.names.auditStream;
     const leaves = (await rt.nats.jsm.streams.info(stream)).state.messages;
 

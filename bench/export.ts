@@ -26,20 +26,18 @@ import { join } from 'node:path';
 import type { DomainEvent } from '../contracts/envelope.js';
 import { uuidv7 } from '../contracts/ids.js';
 import type { Runtime } from '../infra/runtime.js';
-import { EventStore } from '../producers/event-store/event-store.js';
-import { seal } from '../producers/identity/crypto/sealing.js';
+import { requireMasterKey } from '../infra/config.js';
+import { EmailIndex } from '../producers/identity/email.js';
+import { appendUsers, sealedRegistration } from './identity-fill.js';
 import { EXPORT_BATCH, exportRange } from '../replay/export/export.js';
 import type { ExportFormat } from '../replay/export/args.js';
-import { cpuLine, cpuSample, cpuSince, envInt, fastest, fmt, inWindow, machine, settleAudit, table, timed, verdict, waitQuiet, withBench, type CpuUse } from './support.js';
+import { cpuLine, cpuSample, cpuSince, envInt, fastest, fmt, machine, settleAudit, table, timed, verdict, waitQuiet, withBench, type CpuUse } from './support.js';
 
 const EVENTS = envInt('BENCH_EVENTS', 100_000);
 const ROUNDS = envInt('BENCH_ROUNDS', 3);
 const FILL_CONCURRENCY = envInt('BENCH_FILL_CONCURRENCY', 512);
 /** Each export format must reach this share of the raw read rate. */
 const GOAL_RATIO = 0.5;
-
-/** A stand-in argon2id PHC string of the real width, sealed as the API seals it. */
-const PASSWORD_HASH = `$argon2id$v=19$m=19456,t=2,p=1$${'s'.repeat(22)}$${'h'.repeat(43)}`;
 
 type Kind = 'raw' | ExportFormat;
 
@@ -52,45 +50,20 @@ interface Run {
   cpu: CpuUse;
 }
 
-function event(i: number, userId: string, at: Date): DomainEvent {
+/** Every fifth event a role grant, the rest registrations: two event types, so Avro writes two files. */
+function event(emails: EmailIndex, i: number, userId: string, at: Date): DomainEvent {
   if (i % 5 === 4) return { type: 'identity.RoleGranted', data: { userId, role: 'analyst', grantedAt: at } };
-  const key = randomBytes(32);
-  const email = `user-${i.toString().padStart(8, '0')}@bench.relaygrid.test`;
-  return {
-    type: 'identity.UserRegistered',
-    data: {
-      userId,
-      emailHash: randomBytes(32).toString('hex'),
-      emailSealed: seal(key, userId, email),
-      displayNameSealed: i % 3 === 0 ? null : seal(key, userId, `Bench User ${i}`),
-      passwordHashSealed: seal(key, userId, PASSWORD_HASH),
-      roles: ['client'],
-      registeredAt: at,
-    },
-  };
+  const row = { id: userId, email: `user-${i.toString().padStart(8, '0')}@bench.relaygrid.test`, display_name: i % 3 === 0 ? null : `Bench User ${i}`, roles: ['client'], registered_at: at };
+  return sealedRegistration(emails, randomBytes(32), row);
 }
 
-async function fill(rt: Runtime): Promise<void> {
-  const store = new EventStore(rt.nats, rt.names, rt.registry);
-  let done = 0;
-  const started = performance.now();
-  const progress = setInterval(() => {
-    console.log(`  fill: ${fmt.int(done)} / ${fmt.int(EVENTS)} (${fmt.int(done / ((performance.now() - started) / 1000))} events/s)`);
-  }, 10_000);
-  try {
-    await inWindow(EVENTS, FILL_CONCURRENCY, async (i) => {
-      const userId = uuidv7();
-      const at = new Date();
-      await store.append(rt.names.aggregate('identity', 'user', userId), [event(i, userId, at)], {
-        expectedSeq: 0,
-        meta: { source: 'relaygrid/api', actor: `user:${userId}`, correlationId: `fill-${i}` },
-        time: at,
-      });
-      done++;
-    });
-  } finally {
-    clearInterval(progress);
-  }
+function fill(rt: Runtime): Promise<void> {
+  const emails = new EmailIndex(requireMasterKey(rt.config));
+  return appendUsers(rt, EVENTS, FILL_CONCURRENCY, (i) => {
+    const userId = uuidv7();
+    const at = new Date();
+    return Promise.resolve({ userId, event: event(emails, i, userId, at), at });
+  });
 }
 
 /** An ordered consumer over the stream, as readRange opens it, doing nothing with the messages but look at their size. */

@@ -2,7 +2,7 @@
  * A pre-filled identity stream for the projection and replay benchmarks:
  * `count` UserRegistered v3 events appended through EventStore.append, their
  * personal data sealed as the API seals it under one data key per person, the
- * keys written to person_keys (wrapped as PersonKeys wraps them) in batches.
+ * keys written to person_keys through PersonKeys.storeMany in batches.
  *
  * User i is derived from i alone (plus the stream sequence its append got), so
  * a baseline can rebuild exactly the rows a projector must write without the
@@ -11,17 +11,19 @@
  */
 import { randomBytes } from 'node:crypto';
 import { requireMasterKey } from '../infra/config.js';
+import type { DomainEvent } from '../contracts/envelope.js';
 import type { Runtime } from '../infra/runtime.js';
 import { EventStore } from '../producers/event-store/event-store.js';
-import { deriveKey, seal } from '../producers/identity/crypto/sealing.js';
+import { PersonKeys } from '../producers/identity/crypto/person-keys.js';
+import { seal } from '../producers/identity/crypto/sealing.js';
 import { EmailIndex } from '../producers/identity/email.js';
 import type { UserTable } from '../schema/database.js';
-import { fmt, inWindow } from './support.js';
+import { fmt, inWindow, rowCount, settleAudit, timed } from './support.js';
 
 /** Person keys per insert into person_keys while filling. */
 const KEY_BATCH = 1000;
 /** A stand-in argon2id PHC string of the real width: sealed into every registration as the API does, never opened here. */
-const PASSWORD_HASH = `$argon2id$v=19$m=19456,t=2,p=1$${'s'.repeat(22)}$${'h'.repeat(43)}`;
+export const PASSWORD_HASH = `$argon2id$v=19$m=19456,t=2,p=1$${'s'.repeat(22)}$${'h'.repeat(43)}`;
 /** Seconds between two fill progress lines. */
 const PROGRESS_EVERY_MS = 10_000;
 
@@ -65,60 +67,106 @@ export class Users {
 }
 
 /**
- * Appends `users.count` sealed registrations through the event store with at
- * most `concurrency` appends in flight, recording each one's sequence, and
- * stores each person's key (wrapped as PersonKeys.create wraps it) in batches
- * of KEY_BATCH: the keys are only read once the fill is over. Prints a
- * progress line every 10 s.
+ * Appends `count` events, one new user aggregate each, through the event store
+ * with at most `concurrency` appends in flight, printing a progress line every
+ * 10 s; answers nothing, `build(i)` records what it needs.
  */
-export async function fill(rt: Runtime, users: Users, concurrency: number): Promise<void> {
-  const total = users.count;
+export async function appendUsers(
+  rt: Runtime,
+  count: number,
+  concurrency: number,
+  build: (i: number) => Promise<{ userId: string; event: DomainEvent; at: Date }>,
+  appended: (i: number, seq: number) => void = () => undefined,
+): Promise<void> {
   const store = new EventStore(rt.nats, rt.names, rt.registry);
-  const master = requireMasterKey(rt.config);
-  const wrapKey = deriveKey(master, 'person-key-wrap');
-  const emails = new EmailIndex(master);
-  let keys: { user_id: string; wrapped_key: Buffer }[] = [];
-  const flushKeys = async () => {
-    const batch = keys;
-    keys = [];
-    if (batch.length > 0) await rt.db.insertInto('person_keys').values(batch).execute();
-  };
   let done = 0;
   const started = performance.now();
   const progress = setInterval(() => {
     const s = (performance.now() - started) / 1000;
-    console.log(`  fill: ${fmt.int(done)} / ${fmt.int(total)} (${fmt.int(done / s)} events/s)`);
+    console.log(`  fill: ${fmt.int(done)} / ${fmt.int(count)} (${fmt.int(done / s)} events/s)`);
   }, PROGRESS_EVERY_MS);
   try {
-    await inWindow(total, concurrency, async (i) => {
-      const row = users.row(i);
-      const key = randomBytes(32);
-      keys.push({ user_id: row.id, wrapped_key: seal(wrapKey, row.id, key) });
-      if (keys.length >= KEY_BATCH) await flushKeys();
-      const email = row.email ?? '';
-      const { seq } = await store.append(
-        rt.names.aggregate('identity', 'user', row.id),
-        [
-          {
-            type: 'identity.UserRegistered',
-            data: {
-              userId: row.id,
-              emailHash: emails.of(email),
-              emailSealed: seal(key, row.id, email),
-              displayNameSealed: row.display_name === null ? null : seal(key, row.id, row.display_name),
-              passwordHashSealed: seal(key, row.id, PASSWORD_HASH),
-              roles: row.roles,
-              registeredAt: row.registered_at,
-            },
-          },
-        ],
-        { expectedSeq: 0, meta: { source: 'relaygrid/api', actor: `user:${row.id}`, correlationId: `fill-${i}` }, time: row.registered_at },
-      );
-      users.seqs[i] = seq;
+    await inWindow(count, concurrency, async (i) => {
+      const { userId, event, at } = await build(i);
+      const { seq } = await store.append(rt.names.aggregate('identity', 'user', userId), [event], {
+        expectedSeq: 0,
+        meta: { source: 'relaygrid/api', actor: `user:${userId}`, correlationId: `fill-${i}` },
+        time: at,
+      });
+      appended(i, seq);
       done++;
     });
-    await flushKeys();
   } finally {
     clearInterval(progress);
   }
+}
+
+/** A registration sealed as the API seals it, under `key`. */
+export function sealedRegistration(emails: EmailIndex, key: Buffer, row: Pick<UserTable, 'id' | 'email' | 'display_name' | 'roles' | 'registered_at'>): DomainEvent {
+  const email = row.email ?? '';
+  return {
+    type: 'identity.UserRegistered',
+    data: {
+      userId: row.id,
+      emailHash: emails.of(email),
+      emailSealed: seal(key, row.id, email),
+      displayNameSealed: row.display_name === null ? null : seal(key, row.id, row.display_name),
+      passwordHashSealed: seal(key, row.id, PASSWORD_HASH),
+      roles: row.roles,
+      registeredAt: row.registered_at,
+    },
+  };
+}
+
+/**
+ * Appends `users.count` sealed registrations, recording each one's sequence,
+ * and stores each person's key through PersonKeys.storeMany in batches of
+ * KEY_BATCH: the keys are only read once the fill is over.
+ */
+export async function fill(rt: Runtime, users: Users, concurrency: number): Promise<void> {
+  const master = requireMasterKey(rt.config);
+  const personKeys = new PersonKeys(rt.db, master);
+  const emails = new EmailIndex(master);
+  let keys: { userId: string; key: Buffer }[] = [];
+  const flushKeys = async () => {
+    const batch = keys;
+    keys = [];
+    await personKeys.storeMany(batch);
+  };
+  await appendUsers(
+    rt,
+    users.count,
+    concurrency,
+    async (i) => {
+      const row = users.row(i);
+      const key = randomBytes(32);
+      keys.push({ userId: row.id, key });
+      if (keys.length >= KEY_BATCH) await flushKeys();
+      return { userId: row.id, event: sealedRegistration(emails, key, row), at: row.registered_at };
+    },
+    (i, seq) => {
+      users.seqs[i] = seq;
+    },
+  );
+  await flushKeys();
+}
+
+/**
+ * Fills the identity stream with `count` registrations (not measured), waits
+ * for the audit stream to source them, checks the stream and person_keys hold
+ * exactly that many, and prints one line. Answers the users and the last sequence.
+ */
+export async function fillIdentityStream(rt: Runtime, count: number, concurrency: number): Promise<{ users: Users; lastSeq: number }> {
+  console.log(`filling ${rt.names.stream('identity')} (not measured)`);
+  const users = new Users(count);
+  const seconds = await timed(async () => {
+    await fill(rt, users, concurrency);
+    await settleAudit(rt);
+  });
+  const { state } = await rt.nats.jsm.streams.info(rt.names.stream('identity'));
+  if (state.messages !== count) throw new Error(`expected ${count} messages in the identity stream, found ${state.messages}`);
+  const keyCount = await rowCount(rt, 'person_keys');
+  if (keyCount !== count) throw new Error(`expected ${count} person keys, found ${keyCount}`);
+  console.log(`  filled ${fmt.int(count)} events in ${fmt.s(seconds)} s (${fmt.int(count / seconds)} events/s, audit stream caught up); last sequence ${state.last_seq}`);
+  return { users, lastSeq: state.last_seq };
 }

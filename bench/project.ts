@@ -28,7 +28,7 @@ import type { Runtime } from '../infra/runtime.js';
 import { upsertUnnest } from '../projectors/runtime/unnest.js';
 import { USER_COLUMNS } from '../projectors/identity/users.projection.js';
 import type { UserTable } from '../schema/database.js';
-import { fill, Users } from './identity-fill.js';
+import { fillIdentityStream, type Users } from './identity-fill.js';
 import {
   cpuLine,
   cpuSample,
@@ -36,13 +36,13 @@ import {
   envInt,
   fmt,
   machine,
-  settleAudit,
   table,
   timed,
   until,
   verdict,
   waitQuiet,
   withBench,
+  rowCount,
   fastest,
   type CpuUse,
 } from './support.js';
@@ -96,11 +96,6 @@ async function agreeing(rt: Runtime): Promise<number> {
   return rows[0]?.n ?? 0;
 }
 
-async function count(rt: Runtime, tableName: string): Promise<number> {
-  const { rows } = await rt.pool.query<{ n: number }>(`select count(*)::int as n from ${tableName}`);
-  return rows[0]?.n ?? 0;
-}
-
 /** Builds each batch's rows (the same rows the projector writes) and upserts them; row building is timed too (~1 µs/row). */
 async function rawRun(rt: Runtime, users: Users): Promise<number> {
   return timed(async () => {
@@ -142,18 +137,7 @@ async function main(): Promise<void> {
     console.log(`events ${fmt.int(EVENTS)}, batch ${fmt.int(BATCH)}, rounds ${ROUNDS}`);
     await sql`create table ${sql.table(BASELINE_TABLE)} (like users including all)`.execute(rt.db);
 
-    console.log(`filling ${rt.names.stream('identity')} (not measured)`);
-    const users = new Users(EVENTS);
-    const fillSeconds = await timed(async () => {
-      await fill(rt, users, FILL_CONCURRENCY);
-      await settleAudit(rt);
-    });
-    const { state } = await rt.nats.jsm.streams.info(rt.names.stream('identity'));
-    const lastSeq = state.last_seq;
-    if (state.messages !== EVENTS) throw new Error(`expected ${EVENTS} messages in the identity stream, found ${state.messages}`);
-    const keyCount = await count(rt, 'person_keys');
-    if (keyCount !== EVENTS) throw new Error(`expected ${EVENTS} person keys, found ${keyCount}`);
-    console.log(`  filled ${fmt.int(EVENTS)} events in ${fmt.s(fillSeconds)} s (${fmt.int(EVENTS / fillSeconds)} events/s, audit stream caught up); last sequence ${lastSeq}`);
+    const { users, lastSeq } = await fillIdentityStream(rt, EVENTS, FILL_CONCURRENCY);
 
     const runs: Run[] = [];
     const once = async (kind: Kind, round: number) => {
@@ -162,7 +146,7 @@ async function main(): Promise<void> {
       const start = cpuSample();
       const seconds = kind === 'raw' ? await rawRun(rt, users) : await projectorRun(rt, lastSeq);
       const cpu = cpuSince(start, EVENTS);
-      const n = await count(rt, kind === 'raw' ? BASELINE_TABLE : 'users');
+      const n = await rowCount(rt, kind === 'raw' ? BASELINE_TABLE : 'users');
       if (n !== EVENTS) throw new Error(`${kind} round ${round}: expected ${EVENTS} rows, found ${n}`);
       runs.push({ kind, round, events: EVENTS, seconds, cpu });
       console.log(`  ${kind.padEnd(9)} round ${round}  ${fmt.int(EVENTS).padStart(9)} events  ${fmt.s(seconds).padStart(7)} s  ${fmt.int(EVENTS / seconds).padStart(7)} events/s   ${cpuLine(cpu)}`);

@@ -36,7 +36,7 @@ import { usersProjection } from '../projectors/identity/users.projection.js';
 import { rebuild, type RebuildReport } from '../replay/rebuild.js';
 import { readRange } from '../replay/range.js';
 import type { JsMsg } from '@nats-io/jetstream';
-import { fill, Users } from './identity-fill.js';
+import { fillIdentityStream } from './identity-fill.js';
 import {
   cpuLine,
   cpuSample,
@@ -45,7 +45,6 @@ import {
   fastest,
   fmt,
   machine,
-  settleAudit,
   sleep,
   table,
   timed,
@@ -53,6 +52,7 @@ import {
   verdict,
   waitQuiet,
   withBench,
+  rowCount,
   type CpuUse,
 } from './support.js';
 
@@ -79,11 +79,6 @@ interface Run {
   cpu: CpuUse;
   /** Rebuild only: seconds until the rebuild projector's checkpoint reached the last sequence (polled every 100 ms). */
   projectedAt?: number;
-}
-
-async function count(rt: Runtime, tableName: string): Promise<number> {
-  const { rows } = await rt.pool.query<{ n: number }>(`select count(*)::int as n from ${tableName}`);
-  return rows[0]?.n ?? 0;
 }
 
 /** Rows on which users and the reference copy agree column for column. */
@@ -191,18 +186,7 @@ async function main(): Promise<void> {
     console.log(`machine: ${await machine(rt)}`);
     console.log(`events ${fmt.int(EVENTS)}, projector batch ${fmt.int(PROJECTOR_BATCH)} (consumer max_messages ${fmt.int(PROJECTOR_BATCH * 2)}), rounds ${ROUNDS}`);
 
-    console.log(`filling ${rt.names.stream('identity')} (not measured)`);
-    const users = new Users(EVENTS);
-    const fillSeconds = await timed(async () => {
-      await fill(rt, users, FILL_CONCURRENCY);
-      await settleAudit(rt);
-    });
-    const { state } = await rt.nats.jsm.streams.info(rt.names.stream('identity'));
-    const lastSeq = state.last_seq;
-    if (state.messages !== EVENTS) throw new Error(`expected ${EVENTS} messages in the identity stream, found ${state.messages}`);
-    const keyCount = await count(rt, 'person_keys');
-    if (keyCount !== EVENTS) throw new Error(`expected ${EVENTS} person keys, found ${keyCount}`);
-    console.log(`  filled ${fmt.int(EVENTS)} events in ${fmt.s(fillSeconds)} s (${fmt.int(EVENTS / fillSeconds)} events/s, audit stream caught up); last sequence ${lastSeq}`);
+    const { lastSeq } = await fillIdentityStream(rt, EVENTS, FILL_CONCURRENCY);
 
     const runs: Run[] = [];
     const report = (run: Run, extra = '') =>
@@ -220,7 +204,7 @@ async function main(): Promise<void> {
     report(liveRun);
 
     try {
-      const liveRows = await count(rt, 'users');
+      const liveRows = await rowCount(rt, 'users');
       if (liveRows !== EVENTS) throw new Error(`the live projector wrote ${liveRows} rows, expected ${EVENTS}`);
       await sql`create table ${sql.table(REFERENCE_TABLE)} as select * from users`.execute(rt.db);
       console.log(`  copied the live projector's ${fmt.int(liveRows)} rows to ${REFERENCE_TABLE} (not measured), to check each rebuild against`);
@@ -239,7 +223,7 @@ async function main(): Promise<void> {
         }
         const { seconds, report: rebuilt, projectedAt } = await rebuildRun(rt, lastSeq);
         const run: Run = { kind, round, events: EVENTS, seconds, cpu: cpuSince(start, EVENTS), ...(projectedAt !== undefined ? { projectedAt } : {}) };
-        const rows = await count(rt, 'users');
+        const rows = await rowCount(rt, 'users');
         if (rows !== EVENTS) throw new Error(`rebuild round ${round}: users holds ${rows} rows after the switch, expected ${EVENTS}`);
         if (rebuilt.checkpoint !== lastSeq) throw new Error(`rebuild round ${round}: switched at sequence ${rebuilt.checkpoint}, expected ${lastSeq}`);
         const checkpoint = await liveCheckpoint(rt);

@@ -44,6 +44,12 @@ export async function openBench(role: string): Promise<BenchEnv> {
   return env;
 }
 
+/** Rows in a table (of the bench's own database). */
+export async function rowCount(rt: Runtime, tableName: string): Promise<number> {
+  const { rows } = await rt.pool.query<{ n: number }>(`select count(*)::int as n from ${tableName}`);
+  return rows[0]?.n ?? 0;
+}
+
 /** Runs `body` against a fresh bench environment and always cleans up. */
 export async function withBench(role: string, body: (env: BenchEnv) => Promise<void>): Promise<void> {
   const env = await openBench(role);

@@ -42,6 +42,19 @@ export class PersonKeys {
     return existing;
   }
 
+  /**
+   * Stores keys made elsewhere, many per statement (bulk loads: benchmarks,
+   * imports). Keys of people who already have one are left as they are.
+   */
+  async storeMany(entries: readonly { userId: string; key: Buffer }[]): Promise<void> {
+    if (entries.length === 0) return;
+    await this.db
+      .insertInto('person_keys')
+      .values(entries.map(({ userId, key }) => ({ user_id: userId, wrapped_key: seal(this.wrapKey, userId, key) })))
+      .onConflict((oc) => oc.column('user_id').doNothing())
+      .execute();
+  }
+
   /** The person's key, or undefined once they were forgotten (or never had one). */
   async get(userId: string, db: Db = this.db): Promise<Buffer | undefined> {
     const cached = this.cache.get(userId);
