@@ -6,12 +6,9 @@
  * checkpoint signed by another key, and a proof for an event not in the tree
  * are all caught.
  */
-import { execFile } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import type { MsgHdrs } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { DomainEvent } from '../../contracts/envelope.js';
@@ -26,10 +23,9 @@ import { generateKeyPair, openCheckpoint, parseSignerKey, parseVerifierKey, sign
 import type { InclusionProofFile } from '../../replay/audit/proof.js';
 import { readStored } from '../../replay/audit/read.js';
 import { startAuditWorker, type AuditWorker } from '../../workers/audit/audit-worker.js';
+import { runCli } from '../support/cli.js';
 import { eventually, isolated, type Isolated } from '../support/isolated.js';
 
-const CLI = fileURLToPath(new URL('../../dist/infra/cli/main.js', import.meta.url));
-const run = promisify(execFile);
 const meta = { source: 'relaygrid/test', actor: 'system:test' };
 
 const registered = (userId: string): DomainEvent<'identity.UserRegistered'> => ({
@@ -96,26 +92,7 @@ describe('auditable log', () => {
     return startAuditWorker(env.rt, { signer: parseSignerKey(keys.signer), checkpointDir, checkpointEvery: 10, checkpointSeconds: 1, standbyPollMs: 100 });
   }
 
-  async function cli(args: string[], extraEnv: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-    const { config } = env;
-    const childEnv = {
-      ...process.env,
-      NATS_URL: config.natsUrl,
-      DATABASE_URL: config.databaseUrl,
-      REDIS_URL: config.redisUrl,
-      RG_NAMESPACE: config.namespace,
-      RG_MASTER_KEY: config.masterKey?.toString('base64'),
-      LOG_LEVEL: 'silent',
-      ...extraEnv,
-    };
-    try {
-      const { stdout, stderr } = await run(process.execPath, [CLI, 'replay', 'audit', ...args], { env: childEnv });
-      return { code: 0, stdout, stderr };
-    } catch (err) {
-      const e = err as { code: number; stdout: string; stderr: string };
-      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-    }
-  }
+  const cli = (args: string[], extraEnv: Record<string, string | undefined> = {}) => runCli(env.config, ['replay', 'audit', ...args], extraEnv);
 
   /** Runs the command in process, keeping its stdout for the assertions. */
   async function audit(args: string[]): Promise<string> {

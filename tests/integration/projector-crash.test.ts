@@ -14,7 +14,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uuidv7 } from '../../contracts/ids.js';
@@ -23,9 +22,9 @@ import { EventStore } from '../../producers/event-store/event-store.js';
 import { openText } from '../../producers/identity/crypto/person-keys.js';
 import { eventually, isolated, type Isolated } from '../support/isolated.js';
 import { readLog } from '../support/log.js';
+import { CLI, sandboxEnv } from '../support/cli.js';
 import { testUsers } from '../support/users.js';
 
-const CLI = fileURLToPath(new URL('../../dist/infra/cli/main.js', import.meta.url));
 const USERS = 30_000;
 const APPEND_WINDOW = 256;
 const META = { source: 'relaygrid/test' };
@@ -47,15 +46,7 @@ const children = new Set<Child>();
 function spawnProjector(env: Isolated): Child {
   const { config } = env;
   const proc = spawn(process.execPath, [CLI, 'projector', 'users'], {
-    env: {
-      ...process.env,
-      NATS_URL: config.natsUrl,
-      DATABASE_URL: config.databaseUrl,
-      REDIS_URL: config.redisUrl,
-      RG_NAMESPACE: config.namespace,
-      RG_MASTER_KEY: config.masterKey!.toString('base64'),
-      LOG_LEVEL: 'silent',
-    },
+    env: sandboxEnv(config),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];

@@ -23,10 +23,10 @@ import { uuidv7 } from '../../contracts/ids.js';
 import { EventStore } from '../../producers/event-store/event-store.js';
 import { exportRange } from '../../replay/export/export.js';
 import type { ExportOptions } from '../../replay/export/args.js';
+import { runCli } from '../support/cli.js';
 import { isolated, type Isolated } from '../support/isolated.js';
 import { testUsers, type TestUsers } from '../support/users.js';
 
-const CLI = fileURLToPath(new URL('../../dist/infra/cli/main.js', import.meta.url));
 const DOCS = fileURLToPath(new URL('../../docs/analysts.md', import.meta.url));
 const PYTHON = '/usr/bin/python3';
 const run = promisify(execFile);
@@ -325,25 +325,7 @@ describe('relaygrid replay export', () => {
   });
 
   describe('the CLI', () => {
-    async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-      const { config } = env;
-      const childEnv: Record<string, string | undefined> = {
-        ...process.env,
-        NATS_URL: config.natsUrl,
-        DATABASE_URL: config.databaseUrl,
-        REDIS_URL: config.redisUrl,
-        RG_NAMESPACE: config.namespace,
-        RG_MASTER_KEY: config.masterKey?.toString('base64'),
-        LOG_LEVEL: 'silent',
-      };
-      try {
-        const { stdout, stderr } = await run(process.execPath, [CLI, 'replay', ...args], { env: childEnv });
-        return { code: 0, stdout, stderr };
-      } catch (err) {
-        const e = err as { code: number; stdout: string; stderr: string };
-        return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-      }
-    }
+    const cli = (args: string[]) => runCli(env.config, ['replay', ...args]);
 
     it('exports and ends with one summary line: events, seconds, events/s, files', async () => {
       const out = join(dir, 'cli-avro');

@@ -3,10 +3,7 @@
  * instant, with the events that made it; all projectors over a range into
  * another database, pseudonymous; and one clear line for bad arguments.
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openIdentity } from '../../infra/roles/api.js';
@@ -15,10 +12,9 @@ import type { UserState } from '../../producers/identity/user.decider.js';
 import { replayInto } from '../../replay/into.js';
 import { stateAt } from '../../replay/state.js';
 import { createDb, createPool } from '../../schema/db.js';
+import { runCli } from '../support/cli.js';
 import { isolated, type Isolated } from '../support/isolated.js';
 
-const CLI = fileURLToPath(new URL('../../dist/infra/cli/main.js', import.meta.url));
-const run = promisify(execFile);
 const ADMIN_URL = process.env['TEST_ADMIN_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 describe('replay state and replay into', () => {
@@ -101,17 +97,7 @@ describe('replay state and replay into', () => {
     expect(await env.rt.db.selectFrom('users').selectAll().execute()).toEqual([]);
   });
 
-  async function cli(args: string[]): Promise<{ code: number; stderr: string; stdout: string }> {
-    const { config } = env;
-    try {
-      const { stdout, stderr } = await run(process.execPath, [CLI, 'replay', ...args], {
-        env: { ...process.env, NATS_URL: config.natsUrl, DATABASE_URL: config.databaseUrl, REDIS_URL: config.redisUrl, RG_NAMESPACE: config.namespace, RG_MASTER_KEY: config.masterKey?.toString('base64'), LOG_LEVEL: 'silent' },
-      });
-      return { code: 0, stdout, stderr };
-    } catch (err) {
-      return err as { code: number; stderr: string; stdout: string };
-    }
-  }
+  const cli = (args: string[]) => runCli(env.config, ['replay', ...args]);
 
   it('the CLI prints the state as JSON without sealed bytes', async () => {
     const result = await cli(['state', env.rt.names.aggregate('identity', 'user', userId), '--at', String(seqs['registered'])]);

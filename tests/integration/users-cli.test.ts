@@ -1,15 +1,11 @@
 /** `relaygrid users …` as an operator runs it: real process, real NATS/Postgres/Redis, one-line errors. */
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openIdentity } from '../../infra/roles/api.js';
 import type { Identity } from '../../producers/identity/identity.js';
+import { runCli } from '../support/cli.js';
 import { isolated, type Isolated } from '../support/isolated.js';
 import { readLog } from '../support/log.js';
 
-const CLI = fileURLToPath(new URL('../../dist/infra/cli/main.js', import.meta.url));
-const run = promisify(execFile);
 
 describe('relaygrid users', () => {
   let env: Isolated;
@@ -25,26 +21,7 @@ describe('relaygrid users', () => {
     await env?.cleanup();
   });
 
-  async function cli(args: string[], extraEnv: Record<string, string | undefined> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-    const { config } = env;
-    const childEnv: Record<string, string | undefined> = {
-      ...process.env,
-      NATS_URL: config.natsUrl,
-      DATABASE_URL: config.databaseUrl,
-      REDIS_URL: config.redisUrl,
-      RG_NAMESPACE: config.namespace,
-      RG_MASTER_KEY: config.masterKey?.toString('base64'),
-      LOG_LEVEL: 'silent',
-      ...extraEnv,
-    };
-    try {
-      const { stdout, stderr } = await run(process.execPath, [CLI, 'users', ...args], { env: childEnv });
-      return { code: 0, stdout, stderr };
-    } catch (err) {
-      const e = err as { code: number; stdout: string; stderr: string };
-      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-    }
-  }
+  const cli = (args: string[], extraEnv: Record<string, string | undefined> = {}) => runCli(env.config, ['users', ...args], extraEnv);
 
   it('create-admin prints a password once; it logs in with the admin role; the event names the operator', async () => {
     const created = await cli(['create-admin', '--email', 'root@example.org']);
