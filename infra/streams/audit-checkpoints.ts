@@ -6,11 +6,10 @@
  * checkpoints are also written to a directory outside NATS, so losing this
  * stream loses nothing an auditor needs.
  */
-import { DiscardPolicy, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import type { Names } from '../naming.js';
 import type { Nats } from '../nats/connection.js';
 import { applyStream, type ApplyOutcome } from './apply.js';
-import { DUPLICATE_WINDOW_NS, type StreamSpec } from './definitions.js';
+import { immutableLog, type StreamSpec } from './definitions.js';
 
 export function auditCheckpointStreamName(names: Names): string {
   return `${names.auditStream}_CHECKPOINTS`;
@@ -25,20 +24,8 @@ export function auditCheckpointStream(names: Names, replicas: number): StreamSpe
     name: auditCheckpointStreamName(names),
     description: `Relaygrid audit log: signed checkpoints of ${names.auditStream} (${names.namespace})`,
     subjects: [auditCheckpointSubject(names)],
-    retention: RetentionPolicy.Limits,
-    storage: StorageType.File,
-    discard: DiscardPolicy.Old,
-    max_msgs: -1,
-    max_bytes: -1,
-    max_age: 0,
-    max_msgs_per_subject: -1,
-    num_replicas: replicas,
-    // A checkpoint re-published after a crash carries the same Nats-Msg-Id.
-    duplicate_window: DUPLICATE_WINDOW_NS,
-    deny_delete: true,
-    deny_purge: true,
-    allow_rollup_hdrs: false,
-    allow_direct: true,
+    // A checkpoint re-published after a crash carries the same Nats-Msg-Id: the duplicate window drops it.
+    ...immutableLog(replicas),
   };
 }
 

@@ -12,8 +12,8 @@ export const DUPLICATE_WINDOW_NS = 2 * 60 * 1_000_000_000;
 
 export type StreamSpec = Partial<StreamConfig> & { name: string };
 
-/** Settings every event stream (and the audit stream) shares: keep everything, forever, immutably. */
-function immutableLog(replicas: number): Omit<StreamSpec, 'name'> {
+/** Settings every event stream (and the audit and checkpoint streams) shares: keep everything, forever, immutably. */
+export function immutableLog(replicas: number): Omit<StreamSpec, 'name'> {
   return {
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
