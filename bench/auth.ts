@@ -24,8 +24,8 @@
  *    BENCH_CONNECTIONS keep-alive connections, one request in flight each:
  *    a minimal HTTP/1.1 client on node:net (node:http's client costs more CPU
  *    per request than the fastify server, and the generator would then set
- *    the rate for both routes); BENCH_CLIENT=http switches to node:http with
- *    Agent({ keepAlive }). The generator, the server and the idle NATS/Redis
+ *    the rate for both routes: the server was then 75 % busy and the ratio
+ *    meaningless). The generator, the server and the idle NATS/Redis
  *    share this VM's 2 cores, so the absolute figures are a floor. Each run
  *    prints the server thread's event-loop utilisation and its CPU (from
  *    /proc/self/task/<pid>/stat): about 1.0 core means the server, not the
@@ -49,10 +49,9 @@
  *    users within a minute would pass it.
  *
  * Env: BENCH_SECONDS (5), BENCH_ROUNDS (3), BENCH_CONNECTIONS (64),
- *      BENCH_CLIENT (socket | http), BENCH_LOGIN_USERS (20), BENCH_LOGINS (200),
+ *      BENCH_LOGIN_USERS (20), BENCH_LOGINS (200),
  *      BENCH_QUIET_WAIT_MS (60000).
  */
-import { request as httpRequest, Agent } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -73,7 +72,6 @@ import { envInt, fmt, machine, table, verdict, waitQuiet, withBench } from './su
 const SECONDS = envInt('BENCH_SECONDS', 5);
 const ROUNDS = envInt('BENCH_ROUNDS', 3);
 const CONNECTIONS = envInt('BENCH_CONNECTIONS', 64);
-const CLIENT: Client = process.env['BENCH_CLIENT'] === 'http' ? 'http' : 'socket';
 const LOGIN_USERS = envInt('BENCH_LOGIN_USERS', 20);
 const LOGINS = envInt('BENCH_LOGINS', 200);
 const LOGIN_WARMUP = 5;
@@ -82,7 +80,6 @@ const GOAL_RATIO = 0.8;
 /** AccessTokens caches 10,000 verified tokens; cycling through twice as many never hits it. */
 const COLD_TOKENS = 20_000;
 
-type Client = 'socket' | 'http';
 type Kind = 'raw' | 'auth' | 'auth-cold';
 
 const LABEL: Record<Kind, string> = {
@@ -98,7 +95,6 @@ interface LoadJob {
   tokens: string[];
   seconds: number;
   connections: number;
-  client: Client;
 }
 
 interface LoadResult {
@@ -211,48 +207,12 @@ function socketLoad(job: LoadJob): Promise<LoadResult> {
   });
 }
 
-/** The same load with node:http's client and a keep-alive Agent. */
-async function httpLoad(job: LoadJob): Promise<LoadResult> {
-  const agent = new Agent({ keepAlive: true, maxSockets: job.connections });
-  const samples = new Samples();
-  let next = 0;
-  let failures = 0;
-  let firstFailure: string | null = null;
-  const start = performance.now();
-  const deadline = start + job.seconds * 1000;
-  const get = (token: string) =>
-    new Promise<number>((resolve, reject) => {
-      const req = httpRequest({ agent, host: '127.0.0.1', port: job.port, path: job.path, headers: { authorization: `Bearer ${token}` } }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-        res.on('error', reject);
-      });
-      req.on('error', reject);
-      req.end();
-    });
-  const loop = async () => {
-    while (performance.now() < deadline) {
-      const sentAt = performance.now();
-      const status = await get(job.tokens[next++ % job.tokens.length]!);
-      samples.push(performance.now() - sentAt);
-      if (status !== 200) {
-        failures++;
-        firstFailure ??= `status ${status}`;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: job.connections }, loop));
-  agent.destroy();
-  const sorted = samples.sorted();
-  return { requests: samples.length, failures, firstFailure, seconds: (performance.now() - start) / 1000, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) };
-}
-
 function generator(): void {
   const port = parentPort;
   if (!port) throw new Error('the load generator must run in a worker thread');
   port.on('message', (job: LoadJob | 'exit') => {
     if (job === 'exit') return port.close();
-    (job.client === 'http' ? httpLoad(job) : socketLoad(job)).then(
+    socketLoad(job).then(
       (result) => port.postMessage({ ok: true, result }),
       (err: unknown) => port.postMessage({ ok: false, error: String(err) }),
     );
@@ -364,7 +324,6 @@ async function main(): Promise<void> {
         tokens: kind === 'auth-cold' ? coldTokens : warmTokens,
         seconds,
         connections: CONNECTIONS,
-        client: CLIENT,
       });
       const once = async (kind: Kind, round: number, seconds: number): Promise<Run> => {
         await waitQuiet();
@@ -384,7 +343,7 @@ async function main(): Promise<void> {
       };
 
       const kinds: Kind[] = ['raw', 'auth', 'auth-cold'];
-      console.log(`\nauthenticated reads: ${CONNECTIONS} connections (${CLIENT} client in a worker thread), ${SECONDS} s per run, ${ROUNDS} rounds`);
+      console.log(`\nauthenticated reads: ${CONNECTIONS} connections (raw-socket client in a worker thread), ${SECONDS} s per run, ${ROUNDS} rounds`);
       for (const kind of kinds) await once(kind, 0, 1);
       const runs: Run[] = [];
       for (let r = 1; r <= ROUNDS; r++) {
