@@ -9,7 +9,7 @@ import type { ProxyCredentials } from '../../producers/identity/proxy-credential
 import type { ProxyCredentialTable } from '../../schema/database.js';
 import type { Projection } from '../runtime/projection.js';
 import { upsertUnnest, type UnnestColumn } from '../runtime/unnest.js';
-import { userIdOf } from './users.projection.js';
+import { userIdOf, userIdsOf } from './users.projection.js';
 
 const COLUMNS: UnnestColumn<ProxyCredentialTable>[] = [
   { name: 'user_id', arrayType: 'text[]', value: (r) => r.user_id },
@@ -77,11 +77,21 @@ export const proxyCredentialsProjection: Projection = {
   filter: (names) => names.aggregateSubjects('identity', 'user'),
   async apply(trx, events, ctx) {
     const relevant = events.filter((e) => RELEVANT.has(e.type));
-    const ids = [...new Set(relevant.map(userIdOf).filter((id): id is string => id !== undefined))];
+    const ids = userIdsOf(relevant);
     if (ids.length === 0) return;
-    const current = await trx.selectFrom('proxy_credentials').selectAll().where('user_id', 'in', ids).execute();
+    // Keys only to open issued credentials. Stored rows only for users whose first event here is not an
+    // issue: an issue replaces the row, and credentials are never issued to a suspended user, so it
+    // needs nothing from before (on a rebuild, that is every user).
+    const issuing = userIdsOf(relevant.filter((e) => e.type === 'identity.ProxyCredentialsIssued'));
+    const firstType = new Map<string, string>();
+    for (const event of relevant) {
+      const id = userIdOf(event);
+      if (id !== undefined && !firstType.has(id)) firstType.set(id, event.type);
+    }
+    const earlier = ids.filter((id) => firstType.get(id) !== 'identity.ProxyCredentialsIssued');
+    const current = earlier.length > 0 ? await trx.selectFrom('proxy_credentials').selectAll().where('user_id', 'in', earlier).execute() : [];
     const stored = new Map(current.map((row) => [row.user_id, row]));
-    const keys = await ctx.keys.getMany(ids, trx);
+    const keys = await ctx.keys.getMany(issuing, trx);
     const { rows, deleted } = foldProxyCredentials(relevant, stored, keys);
     await upsertUnnest(trx, 'proxy_credentials', COLUMNS, [...rows.values()], ['user_id']);
     if (deleted.size > 0) await trx.deleteFrom('proxy_credentials').where('user_id', 'in', [...deleted]).execute();

@@ -36,6 +36,16 @@ export function userIdOf(event: StoredEvent): string | undefined {
   return typeof data.userId === 'string' ? data.userId : undefined;
 }
 
+/** The distinct users of some events, in first-seen order. */
+export function userIdsOf(events: readonly StoredEvent[]): string[] {
+  const ids = new Set<string>();
+  for (const event of events) {
+    const id = userIdOf(event);
+    if (id !== undefined) ids.add(id);
+  }
+  return [...ids];
+}
+
 function visibility(value: string): Visibility {
   return value === 'everyone' || value === 'nobody' ? value : 'contacts';
 }
@@ -126,10 +136,10 @@ export const usersProjection: Projection = {
   tables: ['users'],
   filter: (names) => names.aggregateSubjects('identity', 'user'),
   async apply(trx, events, ctx) {
-    const ids = [...new Set(events.map(userIdOf).filter((id): id is string => id !== undefined))];
+    const ids = userIdsOf(events);
     if (ids.length === 0) return;
     // Users registered in this very batch have no stored row to start from: on a rebuild that is every user.
-    const startsHere = new Set(events.filter((e) => e.type === 'identity.UserRegistered').map(userIdOf));
+    const startsHere = new Set(userIdsOf(events.filter((e) => e.type === 'identity.UserRegistered')));
     const earlier = ids.filter((id) => !startsHere.has(id));
     const current = earlier.length > 0 ? await trx.selectFrom('users').selectAll().where('id', 'in', earlier).execute() : [];
     const stored = new Map(current.map((row) => [row.id, row]));
