@@ -7,11 +7,13 @@
  * a locked answer never tells an attacker that the email exists.
  */
 import type { Redis } from 'ioredis';
+import { AuthError } from './auth-error.js';
 
-export interface LimitVerdict {
-  allowed: boolean;
-  /** Seconds until the caller may try again (0 when allowed). */
-  retryAfter: number;
+/** One fixed window: at most `limit` attempts per `windowSeconds` in `bucket`. */
+export interface Window {
+  bucket: string;
+  limit: number;
+  windowSeconds: number;
 }
 
 export class AbuseLimits {
@@ -20,19 +22,30 @@ export class AbuseLimits {
     private readonly prefix: string,
   ) {}
 
-  /** Counts one attempt against `bucket`; refuses past `limit` per `windowSeconds`. */
-  async hit(bucket: string, limit: number, windowSeconds: number): Promise<LimitVerdict> {
-    const key = `${this.prefix}:rl:${bucket}`;
-    const result = await this.redis.multi().incr(key).pexpire(key, windowSeconds * 1000, 'NX').pttl(key).exec();
-    const count = Number(result?.[0]?.[1] ?? 0);
-    const ttl = Number(result?.[2]?.[1] ?? 0);
-    return count <= limit ? { allowed: true, retryAfter: 0 } : { allowed: false, retryAfter: Math.max(1, Math.ceil(ttl / 1000)) };
-  }
-
-  /** Seconds the account (by email index key) stays locked; 0 when it is not. */
-  async lockedFor(accountKey: string): Promise<number> {
-    const ttl = await this.redis.pttl(`${this.prefix}:lock:${accountKey}`);
-    return ttl > 0 ? Math.ceil(ttl / 1000) : 0;
+  /**
+   * Counts one attempt against every window and, when asked, reads the
+   * account's lock, in one round trip; throws 429 `rate_limited` or
+   * `account_locked` with Retry-After.
+   */
+  async enforce(windows: readonly Window[], lockedAccount?: string): Promise<void> {
+    const tx = this.redis.multi();
+    for (const w of windows) {
+      const key = `${this.prefix}:rl:${w.bucket}`;
+      tx.incr(key).pexpire(key, w.windowSeconds * 1000, 'NX').pttl(key);
+    }
+    if (lockedAccount !== undefined) tx.pttl(`${this.prefix}:lock:${lockedAccount}`);
+    const results = (await tx.exec()) ?? [];
+    const reply = (i: number) => Number(results[i]?.[1] ?? 0);
+    for (let i = 0; i < windows.length; i++) {
+      if (reply(3 * i) <= windows[i]!.limit) continue;
+      const retryAfter = Math.max(1, Math.ceil(reply(3 * i + 2) / 1000));
+      throw new AuthError(429, 'rate_limited', `too many attempts: try again in ${retryAfter} s`, retryAfter);
+    }
+    const lockTtl = lockedAccount === undefined ? 0 : reply(3 * windows.length);
+    if (lockTtl > 0) {
+      const retryAfter = Math.ceil(lockTtl / 1000);
+      throw new AuthError(429, 'account_locked', `too many failed logins: try again in ${retryAfter} s`, retryAfter);
+    }
   }
 
   /** Records a failed login; past `threshold` consecutive failures the account is locked for `lockSeconds`. */

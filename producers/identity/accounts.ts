@@ -7,9 +7,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { uuidv7 } from '../../contracts/ids.js';
 import { DomainError } from '../decider.js';
-import { AuthError } from './auth-error.js';
 import { openText } from './crypto/person-keys.js';
-import { open } from './crypto/sealing.js';
+import { open, seal } from './crypto/sealing.js';
 import type { Actor, IdentityDeps } from './identity-deps.js';
 import { normaliseEmail } from './email.js';
 import { newProxyCredentials } from './proxy-credentials.js';
@@ -50,19 +49,20 @@ export class Accounts {
     // registration leaves nothing behind.
     const passwordHash = await d.passwords.hash(input.password);
     await reserveEmail(d.handler, emailHash, userId, meta, now);
-    await d.keys.create(userId);
-    const { ticket, token } = await this.ticket(userId, email, now);
+    const key = await d.keys.create(userId);
+    const sealIt = (plaintext: string) => seal(key, userId, plaintext);
+    const { ticket, token } = this.ticket(userId, email, sealIt, now);
     const result = await this.d.decideUser(
       userId,
       {
         type: 'RegisterUser',
         userId,
         emailHash,
-        emailSealed: await d.sealFor(userId, email),
-        displayNameSealed: input.displayName ? await d.sealFor(userId, input.displayName) : null,
-        passwordHashSealed: await d.sealFor(userId, passwordHash),
+        emailSealed: sealIt(email),
+        displayNameSealed: input.displayName ? sealIt(input.displayName) : null,
+        passwordHashSealed: sealIt(passwordHash),
         roles: input.roles ?? DEFAULT_ROLES,
-        credentialsSealed: await d.sealFor(userId, JSON.stringify(newProxyCredentials(userId))),
+        credentialsSealed: sealIt(JSON.stringify(newProxyCredentials(userId))),
         verification: ticket,
         at: now,
       },
@@ -73,15 +73,15 @@ export class Accounts {
   }
 
   /** `<userId>.<secret>`: the mail sender gets it from the outbox event; only its hash decides. */
-  private async ticket(userId: string, email: string, now: Date): Promise<{ ticket: VerificationTicket; token: string }> {
+  private ticket(userId: string, email: string, sealIt: (plaintext: string) => Buffer, now: Date): { ticket: VerificationTicket; token: string } {
     const secret = randomBytes(32).toString('base64url');
     const token = `${userId}.${secret}`;
     return {
       token,
       ticket: {
         tokenHash: sha256(secret),
-        tokenSealed: await this.d.sealFor(userId, token),
-        emailSealed: await this.d.sealFor(userId, email),
+        tokenSealed: sealIt(token),
+        emailSealed: sealIt(email),
         expiresAt: new Date(now.getTime() + VERIFICATION_TTL_MS),
       },
     };
@@ -98,7 +98,7 @@ export class Accounts {
   /** A fresh verification token for the current address (the old one stops working). */
   async resendVerification(userId: string, actor: Actor, now = new Date()): Promise<Written & { verificationToken: string | null }> {
     const email = await this.currentEmail(userId);
-    const { ticket, token } = await this.ticket(userId, email, now);
+    const { ticket, token } = this.ticket(userId, email, await this.d.sealerFor(userId), now);
     const result = await this.d.decideUser(userId, { type: 'RequestEmailVerification', verification: ticket, at: now }, actor);
     return { userId, seq: result.seq, verificationToken: result.events.length > 0 ? token : null };
   }
@@ -109,8 +109,7 @@ export class Accounts {
    */
   async checkPassword(userId: string, password: string, field = 'password'): Promise<UserState> {
     const { d } = this;
-    const verdict = await d.limits.hit(`confirm:${userId}`, d.auth.loginPerAccountPerMinute, 60);
-    if (!verdict.allowed) throw new AuthError(429, 'rate_limited', `too many password checks: try again in ${verdict.retryAfter} s`, verdict.retryAfter);
+    await d.limits.enforce([{ bucket: `confirm:${userId}`, limit: d.auth.loginPerAccountPerMinute, windowSeconds: 60 }]);
     const state = await d.loadUser(userId);
     const key = await d.keys.get(userId);
     const stored = state.passwordHashSealed && key ? open(key, userId, state.passwordHashSealed).toString('utf8') : null;
@@ -120,10 +119,10 @@ export class Accounts {
 
   async changePassword(userId: string, current: string, next: string, actor: Actor & { sessionId?: string }, now = new Date()): Promise<Written> {
     await this.checkPassword(userId, current, 'currentPassword');
-    const sealed = await this.d.sealFor(userId, await this.d.passwords.hash(next));
+    const sealed = (await this.d.sealerFor(userId))(await this.d.passwords.hash(next));
     const result = await this.d.decideUser(userId, { type: 'ChangePassword', passwordHashSealed: sealed, at: now }, actor);
     // Whoever else knew the old password is signed out; the session that changed it stays.
-    await this.endSessions(userId, 'password_changed', actor, actor.sessionId);
+    await this.endSessions(userId, 'password_changed', actor, { except: actor.sessionId });
     return { userId, seq: result.seq };
   }
 
@@ -134,8 +133,9 @@ export class Accounts {
     const emailHash = d.emails.of(email);
     const meta = d.meta(actor);
     await reserveEmail(d.handler, emailHash, userId, meta, now);
-    const { ticket, token } = await this.ticket(userId, email, now);
-    const result = await this.d.decideUser(userId, { type: 'ChangeEmail', emailHash, emailSealed: await d.sealFor(userId, email), verification: ticket, at: now }, actor);
+    const sealIt = await d.sealerFor(userId);
+    const { ticket, token } = this.ticket(userId, email, sealIt, now);
+    const result = await this.d.decideUser(userId, { type: 'ChangeEmail', emailHash, emailSealed: sealIt(email), verification: ticket, at: now }, actor);
     if (state.emailHash && state.emailHash !== emailHash) await releaseEmail(d.handler, state.emailHash, userId, meta, now);
     return { userId, seq: result.seq, verificationToken: token };
   }
@@ -146,7 +146,7 @@ export class Accounts {
   }
 
   async rotateProxyCredentials(userId: string, actor: Actor, now = new Date()): Promise<Written> {
-    const sealed = await this.d.sealFor(userId, JSON.stringify(newProxyCredentials(userId)));
+    const sealed = (await this.d.sealerFor(userId))(JSON.stringify(newProxyCredentials(userId)));
     const result = await this.d.decideUser(userId, { type: 'RotateProxyCredentials', credentialsSealed: sealed, at: now }, actor);
     return { userId, seq: result.seq };
   }
@@ -159,26 +159,34 @@ export class Accounts {
    */
   async forget(userId: string, actor: Actor, now = new Date()): Promise<Written> {
     const { d } = this;
-    const before = await d.loadUser(userId);
     const result = await this.d.decideUser(userId, { type: 'Forget', at: now }, actor);
     await d.keys.forget(userId);
-    if (before.emailHash) await releaseEmail(d.handler, before.emailHash, userId, d.meta(actor), now);
-    await this.endSessions(userId, 'forgotten', actor);
+    // A forgotten user keeps the reservation key of their address, so it can be released.
+    if (result.state.emailHash) await releaseEmail(d.handler, result.state.emailHash, userId, d.meta(actor), now);
     await d.revocations.revokeUser(userId);
+    await this.endSessions(userId, 'forgotten', actor, { tokensRevoked: true });
     return { userId, seq: result.seq };
   }
 
-  /** Ends sessions with an event each and kills their access tokens everywhere. */
-  async endSessions(userId: string, reason: 'password_changed' | 'suspended' | 'forgotten', actor: Actor, except?: string): Promise<void> {
+  /**
+   * Ends sessions with an event each and kills their access tokens everywhere,
+   * one by one unless the caller already revoked every token of the user.
+   */
+  async endSessions(
+    userId: string,
+    reason: 'password_changed' | 'suspended' | 'forgotten',
+    actor: Actor,
+    opts: { except?: string; tokensRevoked?: boolean } = {},
+  ): Promise<void> {
     const { d } = this;
-    for (const sessionId of await d.sessions.revokeAll(userId, except)) {
-      await d.endSession(sessionId, reason, actor).catch((err: unknown) => d.log.warn({ err, sessionId }, 'session end not recorded'));
+    for (const sessionId of await d.sessions.revokeAll(userId, opts.except)) {
+      await d.endSession(sessionId, reason, actor, { revokeTokens: !opts.tokensRevoked }).catch((err: unknown) => d.log.warn({ err, sessionId }, 'session end not recorded'));
     }
   }
 
-  async currentEmail(userId: string): Promise<string> {
-    const state = await this.d.loadUser(userId);
-    const email = openText(await this.d.keys.get(userId), userId, state.emailSealed);
+  async currentEmail(userId: string, state?: UserState): Promise<string> {
+    const user = state ?? (await this.d.loadUser(userId));
+    const email = openText(await this.d.keys.get(userId), userId, user.emailSealed);
     if (!email) throw new DomainError('user_forgotten', 'this account was deleted');
     return email;
   }

@@ -27,7 +27,7 @@ export class Administration {
   async suspend(userId: string, reason: string, actor: Actor, now = new Date()): Promise<number> {
     const seq = await this.decide(userId, { type: 'Suspend', reason, at: now }, actor);
     await this.d.revocations.revokeUser(userId);
-    await this.accounts.endSessions(userId, 'suspended', actor);
+    await this.accounts.endSessions(userId, 'suspended', actor, { tokensRevoked: true });
     return seq;
   }
 

@@ -10,7 +10,6 @@ import { AuthError } from './auth-error.js';
 import { apiKeyDecider } from './api-key.decider.js';
 import { open, seal } from './crypto/sealing.js';
 import type { Actor, IdentityDeps } from './identity-deps.js';
-import { normaliseEmail } from './email.js';
 import { generateRecoveryCodes, hashRecoveryCode, matchRecoveryCode } from './recovery-codes.js';
 import { ownerOfEmail } from './register-user.js';
 import type { Role } from './roles.js';
@@ -42,6 +41,10 @@ export interface ClientInfo {
 
 const API_KEY_PREFIX = 'rgk_';
 const INVALID_CREDENTIALS = 'the email or password is not correct';
+/** Stands in for the owner of an unknown email, so its login does the same reads as a known one's. */
+const NOBODY = '00000000-0000-7000-8000-000000000000';
+/** Registration attempts per address per hour: enough for typos and retries, too few to probe with. */
+const REGISTRATIONS_PER_ADDRESS_PER_HOUR = 10;
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
@@ -55,29 +58,32 @@ export class Authentication {
   async login(input: { email: string; password: string; totp?: string }, client: ClientInfo, now = new Date()): Promise<Tokens & { userId: string }> {
     const { d } = this;
     const { auth } = d;
-    const accountKey = d.emails.of(normaliseEmail(input.email));
-    await this.limit(`login-ip:${client.ip}`, auth.loginPerIpPerMinute, 60);
-    await this.limit(`login-acct:${accountKey}`, auth.loginPerAccountPerMinute, 60);
-    const locked = await d.limits.lockedFor(accountKey);
-    if (locked > 0) throw new AuthError(429, 'account_locked', `too many failed logins: try again in ${locked} s`, locked);
+    const accountKey = d.emails.of(input.email);
+    await d.limits.enforce(
+      [
+        { bucket: `login-ip:${client.ip}`, limit: auth.loginPerIpPerMinute, windowSeconds: 60 },
+        { bucket: `login-acct:${accountKey}`, limit: auth.loginPerAccountPerMinute, windowSeconds: 60 },
+      ],
+      accountKey,
+    );
 
+    // An unknown email reads a (never existing) user and key too: the same I/O as a real one, not only the same argon2 work.
     const userId = await ownerOfEmail(d.handler, accountKey);
-    const state = userId ? await d.loadUser(userId) : undefined;
-    const key = userId ? await d.keys.get(userId) : undefined;
-    const stored = userId && key && state?.passwordHashSealed && state.status !== 'forgotten' ? open(key, userId, state.passwordHashSealed).toString('utf8') : null;
+    const [state, key] = await Promise.all([d.loadUser(userId ?? NOBODY), d.keys.get(userId ?? NOBODY)]);
+    const stored = userId && key && state.passwordHashSealed && state.status !== 'forgotten' ? open(key, userId, state.passwordHashSealed).toString('utf8') : null;
     const ok = await d.passwords.verifyOrBurn(stored, input.password);
-    if (!ok || !userId || !state) {
+    if (!ok || !userId || !key) {
       await d.limits.recordFailure(accountKey, auth.lockoutThreshold, auth.lockoutSeconds);
       throw new AuthError(401, 'invalid_credentials', INVALID_CREDENTIALS);
     }
     const method = await this.secondFactor(userId, state, key, input.totp, accountKey, now);
     await d.limits.recordSuccess(accountKey);
     if (state.status === 'suspended') throw new AuthError(403, 'account_suspended', 'this account is suspended');
-    return { userId, ...(await this.startSession(userId, state.roles, method, client, now)) };
+    return { userId, ...(await this.startSession(userId, key, state.roles, method, client, now)) };
   }
 
-  private async secondFactor(userId: string, state: UserState, key: Buffer | undefined, code: string | undefined, accountKey: string, now: Date): Promise<string> {
-    if (!state.totp || !key) return 'password';
+  private async secondFactor(userId: string, state: UserState, key: Buffer, code: string | undefined, accountKey: string, now: Date): Promise<string> {
+    if (!state.totp) return 'password';
     const { d } = this;
     if (!code) throw new AuthError(401, 'totp_required', 'totp: this account needs a one-time code or a recovery code');
     const secret = open(key, userId, state.totp.secretSealed).toString('utf8');
@@ -99,21 +105,18 @@ export class Authentication {
     throw new AuthError(401, 'invalid_totp', 'totp: the code is not valid');
   }
 
-  private async limit(bucket: string, limit: number, windowSeconds: number): Promise<void> {
-    const verdict = await this.d.limits.hit(bucket, limit, windowSeconds);
-    if (!verdict.allowed) throw new AuthError(429, 'rate_limited', `too many attempts: try again in ${verdict.retryAfter} s`, verdict.retryAfter);
+  /** Registration's limits, per client IP and per address, beside the login limits. */
+  limitRegistration(ip: string, email: string): Promise<void> {
+    const { auth } = this.d;
+    return this.d.limits.enforce([
+      { bucket: `register-ip:${ip}`, limit: auth.registerPerIpPerHour, windowSeconds: 3600 },
+      { bucket: `register-acct:${this.d.emails.of(email)}`, limit: REGISTRATIONS_PER_ADDRESS_PER_HOUR, windowSeconds: 3600 },
+    ]);
   }
 
-  /** Registration's per-IP limit, in the same place as the login limits. */
-  limitRegistration(ip: string): Promise<void> {
-    return this.limit(`register-ip:${ip}`, this.d.auth.registerPerIpPerHour, 3600);
-  }
-
-  private async startSession(userId: string, roles: Role[], method: string, client: ClientInfo, now: Date): Promise<Tokens> {
+  private async startSession(userId: string, key: Buffer, roles: Role[], method: string, client: ClientInfo, now: Date): Promise<Tokens> {
     const { d } = this;
     const sessionId = uuidv7(now.getTime());
-    const key = await d.keys.get(userId);
-    if (!key) throw new AuthError(401, 'invalid_credentials', INVALID_CREDENTIALS);
     await d.handler.handle(
       sessionDecider,
       d.sessionSubject(sessionId),
@@ -215,7 +218,7 @@ export class Authentication {
     const result = verifyTotp(secret, code, now.getTime());
     if (!result.ok) throw new DomainError('invalid_totp', 'code: the code is not valid');
     const recoveryCodes = generateRecoveryCodes();
-    const written = await d.decideUser(userId, { type: 'EnableTotp', secretSealed: await d.sealFor(userId, secret), recoveryCodeHashes: recoveryCodes.map(hashRecoveryCode), at: now }, actor);
+    const written = await d.decideUser(userId, { type: 'EnableTotp', secretSealed: (await d.sealerFor(userId))(secret), recoveryCodeHashes: recoveryCodes.map(hashRecoveryCode), at: now }, actor);
     await d.authState.setLastTotpStep(userId, result.step);
     await d.authState.clearPendingTotp(userId);
     return { recoveryCodes, seq: written.seq };

@@ -79,9 +79,12 @@ export class IdentityDeps {
     return this.handler.store.names.aggregate('identity', 'session', sessionId);
   }
 
-  /** A session is over: its access tokens die everywhere now, and the log records why. */
-  async endSession(sessionId: string, reason: SessionEndReason, actor: Actor): Promise<void> {
-    await this.revocations.revokeSession(sessionId);
+  /**
+   * A session is over: the log records why, and its access tokens die
+   * everywhere now (unless the caller revoked every token of the user already).
+   */
+  async endSession(sessionId: string, reason: SessionEndReason, actor: Actor, opts: { revokeTokens?: boolean } = {}): Promise<void> {
+    if (opts.revokeTokens ?? true) await this.revocations.revokeSession(sessionId);
     await this.handler.handle(sessionDecider, this.sessionSubject(sessionId), { type: 'EndSession', sessionId, reason, at: new Date() }, { meta: this.meta(actor) });
   }
 
@@ -89,10 +92,13 @@ export class IdentityDeps {
     return (await this.handler.load(userDecider, this.userSubject(userId))).state;
   }
 
-  /** Seals under the person's key; a forgotten person has none, and nothing may be written for them. */
-  async sealFor(userId: string, plaintext: string): Promise<Buffer> {
+  /**
+   * Seals under the person's key, fetched once for every value an operation
+   * seals; a forgotten person has no key, and nothing may be written for them.
+   */
+  async sealerFor(userId: string): Promise<(plaintext: string) => Buffer> {
     const key = await this.keys.get(userId);
     if (!key) throw new DomainError('user_forgotten', 'this account was deleted');
-    return seal(key, userId, plaintext);
+    return (plaintext) => seal(key, userId, plaintext);
   }
 }

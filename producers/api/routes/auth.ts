@@ -21,7 +21,7 @@ export function authRoutes(app: FastifyInstance, { identity }: ApiDeps): void {
       schema: { tags, summary: 'Create an account (roles: client)', body: body({ email: EMAIL, password: PASSWORD, displayName: { type: 'string', minLength: 1, maxLength: 100 } }, ['email', 'password']) },
     },
     async (request, reply) => {
-      await identity.auth.limitRegistration(request.ip);
+      await identity.auth.limitRegistration(request.ip, request.body.email);
       const { traceparent, correlationId } = actorOf(request);
       const user = await identity.accounts.register(request.body, { traceparent, correlationId });
       return reply.status(201).header(SEQUENCE_HEADER, String(user.seq)).send({ id: user.userId, sequence: user.seq });
