@@ -83,10 +83,14 @@ describe('identity over HTTP', () => {
   });
 
   it('a refresh token used twice fails, and every token of its family is revoked', async () => {
-    await register('bob@example.org');
+    const bob = await register('bob@example.org');
     const first = await login('bob@example.org');
+    // A refresh keeps the user's list of sessions alive with the session itself.
+    const sessionList = `${env.rt.names.namespace}:user-sess:${bob.id}`;
+    await env.rt.redis.pexpire(sessionList, 5_000);
     const rotated = await call<Tokens>('POST', '/v1/auth/refresh', { body: { refreshToken: first.refreshToken } });
     expect(rotated.status).toBe(200);
+    expect(await env.rt.redis.pttl(sessionList)).toBeGreaterThan(60_000);
     expect(rotated.body.refreshToken).not.toBe(first.refreshToken);
     expect((await call('GET', '/v1/auth/me', { token: rotated.body.accessToken })).status).toBe(200);
 

@@ -33,6 +33,9 @@ if current == ARGV[1] then
   redis.call('SADD', KEYS[2], ARGV[1])
   redis.call('PEXPIRE', KEYS[1], ARGV[5])
   redis.call('PEXPIRE', KEYS[2], ARGV[5])
+  -- The user's list of sessions lives as long as their longest-lived session.
+  -- (Its name is built here, as the user is only known now: one Redis, not a cluster.)
+  redis.call('PEXPIRE', ARGV[6] .. user, ARGV[5], 'GT')
   return {'rotated', user}
 end
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then
@@ -92,7 +95,8 @@ export class RefreshSessions {
     if (!parsed) return { outcome: 'invalid' };
     const next = randomBytes(32).toString('base64url');
     const key = this.sessionKey(parsed.sessionId);
-    const result = (await this.redis.eval(ROTATE, 2, key, `${key}:used`, sha256(parsed.secret), sha256(next), now, ip, this.ttlSeconds * 1000)) as string[];
+    const ttlMs = this.ttlSeconds * 1000;
+    const result = (await this.redis.eval(ROTATE, 2, key, `${key}:used`, sha256(parsed.secret), sha256(next), now, ip, ttlMs, this.userKey(''))) as string[];
     const [outcome, userId] = result;
     if (outcome === 'rotated' && userId) return { outcome, userId, sessionId: parsed.sessionId, refreshToken: `${parsed.sessionId}.${next}` };
     if (outcome === 'reused' && userId) {
@@ -100,15 +104,6 @@ export class RefreshSessions {
       return { outcome, userId, sessionId: parsed.sessionId };
     }
     return { outcome: 'invalid' };
-  }
-
-  /** The session a refresh token names, if it is the current token of a live session. */
-  async sessionOfToken(token: string): Promise<SessionInfo | undefined> {
-    const parsed = parseToken(token);
-    if (!parsed) return undefined;
-    const session = await this.get(parsed.sessionId);
-    const current = await this.redis.hget(this.sessionKey(parsed.sessionId), 'tokenHash');
-    return session && current === sha256(parsed.secret) ? session : undefined;
   }
 
   async get(id: string): Promise<SessionInfo | undefined> {
@@ -134,10 +129,15 @@ export class RefreshSessions {
     return true;
   }
 
-  /** Ends every session of a user (but `except`); returns the ids ended. */
+  /** Ends every session of a user (but `except`), in one transaction; returns the ids ended. */
   async revokeAll(userId: string, except?: string): Promise<string[]> {
     const ids = (await this.redis.smembers(this.userKey(userId))).filter((id) => id !== except);
-    for (const id of ids) await this.revoke(userId, id);
+    if (ids.length === 0) return ids;
+    await this.redis
+      .multi()
+      .del(...ids.flatMap((id) => [this.sessionKey(id), `${this.sessionKey(id)}:used`]))
+      .srem(this.userKey(userId), ...ids)
+      .exec();
     return ids;
   }
 }
