@@ -31,9 +31,14 @@ export const apiKeysProjection: Projection = {
         else revoked.set(event.data.keyId, { at: event.data.revokedAt, seq: event.seq });
       }
     }
-    await upsertUnnest(trx, 'api_keys', COLUMNS, [...issued.values()], ['id']);
-    for (const [id, { at, seq }] of revoked) {
-      await trx.updateTable('api_keys').set({ revoked_at: at, last_seq: seq }).where('id', '=', id).execute();
+    // Keys issued in an earlier batch: their stored rows, revoked, go through the same one upsert.
+    if (revoked.size > 0) {
+      const stored = await trx.selectFrom('api_keys').selectAll().where('id', 'in', [...revoked.keys()]).execute();
+      for (const row of stored) {
+        const { at, seq } = revoked.get(row.id)!;
+        issued.set(row.id, { ...row, revoked_at: at, last_seq: seq });
+      }
     }
+    await upsertUnnest(trx, 'api_keys', COLUMNS, [...issued.values()], ['id']);
   },
 };
