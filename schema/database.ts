@@ -3,6 +3,7 @@
  * Columns are described here once; migrations.ts creates them.
  */
 import type { ColumnType, Generated } from 'kysely';
+import type { Visibility } from '../producers/identity/privacy.js';
 
 export interface ProjectorCheckpointTable {
   projector: string;
@@ -27,7 +28,6 @@ export interface ProjectorFailureTable {
 }
 
 export type UserStatus = 'active' | 'suspended' | 'forgotten';
-export type Visibility = 'everyone' | 'contacts' | 'nobody';
 
 export interface UserTable {
   id: string;

@@ -9,6 +9,8 @@ import { DomainError } from '../../producers/decider.js';
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../../producers/identity/passwords.js';
 import { isRole, ROLES } from '../../producers/identity/roles.js';
 import type { Runtime } from '../runtime.js';
+import { listUsers, USER_STATUSES } from '../../projectors/identity/users.queries.js';
+import type { UserStatus } from '../../schema/database.js';
 import { openIdentity } from './api.js';
 
 export const USERS_USAGE = `usage: relaygrid users <command>
@@ -76,10 +78,9 @@ export async function runUsers(rt: Runtime, args: string[]): Promise<void> {
         console.log(`revoked ${role} from ${target}`);
         return;
       case 'list': {
-        let query = rt.db.selectFrom('users').select(['id', 'email', 'status', 'roles']).orderBy('id').limit(1000);
-        if (values.q) query = query.where('email', 'like', `${values.q.toLowerCase()}%`);
-        if (values.status) query = query.where('status', '=', values.status as 'active');
-        for (const row of await query.execute()) console.log(`${row.id}  ${row.status.padEnd(9)}  ${(row.roles ?? []).join(',').padEnd(24)}  ${row.email ?? '(forgotten)'}`);
+        const status = values.status as UserStatus | undefined;
+        if (status !== undefined && !USER_STATUSES.includes(status)) throw new UsersCommandError(`--status: one of ${USER_STATUSES.join(', ')}`);
+        for (const row of await listUsers(rt.db, { q: values.q, status, limit: 1000 })) console.log(`${row.id}  ${row.status.padEnd(9)}  ${(row.roles ?? []).join(',').padEnd(24)}  ${row.email ?? '(forgotten)'}`);
         return;
       }
       default:

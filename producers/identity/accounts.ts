@@ -14,7 +14,8 @@ import { normaliseEmail } from './email.js';
 import { newProxyCredentials } from './proxy-credentials.js';
 import { releaseEmail, reserveEmail } from './register-user.js';
 import { DEFAULT_ROLES, type Role } from './roles.js';
-import type { UserState, VerificationTicket, Visibility } from './user.decider.js';
+import type { Visibility } from './privacy.js';
+import type { UserState, VerificationTicket } from './user.decider.js';
 
 export const VERIFICATION_TTL_MS = 48 * 3600 * 1000;
 

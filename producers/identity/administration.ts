@@ -80,7 +80,7 @@ export class Administration {
       return owner;
     }
     const state = await this.d.loadUser(idOrEmail);
-    if (!state.registered) throw new DomainError('user_not_found', `no user ${idOrEmail}`);
+    if (!state.userId) throw new DomainError('user_not_found', `no user ${idOrEmail}`);
     return idOrEmail;
   }
 }

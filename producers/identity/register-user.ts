@@ -45,5 +45,5 @@ async function isAbandoned(handler: CommandHandler, err: DomainError, emailHash:
   if (err.code !== 'email_taken' || typeof owner !== 'string' || !(reservedAt instanceof Date)) return false;
   if (now.getTime() - reservedAt.getTime() < ABANDONED_RESERVATION_GRACE_MS) return false;
   const { state } = await handler.load(userDecider, handler.store.names.aggregate('identity', 'user', owner));
-  return !state.registered || state.emailHash !== emailHash || state.status === 'forgotten';
+  return !state.userId || state.emailHash !== emailHash || state.status === 'forgotten';
 }

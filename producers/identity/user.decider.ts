@@ -6,10 +6,9 @@
  */
 import type { DomainEvent } from '../../contracts/envelope.js';
 import { DomainError, type Decider } from '../decider.js';
+import { asVisibility, DEFAULT_VISIBILITY, type Visibility } from './privacy.js';
 import { isRole, type Role } from './roles.js';
 
-export type Visibility = 'everyone' | 'contacts' | 'nobody';
-export const VISIBILITIES: readonly Visibility[] = ['everyone', 'contacts', 'nobody'];
 
 export type UserEventKey =
   | 'identity.UserRegistered'
@@ -29,7 +28,7 @@ export type UserEventKey =
   | 'identity.RecoveryCodeUsed';
 
 export interface UserState {
-  registered: boolean;
+  /** Null until the user is registered. */
   userId: string | null;
   status: 'active' | 'suspended' | 'forgotten';
   emailHash: string | null;
@@ -82,7 +81,6 @@ export type UserCommand =
 type E = DomainEvent<UserEventKey>;
 
 const initialState: UserState = {
-  registered: false,
   userId: null,
   status: 'active',
   emailHash: null,
@@ -91,14 +89,14 @@ const initialState: UserState = {
   emailVerified: false,
   verification: null,
   roles: [],
-  privacy: { presence: 'contacts', readReceipts: 'contacts' },
+  privacy: { presence: DEFAULT_VISIBILITY, readReceipts: DEFAULT_VISIBILITY },
   totp: null,
   credentialsGeneration: 0,
 };
 
 /** The user must exist and not be forgotten; returns its id. */
 function live(state: UserState): string {
-  if (!state.registered || !state.userId) throw new DomainError('user_not_found', 'no such user');
+  if (!state.userId) throw new DomainError('user_not_found', 'no such user');
   if (state.status === 'forgotten') throw new DomainError('user_forgotten', 'this account was deleted');
   return state.userId;
 }
@@ -109,7 +107,7 @@ function verificationRequested(userId: string, ticket: VerificationTicket, at: D
 
 function decide(command: UserCommand, state: UserState): E[] {
   if (command.type === 'RegisterUser') {
-    if (state.registered) throw new DomainError('user_exists', `user ${command.userId} is already registered`);
+    if (state.userId) throw new DomainError('user_exists', `user ${command.userId} is already registered`);
     const { userId, at } = command;
     return [
       {
@@ -197,7 +195,6 @@ function evolve(state: UserState, event: E): UserState {
       const d = event.data;
       return {
         ...state,
-        registered: true,
         userId: d.userId,
         emailHash: d.emailHash || null,
         emailSealed: d.emailSealed,
@@ -222,7 +219,7 @@ function evolve(state: UserState, event: E): UserState {
     case 'identity.UserReinstated':
       return { ...state, status: 'active' };
     case 'identity.UserForgotten':
-      return { ...initialState, registered: true, userId: state.userId, status: 'forgotten', emailHash: state.emailHash };
+      return { ...initialState, userId: state.userId, status: 'forgotten', emailHash: state.emailHash };
     case 'identity.ProxyCredentialsIssued':
       return { ...state, credentialsGeneration: event.data.generation };
     case 'identity.PrivacySettingsChanged':
@@ -236,8 +233,5 @@ function evolve(state: UserState, event: E): UserState {
   }
 }
 
-function asVisibility(value: string): Visibility {
-  return (VISIBILITIES as readonly string[]).includes(value) ? (value as Visibility) : 'contacts';
-}
 
 export const userDecider: Decider<UserState, UserCommand, UserEventKey> = { initialState, decide, evolve };

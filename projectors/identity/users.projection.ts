@@ -8,7 +8,8 @@
 import type { StoredEvent } from '../../contracts/envelope.js';
 import { openText } from '../../producers/identity/crypto/person-keys.js';
 import { isRole } from '../../producers/identity/roles.js';
-import type { UserTable, Visibility } from '../../schema/database.js';
+import type { UserTable } from '../../schema/database.js';
+import { asVisibility, DEFAULT_VISIBILITY } from '../../producers/identity/privacy.js';
 import type { Projection } from '../runtime/projection.js';
 import { upsertUnnest, type UnnestColumn } from '../runtime/unnest.js';
 
@@ -46,9 +47,6 @@ export function userIdsOf(events: readonly StoredEvent[]): string[] {
   return [...ids];
 }
 
-function visibility(value: string): Visibility {
-  return value === 'everyone' || value === 'nobody' ? value : 'contacts';
-}
 
 /**
  * Folds a batch into the final row of each user it touches, starting from the
@@ -74,8 +72,8 @@ export function foldUsers(
         registered_at: event.data.registeredAt,
         email_verified: false,
         roles: event.data.roles.filter(isRole),
-        presence_visibility: 'contacts',
-        receipts_visibility: 'contacts',
+        presence_visibility: DEFAULT_VISIBILITY,
+        receipts_visibility: DEFAULT_VISIBILITY,
         totp_enabled: false,
         suspended_reason: null,
         updated_at: event.time,
@@ -113,8 +111,8 @@ export function foldUsers(
         forgotten.push(userId);
         break;
       case 'identity.PrivacySettingsChanged':
-        row.presence_visibility = visibility(event.data.presence);
-        row.receipts_visibility = visibility(event.data.readReceipts);
+        row.presence_visibility = asVisibility(event.data.presence);
+        row.receipts_visibility = asVisibility(event.data.readReceipts);
         break;
       case 'identity.TotpEnabled':
         row.totp_enabled = true;

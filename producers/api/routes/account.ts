@@ -4,12 +4,13 @@
  * caller, and someone else's answers exactly like an unknown one (404).
  */
 import type { FastifyInstance } from 'fastify';
-import type { Visibility } from '../../identity/user.decider.js';
+import type { Visibility } from '../../identity/privacy.js';
 import { actorOf, principalOf, SIGNED_IN } from '../authenticate.js';
 import type { ApiDeps } from '../app.js';
 import { MIN_SEQUENCE_HEADER, SEQUENCE_HEADER, waitForProjection } from '../read-your-writes.js';
 import { HttpError } from '../errors.js';
 import { body, EMAIL, idParams, PASSWORD, ROLE, VISIBILITY } from './schemas.js';
+import { apiKeyView, sessionView } from './views.js';
 
 export function accountRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const { identity } = deps;
@@ -20,14 +21,7 @@ export function accountRoutes(app: FastifyInstance, deps: ApiDeps): void {
     const principal = principalOf(request);
     const sessions = await identity.deps.sessions.list(principal.userId);
     return {
-      sessions: sessions.map((s) => ({
-        id: s.id,
-        device: s.device,
-        ip: s.ip,
-        createdAt: new Date(s.createdAt).toISOString(),
-        lastSeenAt: new Date(s.lastSeenAt).toISOString(),
-        current: s.id === principal.sessionId,
-      })),
+      sessions: sessions.map((s) => ({ ...sessionView(s), current: s.id === principal.sessionId })),
     };
   });
 
@@ -138,14 +132,7 @@ export function accountRoutes(app: FastifyInstance, deps: ApiDeps): void {
     const rows = await deps.db.selectFrom('api_keys').selectAll().where('user_id', '=', principalOf(request).userId).orderBy('issued_at', 'desc').execute();
     const lastUsed = await identity.deps.authState.apiKeysLastUsed(rows.map((r) => r.id));
     return {
-      apiKeys: rows.map((r, i) => ({
-        id: r.id,
-        name: r.name,
-        roles: r.roles,
-        issuedAt: r.issued_at.toISOString(),
-        revokedAt: r.revoked_at?.toISOString() ?? null,
-        lastUsedAt: lastUsed[i] ? new Date(lastUsed[i]).toISOString() : null,
-      })),
+      apiKeys: rows.map((r, i) => apiKeyView(r, lastUsed[i] ?? null)),
     };
   });
 

@@ -6,7 +6,9 @@ import type { ApiDeps } from '../app.js';
 import { HttpError } from '../errors.js';
 import { MIN_SEQUENCE_HEADER, SEQUENCE_HEADER, waitForProjection } from '../read-your-writes.js';
 import { body, EMAIL, idParams, PASSWORD, ROLE, UUID } from './schemas.js';
-import { userView } from './users.js';
+import { apiKeyView, sessionView, userView } from './views.js';
+import { listUsers, USER_STATUSES } from '../../../projectors/identity/users.queries.js';
+import type { UserStatus } from '../../../schema/database.js';
 
 const STAFF: readonly Role[] = ['admin', 'operator'];
 const ADMIN: readonly Role[] = ['admin'];
@@ -15,7 +17,7 @@ export function adminUserRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const { identity, db } = deps;
   const tags = ['admin'];
 
-  app.get<{ Querystring: { q?: string; status?: string; limit?: number; after?: string } }>(
+  app.get<{ Querystring: { q?: string; status?: UserStatus; limit?: number; after?: string } }>(
     '/v1/admin/users',
     {
       config: { access: STAFF },
@@ -27,7 +29,7 @@ export function adminUserRoutes(app: FastifyInstance, deps: ApiDeps): void {
           additionalProperties: false,
           properties: {
             q: { type: 'string', minLength: 1, maxLength: 254 },
-            status: { type: 'string', enum: ['active', 'suspended', 'forgotten'] },
+            status: { type: 'string', enum: [...USER_STATUSES] },
             limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
             after: UUID,
           },
@@ -37,11 +39,7 @@ export function adminUserRoutes(app: FastifyInstance, deps: ApiDeps): void {
     async (request) => {
       await waitForProjection(deps, 'users', request.headers[MIN_SEQUENCE_HEADER]);
       const { q, status, limit = 50, after } = request.query;
-      let query = db.selectFrom('users').selectAll().orderBy('id').limit(limit);
-      if (q) query = query.where('email', 'like', `${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
-      if (status) query = query.where('status', '=', status as 'active');
-      if (after) query = query.where('id', '>', after);
-      const rows = await query.execute();
+      const rows = await listUsers(db, { q, status, limit, after });
       return { users: rows.map(userView), next: rows.length === limit ? (rows.at(-1)?.id ?? null) : null };
     },
   );
@@ -59,8 +57,8 @@ export function adminUserRoutes(app: FastifyInstance, deps: ApiDeps): void {
       ]);
       return {
         ...userView(user),
-        sessions: sessions.map((x) => ({ id: x.id, device: x.device, ip: x.ip, createdAt: new Date(x.createdAt).toISOString(), lastSeenAt: new Date(x.lastSeenAt).toISOString() })),
-        apiKeys: apiKeys.map((k) => ({ id: k.id, name: k.name, roles: k.roles, issuedAt: k.issued_at.toISOString(), revokedAt: k.revoked_at?.toISOString() ?? null })),
+        sessions: sessions.map(sessionView),
+        apiKeys: apiKeys.map((k) => apiKeyView(k)),
       };
     },
   );
@@ -84,25 +82,20 @@ export function adminUserRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.post<{ Params: { id: string }; Body: { reason: string } }>(
     '/v1/admin/users/:id/suspend',
     { config: { access: STAFF }, schema: { tags, summary: 'Suspend: sessions end, proxy access is revoked', params: idParams, body: body({ reason: { type: 'string', minLength: 1, maxLength: 500 } }, ['reason']) } },
-    async (request) => ({ sequence: await identity.admin.suspend(await known(request.params.id), request.body.reason, actorOf(request)) }),
+    async (request) => ({ sequence: await identity.admin.suspend(request.params.id, request.body.reason, actorOf(request)) }),
   );
 
   app.post<{ Params: { id: string } }>('/v1/admin/users/:id/reinstate', { config: { access: STAFF }, schema: { tags, summary: 'Reinstate a suspended user', params: idParams } }, async (request) => ({
-    sequence: await identity.admin.reinstate(await known(request.params.id), actorOf(request)),
+    sequence: await identity.admin.reinstate(request.params.id, actorOf(request)),
   }));
 
   const roleParams = { type: 'object', required: ['id', 'role'], properties: { id: UUID, role: ROLE } } as const;
   app.put<{ Params: { id: string; role: Role } }>('/v1/admin/users/:id/roles/:role', { config: { access: ADMIN }, schema: { tags, summary: 'Grant a role', params: roleParams } }, async (request) => ({
-    sequence: await identity.admin.grantRole(await known(request.params.id), request.params.role, actorOf(request)),
+    sequence: await identity.admin.grantRole(request.params.id, request.params.role, actorOf(request)),
   }));
 
   app.delete<{ Params: { id: string; role: Role } }>('/v1/admin/users/:id/roles/:role', { config: { access: ADMIN }, schema: { tags, summary: 'Revoke a role', params: roleParams } }, async (request) => ({
-    sequence: await identity.admin.revokeRole(await known(request.params.id), request.params.role, actorOf(request)),
+    sequence: await identity.admin.revokeRole(request.params.id, request.params.role, actorOf(request)),
   }));
 
-  async function known(id: string): Promise<string> {
-    const state = await identity.deps.loadUser(id);
-    if (!state.registered) throw new HttpError(404, 'user_not_found', `no user ${id}`);
-    return id;
-  }
 }

@@ -70,7 +70,7 @@ export function authRoutes(app: FastifyInstance, { identity }: ApiDeps): void {
   app.get('/v1/auth/me', { config: { access: SIGNED_IN }, schema: { tags, summary: 'The caller: id, roles, session' } }, async (request) => {
     const principal = principalOf(request);
     const state = await identity.deps.loadUser(principal.userId);
-    const email = await identity.accounts.currentEmail(principal.userId).catch(() => null);
+    const email = await identity.accounts.currentEmail(principal.userId, state).catch(() => null);
     return {
       id: principal.userId,
       email,

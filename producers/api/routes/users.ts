@@ -1,26 +1,11 @@
 /** `GET /v1/users/:id`: a user as the read model has it, for the user themselves and for staff. */
 import type { FastifyInstance } from 'fastify';
-import type { UserTable } from '../../../schema/database.js';
 import { principalOf, SIGNED_IN } from '../authenticate.js';
 import type { ApiDeps } from '../app.js';
 import { HttpError } from '../errors.js';
 import { MIN_SEQUENCE_HEADER, SEQUENCE_HEADER, waitForProjection } from '../read-your-writes.js';
 import { idParams } from './schemas.js';
-
-export function userView(user: UserTable) {
-  return {
-    id: user.id,
-    email: user.email,
-    displayName: user.display_name,
-    status: user.status,
-    emailVerified: user.email_verified,
-    roles: user.roles,
-    totpEnabled: user.totp_enabled,
-    suspendedReason: user.suspended_reason,
-    registeredAt: user.registered_at.toISOString(),
-    sequence: user.last_seq,
-  };
-}
+import { userView } from './views.js';
 
 export function userRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get<{ Params: { id: string } }>(
