@@ -10,8 +10,8 @@
  *             folded, every checkpoint's root and the consistency proofs between
  *             consecutive checkpoints checked, and the leaves compared with the
  *             audit worker's records
- *   raw read: the same ordered-consumer read of the stream (replay/audit/read.ts
- *             readStored), messages counted, nothing hashed
+ *   raw read: the same ordered-consumer read of the stream  (replay/range.ts
+ *             readStream), messages counted, nothing hashed
  *
  * Not measured: filling the identity stream with BENCH_EVENTS sealed
  * registrations, the audit stream sourcing them, and the audit worker folding
@@ -21,7 +21,7 @@
  */
 import { generateKeyPair, parseSignerKey, parseVerifierKey } from '../replay/audit/note.js';
 import { checkpointsFromStream, verifyCheckpoints } from '../replay/audit/checkpoint-source.js';
-import { readStored } from '../replay/audit/read.js';
+import { readStream } from '../replay/range.js';
 import { verifyStream } from '../replay/audit/verify.js';
 import { startAuditWorker } from '../workers/audit/audit-worker.js';
 import { fillIdentityStream } from './identity-fill.js';
@@ -65,7 +65,7 @@ async function main(): Promise<void> {
         const cpu0 = cpuSample();
         let counted = 0;
         const seconds = await timed(async () => {
-          if (kind === 'raw') counted = await readStored(rt.nats, stream, () => undefined);
+          if (kind === 'raw') counted = await readStream(rt.nats, stream, () => undefined);
           else counted = (await verifyStream(rt, stream, checkpoints)).leaves;
         });
         if (counted !== leaves) throw new Error(`${kind} saw ${counted} leaves, expected ${leaves}`);

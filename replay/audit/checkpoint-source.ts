@@ -12,7 +12,7 @@ import { auditCheckpointStreamName } from '../../infra/streams/audit-checkpoints
 import { ReplayArgumentError } from '../range.js';
 import { AuditFailedError } from './errors.js';
 import { NoteError, openCheckpoint, type Checkpoint, type Verifier } from './note.js';
-import { readStored } from './read.js';
+import { readStream } from '../range.js';
 
 export interface RawCheckpoint {
   /** Where it came from, for messages: `file 12.checkpoint`, `stream RG_AUDIT_CHECKPOINTS seq 3`. */
@@ -47,18 +47,15 @@ export async function checkpointsFromDir(dir: string): Promise<RawCheckpoint[]> 
 
 export async function checkpointsFromStream(rt: Runtime): Promise<RawCheckpoint[]> {
   const stream = auditCheckpointStreamName(rt.names);
-  try {
-    await rt.nats.jsm.streams.info(stream);
-  } catch (err) {
-    if ((err as { code?: unknown }).code === 404 || /not found/i.test((err as Error).message)) {
-      throw new ReplayArgumentError(`--checkpoints: there is no checkpoint stream ${stream} (has the audit worker run?); pass --checkpoints <dir>`);
-    }
-    throw err;
-  }
   const out: RawCheckpoint[] = [];
-  await readStored(rt.nats, stream, (msg) => {
-    out.push({ source: `stream ${stream} seq ${msg.seq}`, text: Buffer.from(msg.data).toString('utf8') });
-  });
+  try {
+    await readStream(rt.nats, stream, (msg) => {
+      out.push({ source: `stream ${stream} seq ${msg.seq}`, text: Buffer.from(msg.data).toString('utf8') });
+    });
+  } catch (err) {
+    if (!(err instanceof ReplayArgumentError)) throw err;
+    throw new ReplayArgumentError(`--checkpoints: there is no checkpoint stream ${stream} (has the audit worker run?); pass --checkpoints <dir>`);
+  }
   return out;
 }
 

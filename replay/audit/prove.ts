@@ -10,7 +10,7 @@ import type { Runtime } from '../../infra/runtime.js';
 import { findEvent, latestCheckpointCovering, resolveNodes } from '../../workers/audit/store.js';
 import { AuditFailedError } from './errors.js';
 import { messageLeafHash, storedMessageOf, type StoredMessage } from './leaf.js';
-import { readStored } from './read.js';
+import { readStream } from '../range.js';
 import { inclusionRanges, neededNodes, nodeKey, proofHashes, verifyInclusion } from './merkle.js';
 import { parseCheckpointBody, parseNote } from './note.js';
 import { proofFile, type InclusionProofFile } from './proof.js';
@@ -18,7 +18,7 @@ import { proofFile, type InclusionProofFile } from './proof.js';
 async function storedAt(rt: Runtime, stream: string, seq: number): Promise<StoredMessage | undefined> {
   let found: StoredMessage | undefined;
   // A consumer, not a direct get: direct gets add headers the leaf must not see.
-  await readStored(
+  await readStream(
     rt.nats,
     stream,
     (msg) => {

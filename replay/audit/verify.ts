@@ -21,7 +21,7 @@ import { Progress } from '../progress.js';
 import type { VerifiedCheckpoint } from './checkpoint-source.js';
 import { AuditFailedError } from './errors.js';
 import { deliveredLeafHash } from './leaf.js';
-import { readStored, storedCount } from './read.js';
+import { readRange, resolveRange } from '../range.js';
 import { consistencyRanges, Frontier, neededNodes, nodeKey, proofHashes, verifyConsistency, type NodeId } from './merkle.js';
 
 export interface VerifyReport {
@@ -110,7 +110,8 @@ export async function verifyStream(rt: Runtime, stream: string, checkpoints: rea
 async function verify(rt: Runtime, stream: string, checkpoints: readonly VerifiedCheckpoint[]): Promise<VerifyReport> {
   const latest = checkpoints.at(-1);
   if (!latest) throw new AuditFailedError('no checkpoints to verify against');
-  const total = await storedCount(rt.nats, stream);
+  const range = await resolveRange(rt.nats, stream);
+  const total = Math.max(0, range.to - range.from + 1);
   const records = await RecordedLeaves.open(rt.db, rt.names.auditStream);
 
   // Consistency proofs between consecutive checkpoints need these perfect nodes.
@@ -164,7 +165,7 @@ async function verify(rt: Runtime, stream: string, checkpoints: readonly Verifie
     checkReached();
   };
   // Synchronous per message: a promise only when the next chunk of records must be read.
-  await readStored(rt.nats, stream, (msg) => {
+  await readRange(rt.nats, range, (msg) => {
     const index = tree.size;
     const hash = deliveredLeafHash(msg);
     if (!records || index >= records.size) return leaf(index, hash, msg.seq, undefined);

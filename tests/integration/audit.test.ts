@@ -21,7 +21,7 @@ import { rawHeaderBlock } from '../../infra/nats/raw-headers.js';
 import { rootOf } from '../../replay/audit/merkle.js';
 import { generateKeyPair, openCheckpoint, parseSignerKey, parseVerifierKey, signCheckpoint } from '../../replay/audit/note.js';
 import type { InclusionProofFile } from '../../replay/audit/proof.js';
-import { readStored } from '../../replay/audit/read.js';
+import { readStream } from '../../replay/range.js';
 import { startAuditWorker, type AuditWorker } from '../../workers/audit/audit-worker.js';
 import { runCli } from '../support/cli.js';
 import { eventually, isolated, type Isolated } from '../support/isolated.js';
@@ -82,7 +82,7 @@ describe('auditable log', () => {
 
   async function auditMessages(stream = env.rt.names.auditStream): Promise<CopiedMessage[]> {
     const out: CopiedMessage[] = [];
-    await readStored(env.rt.nats, stream, (msg) => {
+    await readStream(env.rt.nats, stream, (msg) => {
       out.push({ subject: msg.subject, headers: msg.headers, data: msg.data });
     });
     return out;
@@ -214,7 +214,7 @@ describe('auditable log', () => {
   it('worker and verifier hash real consumer messages from the raw header bytes, as nats.js decodes them, odd headers included', async () => {
     // The audit stream's own messages take the raw path (infra/nats/raw-headers.ts).
     let audited = 0;
-    await readStored(env.rt.nats, env.rt.names.auditStream, (msg) => {
+    await readStream(env.rt.nats, env.rt.names.auditStream, (msg) => {
       expect(rawHeaderBlock(msg)?.length).toBeGreaterThan(0);
       expect(deliveredLeafHash(msg).equals(messageLeafHash(storedMessageOf(msg)))).toBe(true);
       audited++;
@@ -238,7 +238,7 @@ describe('auditable log', () => {
     await env.rt.nats.nc.flush();
     await eventually(async () => (await env.rt.nats.jsm.streams.info(stream)).state.messages === blocks.length);
     const raw: Buffer[] = [];
-    await readStored(env.rt.nats, stream, (msg) => {
+    await readStream(env.rt.nats, stream, (msg) => {
       raw.push(Buffer.from(rawHeaderBlock(msg)!));
       expect(deliveredLeafHash(msg).equals(messageLeafHash(storedMessageOf(msg))), raw.at(-1)!.toString('latin1')).toBe(true);
     });
