@@ -13,10 +13,11 @@ export class Progress {
     private readonly label: string,
     private readonly total: number,
     private readonly unit = 'events',
-    private readonly out: NodeJS.WriteStream = process.stderr,
   ) {
-    this.tty = Boolean(out.isTTY);
+    this.tty = Boolean(this.out.isTTY);
   }
+
+  private readonly out = process.stderr;
 
   add(n = 1): void {
     this.set(this.done + n);
@@ -40,12 +41,17 @@ export class Progress {
     return `${this.label}: ${this.done.toLocaleString('en')}/${this.total.toLocaleString('en')} (${pct.toFixed(1)} %), ${Math.round(rate).toLocaleString('en')} ${this.unit}/s, ETA ${eta}`;
   }
 
-  /** The final line: what was done, how fast, and anything the caller adds. */
-  finish(extra = ''): { events: number; seconds: number; rate: number } {
+  /**
+   * The final line: what was done, how fast, and anything the caller adds.
+   * `counted` names what the line reports when the bar followed something
+   * else (an export's bar follows stream positions, its summary counts events).
+   */
+  finish(extra = '', counted: { count: number; unit: string } = { count: this.done, unit: this.unit }): void {
     const seconds = (performance.now() - this.started) / 1000;
-    const rate = seconds > 0 ? this.done / seconds : 0;
+    const rate = seconds > 0 ? counted.count / seconds : 0;
     if (this.tty) this.out.write('\r\u001b[K');
-    process.stdout.write(`${this.label}: ${this.done.toLocaleString('en')} ${this.unit} in ${seconds.toFixed(2)} s (${Math.round(rate).toLocaleString('en')} ${this.unit}/s)${extra ? `, ${extra}` : ''}\n`);
-    return { events: this.done, seconds, rate };
+    process.stdout.write(
+      `${this.label}: ${counted.count.toLocaleString('en')} ${counted.unit} in ${seconds.toFixed(2)} s (${Math.round(rate).toLocaleString('en')} ${counted.unit}/s)${extra ? `, ${extra}` : ''}\n`,
+    );
   }
 }

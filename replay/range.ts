@@ -32,6 +32,8 @@ export interface SeqRange {
   from: number;
   /** Last sequence, inclusive; from > to means an empty range. */
   to: number;
+  /** The stream's own subjects (none for a stream that only sources others, like the audit stream). */
+  subjects?: string[];
 }
 
 /** The stream's info, or a one-line error naming the stream. */
@@ -62,7 +64,7 @@ export async function resolveRange(nats: Nats, stream: string, from?: Bound, to?
   const toSeq = to === undefined ? last : isTime(to) ? (await firstStoredAtOrAfter(nats, stream, first, last, new Date(to.time.getTime() + 1))) - 1 : to.seq;
   // One bound a sequence, the other a time: the message named by number lies on the wrong side of the time.
   if (from !== undefined && to !== undefined && isTime(from) !== isTime(to) && fromSeq > toSeq) throw new ReplayArgumentError('--from: must not be after --to');
-  return { stream, from: Math.max(fromSeq, first), to: Math.min(toSeq, last) };
+  return { stream, from: Math.max(fromSeq, first), to: Math.min(toSeq, last), subjects: info.config.subjects ?? [] };
 }
 
 /**

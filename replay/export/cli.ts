@@ -17,13 +17,16 @@ function describeFiles(files: WrittenFile[]): string {
 export async function runExport(rt: Runtime, args: string[]): Promise<void> {
   const opts = parseExportArgs(args);
   let progress: Progress | undefined;
+  let from = 0;
   const result = await exportRange(rt, opts, {
-    // The total is the range's messages: a commit holds several events, and --subject skips some, so it is an estimate.
-    onRange: (range) => (progress = new Progress(`export ${range.stream} ${range.from}..${range.to}`, Math.max(0, range.to - range.from + 1))),
-    onProgress: (n) => progress?.add(n),
+    // The bar follows stream positions (done/total messages of the range); the summary counts events.
+    onRange: (range) => {
+      from = range.from;
+      progress = new Progress(`export ${range.stream} ${range.from}..${range.to}`, Math.max(0, range.to - range.from + 1), 'messages');
+    },
+    onProgress: (seq) => progress?.set(seq - from + 1),
   });
   const kept = opts.types.length > 0 ? `${result.exported.toLocaleString('en')} of type ${opts.types.join(', ')}, ` : '';
-  const summary = `${kept}${describeFiles(result.files)}`;
-  if (progress) progress.finish(summary);
-  else process.stdout.write(`export: ${summary}\n`);
+  // onRange always ran before exportRange returned.
+  progress!.finish(`${kept}${describeFiles(result.files)}`, { count: result.scanned, unit: 'events' });
 }

@@ -6,10 +6,9 @@
  */
 import type { JsMsg } from '@nats-io/jetstream';
 import type { Runtime } from '../../infra/runtime.js';
-import { readRange, type SeqRange } from '../range.js';
+import { readRange, resolveRange, type SeqRange } from '../range.js';
 import type { ExportOptions } from './args.js';
 import { AvroSink } from './avro.js';
-import { resolveExportRange } from './bounds.js';
 import { MessageReader, MissingSchemaError, type ReadMessage } from './events.js';
 import { checkSubjectFilter, typeFilter } from './filters.js';
 import { NdjsonSink } from './ndjson.js';
@@ -19,8 +18,8 @@ import { WriterSchemas } from './writer-schemas.js';
 export interface ExportHooks {
   /** Called once the range is known, before reading. */
   onRange?(range: SeqRange): void;
-  /** Events read (kept or not), after each message. */
-  onProgress?(events: number): void;
+  /** After each message: its stream sequence. */
+  onProgress?(seq: number): void;
 }
 
 export interface ExportResult {
@@ -36,8 +35,8 @@ export interface ExportResult {
 export const EXPORT_BATCH = 2048;
 
 export async function exportRange(rt: Pick<Runtime, 'nats' | 'names' | 'registry'>, opts: ExportOptions, hooks: ExportHooks = {}): Promise<ExportResult> {
-  const range = await resolveExportRange(rt.nats, opts.stream, opts.from, opts.to);
-  checkSubjectFilter(opts.stream, range.subjects, opts.subject);
+  const range = await resolveRange(rt.nats, opts.stream, opts.from, opts.to);
+  checkSubjectFilter(opts.stream, range.subjects ?? [], opts.subject);
   const schemas = await WriterSchemas.load(rt);
   const reader = new MessageReader(schemas, typeFilter(opts.types, schemas));
   const sink: ExportSink =
@@ -50,7 +49,6 @@ export async function exportRange(rt: Pick<Runtime, 'nats' | 'names' | 'registry
 
   const write = (read: ReadMessage): void | Promise<void> => {
     scanned += read.scanned;
-    hooks.onProgress?.(read.scanned);
     for (let i = 0; i < read.events.length; i++) {
       exported++;
       const pending = sink.write(read.events[i]!);
@@ -65,6 +63,7 @@ export async function exportRange(rt: Pick<Runtime, 'nats' | 'names' | 'registry
     }
   };
   const onMessage = (msg: JsMsg): void | Promise<void> => {
+    hooks.onProgress?.(msg.seq);
     try {
       return write(reader.read(msg));
     } catch (err) {
@@ -79,21 +78,11 @@ export async function exportRange(rt: Pick<Runtime, 'nats' | 'names' | 'registry
   };
 
   try {
-    if (await anyMessage(rt, range, opts.subject)) await readRange(rt.nats, range, onMessage, { filter: opts.subject, batch: EXPORT_BATCH });
+    await readRange(rt.nats, range, onMessage, { filter: opts.subject, batch: EXPORT_BATCH });
     const files = await sink.finish();
     return { range, scanned, exported, files };
   } catch (err) {
     await sink.abort().catch(() => undefined);
     throw err;
   }
-}
-
-/**
- * Whether the range holds a message (matching the filter): readRange waits for
- * the first message of its consumer, which would be forever when there is none.
- */
-async function anyMessage(rt: Pick<Runtime, 'nats'>, range: SeqRange, filter: string | undefined): Promise<boolean> {
-  if (range.from > range.to || range.from < 1) return false;
-  const first = await rt.nats.jsm.direct.getMessage(range.stream, { seq: range.from, next_by_subj: filter ?? '>' });
-  return first !== null && first.seq <= range.to;
 }
