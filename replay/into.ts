@@ -18,7 +18,8 @@ import type { Projection } from '../projectors/runtime/projection.js';
 import { createDb, createPool, migrateDatabase } from '../schema/db.js';
 import type { Database } from '../schema/database.js';
 import { Progress } from './progress.js';
-import { parseBound, readRange, ReplayArgumentError, resolveRange, type Bound } from './range.js';
+import { parseBound, readRange, ReplayArgumentError, resolveRange, type Bound, type SeqRange } from './range.js';
+import { advanceCheckpoint, readCheckpoint } from '../projectors/runtime/checkpoints.js';
 
 const BATCH = 2000;
 
@@ -42,17 +43,33 @@ export async function replayInto(rt: Runtime, databaseUrl: string, from?: Bound,
     }
     const keys = new PersonKeys(target, requireMasterKey(rt.config));
     const applied: Record<string, number> = {};
-    for (const projection of PROJECTIONS.values()) applied[projection.name] = await projectRange(rt, target, projection, keys, from, to, opts.progress);
+    // Projections that read the same subjects share one pass; each stream's range is resolved once,
+    // so every projection of the copy stops at the same point of the log.
+    const ranges = new Map<string, Promise<SeqRange>>();
+    const groups = new Map<string, Projection[]>();
+    for (const projection of PROJECTIONS.values()) {
+      const stream = rt.names.stream(projection.context);
+      if (!ranges.has(stream)) ranges.set(stream, resolveRange(rt.nats, stream, from, to));
+      const key = `${stream} ${projection.filter(rt.names)}`;
+      groups.set(key, [...(groups.get(key) ?? []), projection]);
+    }
+    for (const projections of groups.values()) {
+      const range = await ranges.get(rt.names.stream(projections[0]!.context))!;
+      const count = await projectRange(rt, target, projections, keys, range, opts.progress);
+      for (const projection of projections) applied[projection.name] = count;
+    }
     return applied;
   } finally {
     await target.destroy();
   }
 }
 
-async function projectRange(rt: Runtime, target: Kysely<Database>, projection: Projection, keys: PersonKeys, from?: Bound, to?: Bound, progress?: boolean): Promise<number> {
-  const stream = rt.names.stream(projection.context);
-  const range = await resolveRange(rt.nats, stream, from, to);
-  const bar = progress ? new Progress(`into ${projection.name}`, Math.max(0, range.to - range.from + 1), 'positions') : undefined;
+/** Reads the range once and applies every projection of the group to each batch, in one transaction with their checkpoints. */
+async function projectRange(rt: Runtime, target: Kysely<Database>, projections: Projection[], keys: PersonKeys, range: SeqRange, progress?: boolean): Promise<number> {
+  const names = projections.map((p) => p.name).join(', ');
+  const bar = progress ? new Progress(`into ${names}`, Math.max(0, range.to - range.from + 1), 'positions') : undefined;
+  const checkpoints = new Map<string, number>();
+  for (const p of projections) checkpoints.set(p.name, await readCheckpoint(target, p.name, range.stream));
   let batch: StoredEvent[] = [];
   let lastSeq = 0;
   let count = 0;
@@ -61,25 +78,24 @@ async function projectRange(rt: Runtime, target: Kysely<Database>, projection: P
     const events = batch;
     batch = [];
     await target.transaction().execute(async (trx) => {
-      await projection.apply(trx, events, { keys });
-      await trx
-        .insertInto('projector_checkpoints')
-        .values({ projector: projection.name, stream, seq: lastSeq, event_id: events.at(-1)?.id ?? null })
-        .onConflict((oc) => oc.column('projector').doUpdateSet({ seq: lastSeq, event_id: events.at(-1)?.id ?? null }))
-        .execute();
+      for (const projection of projections) {
+        await projection.apply(trx, events, { keys });
+        await advanceCheckpoint(trx, projection.name, checkpoints.get(projection.name)!, lastSeq, events.at(-1)?.id ?? null);
+      }
     });
+    for (const p of projections) checkpoints.set(p.name, lastSeq);
     count += events.length;
   };
   await readRange(
     rt.nats,
     range,
-    async (msg) => {
+    (msg) => {
       batch.push(...decodeMessage(rt.registry, rawMessageOf(msg)));
       lastSeq = msg.seq;
       bar?.set(msg.seq - range.from + 1);
-      if (batch.length >= BATCH) await flush();
+      if (batch.length >= BATCH) return flush();
     },
-    { filter: projection.filter(rt.names) },
+    { filter: projections[0]!.filter(rt.names) },
   );
   await flush();
   bar?.finish(`${count} events applied`);

@@ -10,7 +10,7 @@ import { fold } from '../producers/decider.js';
 import { DECIDERS } from '../producers/deciders.js';
 import { EventStore } from '../producers/event-store/event-store.js';
 import { readableJson } from './json.js';
-import { parseBound, ReplayArgumentError, type Bound } from './range.js';
+import { parseBound, ReplayArgumentError, resolveRange, type Bound } from './range.js';
 
 export interface AggregateAt {
   subject: string;
@@ -31,7 +31,9 @@ export async function stateAt(rt: Runtime, subject: string, at?: Bound): Promise
   const decider = DECIDERS.get(`${parsed.context}.${parsed.aggregate}`);
   if (!decider) throw new ReplayArgumentError(`<aggregate subject>: no aggregate kind "${parsed.context}.${parsed.aggregate}" (known: ${[...DECIDERS.keys()].join(', ')})`);
   const { events } = await new EventStore(rt.nats, rt.names, rt.registry).read(subject);
-  const upTo = events.filter((e) => at === undefined || ('seq' in at ? e.seq <= at.seq : e.time.getTime() <= at.time.getTime()));
+  // A time means what was stored by then, as for every replay range (not the events' own ce-time).
+  const lastSeq = at === undefined ? Infinity : 'seq' in at ? at.seq : (await resolveRange(rt.nats, parsed.stream, undefined, at)).to;
+  const upTo = events.filter((e) => e.seq <= lastSeq);
   const state = fold(decider, decider.initialState, upTo as unknown as StoredEvent<never>[]);
   return {
     subject,
