@@ -33,7 +33,8 @@ import { sql } from 'kysely';
 import { startProjectors, type RunningProjectors } from '../infra/roles/projectors.js';
 import type { Runtime } from '../infra/runtime.js';
 import { usersProjection } from '../projectors/identity/users.projection.js';
-import { rebuild, type RebuildReport } from '../replay/rebuild.js';
+import { rebuild, rebuildNameOf, type RebuildReport } from '../replay/rebuild.js';
+import { DEFAULT_BATCH_SIZE } from '../projectors/runtime/projector.js';
 import { readRange } from '../replay/range.js';
 import type { JsMsg } from '@nats-io/jetstream';
 import { fillIdentityStream } from './identity-fill.js';
@@ -59,15 +60,15 @@ import {
 const EVENTS = envInt('BENCH_EVENTS', 1_000_000);
 const ROUNDS = envInt('BENCH_ROUNDS', 1);
 const FILL_CONCURRENCY = envInt('BENCH_FILL_CONCURRENCY', 512);
-/** The Projector's default batch: neither startProjectors without a size nor rebuild() passes one. */
-const PROJECTOR_BATCH = 2000;
+/** The batch the rebuild's projector uses (neither startProjectors without a size nor rebuild() passes one). */
+const PROJECTOR_BATCH = DEFAULT_BATCH_SIZE;
 /** Issue 6: rebuild 1,000,000 events within this many seconds. */
 const GOAL_EVENTS = 1_000_000;
 const GOAL_SECONDS = 90;
 
 /** A copy of the live projector's rows, taken before the rebuilds, to compare each rebuild with. */
 const REFERENCE_TABLE = 'users_reference';
-const REBUILD_NAME = `${usersProjection.name}~rebuild`;
+const REBUILD_NAME = rebuildNameOf(usersProjection.name);
 
 type Kind = 'raw' | 'rebuild' | 'live';
 

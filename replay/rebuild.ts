@@ -22,10 +22,9 @@ import { PROJECTIONS } from '../projectors/catalogue.js';
 import type { Projection } from '../projectors/runtime/projection.js';
 import { Projector } from '../projectors/runtime/projector.js';
 import { CHECKPOINT_CHANNEL } from '../projectors/runtime/checkpoints.js';
-import { AckPolicy } from '@nats-io/jetstream';
 import type { Database } from '../schema/database.js';
 import { Progress } from './progress.js';
-import { ReplayArgumentError } from './range.js';
+import { pendingFrom, ReplayArgumentError } from './range.js';
 
 const SWITCH_ATTEMPTS = 20;
 
@@ -48,11 +47,16 @@ function projectionNamed(name: string): Projection {
   return projection;
 }
 
+/** The name (checkpoint, lock, metrics) of a projector's rebuild instance. */
+export function rebuildNameOf(projector: string): string {
+  return `${projector}~rebuild`;
+}
+
 /** The projection, writing into `schema` instead of public. */
 function intoSchema(projection: Projection, schema: string): Projection {
   return {
     ...projection,
-    name: `${projection.name}~rebuild`,
+    name: rebuildNameOf(projection.name),
     async apply(trx, events, ctx) {
       await sql`select set_config('search_path', ${`${schema}, public`}, true)`.execute(trx);
       await projection.apply(trx, events, ctx);
@@ -60,32 +64,21 @@ function intoSchema(projection: Projection, schema: string): Projection {
   };
 }
 
-/** Messages of the projection's filter in the stream right now: the progress total. */
-async function messagesToProject(rt: Runtime, projection: Projection): Promise<number> {
-  const stream = rt.names.stream(projection.context);
-  const consumer = await rt.nats.jsm.consumers.add(stream, { filter_subject: projection.filter(rt.names), ack_policy: AckPolicy.None, inactive_threshold: 10_000_000_000 });
-  try {
-    return consumer.num_pending;
-  } finally {
-    await rt.nats.jsm.consumers.delete(stream, consumer.name).catch(() => undefined);
-  }
-}
-
 export async function rebuild(rt: Runtime, name: string, opts: { progress?: boolean } = {}): Promise<RebuildReport> {
   const projection = projectionNamed(name);
   const started = performance.now();
   const schema = `rebuild_${name.replace(/[^a-z0-9]/g, '_')}_${Date.now().toString(36)}`;
-  const rebuildName = `${name}~rebuild`;
+  const rebuildName = rebuildNameOf(name);
   await sql`create schema ${sql.id(schema)}`.execute(rt.db);
   try {
     for (const table of projection.tables) {
       await sql`create table ${sql.id(schema, table)} (like ${sql.id('public', table)} including all)`.execute(rt.db);
     }
     await rt.db.deleteFrom('projector_checkpoints').where('projector', '=', rebuildName).execute();
-    const total = await messagesToProject(rt, projection);
+    const total = await pendingFrom(rt.nats, rt.names.stream(projection.context), 1, projection.filter(rt.names));
     const progress = opts.progress ? new Progress(`rebuild ${name}`, total, 'messages') : undefined;
     for (let attempt = 1; ; attempt++) {
-      const checkpoint = await projectToTail(rt, intoSchema(projection, schema), (done) => progress?.set(total - done));
+      const checkpoint = await projectToTail(rt, intoSchema(projection, schema), (lag) => progress?.set(total - lag));
       if (await switchTables(rt.db, projection, schema, rebuildName)) {
         const seconds = (performance.now() - started) / 1000;
         progress?.finish(`switched ${projection.tables.join(', ')} at sequence ${checkpoint}`);
@@ -108,11 +101,13 @@ async function projectToTail(rt: Runtime, projection: Projection, onLag: (lag: n
       await new Promise((r) => setTimeout(r, 100));
       const status = projector.status();
       if (status.state === 'stopped') throw new Error(`rebuild stopped at sequence ${status.failure?.seq}: ${status.failure?.error}`);
-      if (status.state !== 'running') continue;
+      // Lag is measured after a batch: before the first one there is none to report.
+      if (status.state !== 'running' || status.checkpoint === 0) continue;
       onLag(status.lag);
+      if (status.lag > 0) continue;
+      // No lag, and nothing newer in the stream than what the consumer has seen.
       const last = (await rt.nats.jsm.streams.info(rt.names.stream(projection.context))).state.last_seq;
-      // No lag and nothing newer in the stream than what the consumer has seen.
-      if (status.lag === 0 && (await caughtUp(rt, projection, status.checkpoint, last))) return status.checkpoint;
+      if (await caughtUp(rt, projection, status.checkpoint, last)) return status.checkpoint;
     }
   } finally {
     await projector.close();

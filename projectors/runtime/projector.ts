@@ -23,6 +23,9 @@ import { LeaderLock } from './leader-lock.js';
 import type { Projection, ProjectionContext } from './projection.js';
 import { hasOpenFailure } from './skip.js';
 
+/** Messages per batch (one transaction) unless a projector is given another size. */
+export const DEFAULT_BATCH_SIZE = 2000;
+
 export type ProjectorState = 'starting' | 'standby' | 'running' | 'stopped' | 'closed';
 
 export interface ProjectorFailure {
@@ -94,7 +97,7 @@ export class Projector {
     this.lock = new LeaderLock(deps.databaseUrl, deps.projection.name);
     this.stream = deps.names.stream(deps.projection.context);
     this.log = deps.log.child({ projector: deps.projection.name });
-    this.batchSize = deps.batchSize ?? 2000;
+    this.batchSize = deps.batchSize ?? DEFAULT_BATCH_SIZE;
   }
 
   get name(): string {
