@@ -33,6 +33,7 @@ import { EmailIndex } from '../producers/identity/email.js';
 import { newProxyCredentials } from '../producers/identity/proxy-credentials.js';
 import { userDecider, type UserCommand } from '../producers/identity/user.decider.js';
 import type { Runtime } from '../infra/runtime.js';
+import { PASSWORD_HASH } from './identity-fill.js';
 import { cpuLine, cpuSample, cpuSince, envInt, fmt, inWindow, machine, settleAudit, table, timed, verdict, waitQuiet, withBench, fastest, type CpuUse } from './support.js';
 
 const EVENTS = envInt('BENCH_EVENTS', 50_000);
@@ -60,8 +61,6 @@ interface Run {
 }
 
 let batchNo = 0;
-/** A stand-in argon2id PHC string of the real width (what the API seals; hashing it is not the append path's cost). */
-const PASSWORD_HASH = `$argon2id$v=19$m=19456,t=2,p=1$${'s'.repeat(22)}$${'h'.repeat(43)}`;
 const VERIFICATION_TTL_MS = 48 * 3600 * 1000;
 
 /** Fresh aggregates and their (sealed) commands, built before the clock starts. Constant-width fields keep every body the same size. */

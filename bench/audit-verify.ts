@@ -17,7 +17,8 @@
  * registrations, the audit stream sourcing them, and the audit worker folding
  * them and signing checkpoints every BENCH_CHECKPOINT_EVERY leaves.
  *
- * Env: BENCH_EVENTS (200000), BENCH_ROUNDS (2), BENCH_CHECKPOINT_EVERY (10000).
+ * Env: BENCH_EVENTS (200000), BENCH_ROUNDS (2), BENCH_CHECKPOINT_EVERY (10000),
+ *      BENCH_FILL_CONCURRENCY (512).
  */
 import { generateKeyPair, parseSignerKey, parseVerifierKey } from '../replay/audit/note.js';
 import { checkpointsFromStream, verifyCheckpoints } from '../replay/audit/checkpoint-source.js';
@@ -30,6 +31,7 @@ import { cpuLine, cpuSample, cpuSince, envInt, fmt, machine, table, timed, until
 const EVENTS = envInt('BENCH_EVENTS', 200_000);
 const ROUNDS = envInt('BENCH_ROUNDS', 2);
 const CHECKPOINT_EVERY = envInt('BENCH_CHECKPOINT_EVERY', 10_000);
+const FILL_CONCURRENCY = envInt('BENCH_FILL_CONCURRENCY', 512);
 /** Issue 6: verify at least this share of the raw read rate. */
 const GOAL_RATIO = 0.3;
 
@@ -43,7 +45,7 @@ async function main(): Promise<void> {
   await withBench('bench-audit-verify', async ({ rt }) => {
     console.log(await machine(rt));
     console.log(`events ${fmt.int(EVENTS)}, checkpoint every ${fmt.int(CHECKPOINT_EVERY)} leaves, rounds ${ROUNDS}`);
-    await fillIdentityStream(rt, EVENTS, 512);
+    await fillIdentityStream(rt, EVENTS, FILL_CONCURRENCY);
     const stream = rt.names.auditStream;
     const leaves = (await rt.nats.jsm.streams.info(stream)).state.messages;
 

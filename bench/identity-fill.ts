@@ -18,6 +18,7 @@ import { PersonKeys } from '../producers/identity/crypto/person-keys.js';
 import { seal } from '../producers/identity/crypto/sealing.js';
 import { EmailIndex } from '../producers/identity/email.js';
 import type { UserTable } from '../schema/database.js';
+import { USER_COLUMNS } from '../projectors/identity/users.projection.js';
 import { fmt, inWindow, rowCount, settleAudit, timed } from './support.js';
 
 /** Person keys per insert into person_keys while filling. */
@@ -169,4 +170,18 @@ export async function fillIdentityStream(rt: Runtime, count: number, concurrency
   if (keyCount !== count) throw new Error(`expected ${count} person keys, found ${keyCount}`);
   console.log(`  filled ${fmt.int(count)} events in ${fmt.s(seconds)} s (${fmt.int(count / seconds)} events/s, audit stream caught up); last sequence ${state.last_seq}`);
   return { users, lastSeq: state.last_seq };
+}
+
+/**
+ * Rows of `users` equal, column for column (NULLs alike), to the row with the
+ * same id in `other`: how the benchmarks check a projection against a
+ * reference.
+ */
+export async function agreeingUserRows(rt: Runtime, other: string): Promise<number> {
+  const columns = USER_COLUMNS.map((c) => c.name).filter((name) => name !== 'id');
+  const { rows } = await rt.pool.query<{ n: number }>(
+    `select count(*)::int as n from users u join ${other} o using (id)
+      where (${columns.map((c) => `u.${c}`).join(', ')}) is not distinct from (${columns.map((c) => `o.${c}`).join(', ')})`,
+  );
+  return rows[0]?.n ?? 0;
 }

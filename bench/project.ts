@@ -28,7 +28,7 @@ import type { Runtime } from '../infra/runtime.js';
 import { upsertUnnest } from '../projectors/runtime/unnest.js';
 import { USER_COLUMNS } from '../projectors/identity/users.projection.js';
 import type { UserTable } from '../schema/database.js';
-import { fillIdentityStream, type Users } from './identity-fill.js';
+import { agreeingUserRows, fillIdentityStream, type Users } from './identity-fill.js';
 import {
   cpuLine,
   cpuSample,
@@ -81,19 +81,6 @@ async function reset(rt: Runtime, kind: Kind): Promise<void> {
   }
   // Start every run with clean shared buffers / WAL: flush what the previous run left dirty.
   await sql`checkpoint`.execute(rt.db);
-}
-
-/** Rows on which the projected table and the baseline agree column for column. */
-async function agreeing(rt: Runtime): Promise<number> {
-  const { rows } = await rt.pool.query<{ n: number }>(
-    `select count(*)::int as n from users u join ${BASELINE_TABLE} b using (id)
-      where (u.email, u.display_name, u.status, u.registered_at, u.email_verified, u.roles, u.presence_visibility, u.receipts_visibility,
-             u.totp_enabled, u.suspended_reason, u.updated_at, u.last_seq)
-            is not distinct from
-            (b.email, b.display_name, b.status, b.registered_at, b.email_verified, b.roles, b.presence_visibility, b.receipts_visibility,
-             b.totp_enabled, b.suspended_reason, b.updated_at, b.last_seq)`,
-  );
-  return rows[0]?.n ?? 0;
 }
 
 /** Builds each batch's rows (the same rows the projector writes) and upserts them; row building is timed too (~1 µs/row). */
@@ -157,7 +144,7 @@ async function main(): Promise<void> {
       for (const kind of order) await once(kind, r);
     }
 
-    const same = await agreeing(rt);
+    const same = await agreeingUserRows(rt, BASELINE_TABLE);
     if (same !== EVENTS) throw new Error(`the projector and the baseline wrote different rows: ${same} of ${EVENTS} agree`);
     console.log(`  check: the projected users table and the baseline table hold the same ${fmt.int(same)} rows`);
 

@@ -37,7 +37,7 @@ import { rebuild, rebuildNameOf, type RebuildReport } from '../replay/rebuild.js
 import { DEFAULT_BATCH_SIZE } from '../projectors/runtime/projector.js';
 import { readRange } from '../replay/range.js';
 import type { JsMsg } from '@nats-io/jetstream';
-import { fillIdentityStream } from './identity-fill.js';
+import { agreeingUserRows, fillIdentityStream } from './identity-fill.js';
 import {
   cpuLine,
   cpuSample,
@@ -80,19 +80,6 @@ interface Run {
   cpu: CpuUse;
   /** Rebuild only: seconds until the rebuild projector's checkpoint reached the last sequence (polled every 100 ms). */
   projectedAt?: number;
-}
-
-/** Rows on which users and the reference copy agree column for column. */
-async function agreeing(rt: Runtime): Promise<number> {
-  const { rows } = await rt.pool.query<{ n: number }>(
-    `select count(*)::int as n from users u join ${REFERENCE_TABLE} r using (id)
-      where (u.email, u.display_name, u.status, u.registered_at, u.email_verified, u.roles, u.presence_visibility, u.receipts_visibility,
-             u.totp_enabled, u.suspended_reason, u.updated_at, u.last_seq)
-            is not distinct from
-            (r.email, r.display_name, r.status, r.registered_at, r.email_verified, r.roles, r.presence_visibility, r.receipts_visibility,
-             r.totp_enabled, r.suspended_reason, r.updated_at, r.last_seq)`,
-  );
-  return rows[0]?.n ?? 0;
 }
 
 async function liveCheckpoint(rt: Runtime): Promise<number> {
@@ -229,7 +216,7 @@ async function main(): Promise<void> {
         if (rebuilt.checkpoint !== lastSeq) throw new Error(`rebuild round ${round}: switched at sequence ${rebuilt.checkpoint}, expected ${lastSeq}`);
         const checkpoint = await liveCheckpoint(rt);
         if (checkpoint !== lastSeq) throw new Error(`rebuild round ${round}: live checkpoint ${checkpoint} after the switch, expected ${lastSeq}`);
-        const same = await agreeing(rt);
+        const same = await agreeingUserRows(rt, REFERENCE_TABLE);
         if (same !== EVENTS) throw new Error(`rebuild round ${round}: ${same} of ${EVENTS} rows agree with what the live projector wrote`);
         runs.push(run);
         report(run, projectedAt !== undefined ? `   (projected to the tail at ${fmt.s(projectedAt)} s)` : '');
