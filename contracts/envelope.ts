@@ -149,61 +149,110 @@ export function rawMessageOf(msg: { seq: number; subject: string; headers?: MsgH
   };
 }
 
-type Attributes = Record<string, string | undefined>;
-
 /**
- * The headers as a plain record, read in one pass: MsgHdrs.get() scans every
- * key on each call, which on the projector's hot path cost more than Avro.
+ * The CloudEvents attributes a message carries (the first value of each
+ * `HEADER`, an empty one as absent), whatever else its headers hold.
  */
-function attributesOf(h: MsgHdrs): Attributes {
-  const out: Attributes = {};
-  for (const [key, values] of h) out[key] = values[0];
-  return out;
+export interface CloudEventAttributes {
+  specversion: string | undefined;
+  id: string | undefined;
+  type: string | undefined;
+  source: string | undefined;
+  time: string | undefined;
+  subject: string | undefined;
+  dataschema: string | undefined;
+  actor: string | undefined;
+  correlationid: string | undefined;
+  causationid: string | undefined;
+  traceparent: string | undefined;
 }
 
-/** Reused from message to message: decoding is synchronous. */
+type AttributeName = keyof CloudEventAttributes;
+
+const ATTRIBUTE_OF_HEADER = new Map<string, AttributeName>([
+  [HEADER.specVersion, 'specversion'],
+  [HEADER.id, 'id'],
+  [HEADER.type, 'type'],
+  [HEADER.source, 'source'],
+  [HEADER.time, 'time'],
+  [HEADER.subject, 'subject'],
+  [HEADER.dataSchema, 'dataschema'],
+  [HEADER.actor, 'actor'],
+  [HEADER.correlationId, 'correlationid'],
+  [HEADER.causationId, 'causationid'],
+  [HEADER.traceparent, 'traceparent'],
+]);
+
+/** Header names as bytes, by length: a scanned pair's name is compared in place, never cut out as a string. */
+const HEADERS_BY_LENGTH: [Buffer, AttributeName][][] = [];
+for (const [header, name] of ATTRIBUTE_OF_HEADER) (HEADERS_BY_LENGTH[header.length] ??= []).push([Buffer.from(header, 'latin1'), name]);
+
+/** Always the same shape, so the hot paths see one hidden class. */
+function noAttributes(): CloudEventAttributes {
+  return { specversion: undefined, id: undefined, type: undefined, source: undefined, time: undefined, subject: undefined, dataschema: undefined, actor: undefined, correlationid: undefined, causationid: undefined, traceparent: undefined };
+}
+
+/** Reused from message to message: every reader is synchronous. */
 const spans = new HeaderSpans();
 
-/** The first value of each header, from the stored bytes; undefined when the scan declines the block. */
-function scannedAttributes(block: Uint8Array): Attributes | undefined {
+function attributeAt(block: Buffer, start: number, end: number): AttributeName | undefined {
+  const candidates = HEADERS_BY_LENGTH[end - start];
+  if (candidates) for (const [header, name] of candidates) if (block.compare(header, 0, header.length, start, end) === 0) return name;
+  return undefined;
+}
+
+/** From the stored bytes, when the shared scan accepts the block (infra/nats/raw-headers.ts): ASCII, so latin1 is the exact text. */
+function scannedAttributes(block: Uint8Array): CloudEventAttributes | undefined {
   if (block.length === 0 || !scanHeaderBlock(block, spans)) return undefined;
   const buf = Buffer.from(block.buffer, block.byteOffset, block.byteLength);
-  const out: Attributes = {};
+  const out = noAttributes();
   for (let i = 0; i < 4 * spans.count; i += 4) {
-    // The scan guarantees ASCII, so latin1 is the exact text.
-    const name = buf.toString('latin1', spans.at[i], spans.at[i + 1]);
-    if (out[name] === undefined) out[name] = buf.toString('latin1', spans.at[i + 2], spans.at[i + 3]);
+    const name = attributeAt(buf, spans.at[i]!, spans.at[i + 1]!);
+    if (name !== undefined && out[name] === undefined) out[name] = buf.toString('latin1', spans.at[i + 2], spans.at[i + 3]) || undefined;
   }
   return out;
 }
 
-function required(attrs: Attributes, name: string, seq: number): string {
+/** Through nats.js: MsgHdrs.get() scans every key on each call, so one pass over the pairs instead. */
+function decodedAttributes(h: MsgHdrs): CloudEventAttributes {
+  const out = noAttributes();
+  for (const [key, values] of h) {
+    const name = ATTRIBUTE_OF_HEADER.get(key);
+    if (name !== undefined && out[name] === undefined) out[name] = values[0] || undefined;
+  }
+  return out;
+}
+
+/**
+ * A message's CloudEvents attributes, or undefined when it has no headers at
+ * all: from the stored header block when the reader has it (nats.js's header
+ * parser was the largest cost of reading a stream), else from `headers`.
+ */
+export function cloudEventAttributes(msg: Pick<RawMessage, 'headers' | 'headerBlock'>): CloudEventAttributes | undefined {
+  const scanned = msg.headerBlock ? scannedAttributes(msg.headerBlock) : undefined;
+  if (scanned) return scanned;
+  const headers = msg.headers;
+  return headers ? decodedAttributes(headers) : undefined;
+}
+
+function required(attrs: CloudEventAttributes, name: 'id' | 'type' | 'dataschema' | 'time', seq: number): string {
   const value = attrs[name];
-  if (!value) throw new EnvelopeError(`message ${seq} has no ${name} header`);
+  if (!value) throw new EnvelopeError(`message ${seq} has no ce-${name} header`);
   return value;
 }
 
-function metaOf(attrs: Attributes): EventMeta {
-  const optional = (name: string) => attrs[name] || undefined;
-  return {
-    source: attrs[HEADER.source] ?? '',
-    actor: optional(HEADER.actor),
-    correlationId: optional(HEADER.correlationId),
-    causationId: optional(HEADER.causationId),
-    traceparent: optional(HEADER.traceparent),
-  };
+function metaOf(attrs: CloudEventAttributes): EventMeta {
+  return { source: attrs.source ?? '', actor: attrs.actor, correlationId: attrs.correlationid, causationId: attrs.causationid, traceparent: attrs.traceparent };
 }
 
 /** Decodes a message into its events (one, or the entries of a commit), in order. */
 export function decodeMessage(registry: SchemaRegistry, msg: RawMessage): StoredEvent[] {
-  const scanned = msg.headerBlock ? scannedAttributes(msg.headerBlock) : undefined;
-  const headers = scanned ? undefined : msg.headers;
-  if (!scanned && !headers) throw new EnvelopeError(`message ${msg.seq} has no CloudEvents headers`);
-  const attrs = scanned ?? attributesOf(headers!);
-  const id = required(attrs, HEADER.id, msg.seq);
-  const ceType = required(attrs, HEADER.type, msg.seq);
-  const fingerprint = required(attrs, HEADER.dataSchema, msg.seq);
-  const time = new Date(required(attrs, HEADER.time, msg.seq));
+  const attrs = cloudEventAttributes(msg);
+  if (!attrs) throw new EnvelopeError(`message ${msg.seq} has no CloudEvents headers`);
+  const id = required(attrs, 'id', msg.seq);
+  const ceType = required(attrs, 'type', msg.seq);
+  const fingerprint = required(attrs, 'dataschema', msg.seq);
+  const time = new Date(required(attrs, 'time', msg.seq));
   const meta = metaOf(attrs);
   const decoded = registry.decode(fingerprint, msg.data);
   const base = { seq: msg.seq, subject: msg.subject, time, meta };

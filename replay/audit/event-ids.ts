@@ -10,30 +10,26 @@
 import { COMMIT_KEY } from '../../contracts/catalogue.js';
 import type { CommitV1 } from '../../contracts/catalogue.generated.js';
 import { keyOfCeType, type SchemaRegistry } from '../../contracts/codec.js';
-import { HEADER } from '../../contracts/envelope.js';
-import type { StoredMessage } from './leaf.js';
+import type { CloudEventAttributes } from '../../contracts/envelope.js';
 
-const header = (msg: StoredMessage, name: string): string | undefined => msg.headers.find(([n]) => n === name)?.[1];
+type Carried = Pick<CloudEventAttributes, 'id' | 'type' | 'dataschema'>;
 
 /** The ids, message id first; throws when a commit cannot be decoded (its ce-id is still usable). */
-export function eventIdsOf(registry: SchemaRegistry, msg: StoredMessage): string[] {
-  const id = header(msg, HEADER.id);
-  if (!id) return [];
-  const ceType = header(msg, HEADER.type);
-  if (!ceType || keyOfCeType(ceType) !== COMMIT_KEY) return [id];
-  const fingerprint = header(msg, HEADER.dataSchema);
-  if (!fingerprint) throw new Error(`commit ${id} has no ${HEADER.dataSchema} header`);
-  const commit = registry.decode(fingerprint, msg.data);
+export function eventIdsOf(registry: SchemaRegistry, attrs: Carried | undefined, data: Uint8Array): string[] {
+  const id = attrs?.id;
+  if (!attrs || !id) return [];
+  if (!attrs.type || keyOfCeType(attrs.type) !== COMMIT_KEY) return [id];
+  if (!attrs.dataschema) throw new Error(`commit ${id} has no ce-dataschema header`);
+  const commit = registry.decode(attrs.dataschema, data);
   if (commit.key !== COMMIT_KEY) throw new Error(`message ${id} says it is a commit but its schema is ${commit.key}`);
   return [id, ...(commit.data as CommitV1).events.map((e) => e.id)];
 }
 
 /** Like eventIdsOf, but a commit that cannot be decoded yields its ce-id alone and the error. */
-export function eventIdsOrError(registry: SchemaRegistry, msg: StoredMessage): { ids: string[]; error?: Error } {
+export function eventIdsOrError(registry: SchemaRegistry, attrs: Carried | undefined, data: Uint8Array): { ids: string[]; error?: Error } {
   try {
-    return { ids: eventIdsOf(registry, msg) };
+    return { ids: eventIdsOf(registry, attrs, data) };
   } catch (err) {
-    const id = header(msg, HEADER.id);
-    return { ids: id ? [id] : [], error: err instanceof Error ? err : new Error(String(err)) };
+    return { ids: attrs?.id ? [attrs.id] : [], error: err instanceof Error ? err : new Error(String(err)) };
   }
 }

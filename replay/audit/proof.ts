@@ -13,6 +13,8 @@
 import { sharedRegistry } from '../../contracts/catalogue.js';
 import { AuditFailedError } from './errors.js';
 import { eventIdsOf } from './event-ids.js';
+import { cloudEventAttributes, type CloudEventAttributes } from '../../contracts/envelope.js';
+import { headers as natsHeaders } from '@nats-io/transport-node';
 import { messageLeafHash, type StoredMessage } from './leaf.js';
 import { verifyInclusion } from './merkle.js';
 import { NoteError, openCheckpoint, type Checkpoint, type Verifier } from './note.js';
@@ -117,7 +119,7 @@ export function verifyProofFile(proof: InclusionProofFile, checkpointText: strin
   if (leafHash.toString('base64') !== proof.leafHash) throw new AuditFailedError('the proof\'s message does not hash to its leafHash: the message was altered');
   let ids: string[];
   try {
-    ids = eventIdsOf(sharedRegistry(), message);
+    ids = eventIdsOf(sharedRegistry(), attributesOfPairs(message.headers), message.data);
   } catch (err) {
     throw new AuditFailedError(`the proof's message cannot be read as an event message: ${(err as Error).message}`);
   }
@@ -127,4 +129,11 @@ export function verifyProofFile(proof: InclusionProofFile, checkpointText: strin
     throw new AuditFailedError(`event ${proof.eventId} is not leaf ${proof.leafIndex} of the tree of size ${checkpoint.size}: the audit path does not lead to the checkpoint's root`);
   }
   return { checkpoint, eventId: proof.eventId, leafIndex: proof.leafIndex };
+}
+
+/** The attributes of a message given as header pairs (a proof file carries them so). */
+function attributesOfPairs(pairs: readonly (readonly [string, string])[]): CloudEventAttributes | undefined {
+  const h = natsHeaders();
+  for (const [name, value] of pairs) h.append(name, value);
+  return cloudEventAttributes({ headers: h });
 }

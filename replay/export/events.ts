@@ -8,13 +8,12 @@
  */
 import { COMMIT_KEY } from '../../contracts/catalogue.js';
 import type { CommitV1 } from '../../contracts/catalogue.generated.js';
-import { EnvelopeError, HEADER, type RawMessage } from '../../contracts/envelope.js';
+import { cloudEventAttributes, EnvelopeError, HEADER, type CloudEventAttributes, type RawMessage } from '../../contracts/envelope.js';
 import type { TypeFilter } from './filters.js';
-import { ceHeadersOf, type CeHeaders } from './headers.js';
 import type { WriterSchema, WriterSchemas } from './writer-schemas.js';
 
 /** The CloudEvents attributes of one event, as its headers carry them. */
-export interface EventAttributes extends CeHeaders {
+export interface EventAttributes extends CloudEventAttributes {
   specversion: string;
   id: string;
   type: string;
@@ -114,7 +113,7 @@ const REQUIRED = [
 ] as const;
 
 function attributesOf(msg: RawMessage): EventAttributes {
-  const h = ceHeadersOf(msg);
+  const h = cloudEventAttributes(msg);
   if (!h) throw new EnvelopeError(`message ${msg.seq} has no CloudEvents headers`);
   if (h.specversion === undefined || h.id === undefined || h.type === undefined || h.source === undefined || h.time === undefined || h.dataschema === undefined) {
     const [, header] = REQUIRED.find(([name]) => h[name] === undefined)!;

@@ -5,6 +5,7 @@
  * output is removed.
  */
 import type { JsMsg } from '@nats-io/jetstream';
+import { rawMessageOf } from '../../contracts/envelope.js';
 import type { Runtime } from '../../infra/runtime.js';
 import { readRange, resolveRange, type SeqRange } from '../range.js';
 import type { ExportOptions } from './args.js';
@@ -65,7 +66,7 @@ export async function exportRange(rt: Pick<Runtime, 'nats' | 'names' | 'registry
   const onMessage = (msg: JsMsg): void | Promise<void> => {
     hooks.onProgress?.(msg.seq);
     try {
-      return write(reader.read(msg));
+      return write(reader.read(rawMessageOf(msg)));
     } catch (err) {
       if (!(err instanceof MissingSchemaError)) throw err;
       return refetchAndWrite(err, msg);

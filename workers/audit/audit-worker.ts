@@ -24,7 +24,8 @@ import { applyAuditCheckpointStream } from '../../infra/streams/audit-checkpoint
 import type { Runtime } from '../../infra/runtime.js';
 import { LeaderLock } from '../../projectors/runtime/leader-lock.js';
 import { eventIdsOrError } from '../../replay/audit/event-ids.js';
-import { deliveredLeafHash, storedMessageOf } from '../../replay/audit/leaf.js';
+import { deliveredLeafHash } from '../../replay/audit/leaf.js';
+import { cloudEventAttributes, rawMessageOf } from '../../contracts/envelope.js';
 import type { NodeId } from '../../replay/audit/merkle.js';
 import { signCheckpoint } from '../../replay/audit/note.js';
 import { storeCheckpoint } from './checkpoints.js';
@@ -125,7 +126,7 @@ export async function startAuditWorker(rt: Runtime, opts: AuditWorkerOptions): P
         frontier.append(hash, onNode);
         leaves.push({ index, seq: msg.seq, hash });
         // The tree covers bytes, decodable or not; only the id index can miss a commit's inner ids.
-        const { ids, error } = eventIdsOrError(rt.registry, storedMessageOf(msg));
+        const { ids, error } = eventIdsOrError(rt.registry, cloudEventAttributes(rawMessageOf(msg)), msg.data);
         if (error) log.warn({ err: error, seq: msg.seq, index }, 'commit not decodable: indexed by its ce-id only');
         for (const eventId of ids) events.push({ eventId, leafIndex: index });
       }

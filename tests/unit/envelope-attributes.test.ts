@@ -1,7 +1,10 @@
-/** The CloudEvents headers of `replay export`, read from the raw header block, agree with nats.js' own parser. */
+/** CloudEvents attributes (contracts/envelope.ts), read from the raw header block, agree with nats.js' own parser. */
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
-import { ceHeadersOf } from '../../replay/export/headers.js';
+import { cloudEventAttributes, rawMessageOf, type RawMessage } from '../../contracts/envelope.js';
+
+/** As decoders and exports read a delivered message. */
+const ceHeadersOf = (msg: object) => cloudEventAttributes(rawMessageOf(msg as RawMessage));
 
 const PAIRS: [string, string][] = [
   ['ce-specversion', '1.0'],
