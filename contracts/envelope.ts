@@ -133,20 +133,34 @@ export interface RawMessage {
   headerBlock?: Uint8Array | undefined;
 }
 
+type Delivered = { seq: number; subject: string; headers?: MsgHdrs | undefined; data: Uint8Array };
+
 /**
- * A delivered message as the decoder takes it, with nats.js's header parsing
- * deferred: decodeMessage reads the stored header block instead when it can.
+ * A delivered message as the decoders take it, with nats.js's header parsing
+ * deferred: they read the stored header block instead when they can. A class,
+ * so the deferred `headers` is a prototype getter (an accessor in an object
+ * literal made each message cost a slow-path allocation).
  */
-export function rawMessageOf(msg: { seq: number; subject: string; headers?: MsgHdrs | undefined; data: Uint8Array }): RawMessage {
-  return {
-    seq: msg.seq,
-    subject: msg.subject,
-    data: msg.data,
-    headerBlock: rawHeaderBlock(msg),
-    get headers() {
-      return msg.headers;
-    },
-  };
+class DeliveredMessage implements RawMessage {
+  readonly seq: number;
+  readonly subject: string;
+  readonly data: Uint8Array;
+  readonly headerBlock: Uint8Array | undefined;
+
+  constructor(private readonly msg: Delivered) {
+    this.seq = msg.seq;
+    this.subject = msg.subject;
+    this.data = msg.data;
+    this.headerBlock = rawHeaderBlock(msg);
+  }
+
+  get headers(): MsgHdrs | undefined {
+    return this.msg.headers;
+  }
+}
+
+export function rawMessageOf(msg: Delivered): RawMessage {
+  return new DeliveredMessage(msg);
 }
 
 /**
