@@ -11,7 +11,6 @@ import type { Names } from './naming.js';
 import type { Nats } from './nats/connection.js';
 import { applyStream, type ApplyOutcome } from './streams/apply.js';
 import { eventStreams, keyValueBuckets } from './streams/definitions.js';
-import { auditCheckpointStream } from './streams/audit-checkpoints.js';
 import { openBucket, publishSchemas, type PublishedSchemas } from './streams/schema-bucket.js';
 
 export interface MigrateReport {
@@ -30,9 +29,8 @@ export async function migrate(deps: {
 }): Promise<MigrateReport> {
   const { nats, db, names, registry, replicas, log } = deps;
   const streams: ApplyOutcome[] = [];
-  // Context streams first: the audit stream sources them.
-  // The audit checkpoint stream is migrate's too: services may not create streams (infra/nats/server-config.ts).
-  for (const spec of [...eventStreams(names, replicas), auditCheckpointStream(names, replicas)]) {
+  // Context streams first: the audit stream sources them. The checkpoint stream is migrate's too: services may not create streams.
+  for (const spec of eventStreams(names, replicas)) {
     const outcome = await applyStream(nats.jsm, spec);
     log.info(outcome, 'stream');
     streams.push(outcome);

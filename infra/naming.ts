@@ -35,6 +35,16 @@ export class Names {
     return `${this.upper}_AUDIT`;
   }
 
+  /** `RG_AUDIT_CHECKPOINTS`: the audit worker's signed checkpoints. */
+  get auditCheckpointStream(): string {
+    return `${this.auditStream}_CHECKPOINTS`;
+  }
+
+  /** `rg.audit.checkpoint`: where the audit worker publishes them. */
+  get auditCheckpointSubject(): string {
+    return `${this.prefix}.audit.checkpoint`;
+  }
+
   /** `rg.evt.identity.>`: everything a context stream holds. */
   contextSubjects(context: EventContext): string {
     return `${this.prefix}.evt.${context}.>`;

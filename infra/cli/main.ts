@@ -31,7 +31,7 @@ commands:
                         record a failed event as skipped and move the projector past it
   nats-config [--host H] [--port N] [--store-dir DIR]
                         print a nats-server config with Relaygrid's account and users
-                        (passwords from NATS_OPERATOR_/SERVICE_/ANALYST_PASSWORD)
+                        (passwords from NATS_OPERATOR_/SERVICE_/ANALYST_/AUDIT_PASSWORD)
   replay <command>      schemas, export, rebuild, state, into, audit
                         (\`relaygrid replay\` for details)
   users <command>       create the first admin, suspend, reinstate, grant or revoke

@@ -5,7 +5,10 @@
  * - `operator`: everything (migrate creates and updates streams and buckets);
  * - `service` (api, projectors, workers): append events, read streams, create
  *   consumers, use KV; never delete, purge or update a stream, never delete a
- *   message — so no application credential can rewrite the log;
+ *   message — so no application credential can rewrite the log — and never
+ *   publish an audit checkpoint (one it wrote could never be removed);
+ * - `audit` (the audit worker): what `service` may, but publish checkpoints
+ *   instead of events;
  * - `analyst`: read only: stream info, consumers, direct gets; cannot publish
  *   events.
  *
@@ -17,6 +20,7 @@ export interface NatsUserSecrets {
   operator: string;
   service: string;
   analyst: string;
+  audit: string;
 }
 
 export interface NatsServerConfigOptions {
@@ -30,7 +34,7 @@ export interface NatsServerConfigOptions {
 }
 
 /** What may never be asked of JetStream with application credentials. */
-export const LOG_REWRITING_APIS = ['$JS.API.STREAM.DELETE.>', '$JS.API.STREAM.PURGE.>', '$JS.API.STREAM.UPDATE.>', '$JS.API.STREAM.MSG.DELETE.>', '$JS.API.STREAM.CREATE.>'];
+const LOG_REWRITING_APIS = ['$JS.API.STREAM.DELETE.>', '$JS.API.STREAM.PURGE.>', '$JS.API.STREAM.UPDATE.>', '$JS.API.STREAM.MSG.DELETE.>', '$JS.API.STREAM.CREATE.>'];
 
 /** The read side of JetStream: info, consumers (create, fetch, ack, delete), direct gets. */
 const READ_APIS = [
@@ -51,9 +55,14 @@ const list = (subjects: readonly string[]) => `[${subjects.map(quote).join(', ')
 export function natsServerConfig(opts: NatsServerConfigOptions): string {
   const ns = opts.namespace;
   const KV = `$KV.${ns.toUpperCase().replace(/-/g, '_')}_>`;
+  const jetstream = ['$JS.API.>', '$JS.ACK.>', '$JS.FC.>', '_INBOX.>'];
   const service = {
-    publish: { allow: [`${ns}.>`, '$JS.API.>', KV, '$JS.ACK.>', '$JS.FC.>', '_INBOX.>'], deny: LOG_REWRITING_APIS },
+    publish: { allow: [`${ns}.>`, KV, ...jetstream], deny: [...LOG_REWRITING_APIS, `${ns}.audit.>`] },
     subscribe: { allow: ['_INBOX.>', `${ns}.>`, KV] },
+  };
+  const audit = {
+    publish: { allow: [`${ns}.audit.checkpoint`, ...jetstream], deny: LOG_REWRITING_APIS },
+    subscribe: { allow: ['_INBOX.>'] },
   };
   const analyst = {
     publish: { allow: [...READ_APIS, '_INBOX.>'], deny: [`${ns}.>`] },
@@ -72,6 +81,7 @@ accounts: {
       { user: "operator", password: ${quote(opts.passwords.operator)} }
       { user: "service", password: ${quote(opts.passwords.service)}, permissions: ${permissions(service)} }
       { user: "analyst", password: ${quote(opts.passwords.analyst)}, permissions: ${permissions(analyst)} }
+      { user: "audit", password: ${quote(opts.passwords.audit)}, permissions: ${permissions(audit)} }
     ]
   }
 }

@@ -13,7 +13,7 @@ export const DUPLICATE_WINDOW_NS = 2 * 60 * 1_000_000_000;
 export type StreamSpec = Partial<StreamConfig> & { name: string };
 
 /** Settings every event stream (and the audit and checkpoint streams) shares: keep everything, forever, immutably. */
-export function immutableLog(replicas: number): Omit<StreamSpec, 'name'> {
+function immutableLog(replicas: number): Omit<StreamSpec, 'name'> {
   return {
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
@@ -45,7 +45,14 @@ export function eventStreams(names: Names, replicas: number): StreamSpec[] {
     sources: EVENT_CONTEXTS.map((context) => ({ name: names.stream(context) })),
     ...immutableLog(replicas),
   };
-  return [...contexts, audit];
+  // Signed checkpoints of the audit log, kept forever; the directory copy outside NATS is the one auditors rely on.
+  const checkpoints: StreamSpec = {
+    name: names.auditCheckpointStream,
+    description: `Relaygrid audit log: signed checkpoints of ${names.auditStream} (${names.namespace})`,
+    subjects: [names.auditCheckpointSubject],
+    ...immutableLog(replicas),
+  };
+  return [...contexts, audit, checkpoints];
 }
 
 export interface BucketSpec {

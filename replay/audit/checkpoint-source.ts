@@ -8,7 +8,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Runtime } from '../../infra/runtime.js';
-import { auditCheckpointStreamName } from '../../infra/streams/audit-checkpoints.js';
 import { ReplayArgumentError } from '../range.js';
 import { AuditFailedError } from './errors.js';
 import { NoteError, openCheckpoint, type Checkpoint, type Verifier } from './note.js';
@@ -46,7 +45,7 @@ export async function checkpointsFromDir(dir: string): Promise<RawCheckpoint[]> 
 }
 
 export async function checkpointsFromStream(rt: Runtime): Promise<RawCheckpoint[]> {
-  const stream = auditCheckpointStreamName(rt.names);
+  const stream = rt.names.auditCheckpointStream;
   const out: RawCheckpoint[] = [];
   try {
     await readStream(rt.nats, stream, (msg) => {

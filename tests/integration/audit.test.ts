@@ -13,7 +13,6 @@ import type { MsgHdrs } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { DomainEvent } from '../../contracts/envelope.js';
 import { commitIdOf, uuidv7 } from '../../contracts/ids.js';
-import { auditCheckpointStreamName } from '../../infra/streams/audit-checkpoints.js';
 import { EventStore } from '../../producers/event-store/event-store.js';
 import { runAudit } from '../../replay/audit/cli.js';
 import { deliveredLeafHash, messageLeafHash, storedMessageOf } from '../../replay/audit/leaf.js';
@@ -132,7 +131,7 @@ describe('auditable log', () => {
     expect(note).toMatch(new RegExp(`^relaygrid\\.test/${env.namespace}\\n32\\n[A-Za-z0-9+/]{43}=\\n\\n— relaygrid\\.test/${env.namespace} [A-Za-z0-9+/]+=*\\n$`));
 
     // The same checkpoints went to the checkpoint stream.
-    const published = (await auditMessages(auditCheckpointStreamName(env.rt.names))).map((m) => Buffer.from(m.data).toString('utf8'));
+    const published = (await auditMessages(env.rt.names.auditCheckpointStream)).map((m) => Buffer.from(m.data).toString('utf8'));
     expect(published).toHaveLength(4);
     expect(published.at(-1)).toBe(note);
 

@@ -20,7 +20,7 @@ import { startNatsServer, type OwnNatsServer } from '../support/nats-server.js';
 import { testUsers } from '../support/users.js';
 
 describe('NATS permissions from infra/', () => {
-  const passwords = { operator: randomBytes(12).toString('hex'), service: randomBytes(12).toString('hex'), analyst: randomBytes(12).toString('hex') };
+  const passwords = { operator: randomBytes(12).toString('hex'), service: randomBytes(12).toString('hex'), analyst: randomBytes(12).toString('hex'), audit: randomBytes(12).toString('hex') };
   let server: OwnNatsServer;
   let env: Isolated;
   let service: Nats;
@@ -69,8 +69,12 @@ describe('NATS permissions from infra/', () => {
     expect(info.config.deny_purge).toBe(true);
   });
 
-  it('the audit worker runs with service credentials (migrate created its checkpoint stream)', async () => {
-    const rt = await openRuntime({ ...env.config, natsUrl: url('service') }, 'test-audit');
+  it('service credentials cannot publish an audit checkpoint (it could never be removed)', async () => {
+    await expect(service.js.publish(env.rt.names.auditCheckpointSubject, 'forged')).rejects.toThrow(/permissions? violation/i);
+  });
+
+  it('the audit worker runs with audit credentials (migrate created its checkpoint stream)', async () => {
+    const rt = await openRuntime({ ...env.config, natsUrl: url('audit') }, 'test-audit');
     try {
       const keys = generateKeyPair('test.relaygrid/audit');
       const worker = await startAuditWorker(rt, { signer: parseSignerKey(keys.signer), checkpointDir: join(server.dir, 'checkpoints'), checkpointEvery: 1000, checkpointSeconds: 3600 });

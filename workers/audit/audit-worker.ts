@@ -20,7 +20,6 @@
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import { Gauge } from 'prom-client';
 import { isTransientInfraError } from '../../infra/transient.js';
-import { applyAuditCheckpointStream } from '../../infra/streams/audit-checkpoints.js';
 import type { Runtime } from '../../infra/runtime.js';
 import { LeaderLock } from '../../projectors/runtime/leader-lock.js';
 import { eventIdsOrError } from '../../replay/audit/event-ids.js';
@@ -60,6 +59,15 @@ function gauge(rt: Runtime, name: string, help: string): Gauge {
   return (rt.metrics.registry.getSingleMetric(name) as Gauge | undefined) ?? new Gauge({ name, help, registers: [rt.metrics.registry] });
 }
 
+/** `migrate` creates the checkpoint stream (the worker's credentials may not create streams): say so plainly when it has not run. */
+async function checkpointStreamExists(rt: Runtime): Promise<void> {
+  try {
+    await rt.nats.jsm.streams.info(rt.names.auditCheckpointStream);
+  } catch (err) {
+    throw new Error(`stream ${rt.names.auditCheckpointStream} is missing: run \`relaygrid migrate\` first (${(err as Error).message})`);
+  }
+}
+
 export async function startAuditWorker(rt: Runtime, opts: AuditWorkerOptions): Promise<AuditWorker> {
   const stream = opts.stream ?? rt.names.auditStream;
   const origin = opts.signer.name;
@@ -67,7 +75,7 @@ export async function startAuditWorker(rt: Runtime, opts: AuditWorkerOptions): P
   const log = rt.log.child({ worker: 'audit', stream });
   const treeGauge = gauge(rt, 'relaygrid_audit_tree_size', 'Leaves in the audit Merkle tree');
   const checkpointGauge = gauge(rt, 'relaygrid_audit_checkpoint_size', 'Tree size of the last signed audit checkpoint');
-  await applyAuditCheckpointStream(rt.nats, rt.names, rt.config.streamReplicas);
+  await checkpointStreamExists(rt);
 
   const lock = new LeaderLock(rt.config.databaseUrl, `audit:${stream}`);
   let state: TreeState | undefined;

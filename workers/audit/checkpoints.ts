@@ -11,7 +11,6 @@ import { headers } from '@nats-io/transport-node';
 import type { Kysely } from 'kysely';
 import type { Names } from '../../infra/naming.js';
 import type { Nats } from '../../infra/nats/connection.js';
-import { auditCheckpointSubject } from '../../infra/streams/audit-checkpoints.js';
 import type { Database } from '../../schema/database.js';
 import { recordCheckpoint, type StoredCheckpoint } from './store.js';
 
@@ -36,7 +35,7 @@ export async function publishCheckpoint(nats: Nats, names: Names, origin: string
   h.append('content-type', 'text/plain; charset=utf-8');
   h.append('tlog-origin', origin);
   h.append('tlog-size', String(checkpoint.size));
-  await nats.js.publish(auditCheckpointSubject(names), Buffer.from(checkpoint.note, 'utf8'), { msgID: `${origin}@${checkpoint.size}`, headers: h });
+  await nats.js.publish(names.auditCheckpointSubject, Buffer.from(checkpoint.note, 'utf8'), { msgID: `${origin}@${checkpoint.size}`, headers: h });
 }
 
 /** File first (the copy outside NATS matters most), then the stream, then Postgres. */
