@@ -96,18 +96,14 @@ export interface Database {
 export interface AuditStateTable {
   stream: string;
   tree_size: number;
-  /** Audit stream sequence of the last leaf. */
-  last_seq: number;
   /** The compact range: 32-byte roots of the perfect subtrees covering [0, tree_size), largest first. */
   frontier: Buffer;
-  /** Tree size of the last signed checkpoint. */
-  checkpoint_size: number;
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
 export interface AuditLeafTable {
+  /** Leaf i is the audit stream's message i + 1. */
   leaf_index: number;
-  seq: number;
   /** SHA-256(0x00 ‖ leaf input), replay/audit/leaf.ts. */
   hash: Buffer;
 }

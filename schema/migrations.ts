@@ -96,22 +96,19 @@ const migrations: Record<string, Migration> = {
   '2026-11-24-004-audit': {
     async up(db: Kysely<unknown>) {
       // The audit worker's Merkle tree over <NS>_AUDIT (workers/audit/store.ts):
-      // its frontier and position, one row per leaf, interior nodes from level 8
+      // its frontier and size (leaf i is stream sequence i + 1), one row per leaf, interior nodes from level 8
       // up (lower ones are recomputed from at most 128 leaves), event id → leaf,
       // and the checkpoints it signed.
       await db.schema
         .createTable('audit_state')
         .addColumn('stream', 'text', (c) => c.primaryKey())
         .addColumn('tree_size', 'bigint', (c) => c.notNull())
-        .addColumn('last_seq', 'bigint', (c) => c.notNull())
         .addColumn('frontier', 'bytea', (c) => c.notNull())
-        .addColumn('checkpoint_size', 'bigint', (c) => c.notNull().defaultTo(0))
         .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
         .execute();
       await db.schema
         .createTable('audit_leaves')
         .addColumn('leaf_index', 'bigint', (c) => c.primaryKey())
-        .addColumn('seq', 'bigint', (c) => c.notNull())
         .addColumn('hash', 'bytea', (c) => c.notNull())
         .execute();
       await db.schema

@@ -20,16 +20,19 @@ export async function upsertUnnest<Row, DB>(
   columns: readonly UnnestColumn<Row>[],
   rows: readonly Row[],
   conflictColumns: readonly string[],
+  /** `nothing`: keep the row already there (append-only tables). */
+  onConflict: 'update' | 'nothing' = 'update',
 ): Promise<void> {
   if (rows.length === 0) return;
   const names = sql.join(columns.map((c) => sql.id(c.name)));
   const arrays = sql.join(columns.map((c) => sql`${rows.map((r) => c.value(r))}::${sql.raw(c.arrayType)}`));
-  const updates = sql.join(
-    columns.filter((c) => !conflictColumns.includes(c.name)).map((c) => sql`${sql.id(c.name)} = excluded.${sql.id(c.name)}`),
-  );
   const conflict = sql.join(conflictColumns.map((c) => sql.id(c)));
   const selected = columns.some((c) => c.cast)
     ? sql.join(columns.map((c) => (c.cast ? sql`${sql.id(c.name)}::${sql.raw(c.cast)}` : sql.id(c.name))))
     : sql`*`;
-  await sql`insert into ${sql.table(table)} (${names}) select ${selected} from unnest(${arrays}) as u(${names}) on conflict (${conflict}) do update set ${updates}`.execute(db);
+  const resolution =
+    onConflict === 'nothing'
+      ? sql`do nothing`
+      : sql`do update set ${sql.join(columns.filter((c) => !conflictColumns.includes(c.name)).map((c) => sql`${sql.id(c.name)} = excluded.${sql.id(c.name)}`))}`;
+  await sql`insert into ${sql.table(table)} (${names}) select ${selected} from unnest(${arrays}) as u(${names}) on conflict (${conflict}) ${resolution}`.execute(db);
 }

@@ -29,20 +29,18 @@ import type { NodeId } from '../../replay/audit/merkle.js';
 import { signCheckpoint } from '../../replay/audit/note.js';
 import { storeCheckpoint } from './checkpoints.js';
 import type { AuditWorkerConfig } from './config.js';
-import { appendBatch, AuditStateFencedError, loadTreeState, type EventRow, type LeafRow, type NodeRow, type TreeState } from './store.js';
+import { appendBatch, AuditStateFencedError, loadTreeState, STORED_MIN_LEVEL, type EventRow, type LeafRow, type NodeRow, type TreeState } from './store.js';
 
 export interface AuditWorkerOptions extends AuditWorkerConfig {
-  /** The stream to fold; `<NS>_AUDIT` by default. */
-  stream?: string;
-  /** Most leaves per Postgres transaction. */
-  batchSize?: number;
   standbyPollMs?: number;
 }
+
+/** Most leaves per Postgres transaction. */
+const BATCH_SIZE = 1000;
 
 export interface AuditWorkerStatus {
   state: 'starting' | 'standby' | 'running' | 'closed';
   treeSize: number;
-  lastSeq: number;
   checkpointSize: number;
 }
 
@@ -69,9 +67,8 @@ async function checkpointStreamExists(rt: Runtime): Promise<void> {
 }
 
 export async function startAuditWorker(rt: Runtime, opts: AuditWorkerOptions): Promise<AuditWorker> {
-  const stream = opts.stream ?? rt.names.auditStream;
+  const stream = rt.names.auditStream;
   const origin = opts.signer.name;
-  const batchSize = opts.batchSize ?? 1000;
   const log = rt.log.child({ worker: 'audit', stream });
   const treeGauge = gauge(rt, 'relaygrid_audit_tree_size', 'Leaves in the audit Merkle tree');
   const checkpointGauge = gauge(rt, 'relaygrid_audit_checkpoint_size', 'Tree size of the last signed audit checkpoint');
@@ -108,7 +105,7 @@ export async function startAuditWorker(rt: Runtime, opts: AuditWorkerOptions): P
       if (!s || s.size === 0 || s.size <= s.checkpointSize) return s?.checkpointSize ?? 0;
       const root = s.frontier.root();
       const note = signCheckpoint({ origin, size: s.size, root }, opts.signer);
-      await storeCheckpoint(rt, stream, opts.checkpointDir, origin, { size: s.size, root, note });
+      await storeCheckpoint(rt, opts.checkpointDir, origin, { size: s.size, root, note });
       s.checkpointSize = s.size;
       lastCheckpointAt = Date.now();
       checkpointGauge.set(s.size);
@@ -125,20 +122,22 @@ export async function startAuditWorker(rt: Runtime, opts: AuditWorkerOptions): P
       const nodes: NodeRow[] = [];
       const events: EventRow[] = [];
       const onNode = (id: NodeId, hash: Buffer) => {
-        if (id.level > 0) nodes.push({ ...id, hash });
+        if (id.level >= STORED_MIN_LEVEL) nodes.push({ ...id, hash });
       };
       for (const msg of batch) {
         // The verifier's own leaf function, so worker and verifier cannot disagree.
         const hash = deliveredLeafHash(msg);
         const index = frontier.size;
+        // The tree's positions are the stream's: a gap (a deleted message) must stop the worker, not shift every later leaf.
+        if (msg.seq !== index + 1) throw new Error(`${stream} seq ${msg.seq} would be leaf ${index}: the stream has a gap or was rewritten`);
         frontier.append(hash, onNode);
-        leaves.push({ index, seq: msg.seq, hash });
+        leaves.push({ index, hash });
         // The tree covers bytes, decodable or not; only the id index can miss a commit's inner ids.
         const { ids, error } = eventIdsOrError(rt.registry, cloudEventAttributes(rawMessageOf(msg)), msg.data);
         if (error) log.warn({ err: error, seq: msg.seq, index }, 'commit not decodable: indexed by its ce-id only');
         for (const eventId of ids) events.push({ eventId, leafIndex: index });
       }
-      const next: TreeState = { ...from, size: frontier.size, lastSeq: batch.at(-1)!.seq, frontier };
+      const next: TreeState = { ...from, size: frontier.size, frontier };
       await appendBatch(rt.db, from.size, next, { leaves, nodes, events });
       state = next;
       treeGauge.set(next.size);
@@ -149,9 +148,9 @@ export async function startAuditWorker(rt: Runtime, opts: AuditWorkerOptions): P
     treeGauge.set(state.size);
     checkpointGauge.set(state.checkpointSize);
     phase = 'running';
-    log.info({ treeSize: state.size, lastSeq: state.lastSeq }, 'auditing');
-    const consumer = await rt.nats.js.consumers.get(stream, { opt_start_seq: state.lastSeq + 1 });
-    messages = await consumer.consume({ max_messages: batchSize * 2 });
+    log.info({ treeSize: state.size }, 'auditing');
+    const consumer = await rt.nats.js.consumers.get(stream, { opt_start_seq: state.size + 1 });
+    messages = await consumer.consume({ max_messages: BATCH_SIZE * 2 });
     if (closed) messages.stop();
     let batch: JsMsg[] = [];
     try {
@@ -161,7 +160,7 @@ export async function startAuditWorker(rt: Runtime, opts: AuditWorkerOptions): P
         // Cut at multiples of checkpointEvery so that checkpoint sizes are round.
         const toBoundary = opts.checkpointEvery - ((s.size + batch.length) % opts.checkpointEvery);
         const atBoundary = toBoundary === opts.checkpointEvery;
-        if (batch.length < batchSize && msg.info.pending > 0 && !atBoundary) continue;
+        if (batch.length < BATCH_SIZE && msg.info.pending > 0 && !atBoundary) continue;
         await flush(batch);
         batch = [];
         if (state.size - state.checkpointSize >= opts.checkpointEvery) await checkpoint();
@@ -217,7 +216,7 @@ export async function startAuditWorker(rt: Runtime, opts: AuditWorkerOptions): P
   const running = run().catch((err: unknown) => log.error({ err }, 'audit worker stopped'));
 
   return {
-    status: () => ({ state: phase, treeSize: state?.size ?? 0, lastSeq: state?.lastSeq ?? 0, checkpointSize: state?.checkpointSize ?? 0 }),
+    status: () => ({ state: phase, treeSize: state?.size ?? 0, checkpointSize: state?.checkpointSize ?? 0 }),
     checkpoint,
     close: async () => {
       if (closed) return;

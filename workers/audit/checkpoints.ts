@@ -41,12 +41,11 @@ export async function publishCheckpoint(nats: Nats, names: Names, origin: string
 /** File first (the copy outside NATS matters most), then the stream, then Postgres. */
 export async function storeCheckpoint(
   deps: { nats: Nats; names: Names; db: Kysely<Database> },
-  stream: string,
   dir: string,
   origin: string,
   checkpoint: StoredCheckpoint,
 ): Promise<void> {
   await writeCheckpointFile(dir, checkpoint);
   await publishCheckpoint(deps.nats, deps.names, origin, checkpoint);
-  await recordCheckpoint(deps.db, stream, checkpoint);
+  await recordCheckpoint(deps.db, checkpoint);
 }

@@ -1,14 +1,16 @@
 /**
  * The audit tree in Postgres. The worker writes, in one transaction per
- * batch: the leaves (index, audit stream sequence, leaf hash), interior nodes
- * of level ≥ 8, event id → leaf index, and its position (frontier, tree size,
- * last sequence) fenced on the size it started from, so a second instance can
- * never append the same leaves twice. `prove` and `verify` read it back.
+ * batch: the leaves (index, leaf hash; leaf i is the audit stream's message
+ * i + 1), interior nodes of level ≥ 8, event id → leaf index, and its
+ * position (frontier and tree size) fenced on the size it started from, so a
+ * second instance can never append the same leaves twice. `prove` and
+ * `verify` read it back.
  *
  * Interior nodes below level 8 are not stored: any of them is recomputed from
  * at most 128 leaves, which keeps the table at n + n/128 rows instead of 2n.
  */
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely } from 'kysely';
+import { upsertUnnest, type UnnestColumn } from '../../projectors/runtime/unnest.js';
 import type { Database } from '../../schema/database.js';
 import { Frontier, nodeKey, rootOf, type NodeId } from '../../replay/audit/merkle.js';
 
@@ -17,14 +19,13 @@ export const STORED_MIN_LEVEL = 8;
 export interface TreeState {
   stream: string;
   size: number;
-  lastSeq: number;
   frontier: Frontier;
+  /** Tree size of the newest signed checkpoint. */
   checkpointSize: number;
 }
 
 export interface LeafRow {
   index: number;
-  seq: number;
   hash: Buffer;
 }
 
@@ -48,16 +49,25 @@ export async function loadTreeState(db: Kysely<Database>, stream: string): Promi
   // The tables hold one log; mixing two streams' leaves would make every proof wrong.
   if (other) throw new Error(`the audit tables hold the tree of stream ${other.stream}, not ${stream}`);
   const row = rows[0];
-  if (!row) return { stream, size: 0, lastSeq: 0, frontier: Frontier.empty(), checkpointSize: 0 };
-  return { stream, size: row.tree_size, lastSeq: row.last_seq, frontier: Frontier.fromBytes(row.tree_size, row.frontier), checkpointSize: row.checkpoint_size };
+  const newest = await db.selectFrom('audit_checkpoints').select((eb) => eb.fn.max('tree_size').as('size')).executeTakeFirst();
+  const checkpointSize = Number(newest?.size ?? 0);
+  if (!row) return { stream, size: 0, frontier: Frontier.empty(), checkpointSize };
+  return { stream, size: row.tree_size, frontier: Frontier.fromBytes(row.tree_size, row.frontier), checkpointSize };
 }
 
-async function insertUnnest(trx: Transaction<Database>, table: string, columns: [string, string, unknown[]][], conflict: string): Promise<void> {
-  if (columns[0]![2].length === 0) return;
-  const names = sql.join(columns.map(([name]) => sql.id(name)));
-  const arrays = sql.join(columns.map(([, type, values]) => sql`${values}::${sql.raw(type)}`));
-  await sql`insert into ${sql.table(table)} (${names}) select * from unnest(${arrays}) as u(${names}) on conflict ${sql.raw(conflict)}`.execute(trx);
-}
+const LEAF_COLUMNS: UnnestColumn<LeafRow>[] = [
+  { name: 'leaf_index', arrayType: 'bigint[]', value: (l) => l.index },
+  { name: 'hash', arrayType: 'bytea[]', value: (l) => l.hash },
+];
+const NODE_COLUMNS: UnnestColumn<NodeRow>[] = [
+  { name: 'level', arrayType: 'smallint[]', value: (n) => n.level },
+  { name: 'idx', arrayType: 'bigint[]', value: (n) => n.index },
+  { name: 'hash', arrayType: 'bytea[]', value: (n) => n.hash },
+];
+const EVENT_COLUMNS: UnnestColumn<EventRow>[] = [
+  { name: 'event_id', arrayType: 'text[]', value: (e) => e.eventId },
+  { name: 'leaf_index', arrayType: 'bigint[]', value: (e) => e.leafIndex },
+];
 
 /** Appends a batch and moves the position from `fromSize` to `state.size`, all or nothing. */
 export async function appendBatch(
@@ -68,32 +78,20 @@ export async function appendBatch(
 ): Promise<void> {
   await db.transaction().execute(async (trx) => {
     const moved = await sql<{ stream: string }>`
-      insert into audit_state (stream, tree_size, last_seq, frontier, checkpoint_size)
-      values (${state.stream}, ${state.size}, ${state.lastSeq}, ${state.frontier.toBytes()}, 0)
-      on conflict (stream) do update set tree_size = excluded.tree_size, last_seq = excluded.last_seq,
-        frontier = excluded.frontier, updated_at = now()
+      insert into audit_state (stream, tree_size, frontier)
+      values (${state.stream}, ${state.size}, ${state.frontier.toBytes()})
+      on conflict (stream) do update set tree_size = excluded.tree_size, frontier = excluded.frontier, updated_at = now()
       where audit_state.tree_size = ${fromSize}
       returning stream`.execute(trx);
     // No row back: the stored size is not the one this batch started from.
     if (moved.rows.length !== 1) {
       throw new AuditStateFencedError(`the audit tree is no longer at size ${fromSize}: another instance is appending`);
     }
-    await insertUnnest(trx, 'audit_leaves', [
-      ['leaf_index', 'bigint[]', batch.leaves.map((l) => l.index)],
-      ['seq', 'bigint[]', batch.leaves.map((l) => l.seq)],
-      ['hash', 'bytea[]', batch.leaves.map((l) => l.hash)],
-    ], '(leaf_index) do nothing');
-    const stored = batch.nodes.filter((n) => n.level >= STORED_MIN_LEVEL);
-    await insertUnnest(trx, 'audit_nodes', [
-      ['level', 'smallint[]', stored.map((n) => n.level)],
-      ['idx', 'bigint[]', stored.map((n) => n.index)],
-      ['hash', 'bytea[]', stored.map((n) => n.hash)],
-    ], '(level, idx) do nothing');
+    await upsertUnnest(trx, 'audit_leaves', LEAF_COLUMNS, batch.leaves, ['leaf_index'], 'nothing');
+    // The batch brings only nodes of STORED_MIN_LEVEL and up (the worker keeps no others).
+    await upsertUnnest(trx, 'audit_nodes', NODE_COLUMNS, batch.nodes, ['level', 'idx'], 'nothing');
     // An id seen twice (a re-published event after the duplicate window) keeps its first leaf.
-    await insertUnnest(trx, 'audit_events', [
-      ['event_id', 'text[]', batch.events.map((e) => e.eventId)],
-      ['leaf_index', 'bigint[]', batch.events.map((e) => e.leafIndex)],
-    ], '(event_id) do nothing');
+    await upsertUnnest(trx, 'audit_events', EVENT_COLUMNS, batch.events, ['event_id'], 'nothing');
   });
 }
 
@@ -103,19 +101,12 @@ export interface StoredCheckpoint {
   note: string;
 }
 
-export async function recordCheckpoint(db: Kysely<Database>, stream: string, checkpoint: StoredCheckpoint): Promise<void> {
-  await db.transaction().execute(async (trx) => {
-    await trx
-      .insertInto('audit_checkpoints')
-      .values({ tree_size: checkpoint.size, root: checkpoint.root, note: checkpoint.note })
-      .onConflict((oc) => oc.column('tree_size').doNothing())
-      .execute();
-    await trx
-      .updateTable('audit_state')
-      .set({ checkpoint_size: sql<number>`greatest(checkpoint_size, ${checkpoint.size})` })
-      .where('stream', '=', stream)
-      .execute();
-  });
+export async function recordCheckpoint(db: Kysely<Database>, checkpoint: StoredCheckpoint): Promise<void> {
+  await db
+    .insertInto('audit_checkpoints')
+    .values({ tree_size: checkpoint.size, root: checkpoint.root, note: checkpoint.note })
+    .onConflict((oc) => oc.column('tree_size').doNothing())
+    .execute();
 }
 
 /** The newest checkpoint covering leaf `index` (size > index), if any. */
@@ -134,10 +125,10 @@ export async function findEvent(db: Kysely<Database>, eventId: string): Promise<
   const row = await db
     .selectFrom('audit_events as e')
     .innerJoin('audit_leaves as l', 'l.leaf_index', 'e.leaf_index')
-    .select(['e.leaf_index', 'l.seq', 'l.hash'])
+    .select(['e.leaf_index', 'l.hash'])
     .where('e.event_id', '=', eventId)
     .executeTakeFirst();
-  return row && { leafIndex: row.leaf_index, seq: row.seq, hash: row.hash };
+  return row && { leafIndex: row.leaf_index, seq: row.leaf_index + 1, hash: row.hash };
 }
 
 /** Recorded leaf hashes [from, to), in index order. */
