@@ -8,6 +8,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Runtime } from '../../infra/runtime.js';
+import { sizeOfCheckpointFile } from '../../workers/audit/checkpoints.js';
 import { ReplayArgumentError } from '../range.js';
 import { AuditFailedError } from './errors.js';
 import { NoteError, openCheckpoint, type Checkpoint, type Verifier } from './note.js';
@@ -26,7 +27,6 @@ export interface VerifiedCheckpoint extends Checkpoint {
   text: string;
 }
 
-const FILE = /^(\d+)\.checkpoint$/;
 
 export async function checkpointsFromDir(dir: string): Promise<RawCheckpoint[]> {
   let names: string[];
@@ -37,9 +37,9 @@ export async function checkpointsFromDir(dir: string): Promise<RawCheckpoint[]> 
   }
   const out: RawCheckpoint[] = [];
   for (const name of names) {
-    const match = FILE.exec(name);
-    if (!match) continue;
-    out.push({ source: `file ${name}`, text: await readFile(join(dir, name), 'utf8'), claimedSize: Number(match[1]) });
+    const claimedSize = sizeOfCheckpointFile(name);
+    if (claimedSize === undefined) continue;
+    out.push({ source: `file ${name}`, text: await readFile(join(dir, name), 'utf8'), claimedSize });
   }
   return out;
 }

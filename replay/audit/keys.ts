@@ -4,9 +4,8 @@
  * of RG_AUDIT_SIGNING_KEY when the command runs where the worker's key is.
  * Every problem is one line naming where the key came from.
  */
-import { readFileSync } from 'node:fs';
 import { ConfigError } from '../../infra/config.js';
-import { loadSigner } from '../../workers/audit/config.js';
+import { keyTextOf, loadSigner } from '../../workers/audit/config.js';
 import { ReplayArgumentError } from '../range.js';
 import { NoteError, parseVerifierKey, type Verifier } from './note.js';
 
@@ -14,19 +13,10 @@ const INLINE_VERIFIER_KEY = /^[^\s+]+\+[0-9a-f]{8}\+[A-Za-z0-9+/]+=*$/;
 
 /** Reads a key given inline or as a file; `what` names the flag or variable in errors. */
 export function verifierFrom(what: string, value: string): Verifier {
-  const trimmed = value.trim();
-  let text = trimmed;
-  if (!INLINE_VERIFIER_KEY.test(trimmed)) {
-    try {
-      text = readFileSync(trimmed, 'utf8').trim();
-    } catch (err) {
-      throw new ReplayArgumentError(`${what}: cannot read key file ${trimmed} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-    }
-  }
   try {
-    return parseVerifierKey(text);
+    return parseVerifierKey(keyTextOf(what, value, (text) => INLINE_VERIFIER_KEY.test(text)));
   } catch (err) {
-    if (err instanceof NoteError) throw new ReplayArgumentError(`${what}: ${err.message}`);
+    if (err instanceof NoteError || err instanceof ConfigError) throw new ReplayArgumentError(err instanceof NoteError ? `${what}: ${err.message}` : err.message);
     throw err;
   }
 }

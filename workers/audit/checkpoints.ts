@@ -3,7 +3,8 @@
  * (outside NATS: an auditor can keep or mirror the directory), the checkpoint
  * stream, and Postgres (for `prove`). Each write is idempotent: the same tree
  * size always yields the same note (Ed25519 is deterministic), the file is
- * written atomically, and the stream deduplicates on the message id.
+ * written atomically, and the stream drops a re-publication within its
+ * duplicate window (the message id is origin@size).
  */
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,13 +15,19 @@ import type { Nats } from '../../infra/nats/connection.js';
 import type { Database } from '../../schema/database.js';
 import { recordCheckpoint, type StoredCheckpoint } from './store.js';
 
-export const CHECKPOINT_FILE_SUFFIX = '.checkpoint';
+const CHECKPOINT_FILE_SUFFIX = '.checkpoint';
 
 export function checkpointFileName(size: number): string {
   return `${size}${CHECKPOINT_FILE_SUFFIX}`;
 }
 
-export async function writeCheckpointFile(dir: string, checkpoint: StoredCheckpoint): Promise<string> {
+/** The tree size a checkpoint file's name claims, or undefined for any other file. */
+export function sizeOfCheckpointFile(name: string): number | undefined {
+  const match = /^(\d+)\.checkpoint$/.exec(name);
+  return match ? Number(match[1]) : undefined;
+}
+
+async function writeCheckpointFile(dir: string, checkpoint: StoredCheckpoint): Promise<string> {
   await mkdir(dir, { recursive: true });
   const path = join(dir, checkpointFileName(checkpoint.size));
   // Write then rename: a reader never sees half a checkpoint.
@@ -30,7 +37,7 @@ export async function writeCheckpointFile(dir: string, checkpoint: StoredCheckpo
   return path;
 }
 
-export async function publishCheckpoint(nats: Nats, names: Names, origin: string, checkpoint: StoredCheckpoint): Promise<void> {
+async function publishCheckpoint(nats: Nats, names: Names, origin: string, checkpoint: StoredCheckpoint): Promise<void> {
   const h = headers();
   h.append('content-type', 'text/plain; charset=utf-8');
   h.append('tlog-origin', origin);

@@ -157,10 +157,19 @@ export async function resolveNodes(db: Kysely<Database>, ids: readonly NodeId[])
       .execute();
     for (const r of rows) out.set(nodeKey({ level: r.level, index: r.idx }), r.hash);
   }
+  // Lower nodes from their leaves: one query per block of 2^STORED_MIN_LEVEL leaves they fall in
+  // (a proof's low nodes sit in at most two: around its leaf, and at the right edge of the tree).
+  const blocks = new Map<number, { id: NodeId; from: number; to: number }[]>();
   for (const id of ids) {
     if (id.level >= STORED_MIN_LEVEL) continue;
-    const width = 2 ** id.level;
-    out.set(nodeKey(id), rootOf(await leafHashes(db, id.index * width, (id.index + 1) * width)));
+    const from = id.index * 2 ** id.level;
+    const block = Math.floor(from / 2 ** STORED_MIN_LEVEL);
+    blocks.set(block, [...(blocks.get(block) ?? []), { id, from, to: from + 2 ** id.level }]);
+  }
+  for (const [block, spans] of blocks) {
+    const start = block * 2 ** STORED_MIN_LEVEL;
+    const leaves = await leafHashes(db, start, Math.max(...spans.map((x) => x.to)));
+    for (const x of spans) out.set(nodeKey(x.id), rootOf(leaves.slice(x.from - start, x.to - start)));
   }
   const missing = ids.find((id) => !out.has(nodeKey(id)));
   if (missing) throw new Error(`the audit tables lack node ${nodeKey(missing)}`);
