@@ -5,9 +5,10 @@
  */
 import { AckPolicy, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
 import type { Nats } from '../infra/nats/connection.js';
+import { CliError } from '../infra/cli/cli-error.js';
 
 /** A bad argument: the CLI prints the message as one line and exits 2. */
-export class ReplayArgumentError extends Error {
+export class ReplayArgumentError extends CliError {
   readonly code = 'bad_argument';
 }
 

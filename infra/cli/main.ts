@@ -5,17 +5,15 @@
  */
 import { configSources, ConfigError, loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
-import { UnknownProjectorError } from '../roles/projectors.js';
 import { runMigrate, serve } from '../roles/serve.js';
 import { startAll } from '../roles/start.js';
 import { runSkip } from '../roles/skip.js';
-import { runUsers, UsersCommandError } from '../roles/users.js';
-import { ReplayArgumentError } from '../../replay/range.js';
+import { runUsers } from '../roles/users.js';
 import { runReplay } from '../../replay/cli.js';
 import { runNatsConfig } from '../roles/nats-config.js';
 import { loadAuditWorkerConfig } from '../../workers/audit/config.js';
-import { SkipRefusedError } from '../../projectors/runtime/skip.js';
 import { openRuntime, type Runtime } from '../runtime.js';
+import { CliError } from './cli-error.js';
 
 const USAGE = `usage: relaygrid <command>
 
@@ -41,7 +39,7 @@ configuration (environment): NATS_URL, DATABASE_URL, REDIS_URL, RG_NAMESPACE,
   RG_MASTER_KEY, RG_API_PORT, RG_GATEWAY_PORT, RG_STREAM_REPLICAS, LOG_LEVEL and the
   RG_* auth limits — see README.md`;
 
-class UsageError extends Error {}
+class UsageError extends CliError {}
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...args] = argv;
@@ -88,10 +86,9 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     const code = (err as { code?: unknown }).code;
     const badArguments = typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS');
-    if (badArguments || err instanceof ConfigError || err instanceof UsageError || err instanceof UnknownProjectorError || err instanceof SkipRefusedError || err instanceof UsersCommandError || err instanceof ReplayArgumentError) {
+    if (badArguments || err instanceof ConfigError || err instanceof CliError) {
       console.error(`relaygrid: ${(err as Error).message}`);
-      const exitCode = (err as { exitCode?: unknown }).exitCode;
-      process.exit(typeof exitCode === 'number' ? exitCode : 2);
+      process.exit(err instanceof CliError ? err.exitCode : 2);
     }
     createLogger('error').fatal({ err }, 'relaygrid failed');
     console.error(`relaygrid: ${(err as Error).message}`);

@@ -6,6 +6,7 @@ import type { Runtime } from '../runtime.js';
 import { requireMasterKey } from '../config.js';
 import { PersonKeys } from '../../producers/identity/crypto/person-keys.js';
 import { fetchSchema } from '../streams/schema-bucket.js';
+import { CliError } from '../cli/cli-error.js';
 
 export interface RunningProjectors {
   projectors: Projector[];
@@ -14,7 +15,7 @@ export interface RunningProjectors {
   close(): Promise<void>;
 }
 
-export class UnknownProjectorError extends Error {
+export class UnknownProjectorError extends CliError {
   readonly code = 'unknown_projector';
 }
 

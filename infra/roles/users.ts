@@ -12,6 +12,7 @@ import type { Runtime } from '../runtime.js';
 import { listUsers, USER_STATUSES } from '../../projectors/identity/users.queries.js';
 import type { UserStatus } from '../../schema/database.js';
 import { openIdentity } from './api.js';
+import { CliError } from '../cli/cli-error.js';
 
 export const USERS_USAGE = `usage: relaygrid users <command>
 
@@ -22,7 +23,7 @@ export const USERS_USAGE = `usage: relaygrid users <command>
   revoke <id|email> <role>
   list [--q <email prefix>] [--status active|suspended|forgotten]`;
 
-export class UsersCommandError extends Error {}
+export class UsersCommandError extends CliError {}
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];

@@ -5,8 +5,9 @@
  */
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../../schema/database.js';
+import { CliError } from '../../infra/cli/cli-error.js';
 
-export class SkipRefusedError extends Error {
+export class SkipRefusedError extends CliError {
   readonly code = 'skip_refused';
 }
 

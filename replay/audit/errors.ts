@@ -4,9 +4,9 @@
  * auditor needs the finding, not our call stack), but with exit code 1: the
  * command ran and the log failed the check.
  */
-import { ReplayArgumentError } from '../range.js';
+import { CliError } from '../../infra/cli/cli-error.js';
 
-export class AuditFailedError extends ReplayArgumentError {
+export class AuditFailedError extends CliError {
   override readonly name = 'AuditFailedError';
-  readonly exitCode = 1;
+  override readonly exitCode = 1;
 }
