@@ -57,10 +57,19 @@ async function deleteStreams(rt: Runtime): Promise<void> {
   for (const name of names) await rt.nats.jsm.streams.delete(name);
 }
 
+/** A fresh, empty Postgres database next to the admin one, and how to drop it again. */
+export async function createDatabase(adminDatabaseUrl: string, database: string): Promise<{ url: string; drop(): Promise<void> }> {
+  await admin(adminDatabaseUrl, (c) => c.query(`create database ${database}`));
+  return {
+    url: withDatabase(adminDatabaseUrl, database),
+    drop: () => admin(adminDatabaseUrl, (c) => c.query(`drop database if exists ${database} with (force)`)).then(() => undefined),
+  };
+}
+
 export async function openSandbox(opts: SandboxOptions): Promise<Sandbox> {
   const namespace = `${opts.prefix}${randomBytes(5).toString('hex')}`;
   const database = `rg_${namespace}`;
-  await admin(opts.adminDatabaseUrl, (c) => c.query(`create database ${database}`));
+  const db = await createDatabase(opts.adminDatabaseUrl, database);
   let rt: Runtime | undefined;
   let cleaned: Promise<void> | undefined;
   const cleanup = (): Promise<void> => {
@@ -70,9 +79,7 @@ export async function openSandbox(opts: SandboxOptions): Promise<Sandbox> {
         await deleteStreams(rt).catch((err: unknown) => errors.push(err));
         await rt.close().catch((err: unknown) => errors.push(err));
       }
-      await admin(opts.adminDatabaseUrl, (c) => c.query(`drop database if exists ${database} with (force)`)).catch((err: unknown) =>
-        errors.push(err),
-      );
+      await db.drop().catch((err: unknown) => errors.push(err));
       if (errors.length > 0) throw new AggregateError(errors, `cleanup of sandbox ${namespace} was incomplete`);
     })();
     return cleaned;
@@ -80,7 +87,7 @@ export async function openSandbox(opts: SandboxOptions): Promise<Sandbox> {
   try {
     const config = loadConfig({
       RG_NAMESPACE: namespace,
-      DATABASE_URL: withDatabase(opts.adminDatabaseUrl, database),
+      DATABASE_URL: db.url,
       NATS_URL: process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222',
       REDIS_URL: process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379',
       RG_API_PORT: '0',

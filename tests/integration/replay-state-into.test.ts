@@ -3,8 +3,6 @@
  * instant, with the events that made it; all projectors over a range into
  * another database, pseudonymous; and one clear line for bad arguments.
  */
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openIdentity } from '../../infra/roles/api.js';
 import type { Identity } from '../../producers/identity/identity.js';
@@ -13,9 +11,7 @@ import { replayInto } from '../../replay/into.js';
 import { stateAt } from '../../replay/state.js';
 import { createDb, createPool } from '../../schema/db.js';
 import { runCli } from '../support/cli.js';
-import { isolated, type Isolated } from '../support/isolated.js';
-
-const ADMIN_URL = process.env['TEST_ADMIN_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+import { isolated, scratchDatabase, type Isolated } from '../support/isolated.js';
 
 describe('replay state and replay into', () => {
   let env: Isolated;
@@ -23,12 +19,7 @@ describe('replay state and replay into', () => {
   let userId: string;
   const seqs: Record<string, number> = {};
   let beforeSuspension: Date;
-  const scratch = `rg_scratch_${randomBytes(4).toString('hex')}`;
-  const scratchUrl = (() => {
-    const u = new URL(ADMIN_URL);
-    u.pathname = `/${scratch}`;
-    return u.toString();
-  })();
+  let scratch: { url: string; drop(): Promise<void> };
 
   beforeAll(async () => {
     env = await isolated();
@@ -44,18 +35,12 @@ describe('replay state and replay into', () => {
     await new Promise((r) => setTimeout(r, 20));
     seqs['suspended'] = await identity.admin.suspend(userId, 'chargeback', actor);
     await identity.accounts.register({ email: 'second@example.org', password: 'time travel pass' });
-    const admin = new pg.Client({ connectionString: ADMIN_URL });
-    await admin.connect();
-    await admin.query(`create database ${scratch}`);
-    await admin.end();
+    scratch = await scratchDatabase();
   });
   afterAll(async () => {
     await identity?.stop();
     await env?.cleanup();
-    const admin = new pg.Client({ connectionString: ADMIN_URL });
-    await admin.connect();
-    await admin.query(`drop database if exists ${scratch} with (force)`);
-    await admin.end();
+    await scratch?.drop();
   });
 
   it('state at a sequence and at an instant, with the events that made it and who acted', async () => {
@@ -78,9 +63,9 @@ describe('replay state and replay into', () => {
   });
 
   it('into: every projector over a range into a scratch database, with personal data left sealed', async () => {
-    const applied = await replayInto(env.rt, scratchUrl, undefined, { seq: seqs['granted']! });
+    const applied = await replayInto(env.rt, scratch.url, undefined, { seq: seqs['granted']! });
     expect(applied['users']).toBeGreaterThan(0);
-    const pool = createPool(scratchUrl, 1);
+    const pool = createPool(scratch.url, 1);
     const db = createDb(pool);
     try {
       const users = await db.selectFrom('users').selectAll().execute();

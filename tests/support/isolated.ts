@@ -3,7 +3,8 @@
  * own subjects, streams and KV buckets) and its own Postgres database, and
  * removes both afterwards.
  */
-import { openSandbox, type Sandbox } from '../../infra/sandbox.js';
+import { randomBytes } from 'node:crypto';
+import { createDatabase, openSandbox, type Sandbox } from '../../infra/sandbox.js';
 
 const ADMIN_DATABASE_URL = process.env['TEST_ADMIN_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -12,6 +13,11 @@ export type Isolated = Sandbox;
 /** A namespace and database for one test file; `migrate` has run unless told otherwise. */
 export function isolated(opts: { migrate?: boolean; env?: Record<string, string> } = {}): Promise<Isolated> {
   return openSandbox({ prefix: 't', role: 'test', adminDatabaseUrl: ADMIN_DATABASE_URL, ...opts });
+}
+
+/** An empty database of its own beside the sandbox's (a scratch copy's target, say); drop() removes it. */
+export function scratchDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  return createDatabase(ADMIN_DATABASE_URL, `rg_scratch_${randomBytes(4).toString('hex')}`);
 }
 
 /** Polls `fn` until it returns a truthy value or the timeout passes. */
