@@ -20,6 +20,7 @@ import { isTransientInfraError } from '../../infra/transient.js';
 import type { Database } from '../../schema/database.js';
 import { advanceCheckpoint, CheckpointFencedError, readCheckpoint } from './checkpoints.js';
 import { LeaderLock } from './leader-lock.js';
+import { LeaderLoop } from './leader-loop.js';
 import type { Projection, ProjectionContext } from './projection.js';
 import { hasOpenFailure } from './skip.js';
 
@@ -86,15 +87,26 @@ export class Projector {
   private lag = 0;
   private failure: ProjectorFailure | undefined;
   private messages: ConsumerMessages | undefined;
-  private closed = false;
-  private readonly lock: LeaderLock;
+  private readonly loop: LeaderLoop;
   private readonly stream: string;
   private readonly log: Logger;
   private readonly batchSize: number;
-  private wake: (() => void) | undefined;
 
   constructor(private readonly deps: ProjectorDeps) {
-    this.lock = new LeaderLock(deps.databaseUrl, deps.projection.name);
+    this.loop = new LeaderLoop({
+      lock: new LeaderLock(deps.databaseUrl, deps.projection.name),
+      log: deps.log.child({ projector: deps.projection.name }),
+      standbyPollMs: deps.standbyPollMs ?? 1000,
+      onRole: (leader) => {
+        deps.metrics.projectorActive.set({ projector: this.name }, leader ? 1 : 0);
+        if (!leader) this.state = 'standby';
+      },
+      work: async () => {
+        await this.project();
+        if (this.state === 'stopped') await this.waitWhileStopped();
+      },
+      isFenced: (err) => err instanceof CheckpointFencedError,
+    });
     this.stream = deps.names.stream(deps.projection.context);
     this.log = deps.log.child({ projector: deps.projection.name });
     this.batchSize = deps.batchSize ?? DEFAULT_BATCH_SIZE;
@@ -110,47 +122,13 @@ export class Projector {
 
   /** Runs until close(): waits as a standby until it holds the lock, then projects. */
   async run(): Promise<void> {
-    const { metrics } = this.deps;
-    let backoffMs = 500;
-    while (!this.closed) {
-      let leader = false;
-      try {
-        leader = await this.lock.tryAcquire();
-      } catch (err) {
-        this.log.warn({ err }, 'lock unavailable');
-      }
-      metrics.projectorActive.set({ projector: this.name }, leader ? 1 : 0);
-      if (!leader) {
-        this.state = 'standby';
-        await this.pause(this.deps.standbyPollMs ?? 1000);
-        continue;
-      }
-      try {
-        await this.project();
-        backoffMs = 500;
-      } catch (err) {
-        if (this.closed) break;
-        if (err instanceof CheckpointFencedError) {
-          this.log.warn({ err }, 'lost the checkpoint to another instance; standing by');
-          await this.lock.release();
-        } else if (isTransientInfraError(err)) {
-          this.log.warn({ err, backoffMs }, 'infrastructure unavailable; retrying');
-        } else {
-          this.log.error({ err }, 'projector loop failed; retrying');
-        }
-        await this.pause(backoffMs);
-        backoffMs = Math.min(backoffMs * 2, 30_000);
-      }
-      if (this.state === 'stopped') await this.waitWhileStopped();
-    }
+    await this.loop.run();
     this.state = 'closed';
   }
 
   async close(): Promise<void> {
-    this.closed = true;
     this.messages?.stop();
-    this.wake?.();
-    await this.lock.release();
+    await this.loop.close();
   }
 
   private async project(): Promise<void> {
@@ -166,7 +144,7 @@ export class Projector {
     });
     const messages = await consumer.consume({ max_messages: this.batchSize * 2 });
     this.messages = messages;
-    if (this.closed) messages.stop();
+    if (this.loop.closed) messages.stop();
     let batch: JsMsg[] = [];
     try {
       for await (const msg of messages) {
@@ -178,7 +156,7 @@ export class Projector {
         if (!ok) break; // stop() has set the lag from the failed message
         this.lag = pending;
         metrics.projectorLag.set({ projector: this.name }, pending);
-        if (this.closed) break;
+        if (this.loop.closed) break;
       }
     } finally {
       messages.stop();
@@ -308,8 +286,8 @@ export class Projector {
    * projector skip`): then it resumes from the checkpoint.
    */
   private async waitWhileStopped(): Promise<void> {
-    while (!this.closed && this.state === 'stopped') {
-      await this.pause(this.deps.stoppedPollMs ?? 2000);
+    while (!this.loop.closed && this.state === 'stopped') {
+      await this.loop.pause(this.deps.stoppedPollMs ?? 2000);
       if (!(await hasOpenFailure(this.deps.db, this.name).catch(() => true))) {
         this.log.info({ failure: this.failure }, 'failure resolved by an operator; resuming');
         this.failure = undefined;
@@ -318,19 +296,5 @@ export class Projector {
         return;
       }
     }
-  }
-
-  private pause(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.wake = undefined;
-        resolve();
-      }, ms);
-      this.wake = () => {
-        clearTimeout(timer);
-        this.wake = undefined;
-        resolve();
-      };
-    });
   }
 }

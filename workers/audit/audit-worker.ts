@@ -19,9 +19,9 @@
  */
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import { Gauge } from 'prom-client';
-import { isTransientInfraError } from '../../infra/transient.js';
 import type { Runtime } from '../../infra/runtime.js';
 import { LeaderLock } from '../../projectors/runtime/leader-lock.js';
+import { LeaderLoop } from '../../projectors/runtime/leader-loop.js';
 import { eventIdsOrError } from '../../replay/audit/event-ids.js';
 import { deliveredLeafHash } from '../../replay/audit/leaf.js';
 import { cloudEventAttributes, rawMessageOf } from '../../contracts/envelope.js';
@@ -74,12 +74,9 @@ export async function startAuditWorker(rt: Runtime, opts: AuditWorkerOptions): P
   const checkpointGauge = gauge(rt, 'relaygrid_audit_checkpoint_size', 'Tree size of the last signed audit checkpoint');
   await checkpointStreamExists(rt);
 
-  const lock = new LeaderLock(rt.config.databaseUrl, `audit:${stream}`);
   let state: TreeState | undefined;
   let phase: AuditWorkerStatus['state'] = 'starting';
-  let closed = false;
   let messages: ConsumerMessages | undefined;
-  let wake: (() => void) | undefined;
   let lastCheckpointAt = Date.now();
   // Batches and checkpoints take turns: a checkpoint must sign a tree that is in Postgres.
   let turn: Promise<unknown> = Promise.resolve();
@@ -88,15 +85,6 @@ export async function startAuditWorker(rt: Runtime, opts: AuditWorkerOptions): P
     turn = next.catch(() => undefined);
     return next;
   };
-
-  const pause = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
 
   /** Signs and stores a checkpoint of the tree as it is in Postgres; no-op when it did not grow. */
   const checkpoint = (): Promise<number> =>
@@ -151,7 +139,7 @@ export async function startAuditWorker(rt: Runtime, opts: AuditWorkerOptions): P
     log.info({ treeSize: state.size }, 'auditing');
     const consumer = await rt.nats.js.consumers.get(stream, { opt_start_seq: state.size + 1 });
     messages = await consumer.consume({ max_messages: BATCH_SIZE * 2 });
-    if (closed) messages.stop();
+    if (loop.closed) messages.stop();
     let batch: JsMsg[] = [];
     try {
       for await (const msg of messages) {
@@ -164,7 +152,7 @@ export async function startAuditWorker(rt: Runtime, opts: AuditWorkerOptions): P
         await flush(batch);
         batch = [];
         if (state.size - state.checkpointSize >= opts.checkpointEvery) await checkpoint();
-        if (closed) break;
+        if (loop.closed) break;
       }
     } finally {
       messages.stop();
@@ -172,39 +160,19 @@ export async function startAuditWorker(rt: Runtime, opts: AuditWorkerOptions): P
     }
   };
 
-  const run = async (): Promise<void> => {
-    let backoffMs = 500;
-    while (!closed) {
-      let leader = false;
-      try {
-        leader = await lock.tryAcquire();
-      } catch (err) {
-        log.warn({ err }, 'lock unavailable');
-      }
-      if (!leader) {
-        phase = 'standby';
-        await pause(opts.standbyPollMs ?? 1000);
-        continue;
-      }
-      try {
-        await consume();
-        backoffMs = 500;
-      } catch (err) {
-        if (closed) break;
-        if (err instanceof AuditStateFencedError) {
-          log.warn({ err }, 'another instance moved the audit tree; standing by');
-          await lock.release();
-        } else if (isTransientInfraError(err)) {
-          log.warn({ err, backoffMs }, 'infrastructure unavailable; retrying');
-        } else {
-          log.error({ err }, 'audit worker failed; retrying');
-        }
-        state = undefined;
-        await pause(backoffMs);
-        backoffMs = Math.min(backoffMs * 2, 30_000);
-      }
-    }
-  };
+  const loop = new LeaderLoop({
+    lock: new LeaderLock(rt.config.databaseUrl, `audit:${stream}`),
+    log,
+    standbyPollMs: opts.standbyPollMs ?? 1000,
+    onRole: (leader) => {
+      if (!leader) phase = 'standby';
+    },
+    work: consume,
+    isFenced: (err) => err instanceof AuditStateFencedError,
+    onFailure: () => {
+      state = undefined;
+    },
+  });
 
   // Time-triggered checkpoints: only when the tree grew, and never more often than asked.
   const timer = setInterval(() => {
@@ -213,21 +181,20 @@ export async function startAuditWorker(rt: Runtime, opts: AuditWorkerOptions): P
   }, Math.min(1000, opts.checkpointSeconds * 1000));
   timer.unref();
 
-  const running = run().catch((err: unknown) => log.error({ err }, 'audit worker stopped'));
+  const running = loop.run().catch((err: unknown) => log.error({ err }, 'audit worker stopped'));
 
   return {
     status: () => ({ state: phase, treeSize: state?.size ?? 0, checkpointSize: state?.checkpointSize ?? 0 }),
     checkpoint,
     close: async () => {
-      if (closed) return;
-      closed = true;
+      if (loop.closed) return;
+      loop.stop();
       clearInterval(timer);
       messages?.stop();
-      wake?.();
       await running;
-      // Whatever is stored gets a checkpoint, so a clean stop leaves nothing unsigned.
+      // Whatever is stored gets a checkpoint before the lock goes, so a clean stop leaves nothing unsigned.
       await checkpoint().catch((err: unknown) => log.warn({ err }, 'last audit checkpoint failed'));
-      await lock.release();
+      await loop.release();
       phase = 'closed';
     },
   };
