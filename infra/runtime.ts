@@ -53,3 +53,13 @@ export async function openRuntime(config: Config, role: string, log = createLogg
     },
   };
 }
+
+/** Runs `fn` with a runtime of its own, closed however `fn` ends (one CLI command or role). */
+export async function withRuntime<T>(config: Config, role: string, fn: (rt: Runtime) => Promise<T>): Promise<T> {
+  const rt = await openRuntime(config, role);
+  try {
+    return await fn(rt);
+  } finally {
+    await rt.close();
+  }
+}

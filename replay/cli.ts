@@ -4,7 +4,7 @@
  * Bad arguments end with one line naming the flag and exit code 2.
  */
 import type { Config } from '../infra/config.js';
-import { openRuntime, type Runtime } from '../infra/runtime.js';
+import { withRuntime as withRole, type Runtime } from '../infra/runtime.js';
 import { runAudit } from './audit/cli.js';
 import { runExport } from './export/cli.js';
 import { runInto } from './into.js';
@@ -21,18 +21,13 @@ export const REPLAY_USAGE = `usage: relaygrid replay <command>
   rebuild <projector>                       blue/green rebuild of a read model from the start of the log
   state <aggregate subject> [--at seq|time] an aggregate as it was, with the events that made it
   into --database-url URL [--from …] [--to …]   every projector over a range into another database
-  audit verify | prove <event id> | verify-proof <proof> --checkpoint F --key F`;
+  audit verify | prove <event id> | verify-proof <proof> --checkpoint F --key F | keygen <name> --out F`;
+
+const COMMANDS = ['schemas', 'export', 'rebuild', 'state', 'into', 'audit'];
 
 export async function runReplay(config: Config, args: string[]): Promise<void> {
   const [command, ...rest] = args;
-  const withRuntime = async (fn: (rt: Runtime) => Promise<void>) => {
-    const rt = await openRuntime(config, 'replay');
-    try {
-      await fn(rt);
-    } finally {
-      await rt.close();
-    }
-  };
+  const withRuntime = (fn: (rt: Runtime) => Promise<void>) => withRole(config, 'replay', fn);
   switch (command) {
     case 'schemas':
       return withRuntime((rt) => runSchemas(rt, rest));
@@ -46,7 +41,10 @@ export async function runReplay(config: Config, args: string[]): Promise<void> {
       return withRuntime((rt) => runInto(rt, rest));
     case 'audit':
       return runAudit(config, rest);
+    case undefined:
+      console.log(REPLAY_USAGE);
+      return;
     default:
-      throw new ReplayArgumentError(command ? `unknown replay command "${command}"\n\n${REPLAY_USAGE}` : REPLAY_USAGE);
+      throw new ReplayArgumentError(`unknown replay command "${command}" (one of ${COMMANDS.join(', ')}; \`relaygrid replay\` shows the usage)`);
   }
 }

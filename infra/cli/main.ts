@@ -12,7 +12,7 @@ import { runUsers } from '../roles/users.js';
 import { runReplay } from '../../replay/cli.js';
 import { runNatsConfig } from '../roles/nats-config.js';
 import { loadAuditWorkerConfig } from '../../workers/audit/config.js';
-import { openRuntime, type Runtime } from '../runtime.js';
+import { withRuntime as withRole, type Runtime } from '../runtime.js';
 import { CliError } from './cli-error.js';
 
 const USAGE = `usage: relaygrid <command>
@@ -48,15 +48,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const config = loadConfig();
-  /** Runs one role with its own runtime, closed however the role ends. */
-  const withRuntime = async (role: string, fn: (rt: Runtime) => Promise<void>) => {
-    const rt = await openRuntime(config, role);
-    try {
-      await fn(rt);
-    } finally {
-      await rt.close();
-    }
-  };
+  const withRuntime = (role: string, fn: (rt: Runtime) => Promise<void>) => withRole(config, role, fn);
   switch (command) {
     case 'migrate':
       return withRuntime('migrate', runMigrate);

@@ -85,7 +85,11 @@ export async function runUsers(rt: Runtime, args: string[]): Promise<void> {
         return;
       }
       default:
-        throw new UsersCommandError(command ? `unknown users command "${command}"\n\n${USERS_USAGE}` : USERS_USAGE);
+        if (command === undefined) {
+          console.log(USERS_USAGE);
+          return;
+        }
+        throw new UsersCommandError(`unknown users command "${command}" (one of create-admin, suspend, reinstate, grant, revoke, list; \`relaygrid users\` shows the usage)`);
     }
   } catch (err) {
     if (err instanceof DomainError) throw new UsersCommandError(`${err.code}: ${err.message}`);
