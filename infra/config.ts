@@ -118,7 +118,7 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   return value;
 }
 
-export const MASTER_KEY_HINT = '32 random bytes, base64 (e.g. `openssl rand -base64 32`)';
+const MASTER_KEY_HINT = '32 random bytes, base64 (e.g. `openssl rand -base64 32`)';
 
 function masterKey(env: Env): Buffer | undefined {
   const raw = env['RG_MASTER_KEY'];

@@ -32,7 +32,7 @@ function withoutCredentials(raw: string): string {
 }
 
 /** …and passed as options: the credentials of the first URL that has some. */
-export function credentialsOf(urls: string): { user?: string; pass?: string } {
+function credentialsOf(urls: string): { user?: string; pass?: string } {
   for (const raw of urls.split(',')) {
     const url = new URL(raw.trim());
     if (url.username) return { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) };

@@ -20,7 +20,7 @@ declare module 'fastify' {
   }
 }
 
-export class RouteAccessError extends Error {}
+class RouteAccessError extends Error {}
 
 /** Any signed-in caller, whatever their role. */
 export const SIGNED_IN: readonly Role[] = ROLES;
@@ -36,7 +36,7 @@ function bearerOf(request: FastifyRequest): string | undefined {
   return token;
 }
 
-export function mayCall(principal: Principal, access: readonly Role[]): boolean {
+function mayCall(principal: Principal, access: readonly Role[]): boolean {
   return principal.roles.includes('admin') || principal.roles.some((r) => access.includes(r));
 }
 

@@ -25,7 +25,7 @@ const COLUMNS: UnnestColumn<ProxyCredentialTable>[] = [
 
 const RELEVANT = new Set(['identity.ProxyCredentialsIssued', 'identity.UserSuspended', 'identity.UserReinstated', 'identity.UserForgotten']);
 
-export function foldProxyCredentials(
+function foldProxyCredentials(
   events: readonly StoredEvent[],
   stored: ReadonlyMap<string, ProxyCredentialTable>,
   keys: ReadonlyMap<string, Buffer>,

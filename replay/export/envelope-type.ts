@@ -117,15 +117,13 @@ const STORED_BYTES_WORK = ((): boolean => {
   }
 })();
 
-/** Whether this avsc lets records be written from stored bytes (the check above). */
-export const writesStoredBytes = STORED_BYTES_WORK;
-
 export interface EnvelopeWriter {
   /** The type to give avsc's BlockEncoder: its schema is the envelope, its writes take `record(ev)`. */
   type: Type;
   record(ev: ExportEvent): unknown;
 }
 
+/** `storedBytes`: copy each event's stored bytes (when this avsc allows it, checked above), else decode and re-encode. */
 export function envelopeWriter(writerSchema: Schema, storedBytes = STORED_BYTES_WORK): EnvelopeWriter {
   const type = avroType(envelopeSchema(writerSchema));
   if (storedBytes) return { type: writingStored(type), record: (ev): StoredRecord => ({ attributes: attributes(ev, ev.sequence), bytes: ev.bytes }) };

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { avroType } from '../../contracts/avro-types.js';
 import { fingerprintOf } from '../../contracts/codec.js';
 import { AvroSink } from '../../replay/export/avro.js';
+import { envelopeWriter } from '../../replay/export/envelope-type.js';
 import type { ExportEvent } from '../../replay/export/events.js';
 import { ReplayArgumentError } from '../../replay/range.js';
 import type { WriterSchema } from '../../replay/export/writer-schemas.js';
@@ -61,6 +62,16 @@ function event(w: WriterSchema, seq: number, data: Record<string, unknown>): Exp
     attributes: { specversion: '1.0', id: `e-${seq}`, type: w.ceType, source: 'relaygrid/test', time: '2026-11-24T10:00:00.000Z', subject: `n-${seq}`, dataschema: w.fingerprint, actor: undefined, correlationid: 'c', causationid: undefined, traceparent: undefined },
   };
 }
+
+describe('the Avro envelope', () => {
+  it('writes the stored event bytes exactly as avsc encodes the decoded event (the fallback path)', () => {
+    const at = new Date('2026-11-24T10:00:00.123Z');
+    const ev = event(COUNTED_V2, 2 ** 40 + 7, { nodeId: 'n-1', bytes: 9_223_372_036_854_775_807n, delta: null, at });
+    const stored = envelopeWriter(COUNTED_V2.schema, true);
+    const decoded = envelopeWriter(COUNTED_V2.schema, false);
+    expect(stored.type.toBuffer(stored.record(ev)).equals(decoded.type.toBuffer(decoded.record(ev)))).toBe(true);
+  });
+});
 
 describe('Avro container export', () => {
   let dir: string;

@@ -50,7 +50,8 @@ export function keyTextOf(variable: string, value: string, looksLikeKey: (text: 
   }
 }
 
-export function loadSigner(env: Env = process.env, variable = 'RG_AUDIT_SIGNING_KEY'): Signer {
+export function loadSigner(env: Env = process.env): Signer {
+  const variable = 'RG_AUDIT_SIGNING_KEY';
   const value = env[variable];
   if (!value?.trim()) {
     throw new ConfigError(variable, 'required: a signer key PRIVATE+KEY+<name>+<hash>+<seed>, or a file holding one (`relaygrid replay audit keygen <name>` makes one)');

@@ -6,7 +6,7 @@ import type { ApiDeps } from '../app.js';
 import { SEQUENCE_HEADER } from '../read-your-writes.js';
 import { body, EMAIL, PASSWORD } from './schemas.js';
 
-export function clientOf(request: FastifyRequest): ClientInfo {
+function clientOf(request: FastifyRequest): ClientInfo {
   const agent = request.headers['user-agent'];
   return { ip: request.ip, device: (typeof agent === 'string' ? agent : 'unknown').slice(0, 200) };
 }
