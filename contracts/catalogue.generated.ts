@@ -219,6 +219,54 @@ export interface UserSuspendedV1 {
   suspendedAt: Date;
 }
 
+/** A device acknowledged a message: its inbox entry was deleted. Aggregate: the receiving device's mailbox. */
+export interface MessageDeliveredV1 {
+  messageId: string;
+  senderUserId: string;
+  recipientUserId: string;
+  recipientDeviceId: string;
+  /** the entry's offset in the device's inbox */
+  offset: bigint;
+  deliveredAt: Date;
+}
+
+/** An inbox entry was removed undelivered: its disappearing-message ttl or the inbox retention ran out. Aggregate: the receiving device's mailbox. */
+export interface MessageExpiredV1 {
+  messageId: string;
+  recipientDeviceId: string;
+  offset: bigint;
+  /** ttl or retention */
+  reason: string;
+  expiredAt: Date;
+}
+
+/** Metadata of a message the gateway stored durably (its `sent` frame went out). The ciphertext itself never enters the event log: it lives in the deletable inbox stream. Aggregate: the sending device's outbox. */
+export interface MessageSentV1 {
+  /** the client's id, unique per sender */
+  messageId: string;
+  senderUserId: string;
+  senderDeviceId: string;
+  /** set for a 1:1 message */
+  recipientUserId: null | string;
+  /** set for a group message */
+  groupId: null | string;
+  /** inbox entries written (recipient devices plus the sender's other devices; 1 for a group) */
+  deviceCount: number;
+  /** ciphertext bytes stored, all entries together */
+  bytes: bigint;
+  /** disappearing message: removed this long after sending even if never delivered */
+  ttlSeconds: null | number;
+  sentAt: Date;
+}
+
+/** A message was stored for a device with no live connection: the hook a push notifier turns into a wake-up. Carries no content. Aggregate: the receiving device's mailbox. */
+export interface OfflineMessageQueuedV1 {
+  messageId: string;
+  recipientUserId: string;
+  recipientDeviceId: string;
+  queuedAt: Date;
+}
+
 export interface SchemaEntry {
   context: string;
   name: string;
@@ -252,6 +300,10 @@ export const SCHEMA_FILES: readonly SchemaEntry[] = [
   { context: 'identity', name: 'UserRegistered', version: 3, schema: {"type":"record","name":"UserRegistered","namespace":"relaygrid.identity","doc":"A person created an account. v3 moves personal data into sealed fields (crypto-shredding) and adds the password hash and initial roles; the plaintext email and display name of v1/v2 are no longer read.","fields":[{"name":"userId","type":"string"},{"name":"emailHash","type":"string","default":"","doc":"Reservation key of the address (hex HMAC-SHA256 under the installation's index key), so the account can release it later."},{"name":"emailSealed","doc":"The normalised email address (UTF-8). AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten.","type":["null","bytes"],"default":null},{"name":"displayNameSealed","doc":"The display name (UTF-8). AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten.","type":["null","bytes"],"default":null},{"name":"passwordHashSealed","doc":"The argon2id PHC string of the password; null for an account that has no password yet. AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten.","type":["null","bytes"],"default":null},{"name":"roles","type":{"type":"array","items":"string"},"default":[],"doc":"Roles held from the start (client for self-registration)."},{"name":"registeredAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'identity', name: 'UserReinstated', version: 1, schema: {"type":"record","name":"UserReinstated","namespace":"relaygrid.identity","doc":"A suspended account was reinstated.","fields":[{"name":"userId","type":"string"},{"name":"reinstatedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'identity', name: 'UserSuspended', version: 1, schema: {"type":"record","name":"UserSuspended","namespace":"relaygrid.identity","doc":"An operator suspended the account: no logins, no proxy access, sessions ended.","fields":[{"name":"userId","type":"string"},{"name":"reason","type":"string"},{"name":"suspendedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'messaging', name: 'MessageDelivered', version: 1, schema: {"type":"record","name":"MessageDelivered","namespace":"relaygrid.messaging","doc":"A device acknowledged a message: its inbox entry was deleted. Aggregate: the receiving device's mailbox.","fields":[{"name":"messageId","type":"string"},{"name":"senderUserId","type":"string"},{"name":"recipientUserId","type":"string"},{"name":"recipientDeviceId","type":"string"},{"name":"offset","type":"long","doc":"the entry's offset in the device's inbox"},{"name":"deliveredAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'messaging', name: 'MessageExpired', version: 1, schema: {"type":"record","name":"MessageExpired","namespace":"relaygrid.messaging","doc":"An inbox entry was removed undelivered: its disappearing-message ttl or the inbox retention ran out. Aggregate: the receiving device's mailbox.","fields":[{"name":"messageId","type":"string"},{"name":"recipientDeviceId","type":"string"},{"name":"offset","type":"long"},{"name":"reason","type":"string","doc":"ttl or retention"},{"name":"expiredAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'messaging', name: 'MessageSent', version: 1, schema: {"type":"record","name":"MessageSent","namespace":"relaygrid.messaging","doc":"Metadata of a message the gateway stored durably (its `sent` frame went out). The ciphertext itself never enters the event log: it lives in the deletable inbox stream. Aggregate: the sending device's outbox.","fields":[{"name":"messageId","type":"string","doc":"the client's id, unique per sender"},{"name":"senderUserId","type":"string"},{"name":"senderDeviceId","type":"string"},{"name":"recipientUserId","type":["null","string"],"default":null,"doc":"set for a 1:1 message"},{"name":"groupId","type":["null","string"],"default":null,"doc":"set for a group message"},{"name":"deviceCount","type":"int","doc":"inbox entries written (recipient devices plus the sender's other devices; 1 for a group)"},{"name":"bytes","type":"long","doc":"ciphertext bytes stored, all entries together"},{"name":"ttlSeconds","type":["null","int"],"default":null,"doc":"disappearing message: removed this long after sending even if never delivered"},{"name":"sentAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'messaging', name: 'OfflineMessageQueued', version: 1, schema: {"type":"record","name":"OfflineMessageQueued","namespace":"relaygrid.messaging","doc":"A message was stored for a device with no live connection: the hook a push notifier turns into a wake-up. Carries no content. Aggregate: the receiving device's mailbox.","fields":[{"name":"messageId","type":"string"},{"name":"recipientUserId","type":"string"},{"name":"recipientDeviceId","type":"string"},{"name":"queuedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
 ];
 
 /** The current version of each event, by `<context>.<Event>`: what code reads and writes. */
@@ -278,4 +330,8 @@ export interface EventDataMap {
   'identity.UserRegistered': UserRegisteredV3;
   'identity.UserReinstated': UserReinstatedV1;
   'identity.UserSuspended': UserSuspendedV1;
+  'messaging.MessageDelivered': MessageDeliveredV1;
+  'messaging.MessageExpired': MessageExpiredV1;
+  'messaging.MessageSent': MessageSentV1;
+  'messaging.OfflineMessageQueued': OfflineMessageQueuedV1;
 }
