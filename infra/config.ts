@@ -33,6 +33,27 @@ export interface Config {
    */
   masterKey: Buffer | undefined;
   auth: AuthConfig;
+  messaging: MessagingConfig;
+}
+
+/** The messenger gateway's retention and limits (docs/messaging.md). */
+export interface MessagingConfig {
+  /** Undelivered inbox entries are removed this long after they were sent (RG_INBOX_RETENTION_DAYS). */
+  inboxRetentionSeconds: number;
+  /** Largest WebSocket frame accepted; larger closes the connection with 1009. */
+  maxFrameBytes: number;
+  /** Largest ciphertext (one `body`, decoded) in a send. */
+  maxMessageBytes: number;
+  /** Sends per connection per second (token bucket, burst of the same size). */
+  sendsPerSecond: number;
+  /** Sends from one user to one recipient (user or group) per minute. */
+  pairSendsPerMinute: number;
+  /** Presence entries expire this long after the gateway's last heartbeat. */
+  presenceTtlSeconds: number;
+  /** A user is announced offline only after being gone this long (a reconnect in between says nothing). */
+  offlineDebounceMs: number;
+  /** A connection whose unsent output exceeds this is closed with 4008. */
+  maxBackpressureBytes: number;
 }
 
 export interface AuthConfig {
@@ -81,6 +102,16 @@ export const DEFAULTS = {
     lockoutThreshold: 5,
     lockoutSeconds: 900,
     trustProxy: false,
+  },
+  messaging: {
+    inboxRetentionDays: 30,
+    maxFrameBytes: 256 * 1024,
+    maxMessageBytes: 64 * 1024,
+    sendsPerSecond: 50,
+    pairSendsPerMinute: 600,
+    presenceTtlSeconds: 30,
+    offlineDebounceMs: 2000,
+    maxBackpressureBytes: 1024 * 1024,
   },
 } as const;
 
@@ -161,6 +192,20 @@ function authConfig(env: Env): AuthConfig {
   };
 }
 
+function messagingConfig(env: Env): MessagingConfig {
+  const d = DEFAULTS.messaging;
+  return {
+    inboxRetentionSeconds: integer(env, 'RG_INBOX_RETENTION_DAYS', d.inboxRetentionDays, 1, 3650) * 24 * 3600,
+    maxFrameBytes: integer(env, 'RG_WS_MAX_FRAME_BYTES', d.maxFrameBytes, 1024, 16 * 1024 * 1024),
+    maxMessageBytes: integer(env, 'RG_WS_MAX_MESSAGE_BYTES', d.maxMessageBytes, 256, 16 * 1024 * 1024),
+    sendsPerSecond: integer(env, 'RG_WS_SENDS_PER_SECOND', d.sendsPerSecond, 1, 1_000_000),
+    pairSendsPerMinute: integer(env, 'RG_WS_PAIR_SENDS_PER_MINUTE', d.pairSendsPerMinute, 1, 10_000_000),
+    presenceTtlSeconds: integer(env, 'RG_PRESENCE_TTL', d.presenceTtlSeconds, 3, 3600),
+    offlineDebounceMs: integer(env, 'RG_PRESENCE_OFFLINE_DEBOUNCE_MS', d.offlineDebounceMs, 0, 600_000),
+    maxBackpressureBytes: integer(env, 'RG_WS_MAX_BACKPRESSURE_BYTES', d.maxBackpressureBytes, 16 * 1024, 1024 * 1024 * 1024),
+  };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const namespace = text(env, 'RG_NAMESPACE', DEFAULTS.namespace);
   if (!/^[a-z][a-z0-9-]{0,31}$/.test(namespace)) {
@@ -181,6 +226,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel,
     masterKey: masterKey(env),
     auth: authConfig(env),
+    messaging: messagingConfig(env),
   };
 }
 

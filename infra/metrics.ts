@@ -50,6 +50,58 @@ export class Metrics {
     labelNames: ['outcome'],
     registers: [this.registry],
   });
+  readonly gatewayConnections = new Gauge({
+    name: 'relaygrid_gateway_connections',
+    help: 'WebSocket connections open on this gateway',
+    registers: [this.registry],
+  });
+  readonly gatewaySends = new Counter({
+    name: 'relaygrid_gateway_sends_total',
+    help: 'Send frames by outcome: stored (durable, `sent` answered), duplicate (a resend answered again), refused (an error frame)',
+    labelNames: ['kind', 'outcome'],
+    registers: [this.registry],
+  });
+  readonly gatewayDeliveries = new Counter({
+    name: 'relaygrid_gateway_deliveries_total',
+    help: '`msg` frames written to sockets, by path: live or backlog (resume)',
+    labelNames: ['path'],
+    registers: [this.registry],
+  });
+  readonly gatewayAcks = new Counter({
+    name: 'relaygrid_gateway_acked_messages_total',
+    help: 'Inbox entries acknowledged by devices and deleted',
+    registers: [this.registry],
+  });
+  readonly gatewayRecoveries = new Counter({
+    name: 'relaygrid_gateway_recoveries_total',
+    help: 'Resumes by outcome: ok (gap filled) or resync (could not fill it)',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
+  readonly gatewayDisconnects = new Counter({
+    name: 'relaygrid_gateway_disconnects_total',
+    help: 'Closed connections by close code',
+    labelNames: ['code'],
+    registers: [this.registry],
+  });
+  readonly gatewayBacklogSeconds = new Histogram({
+    name: 'relaygrid_gateway_backlog_drain_seconds',
+    help: 'Time from a resume to its `synced` frame',
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    registers: [this.registry],
+  });
+  readonly gatewayFanoutSeconds = new Histogram({
+    name: 'relaygrid_gateway_fanout_seconds',
+    help: 'Time to hand one live message to every local socket it is for',
+    buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1],
+    registers: [this.registry],
+  });
+  readonly gatewayEvents = new Counter({
+    name: 'relaygrid_gateway_metadata_events_total',
+    help: 'Message metadata events (sent, delivered, expired, queued offline) by outcome',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
   readonly httpDuration = new Histogram({
     name: 'relaygrid_http_request_seconds',
     help: 'HTTP request duration by route and status',

@@ -10,7 +10,8 @@ import type { Logger } from './logger.js';
 import type { Names } from './naming.js';
 import type { Nats } from './nats/connection.js';
 import { applyStream, type ApplyOutcome } from './streams/apply.js';
-import { eventStreams, keyValueBuckets } from './streams/definitions.js';
+import { eventStreams, inboxStream, keyValueBuckets } from './streams/definitions.js';
+import type { Config } from './config.js';
 import { openBucket, publishSchemas, type PublishedSchemas } from './streams/schema-bucket.js';
 
 export interface MigrateReport {
@@ -26,11 +27,12 @@ export async function migrate(deps: {
   registry: SchemaRegistry;
   replicas: number;
   log: Logger;
+  config: Pick<Config, 'messaging'>;
 }): Promise<MigrateReport> {
   const { nats, db, names, registry, replicas, log } = deps;
   const streams: ApplyOutcome[] = [];
   // Context streams first: the audit stream sources them. The checkpoint stream is migrate's too: services may not create streams.
-  for (const spec of eventStreams(names, replicas)) {
+  for (const spec of [...eventStreams(names, replicas), inboxStream(names, replicas, deps.config.messaging.inboxRetentionSeconds)]) {
     const outcome = await applyStream(nats.jsm, spec);
     log.info(outcome, 'stream');
     streams.push(outcome);

@@ -77,6 +77,46 @@ export class Names {
     return `${this.upper}_SCHEMAS`;
   }
 
+  /** `RG_INBOX`: the messenger's per-device ciphertext inboxes; deletable, unlike every event stream. */
+  get inboxStream(): string {
+    return `${this.upper}_INBOX`;
+  }
+
+  /** `rg.inbox.>`: everything the inbox stream holds. */
+  get inboxSubjects(): string {
+    return `${this.prefix}.inbox.>`;
+  }
+
+  /** `rg.inbox.dev.<deviceId>`: entries addressed to one device (1:1 messages). */
+  inboxDevice(deviceId: string): string {
+    assertToken('device id', deviceId);
+    return `${this.prefix}.inbox.dev.${deviceId}`;
+  }
+
+  /** `rg.inbox.grp.<groupId>`: group messages, stored once for every member. */
+  inboxGroup(groupId: string): string {
+    assertToken('group id', groupId);
+    return `${this.prefix}.inbox.grp.${groupId}`;
+  }
+
+  /** `rg.live.user.<userId>`: core NATS, live frames for a user's connected devices, on whichever gateway. */
+  liveUser(userId: string): string {
+    assertToken('user id', userId);
+    return `${this.prefix}.live.user.${userId}`;
+  }
+
+  /** `rg.live.group.<groupId>`: core NATS, one publish per group message reaches every gateway with members online. */
+  liveGroup(groupId: string): string {
+    assertToken('group id', groupId);
+    return `${this.prefix}.live.group.${groupId}`;
+  }
+
+  /** `rg.presence.<userId>`: core NATS, a user's online/offline changes for the gateways of watchers. */
+  presence(userId: string): string {
+    assertToken('user id', userId);
+    return `${this.prefix}.presence.${userId}`;
+  }
+
   get allContexts(): readonly EventContext[] {
     return EVENT_CONTEXTS;
   }

@@ -22,6 +22,7 @@ commands:
                         NATS, Redis and Postgres when none are configured or running)
   migrate               create or update streams, KV buckets and Postgres tables
   api                   run the HTTP API on RG_API_PORT
+  gateway               run the messenger's WebSocket gateway on RG_GATEWAY_PORT
   projector [name...]   run projectors (all when no name is given)
   audit-worker          keep the Merkle tree over the audit stream and sign checkpoints
                         (RG_AUDIT_SIGNING_KEY, RG_AUDIT_CHECKPOINT_DIR; see docs/auditors.md)
@@ -54,6 +55,8 @@ async function main(argv: string[]): Promise<void> {
       return withRuntime('migrate', runMigrate);
     case 'api':
       return withRuntime('api', (rt) => serve(rt, { api: true }));
+    case 'gateway':
+      return withRuntime('gateway', (rt) => serve(rt, { api: false, gateway: true }));
     case 'audit-worker':
       return withRuntime('audit', (rt) => serve(rt, { api: false, audit: loadAuditWorkerConfig() }));
     case 'projector':

@@ -2,6 +2,7 @@
 import { migrate } from '../migrate.js';
 import type { Runtime } from '../runtime.js';
 import { startApi } from './api.js';
+import { startGateway } from './gateway.js';
 import { startProjectors } from './projectors.js';
 import { startAuditWorker } from '../../workers/audit/audit-worker.js';
 import type { AuditWorkerConfig } from '../../workers/audit/config.js';
@@ -25,15 +26,18 @@ export async function runMigrate(rt: Runtime): Promise<void> {
   );
 }
 
-/** Runs the API, projectors and/or the audit worker until SIGINT/SIGTERM, then stops them in order. */
-export async function serve(rt: Runtime, roles: { api: boolean; projectors?: string[]; audit?: AuditWorkerConfig }): Promise<void> {
+/** Runs the API, the gateway, projectors and/or the audit worker until SIGINT/SIGTERM, then stops them in order. */
+export async function serve(rt: Runtime, roles: { api: boolean; gateway?: boolean; projectors?: string[]; audit?: AuditWorkerConfig }): Promise<void> {
   const projectors = roles.projectors ? startProjectors(rt, roles.projectors.length > 0 ? roles.projectors : undefined) : undefined;
   const audit = roles.audit ? await startAuditWorker(rt, roles.audit) : undefined;
   const api = roles.api ? await startApi(rt, { projectorStatus: () => projectors?.projectors.map((p) => p.status()) ?? [] }) : undefined;
   if (api) console.log(`Relaygrid API listening on ${api.url}`);
+  const gateway = roles.gateway ? await startGateway(rt) : undefined;
+  if (gateway) console.log(`Relaygrid gateway listening on ${gateway.url}`);
   if (roles.audit) console.log(`audit checkpoints signed by ${roles.audit.signer.name} go to ${roles.audit.checkpointDir}`);
   const signal = await untilSignal();
   rt.log.info({ signal }, 'stopping');
+  await gateway?.close();
   await api?.close();
   await audit?.close();
   await projectors?.close();

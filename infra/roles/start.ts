@@ -25,7 +25,7 @@ export async function startAll(config: Config, sources: ConfigSources): Promise<
     try {
       await runMigrate(rt);
       const auditEnv = { ...process.env, RG_AUDIT_SIGNING_KEY: process.env['RG_AUDIT_SIGNING_KEY'] || localAuditSigningKey(dataDir) };
-      await serve(rt, { api: true, projectors: [], audit: loadAuditWorkerConfig(auditEnv) });
+      await serve(rt, { api: true, gateway: true, projectors: [], audit: loadAuditWorkerConfig(auditEnv) });
     } finally {
       await rt.close();
     }

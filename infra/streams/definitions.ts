@@ -55,6 +55,34 @@ export function eventStreams(names: Names, replicas: number): StreamSpec[] {
   return [...contexts, audit, checkpoints];
 }
 
+/**
+ * The messenger's inboxes. Ciphertext never enters the immutable log: entries
+ * are deleted once acknowledged, and the gateway's sweeper removes them when
+ * their ttl or the retention runs out (recording MessageExpired). max_age is
+ * the backstop an hour after that, for when no gateway runs.
+ */
+export function inboxStream(names: Names, replicas: number, retentionSeconds: number): StreamSpec {
+  return {
+    name: names.inboxStream,
+    description: `Relaygrid messenger inboxes: ciphertext until acknowledged or expired (${names.namespace})`,
+    subjects: [names.inboxSubjects],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_msgs: -1,
+    max_bytes: -1,
+    max_age: (retentionSeconds + 3600) * 1_000_000_000,
+    max_msgs_per_subject: -1,
+    max_consumers: -1,
+    num_replicas: replicas,
+    duplicate_window: DUPLICATE_WINDOW_NS,
+    deny_delete: false,
+    deny_purge: false,
+    allow_rollup_hdrs: false,
+    allow_direct: true,
+  };
+}
+
 export interface BucketSpec {
   name: string;
   description: string;

@@ -18,8 +18,11 @@ const WRONG_LAST_SEQUENCE = 10071;
 const TRANSIENT_PUBLISH_RETRIES = 3;
 
 export interface AppendOptions {
-  /** The subject's last sequence as the decision saw it; 0 = the aggregate must not exist yet. */
-  expectedSeq: number;
+  /**
+   * The subject's last sequence as the decision saw it; 0 = the aggregate must not exist yet.
+   * null = no expectation: for records of what happened (message metadata) that no decision guards.
+   */
+  expectedSeq: number | null;
   meta: EventMeta;
   /** Event ids to use (a retry of the same decision must reuse them); generated when absent. */
   ids?: string[];
@@ -55,13 +58,13 @@ export class EventStore {
       try {
         const ack = await this.nats.js.publish(subject, message.body, {
           msgID: message.id,
-          expect: { lastSubjectSequence: opts.expectedSeq },
+          ...(opts.expectedSeq === null ? {} : { expect: { lastSubjectSequence: opts.expectedSeq } }),
           headers: message.headers,
         });
         return { seq: ack.seq, duplicate: ack.duplicate, ids };
       } catch (err) {
         if (err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE) {
-          throw new WrongExpectedSequenceError(subject, opts.expectedSeq);
+          throw new WrongExpectedSequenceError(subject, opts.expectedSeq ?? 0);
         }
         if (!isTransient(err) || attempt >= TRANSIENT_PUBLISH_RETRIES) throw err;
       }

@@ -1,0 +1,84 @@
+/**
+ * One device's live connection: what it has been sent and not yet
+ * acknowledged, whether it is still catching up (resume), and its limits.
+ * Frames go out through `write`, which closes a connection that cannot keep
+ * up (4008) rather than let anything be skipped.
+ */
+import type { WebSocket } from 'uWebSockets.js';
+import { TokenBucket } from './limits.js';
+import { CLOSE } from './protocol.js';
+
+/** uWS user data: who connected, or why they may not. */
+export interface SocketData {
+  userId: string;
+  deviceId: string;
+  sessionId: string;
+  connId: string;
+  authError?: string;
+  conn?: Connection;
+}
+
+export type ConnectionState = 'awaiting-resume' | 'resuming' | 'live' | 'closed';
+
+export class Connection {
+  state: ConnectionState = 'awaiting-resume';
+  /** Live frames that arrived while the backlog was being sent: offset (0 for ephemeral frames) and frame. */
+  buffer: { offset: number; frame: string; json?: string }[] = [];
+  /** Device-inbox entries sent and not yet acknowledged: offset → stored JSON (for the receipt and the event). */
+  readonly delivered = new Map<number, string>();
+  /** Highest offset written to this connection. */
+  highest = 0;
+  groups: string[] = [];
+  readonly watching = new Set<string>();
+  /** Sends are handled one after another, so a sender's messages are stored in the order it sent them. */
+  sendQueue: Promise<void> = Promise.resolve();
+  refusedSends = 0;
+  resumeTimer: NodeJS.Timeout | undefined;
+  /** Settles once the gateway has subscribed everything this connection needs (its groups loaded). */
+  ready: Promise<void> = Promise.resolve();
+  readonly sends: TokenBucket;
+
+  constructor(
+    readonly ws: WebSocket<SocketData>,
+    readonly userId: string,
+    readonly deviceId: string,
+    readonly connId: string,
+    private readonly limits: { sendsPerSecond: number; maxBackpressureBytes: number },
+  ) {
+    this.sends = new TokenBucket(limits.sendsPerSecond, limits.sendsPerSecond / 1000);
+  }
+
+  get open(): boolean {
+    return this.state !== 'closed';
+  }
+
+  /** Writes one frame; a connection that has fallen too far behind is closed with 4008 instead. */
+  write(frame: string): boolean {
+    if (!this.open) return false;
+    let result = 1;
+    this.ws.cork(() => {
+      result = this.ws.send(frame, false, false);
+    });
+    if (result === 2 || this.ws.getBufferedAmount() > this.limits.maxBackpressureBytes) {
+      this.close(CLOSE.tooSlow, 'too slow: reconnect and resume');
+      return false;
+    }
+    return true;
+  }
+
+  /** A stored message: remembered until acknowledged when it came from the device's own inbox. */
+  deliver(offset: number, frame: string, deviceEntryJson?: string): void {
+    if (deviceEntryJson !== undefined) {
+      if (this.delivered.has(offset)) return;
+      this.delivered.set(offset, deviceEntryJson);
+    }
+    if (offset > this.highest) this.highest = offset;
+    this.write(frame);
+  }
+
+  close(code: number, reason: string): void {
+    if (!this.open) return;
+    this.state = 'closed';
+    this.ws.end(code, reason);
+  }
+}

@@ -1,0 +1,547 @@
+/**
+ * The messenger gateway (uWebSockets.js): `GET /v1/ws`. Authenticates at the
+ * upgrade, keeps one live connection per device, and runs protocol v1
+ * (docs/protocol.md). Stored messages come from the inbox stream (resume) and
+ * from core NATS (live); this file routes them to sockets, the modules beside
+ * it do the rest: sending.ts stores, presence.ts and expiry.ts keep Redis.
+ */
+import { randomUUID } from 'node:crypto';
+import uWS, { type HttpResponse, type TemplatedApp, type us_listen_socket, type WebSocket } from 'uWebSockets.js';
+import type { Redis } from 'ioredis';
+import type { Kysely } from 'kysely';
+import type { MessagingConfig } from '../infra/config.js';
+import type { Logger } from '../infra/logger.js';
+import type { Metrics } from '../infra/metrics.js';
+import type { Nats } from '../infra/nats/connection.js';
+import type { Names } from '../infra/naming.js';
+import type { EventStore } from '../producers/event-store/event-store.js';
+import type { Authentication } from '../producers/identity/authentication.js';
+import type { Database } from '../schema/database.js';
+import { Connection, type SocketData } from './connection.js';
+import { Directory, visibleTo } from './directory.js';
+import { InboxExpiry, type Scheduled } from './expiry.js';
+import { Inbox, msgFrame, type HeldEntry, type StoredMessage } from './inbox.js';
+import { live } from './live-frames.js';
+import { MessageEvents } from './message-events.js';
+import { Presence, type PresenceState } from './presence.js';
+import { CLOSE, errorFrame, FrameError, frameOf, parseClientFrame, type ClientFrame, type FrameLimits } from './protocol.js';
+import { Sending } from './sending.js';
+import { SharedSubscriptions } from './subscriptions.js';
+
+export interface GatewayDeps {
+  nats: Nats;
+  names: Names;
+  redis: Redis;
+  db: Kysely<Database>;
+  store: EventStore;
+  auth: Pick<Authentication, 'authenticateToken'>;
+  metrics: Metrics;
+  log: Logger;
+  config: MessagingConfig;
+}
+
+/** Sends refused for rate in a row before the connection is closed with 4429. */
+const REFUSALS_BEFORE_CLOSE = 20;
+/** How long a connection may wait before its first frame; then the backlog is sent as if it had resumed from 0. */
+const IMPLICIT_RESUME_MS = 1000;
+
+function presenceFrame(s: PresenceState): string {
+  return JSON.stringify({ op: 'presence', user: s.user, state: s.state, lastSeen: s.lastSeen });
+}
+
+export class Gateway {
+  /** Per boot: presence claims are keyed by it, so a dead gateway's claims are recognisable and expire. */
+  readonly id = `gw-${randomUUID()}`;
+  readonly app: TemplatedApp;
+  private readonly inbox: Inbox;
+  private readonly directory: Directory;
+  private readonly presence: Presence;
+  private readonly expiry: InboxExpiry;
+  private readonly events: MessageEvents;
+  private readonly sending: Sending;
+  private readonly limits: FrameLimits;
+  private readonly connections = new Map<string, Connection>();
+  private readonly byUser = new Map<string, Set<Connection>>();
+  private readonly resuming = new Set<Connection>();
+  private readonly watchers = new Map<string, Set<Connection>>();
+  private readonly userSubs: SharedSubscriptions;
+  private readonly groupSubs: SharedSubscriptions;
+  private epoch = '';
+  private listenSocket: us_listen_socket | undefined;
+  private slowSweep: NodeJS.Timeout | undefined;
+
+  constructor(private readonly d: GatewayDeps) {
+    const { config } = d;
+    this.inbox = new Inbox(d.nats, d.names);
+    this.directory = new Directory(d.db);
+    this.presence = new Presence(d, { gatewayId: this.id, ttlMs: config.presenceTtlSeconds * 1000, offlineDebounceMs: config.offlineDebounceMs }, (change) =>
+      this.presenceChanged(change),
+    );
+    this.events = new MessageEvents({ store: d.store, log: d.log, metrics: d.metrics, gatewayId: this.id });
+    this.expiry = new InboxExpiry({ redis: d.redis, inbox: this.inbox, namespace: d.names.namespace, log: d.log, retentionSeconds: config.inboxRetentionSeconds }, (entry) =>
+      this.expired(entry),
+    );
+    this.sending = new Sending({
+      ...d,
+      inbox: this.inbox,
+      expiry: this.expiry,
+      directory: this.directory,
+      presence: this.presence,
+      events: this.events,
+      pairSendsPerMinute: config.pairSendsPerMinute,
+      idMemorySeconds: config.inboxRetentionSeconds,
+    });
+    this.limits = { maxMessageBytes: config.maxMessageBytes, maxDevicesPerSend: 64, maxWatch: 500, maxTtlSeconds: config.inboxRetentionSeconds };
+    this.userSubs = new SharedSubscriptions(d.nats, (subject, data) => this.userLive(subject, data));
+    this.groupSubs = new SharedSubscriptions(d.nats, (subject, data) => this.groupLive(subject, data));
+    this.app = uWS.App();
+    this.app.ws<SocketData>('/v1/ws', {
+      compression: uWS.DISABLED, // payloads are ciphertext: deflate gains nothing and costs memory per socket
+      maxPayloadLength: config.maxFrameBytes,
+      idleTimeout: 60,
+      sendPingsAutomatically: true,
+      // uWS's own limit is the hard stop at twice ours; ours (Connection.write, the sweep) closes with 4008 first.
+      maxBackpressure: config.maxBackpressureBytes * 2,
+      closeOnBackpressureLimit: 1,
+      upgrade: (res, req, context) => this.upgrade(res, req, context),
+      open: (ws) => this.opened(ws),
+      message: (ws, message, isBinary) => this.received(ws, message, isBinary),
+      close: (ws, code) => this.closed(ws, code),
+    });
+    this.app.get('/health', (res) => {
+      res.cork(() => res.writeHeader('content-type', 'application/json').end(JSON.stringify({ status: 'ok', gateway: this.id, connections: this.connections.size })));
+    });
+    this.app.get('/metrics', (res) => this.serveMetrics(res));
+    this.app.any('/*', (res) => {
+      res.cork(() => res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').end('{"code":"not_found","message":"the gateway serves GET /v1/ws"}'));
+    });
+  }
+
+  async start(port: number, host = '0.0.0.0'): Promise<number> {
+    this.epoch = await this.inbox.epoch();
+    this.presence.start();
+    this.expiry.start();
+    this.slowSweep = setInterval(() => this.closeSlowConnections(), 500);
+    this.listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
+      this.app.listen(host, port, (socket) => (socket ? resolve(socket) : reject(new Error(`the gateway could not listen on ${host}:${port}`))));
+    });
+    return uWS.us_socket_local_port(this.listenSocket);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.slowSweep);
+    if (this.listenSocket) uWS.us_listen_socket_close(this.listenSocket);
+    for (const conn of [...this.connections.values()]) conn.close(1001, 'gateway shutting down');
+    await this.expiry.stop();
+    await this.presence.stop();
+    this.userSubs.close();
+    this.groupSubs.close();
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  // ---- connecting ----------------------------------------------------------------
+
+  private upgrade(res: HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t): void {
+    // Everything needed from req is copied now: it is invalid after this function returns.
+    const key = req.getHeader('sec-websocket-key');
+    const offered = req.getHeader('sec-websocket-protocol');
+    const authorization = req.getHeader('authorization');
+    const device = new URLSearchParams(req.getQuery() ?? '').get('device') ?? '';
+    const protocols = offered.split(',').map((p) => p.trim());
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    const token = /^Bearer (.+)$/i.exec(authorization)?.[1] ?? protocols.find((p) => p.startsWith('bearer.'))?.slice('bearer.'.length) ?? '';
+    void this.authenticate(token, device).then((data) => {
+      if (aborted) return;
+      // A failed check still upgrades, so the client reads close code 4401 and the reason (browsers hide HTTP statuses of failed upgrades).
+      // No extensions are accepted: no permessage-deflate for ciphertext.
+      res.cork(() => res.upgrade<SocketData>(data, key, protocols.includes('relaygrid.v1') ? 'relaygrid.v1' : '', '', context));
+    });
+  }
+
+  private async authenticate(token: string, device: string): Promise<SocketData> {
+    const refused = (authError: string): SocketData => ({ userId: '', deviceId: '', sessionId: '', connId: '', authError });
+    if (!token) return refused('missing access token: Authorization: Bearer <jwt> or Sec-WebSocket-Protocol: relaygrid.v1, bearer.<jwt>');
+    let principal;
+    try {
+      principal = this.d.auth.authenticateToken(token);
+    } catch (err) {
+      return refused((err as Error).message);
+    }
+    if (!/^[A-Za-z0-9_-]{1,128}$/.test(device)) return refused('?device=<id> of one of your devices is required');
+    try {
+      if ((await this.directory.deviceOwner(device, true)) !== principal.userId) return refused(`device ${device} is not one of yours`);
+    } catch (err) {
+      this.d.log.warn({ err }, 'device lookup failed at upgrade');
+      return refused('the gateway cannot check devices right now: retry');
+    }
+    return { userId: principal.userId, deviceId: device, sessionId: principal.sessionId ?? '', connId: randomUUID() };
+  }
+
+  private opened(ws: WebSocket<SocketData>): void {
+    const data = ws.getUserData();
+    if (data.authError !== undefined) {
+      ws.end(CLOSE.auth, data.authError.slice(0, 120));
+      return;
+    }
+    const conn = new Connection(ws, data.userId, data.deviceId, data.connId, this.d.config);
+    data.conn = conn;
+    this.d.metrics.gatewayConnections.inc();
+    // One live connection per device: this gateway's, now; other gateways' through the kick below.
+    this.connections.get(conn.deviceId)?.close(CLOSE.elsewhere, 'this device connected again elsewhere');
+    this.connections.set(conn.deviceId, conn);
+    let mine = this.byUser.get(conn.userId);
+    if (!mine) this.byUser.set(conn.userId, (mine = new Set()));
+    mine.add(conn);
+    this.userSubs.acquire(this.d.names.liveUser(conn.userId));
+    conn.ready = this.prepare(conn);
+    conn.resumeTimer = setTimeout(() => this.beginResume(conn, { epoch: '', offset: 0 }, false), IMPLICIT_RESUME_MS);
+  }
+
+  /** Subscriptions in place before anyone is told; then the kick, the groups, presence. */
+  private async prepare(conn: Connection): Promise<void> {
+    try {
+      await this.d.nats.nc.flush();
+      this.d.nats.nc.publish(this.d.names.liveUser(conn.userId), live.kick(conn.deviceId, conn.connId));
+      const groups = await this.directory.groupsOf(conn.userId);
+      if (!conn.open) return;
+      conn.groups = groups.map((g) => g.groupId);
+      this.groupSince.set(conn, new Map(groups.map((g) => [g.groupId, g.since])));
+      for (const g of conn.groups) this.groupSubs.acquire(this.d.names.liveGroup(g));
+      await this.d.nats.nc.flush();
+      await this.presence.connected(conn.userId, conn.deviceId, conn.connId);
+    } catch (err) {
+      this.d.log.warn({ err, device: conn.deviceId }, 'connection setup failed');
+      conn.close(1011, 'setup failed: reconnect');
+    }
+  }
+
+  private readonly groupSince = new WeakMap<Connection, Map<string, Date>>();
+
+  private closed(ws: WebSocket<SocketData>, code: number): void {
+    const conn = ws.getUserData().conn;
+    if (!conn) return;
+    conn.state = 'closed';
+    clearTimeout(conn.resumeTimer);
+    this.d.metrics.gatewayConnections.dec();
+    this.d.metrics.gatewayDisconnects.inc({ code: String(code) });
+    if (this.connections.get(conn.deviceId) === conn) this.connections.delete(conn.deviceId);
+    const mine = this.byUser.get(conn.userId);
+    mine?.delete(conn);
+    if (mine?.size === 0) this.byUser.delete(conn.userId);
+    this.userSubs.release(this.d.names.liveUser(conn.userId));
+    for (const g of conn.groups) this.groupSubs.release(this.d.names.liveGroup(g));
+    this.resuming.delete(conn);
+    for (const user of conn.watching) this.unwatchOne(conn, user);
+    void this.presence.disconnected(conn.userId, conn.deviceId, conn.connId).catch((err: unknown) => this.d.log.warn({ err }, 'presence update failed'));
+  }
+
+  // ---- frames from clients ---------------------------------------------------------
+
+  private received(ws: WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): void {
+    const conn = ws.getUserData().conn;
+    if (!conn?.open) return;
+    if (isBinary) {
+      conn.write(errorFrame('bad_frame', 'protocol v1 uses JSON text frames'));
+      return;
+    }
+    let frame: ClientFrame;
+    try {
+      frame = parseClientFrame(Buffer.from(message).toString('utf8'), this.limits);
+    } catch (err) {
+      if (!(err instanceof FrameError)) throw err;
+      conn.write(frameOf(err, idOf(message)));
+      return;
+    }
+    if (frame.op === 'resume') {
+      if (conn.state !== 'awaiting-resume') conn.write(errorFrame('already_resumed', 'resume comes once, first, right after connecting'));
+      else this.beginResume(conn, frame, true);
+      return;
+    }
+    if (conn.state === 'awaiting-resume') this.beginResume(conn, { epoch: '', offset: 0 }, false);
+    this.handle(conn, frame);
+  }
+
+  private handle(conn: Connection, frame: Exclude<ClientFrame, { op: 'resume' }>): void {
+    switch (frame.op) {
+      case 'ping':
+        conn.write('{"op":"pong"}');
+        return;
+      case 'send':
+        if (!conn.sends.take()) {
+          this.d.metrics.gatewaySends.inc({ kind: 'to' in frame && 'group' in frame.to ? 'group' : 'direct', outcome: 'refused' });
+          if (++conn.refusedSends >= REFUSALS_BEFORE_CLOSE) conn.close(CLOSE.rateLimited, 'rate limited: slow down');
+          else conn.write(errorFrame('rate_limited', `at most ${this.d.config.sendsPerSecond} sends per second`, { id: frame.id }));
+          return;
+        }
+        conn.refusedSends = 0;
+        conn.sendQueue = conn.sendQueue.then(() => this.send(conn, frame));
+        return;
+      case 'ack':
+        void this.ack(conn, frame.upTo).catch((err: unknown) => this.fail(conn, err, 'ack'));
+        return;
+      case 'typing':
+      case 'signal':
+        void this.relay(conn, frame).catch((err: unknown) => this.fail(conn, err, frame.op));
+        return;
+      case 'presence.watch':
+        void this.watch(conn, frame.users).catch((err: unknown) => this.fail(conn, err, 'presence.watch'));
+        return;
+      case 'presence.unwatch':
+        for (const user of frame.users) this.unwatchOne(conn, user);
+        return;
+    }
+  }
+
+  private fail(conn: Connection, err: unknown, op: string, id?: string): void {
+    if (err instanceof FrameError) {
+      conn.write(frameOf(err, id));
+      return;
+    }
+    this.d.log.error({ err, op, device: conn.deviceId }, 'frame failed');
+    conn.write(errorFrame('internal', `${op} failed on the server: retry`, id === undefined ? {} : { id }));
+  }
+
+  private async send(conn: Connection, frame: Extract<ClientFrame, { op: 'send' }>): Promise<void> {
+    try {
+      conn.write(await this.sending.send(conn, frame));
+    } catch (err) {
+      this.d.metrics.gatewaySends.inc({ kind: 'group' in frame.to ? 'group' : 'direct', outcome: 'refused' });
+      this.fail(conn, err, 'send', frame.id);
+    }
+  }
+
+  /** Acknowledged entries are deleted, their expiry cancelled, and each sender told (if the recipient's settings allow). */
+  private async ack(conn: Connection, upTo: number): Promise<void> {
+    const acked = [...conn.delivered].filter(([offset]) => offset <= upTo);
+    if (acked.length === 0) return;
+    for (const [offset] of acked) conn.delivered.delete(offset);
+    await Promise.all(acked.map(([offset]) => this.inbox.delete(offset)));
+    const messages = acked.map(([offset, json]) => ({ offset, m: JSON.parse(json) as StoredMessage }));
+    await this.expiry.cancel(messages.map(({ offset, m }) => ({ offset, messageId: m.id, holder: conn.deviceId, reason: this.expiry.deadline(m.ts, m.ttl).reason })));
+    this.d.metrics.gatewayAcks.inc(acked.length);
+    const deliveredAt = new Date();
+    this.events.record(
+      'mailbox',
+      conn.deviceId,
+      messages.map(({ offset, m }) => ({
+        type: 'messaging.MessageDelivered' as const,
+        data: { messageId: m.id, senderUserId: m.from.user, recipientUserId: conn.userId, recipientDeviceId: conn.deviceId, offset: BigInt(offset), deliveredAt },
+      })),
+      `user:${conn.userId}`,
+    );
+    for (const { m } of messages) {
+      if (m.from.user !== conn.userId) {
+        const relation = await this.directory.relation(conn.userId, m.from.user);
+        if (!visibleTo(relation.receipts, relation)) continue;
+      }
+      const receipt = JSON.stringify({ op: 'receipt', id: m.id, state: 'delivered', user: conn.userId, device: conn.deviceId });
+      this.d.nats.nc.publish(this.d.names.liveUser(m.from.user), live.frame(m.from.device, receipt));
+    }
+  }
+
+  /** typing and signal: ephemeral, over core NATS only; dropped when nobody is there, and silently for a block. */
+  private async relay(conn: Connection, frame: Extract<ClientFrame, { op: 'typing' | 'signal' }>): Promise<void> {
+    const from = { user: conn.userId, device: conn.deviceId };
+    if ('group' in frame.to) {
+      if (!(await this.directory.isMember(frame.to.group, conn.userId))) throw new FrameError('not_member', `you are not a member of group ${frame.to.group}`);
+      const typing = JSON.stringify({ op: 'typing', from, group: frame.to.group, state: frame.op === 'typing' ? frame.state : 'start' });
+      this.d.nats.nc.publish(this.d.names.liveGroup(frame.to.group), live.groupFrame(typing));
+      return;
+    }
+    const to = frame.to;
+    if ((await this.directory.relation(to.user, conn.userId)).blocked) return;
+    if (frame.op === 'typing') {
+      this.d.nats.nc.publish(this.d.names.liveUser(to.user), live.frame('*', JSON.stringify({ op: 'typing', from, state: frame.state })));
+    } else {
+      const device = (to as { device: string }).device;
+      this.d.nats.nc.publish(this.d.names.liveUser(to.user), live.frame(device, JSON.stringify({ op: 'signal', from, data: frame.data })));
+    }
+  }
+
+  // ---- resume ----------------------------------------------------------------------
+
+  private beginResume(conn: Connection, from: { epoch: string; offset: number }, explicit: boolean): void {
+    if (conn.state !== 'awaiting-resume') return;
+    clearTimeout(conn.resumeTimer);
+    conn.state = 'resuming';
+    this.resuming.add(conn);
+    void this.resume(conn, from, explicit).catch((err: unknown) => {
+      this.d.metrics.gatewayRecoveries.inc({ outcome: 'failed' });
+      this.d.log.warn({ err, device: conn.deviceId }, 'resume failed');
+      conn.close(1011, 'resume failed: reconnect');
+    });
+  }
+
+  /**
+   * Sends everything the device has not acknowledged, then what arrived live
+   * meanwhile, then `synced`. Device entries are all sent (every held one is
+   * unacknowledged, and with several senders a lower offset can arrive after
+   * a higher one); group entries from after the offset and the joining.
+   */
+  private async resume(conn: Connection, from: { epoch: string; offset: number }, explicit: boolean): Promise<void> {
+    const started = performance.now();
+    await conn.ready;
+    const [lost, last] = await Promise.all([this.expiry.lostOffset(conn.deviceId), this.inbox.lastOffset()]);
+    const resync = explicit && ((from.epoch !== '' && from.epoch !== this.epoch) || lost > from.offset || from.offset > last);
+    const after = resync ? 0 : from.offset;
+    if (resync) conn.write('{"op":"resync"}');
+    const since = this.groupSince.get(conn);
+    const [own, ...groups] = await Promise.all([
+      this.inbox.held(this.d.names.inboxDevice(conn.deviceId), 1),
+      ...conn.groups.map((g) => this.inbox.held(this.d.names.inboxGroup(g), after + 1, since?.get(g))),
+    ]);
+    const backlog: { entry: HeldEntry; own: boolean }[] = [...(own ?? []).map((entry) => ({ entry, own: true }))];
+    for (const list of groups) {
+      for (const entry of list) if ((JSON.parse(entry.json) as StoredMessage).from.device !== conn.deviceId) backlog.push({ entry, own: false });
+    }
+    backlog.sort((a, b) => a.entry.offset - b.entry.offset);
+    for (const { entry, own: isOwn } of backlog) conn.deliver(entry.offset, msgFrame(this.epoch, entry), isOwn ? entry.json : undefined);
+    this.d.metrics.gatewayDeliveries.inc({ path: 'backlog' }, backlog.length);
+    const lastBacklog = backlog.at(-1)?.entry.offset ?? 0;
+    for (const b of conn.buffer) {
+      if (b.offset === 0) conn.write(b.frame);
+      else if (b.json !== undefined) conn.deliver(b.offset, b.frame, b.json);
+      else if (b.offset > lastBacklog) conn.deliver(b.offset, b.frame);
+    }
+    conn.buffer = [];
+    this.resuming.delete(conn);
+    if (!conn.open) return;
+    conn.state = 'live';
+    for (const g of conn.groups) conn.ws.subscribe(`g/${g}`);
+    conn.write(JSON.stringify({ op: 'synced', epoch: this.epoch, offset: Math.max(conn.highest, after) }));
+    this.d.metrics.gatewayRecoveries.inc({ outcome: resync ? 'resync' : 'ok' });
+    this.d.metrics.gatewayBacklogSeconds.observe((performance.now() - started) / 1000);
+  }
+
+  // ---- live frames from other gateways -----------------------------------------------
+
+  private userLive(subject: string, data: Uint8Array): void {
+    const started = performance.now();
+    const msg = live.parseUser(Buffer.from(data).toString('utf8'));
+    if (!msg) return;
+    if (msg.kind === 'kick') {
+      const conn = this.connections.get(msg.device);
+      if (conn && conn.connId !== msg.connId) conn.close(CLOSE.elsewhere, 'this device connected again elsewhere');
+      return;
+    }
+    if (msg.kind === 'message') {
+      const conn = this.connections.get(msg.device);
+      if (!conn) return;
+      const frame = msgFrame(this.epoch, msg.entry);
+      if (conn.state === 'live') {
+        conn.deliver(msg.entry.offset, frame, msg.entry.json);
+        this.d.metrics.gatewayDeliveries.inc({ path: 'live' });
+      } else conn.buffer.push({ offset: msg.entry.offset, frame, json: msg.entry.json });
+      this.d.metrics.gatewayFanoutSeconds.observe((performance.now() - started) / 1000);
+      return;
+    }
+    const user = subject.slice(subject.lastIndexOf('.') + 1);
+    const targets = msg.device === '*' ? [...(this.byUser.get(user) ?? [])] : [this.connections.get(msg.device)].filter((c) => c?.userId === user);
+    for (const conn of targets) {
+      if (!conn) continue;
+      if (conn.state === 'live') conn.write(msg.frame);
+      else conn.buffer.push({ offset: 0, frame: msg.frame });
+    }
+  }
+
+  /** One publish reaches every local member's socket through uWS topics; the sender's own socket is skipped. */
+  private groupLive(subject: string, data: Uint8Array): void {
+    const started = performance.now();
+    const msg = live.parseGroup(Buffer.from(data).toString('utf8'));
+    if (!msg) return;
+    const group = subject.slice(subject.lastIndexOf('.') + 1);
+    const topic = `g/${group}`;
+    const frame = msg.kind === 'message' ? msgFrame(this.epoch, msg.entry) : msg.frame;
+    const sender = msg.kind === 'message' ? this.connections.get(msg.senderDevice) : undefined;
+    if (sender?.state === 'live' && sender.groups.includes(group)) sender.ws.publish(topic, frame, false, false);
+    else this.app.publish(topic, frame, false, false);
+    for (const conn of this.resuming) {
+      if (!conn.groups.includes(group) || conn === sender) continue;
+      conn.buffer.push({ offset: msg.kind === 'message' ? msg.entry.offset : 0, frame });
+    }
+    if (msg.kind === 'message') {
+      this.d.metrics.gatewayDeliveries.inc({ path: 'live' }, this.app.numSubscribers(topic) - (sender ? 1 : 0));
+      this.d.metrics.gatewayFanoutSeconds.observe((performance.now() - started) / 1000);
+    }
+  }
+
+  // ---- presence ------------------------------------------------------------------------
+
+  /** Watches the users whose settings let this user see them; the others get no answer at all. */
+  private async watch(conn: Connection, users: string[]): Promise<void> {
+    const allowed: string[] = [];
+    for (const user of users) {
+      if (conn.watching.has(user)) continue;
+      const relation = user === conn.userId ? undefined : await this.directory.relation(user, conn.userId);
+      if (!relation || visibleTo(relation.presence, relation)) allowed.push(user);
+    }
+    const states = await this.presence.states(allowed);
+    for (const s of states) {
+      if (!conn.open || conn.watching.has(s.user)) continue;
+      conn.watching.add(s.user);
+      let set = this.watchers.get(s.user);
+      if (!set) this.watchers.set(s.user, (set = new Set()));
+      set.add(conn);
+      this.presence.watch(s.user, s.state);
+      conn.write(presenceFrame(s));
+    }
+  }
+
+  private unwatchOne(conn: Connection, user: string): void {
+    if (!conn.watching.delete(user)) return;
+    const set = this.watchers.get(user);
+    set?.delete(conn);
+    if (set?.size === 0) this.watchers.delete(user);
+    this.presence.unwatch(user);
+  }
+
+  private presenceChanged(change: PresenceState): void {
+    const frame = presenceFrame(change);
+    for (const conn of this.watchers.get(change.user) ?? []) conn.write(frame);
+  }
+
+  // ---- housekeeping --------------------------------------------------------------------
+
+  private expired(entry: Scheduled): void {
+    this.events.record(
+      'mailbox',
+      entry.holder.replace(/^group:/, 'group-'),
+      [{ type: 'messaging.MessageExpired', data: { messageId: entry.messageId, recipientDeviceId: entry.holder, offset: BigInt(entry.offset), reason: entry.reason, expiredAt: new Date() } }],
+      'system:gateway',
+    );
+    const conn = this.connections.get(entry.holder);
+    conn?.delivered.delete(entry.offset);
+  }
+
+  private closeSlowConnections(): void {
+    for (const conn of this.connections.values()) {
+      if (conn.open && conn.ws.getBufferedAmount() > this.d.config.maxBackpressureBytes) conn.close(CLOSE.tooSlow, 'too slow: reconnect and resume');
+    }
+  }
+
+  private serveMetrics(res: HttpResponse): void {
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    void this.d.metrics.registry.metrics().then((text) => {
+      if (!aborted) res.cork(() => res.writeHeader('content-type', this.d.metrics.registry.contentType).end(text));
+    });
+  }
+}
+
+/** The `id` of a refused frame, when one can be read, so the client can match the error to its request. */
+function idOf(message: ArrayBuffer): string | undefined {
+  try {
+    const id = (JSON.parse(Buffer.from(message).toString('utf8')) as { id?: unknown }).id;
+    return typeof id === 'string' && id.length <= 128 ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
