@@ -219,6 +219,85 @@ export interface UserSuspendedV1 {
   suspendedAt: Date;
 }
 
+/** The user added someone to their contacts (who may then see their presence when it is set to contacts). Aggregate: the user's contacts. */
+export interface ContactAddedV1 {
+  userId: string;
+  contactId: string;
+  addedAt: Date;
+}
+
+/** The user removed someone from their contacts. Aggregate: the user's contacts. */
+export interface ContactRemovedV1 {
+  userId: string;
+  contactId: string;
+  removedAt: Date;
+}
+
+/** A user registered a messenger device with its public identity key and signed prekey (base64 strings; the server checks their shape, never their signature). Aggregate: the user's devices. */
+export interface DeviceRegisteredV1 {
+  deviceId: string;
+  userId: string;
+  /** what the user calls the device */
+  name: string;
+  /** base64 public identity key (32 or 33 bytes) */
+  identityKey: string;
+  signedPreKeyId: number;
+  /** base64 public key (32 or 33 bytes) */
+  signedPreKey: string;
+  /** base64 signature by the identity key (64 bytes) */
+  signedPreKeySignature: string;
+  registeredAt: Date;
+}
+
+/** A device was unlinked: it no longer appears in key bundles and its unclaimed one-time prekeys were deleted. Aggregate: the user's devices. */
+export interface DeviceRemovedV1 {
+  deviceId: string;
+  userId: string;
+  removedAt: Date;
+}
+
+/** A user created a group chat; the creator is its admin and always among the members. Aggregate: the group. */
+export interface GroupCreatedV1 {
+  groupId: string;
+  name: string;
+  createdBy: string;
+  /** user ids, the creator first */
+  members: Array<string>;
+  createdAt: Date;
+}
+
+/** A member added someone to the group. Aggregate: the group. */
+export interface GroupMemberAddedV1 {
+  groupId: string;
+  /** the new member */
+  userId: string;
+  addedBy: string;
+  addedAt: Date;
+}
+
+/** Someone left the group (reason left, removedBy = the member) or its admin removed them (reason removed). Aggregate: the group. */
+export interface GroupMemberRemovedV1 {
+  groupId: string;
+  /** the member who is gone */
+  userId: string;
+  removedBy: string;
+  /** left or removed */
+  reason: string;
+  removedAt: Date;
+}
+
+/** The user's current identity key changed because a device registered with a key other than the one before: the hook for a 'safety number changed' notice to their contacts. Aggregate: the user's devices. */
+export interface IdentityKeyChangedV1 {
+  userId: string;
+  /** the device that brought the new key */
+  deviceId: string;
+  /** base64 */
+  previousIdentityKey: string;
+  /** base64 */
+  identityKey: string;
+  changedAt: Date;
+}
+
 /** A device acknowledged a message: its inbox entry was deleted. Aggregate: the receiving device's mailbox. */
 export interface MessageDeliveredV1 {
   messageId: string;
@@ -267,6 +346,41 @@ export interface OfflineMessageQueuedV1 {
   queuedAt: Date;
 }
 
+/** Audit record of a one-time prekey upload. The keys themselves live in the command-side one_time_prekeys table, because each must be handed out exactly once and then deleted; the log only counts them. Aggregate: the user's devices. */
+export interface PreKeysUploadedV1 {
+  userId: string;
+  deviceId: string;
+  /** keys offered in this upload */
+  count: number;
+  uploadedAt: Date;
+}
+
+/** A device replaced its signed prekey; new sessions use this one. Aggregate: the user's devices. */
+export interface SignedPreKeyRotatedV1 {
+  deviceId: string;
+  userId: string;
+  signedPreKeyId: number;
+  /** base64 public key (32 or 33 bytes) */
+  signedPreKey: string;
+  /** base64 signature (64 bytes) */
+  signedPreKeySignature: string;
+  rotatedAt: Date;
+}
+
+/** The user blocked someone: no messages, presence or key bundles from this user reach the blocked one. Aggregate: the user's contacts. */
+export interface UserBlockedV1 {
+  userId: string;
+  blockedId: string;
+  blockedAt: Date;
+}
+
+/** The user lifted a block. Aggregate: the user's contacts. */
+export interface UserUnblockedV1 {
+  userId: string;
+  blockedId: string;
+  unblockedAt: Date;
+}
+
 export interface SchemaEntry {
   context: string;
   name: string;
@@ -300,10 +414,22 @@ export const SCHEMA_FILES: readonly SchemaEntry[] = [
   { context: 'identity', name: 'UserRegistered', version: 3, schema: {"type":"record","name":"UserRegistered","namespace":"relaygrid.identity","doc":"A person created an account. v3 moves personal data into sealed fields (crypto-shredding) and adds the password hash and initial roles; the plaintext email and display name of v1/v2 are no longer read.","fields":[{"name":"userId","type":"string"},{"name":"emailHash","type":"string","default":"","doc":"Reservation key of the address (hex HMAC-SHA256 under the installation's index key), so the account can release it later."},{"name":"emailSealed","doc":"The normalised email address (UTF-8). AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten.","type":["null","bytes"],"default":null},{"name":"displayNameSealed","doc":"The display name (UTF-8). AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten.","type":["null","bytes"],"default":null},{"name":"passwordHashSealed","doc":"The argon2id PHC string of the password; null for an account that has no password yet. AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten.","type":["null","bytes"],"default":null},{"name":"roles","type":{"type":"array","items":"string"},"default":[],"doc":"Roles held from the start (client for self-registration)."},{"name":"registeredAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'identity', name: 'UserReinstated', version: 1, schema: {"type":"record","name":"UserReinstated","namespace":"relaygrid.identity","doc":"A suspended account was reinstated.","fields":[{"name":"userId","type":"string"},{"name":"reinstatedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'identity', name: 'UserSuspended', version: 1, schema: {"type":"record","name":"UserSuspended","namespace":"relaygrid.identity","doc":"An operator suspended the account: no logins, no proxy access, sessions ended.","fields":[{"name":"userId","type":"string"},{"name":"reason","type":"string"},{"name":"suspendedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'messaging', name: 'ContactAdded', version: 1, schema: {"type":"record","name":"ContactAdded","namespace":"relaygrid.messaging","doc":"The user added someone to their contacts (who may then see their presence when it is set to contacts). Aggregate: the user's contacts.","fields":[{"name":"userId","type":"string"},{"name":"contactId","type":"string"},{"name":"addedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'messaging', name: 'ContactRemoved', version: 1, schema: {"type":"record","name":"ContactRemoved","namespace":"relaygrid.messaging","doc":"The user removed someone from their contacts. Aggregate: the user's contacts.","fields":[{"name":"userId","type":"string"},{"name":"contactId","type":"string"},{"name":"removedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'messaging', name: 'DeviceRegistered', version: 1, schema: {"type":"record","name":"DeviceRegistered","namespace":"relaygrid.messaging","doc":"A user registered a messenger device with its public identity key and signed prekey (base64 strings; the server checks their shape, never their signature). Aggregate: the user's devices.","fields":[{"name":"deviceId","type":"string"},{"name":"userId","type":"string"},{"name":"name","type":"string","doc":"what the user calls the device"},{"name":"identityKey","type":"string","doc":"base64 public identity key (32 or 33 bytes)"},{"name":"signedPreKeyId","type":"int"},{"name":"signedPreKey","type":"string","doc":"base64 public key (32 or 33 bytes)"},{"name":"signedPreKeySignature","type":"string","doc":"base64 signature by the identity key (64 bytes)"},{"name":"registeredAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'messaging', name: 'DeviceRemoved', version: 1, schema: {"type":"record","name":"DeviceRemoved","namespace":"relaygrid.messaging","doc":"A device was unlinked: it no longer appears in key bundles and its unclaimed one-time prekeys were deleted. Aggregate: the user's devices.","fields":[{"name":"deviceId","type":"string"},{"name":"userId","type":"string"},{"name":"removedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'messaging', name: 'GroupCreated', version: 1, schema: {"type":"record","name":"GroupCreated","namespace":"relaygrid.messaging","doc":"A user created a group chat; the creator is its admin and always among the members. Aggregate: the group.","fields":[{"name":"groupId","type":"string"},{"name":"name","type":"string"},{"name":"createdBy","type":"string"},{"name":"members","type":{"type":"array","items":"string"},"doc":"user ids, the creator first"},{"name":"createdAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'messaging', name: 'GroupMemberAdded', version: 1, schema: {"type":"record","name":"GroupMemberAdded","namespace":"relaygrid.messaging","doc":"A member added someone to the group. Aggregate: the group.","fields":[{"name":"groupId","type":"string"},{"name":"userId","type":"string","doc":"the new member"},{"name":"addedBy","type":"string"},{"name":"addedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'messaging', name: 'GroupMemberRemoved', version: 1, schema: {"type":"record","name":"GroupMemberRemoved","namespace":"relaygrid.messaging","doc":"Someone left the group (reason left, removedBy = the member) or its admin removed them (reason removed). Aggregate: the group.","fields":[{"name":"groupId","type":"string"},{"name":"userId","type":"string","doc":"the member who is gone"},{"name":"removedBy","type":"string"},{"name":"reason","type":"string","doc":"left or removed"},{"name":"removedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'messaging', name: 'IdentityKeyChanged', version: 1, schema: {"type":"record","name":"IdentityKeyChanged","namespace":"relaygrid.messaging","doc":"The user's current identity key changed because a device registered with a key other than the one before: the hook for a 'safety number changed' notice to their contacts. Aggregate: the user's devices.","fields":[{"name":"userId","type":"string"},{"name":"deviceId","type":"string","doc":"the device that brought the new key"},{"name":"previousIdentityKey","type":"string","doc":"base64"},{"name":"identityKey","type":"string","doc":"base64"},{"name":"changedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'messaging', name: 'MessageDelivered', version: 1, schema: {"type":"record","name":"MessageDelivered","namespace":"relaygrid.messaging","doc":"A device acknowledged a message: its inbox entry was deleted. Aggregate: the receiving device's mailbox.","fields":[{"name":"messageId","type":"string"},{"name":"senderUserId","type":"string"},{"name":"recipientUserId","type":"string"},{"name":"recipientDeviceId","type":"string"},{"name":"offset","type":"long","doc":"the entry's offset in the device's inbox"},{"name":"deliveredAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'messaging', name: 'MessageExpired', version: 1, schema: {"type":"record","name":"MessageExpired","namespace":"relaygrid.messaging","doc":"An inbox entry was removed undelivered: its disappearing-message ttl or the inbox retention ran out. Aggregate: the receiving device's mailbox.","fields":[{"name":"messageId","type":"string"},{"name":"recipientDeviceId","type":"string"},{"name":"offset","type":"long"},{"name":"reason","type":"string","doc":"ttl or retention"},{"name":"expiredAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'messaging', name: 'MessageSent', version: 1, schema: {"type":"record","name":"MessageSent","namespace":"relaygrid.messaging","doc":"Metadata of a message the gateway stored durably (its `sent` frame went out). The ciphertext itself never enters the event log: it lives in the deletable inbox stream. Aggregate: the sending device's outbox.","fields":[{"name":"messageId","type":"string","doc":"the client's id, unique per sender"},{"name":"senderUserId","type":"string"},{"name":"senderDeviceId","type":"string"},{"name":"recipientUserId","type":["null","string"],"default":null,"doc":"set for a 1:1 message"},{"name":"groupId","type":["null","string"],"default":null,"doc":"set for a group message"},{"name":"deviceCount","type":"int","doc":"inbox entries written (recipient devices plus the sender's other devices; 1 for a group)"},{"name":"bytes","type":"long","doc":"ciphertext bytes stored, all entries together"},{"name":"ttlSeconds","type":["null","int"],"default":null,"doc":"disappearing message: removed this long after sending even if never delivered"},{"name":"sentAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'messaging', name: 'OfflineMessageQueued', version: 1, schema: {"type":"record","name":"OfflineMessageQueued","namespace":"relaygrid.messaging","doc":"A message was stored for a device with no live connection: the hook a push notifier turns into a wake-up. Carries no content. Aggregate: the receiving device's mailbox.","fields":[{"name":"messageId","type":"string"},{"name":"recipientUserId","type":"string"},{"name":"recipientDeviceId","type":"string"},{"name":"queuedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'messaging', name: 'PreKeysUploaded', version: 1, schema: {"type":"record","name":"PreKeysUploaded","namespace":"relaygrid.messaging","doc":"Audit record of a one-time prekey upload. The keys themselves live in the command-side one_time_prekeys table, because each must be handed out exactly once and then deleted; the log only counts them. Aggregate: the user's devices.","fields":[{"name":"userId","type":"string"},{"name":"deviceId","type":"string"},{"name":"count","type":"int","doc":"keys offered in this upload"},{"name":"uploadedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'messaging', name: 'SignedPreKeyRotated', version: 1, schema: {"type":"record","name":"SignedPreKeyRotated","namespace":"relaygrid.messaging","doc":"A device replaced its signed prekey; new sessions use this one. Aggregate: the user's devices.","fields":[{"name":"deviceId","type":"string"},{"name":"userId","type":"string"},{"name":"signedPreKeyId","type":"int"},{"name":"signedPreKey","type":"string","doc":"base64 public key (32 or 33 bytes)"},{"name":"signedPreKeySignature","type":"string","doc":"base64 signature (64 bytes)"},{"name":"rotatedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'messaging', name: 'UserBlocked', version: 1, schema: {"type":"record","name":"UserBlocked","namespace":"relaygrid.messaging","doc":"The user blocked someone: no messages, presence or key bundles from this user reach the blocked one. Aggregate: the user's contacts.","fields":[{"name":"userId","type":"string"},{"name":"blockedId","type":"string"},{"name":"blockedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'messaging', name: 'UserUnblocked', version: 1, schema: {"type":"record","name":"UserUnblocked","namespace":"relaygrid.messaging","doc":"The user lifted a block. Aggregate: the user's contacts.","fields":[{"name":"userId","type":"string"},{"name":"blockedId","type":"string"},{"name":"unblockedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
 ];
 
 /** The current version of each event, by `<context>.<Event>`: what code reads and writes. */
@@ -330,8 +456,20 @@ export interface EventDataMap {
   'identity.UserRegistered': UserRegisteredV3;
   'identity.UserReinstated': UserReinstatedV1;
   'identity.UserSuspended': UserSuspendedV1;
+  'messaging.ContactAdded': ContactAddedV1;
+  'messaging.ContactRemoved': ContactRemovedV1;
+  'messaging.DeviceRegistered': DeviceRegisteredV1;
+  'messaging.DeviceRemoved': DeviceRemovedV1;
+  'messaging.GroupCreated': GroupCreatedV1;
+  'messaging.GroupMemberAdded': GroupMemberAddedV1;
+  'messaging.GroupMemberRemoved': GroupMemberRemovedV1;
+  'messaging.IdentityKeyChanged': IdentityKeyChangedV1;
   'messaging.MessageDelivered': MessageDeliveredV1;
   'messaging.MessageExpired': MessageExpiredV1;
   'messaging.MessageSent': MessageSentV1;
   'messaging.OfflineMessageQueued': OfflineMessageQueuedV1;
+  'messaging.PreKeysUploaded': PreKeysUploadedV1;
+  'messaging.SignedPreKeyRotated': SignedPreKeyRotatedV1;
+  'messaging.UserBlocked': UserBlockedV1;
+  'messaging.UserUnblocked': UserUnblockedV1;
 }

@@ -105,7 +105,8 @@ export class Gateway {
       closeOnBackpressureLimit: 1,
       upgrade: (res, req, context) => this.upgrade(res, req, context),
       open: (ws) => this.opened(ws),
-      message: (ws, message, isBinary) => this.received(ws, message, isBinary),
+      // Decoded at once: uWS reuses the message buffer when the handler returns.
+      message: (ws, message, isBinary) => this.received(ws, Buffer.from(message).toString('utf8'), isBinary),
       close: (ws, code) => this.closed(ws, code),
     });
     this.app.get('/health', (res) => {
@@ -151,36 +152,24 @@ export class Gateway {
     const authorization = req.getHeader('authorization');
     const device = new URLSearchParams(req.getQuery() ?? '').get('device') ?? '';
     const protocols = offered.split(',').map((p) => p.trim());
-    let aborted = false;
-    res.onAborted(() => {
-      aborted = true;
-    });
     const token = /^Bearer (.+)$/i.exec(authorization)?.[1] ?? protocols.find((p) => p.startsWith('bearer.'))?.slice('bearer.'.length) ?? '';
-    void this.authenticate(token, device).then((data) => {
-      if (aborted) return;
-      // A failed check still upgrades, so the client reads close code 4401 and the reason (browsers hide HTTP statuses of failed upgrades).
-      // No extensions are accepted: no permessage-deflate for ciphertext.
-      res.cork(() => res.upgrade<SocketData>(data, key, protocols.includes('relaygrid.v1') ? 'relaygrid.v1' : '', '', context));
-    });
+    // Upgraded at once (the JWT check needs no I/O); the device is checked right after, before any frame is acted on.
+    // An upgrade completed later from a promise was sometimes closed by this uWS build with 1006 on the spot.
+    // A refused token still upgrades, so the client reads close code 4401 and the reason (browsers hide HTTP statuses of failed upgrades).
+    // No extensions are accepted: no permessage-deflate for ciphertext.
+    res.upgrade<SocketData>(this.checkToken(token, device), key, protocols.includes('relaygrid.v1') ? 'relaygrid.v1' : '', '', context);
   }
 
-  private async authenticate(token: string, device: string): Promise<SocketData> {
+  private checkToken(token: string, device: string): SocketData {
     const refused = (authError: string): SocketData => ({ userId: '', deviceId: '', sessionId: '', connId: '', authError });
     if (!token) return refused('missing access token: Authorization: Bearer <jwt> or Sec-WebSocket-Protocol: relaygrid.v1, bearer.<jwt>');
-    let principal;
+    if (!/^[A-Za-z0-9_-]{1,128}$/.test(device)) return refused('?device=<id> of one of your devices is required');
     try {
-      principal = this.d.auth.authenticateToken(token);
+      const principal = this.d.auth.authenticateToken(token);
+      return { userId: principal.userId, deviceId: device, sessionId: principal.sessionId ?? '', connId: randomUUID() };
     } catch (err) {
       return refused((err as Error).message);
     }
-    if (!/^[A-Za-z0-9_-]{1,128}$/.test(device)) return refused('?device=<id> of one of your devices is required');
-    try {
-      if ((await this.directory.deviceOwner(device, true)) !== principal.userId) return refused(`device ${device} is not one of yours`);
-    } catch (err) {
-      this.d.log.warn({ err }, 'device lookup failed at upgrade');
-      return refused('the gateway cannot check devices right now: retry');
-    }
-    return { userId: principal.userId, deviceId: device, sessionId: principal.sessionId ?? '', connId: randomUUID() };
   }
 
   private opened(ws: WebSocket<SocketData>): void {
@@ -206,6 +195,11 @@ export class Gateway {
   /** Subscriptions in place before anyone is told; then the kick, the groups, presence. */
   private async prepare(conn: Connection): Promise<void> {
     try {
+      if ((await this.directory.deviceOwner(conn.deviceId, true)) !== conn.userId) {
+        conn.close(CLOSE.auth, `device ${conn.deviceId} is not one of yours`);
+        return;
+      }
+      conn.verified = true;
       await this.d.nats.nc.flush();
       this.d.nats.nc.publish(this.d.names.liveUser(conn.userId), live.kick(conn.deviceId, conn.connId));
       const groups = await this.directory.groupsOf(conn.userId);
@@ -243,19 +237,24 @@ export class Gateway {
 
   // ---- frames from clients ---------------------------------------------------------
 
-  private received(ws: WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): void {
+  private received(ws: WebSocket<SocketData>, text: string, isBinary: boolean): void {
     const conn = ws.getUserData().conn;
     if (!conn?.open) return;
+    if (!conn.verified) {
+      // Held until the device check is done.
+      void conn.ready.then(() => this.received(ws, text, isBinary));
+      return;
+    }
     if (isBinary) {
       conn.write(errorFrame('bad_frame', 'protocol v1 uses JSON text frames'));
       return;
     }
     let frame: ClientFrame;
     try {
-      frame = parseClientFrame(Buffer.from(message).toString('utf8'), this.limits);
+      frame = parseClientFrame(text, this.limits);
     } catch (err) {
       if (!(err instanceof FrameError)) throw err;
-      conn.write(frameOf(err, idOf(message)));
+      conn.write(frameOf(err, idOf(text)));
       return;
     }
     if (frame.op === 'resume') {
@@ -537,9 +536,9 @@ export class Gateway {
 }
 
 /** The `id` of a refused frame, when one can be read, so the client can match the error to its request. */
-function idOf(message: ArrayBuffer): string | undefined {
+function idOf(text: string): string | undefined {
   try {
-    const id = (JSON.parse(Buffer.from(message).toString('utf8')) as { id?: unknown }).id;
+    const id = (JSON.parse(text) as { id?: unknown }).id;
     return typeof id === 'string' && id.length <= 128 ? id : undefined;
   } catch {
     return undefined;

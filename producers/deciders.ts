@@ -9,10 +9,16 @@ import { apiKeyDecider } from './identity/api-key.decider.js';
 import { emailReservationDecider } from './identity/email-reservation.decider.js';
 import { sessionDecider } from './identity/session.decider.js';
 import { userDecider } from './identity/user.decider.js';
+import { contactsDecider } from './messaging/contacts.decider.js';
+import { devicesDecider } from './messaging/devices.decider.js';
+import { groupDecider } from './messaging/group.decider.js';
 
 export const DECIDERS: ReadonlyMap<string, Decider<unknown, never, EventKey>> = new Map<string, Decider<unknown, never, EventKey>>([
   ['identity.user', userDecider],
   ['identity.session', sessionDecider],
   ['identity.apikey', apiKeyDecider],
   ['identity.email', emailReservationDecider],
+  ['messaging.devices', devicesDecider],
+  ['messaging.contacts', contactsDecider],
+  ['messaging.group', groupDecider],
 ]);

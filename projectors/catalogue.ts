@@ -2,8 +2,11 @@
 import { apiKeysProjection } from './identity/api-keys.projection.js';
 import { proxyCredentialsProjection } from './identity/proxy-credentials.projection.js';
 import { usersProjection } from './identity/users.projection.js';
+import { contactsProjection } from './messaging/contacts.projection.js';
+import { devicesProjection } from './messaging/devices.projection.js';
+import { groupsProjection } from './messaging/groups.projection.js';
 import type { Projection } from './runtime/projection.js';
 
 export const PROJECTIONS: ReadonlyMap<string, Projection> = new Map(
-  [usersProjection, proxyCredentialsProjection, apiKeysProjection].map((p) => [p.name, p]),
+  [usersProjection, proxyCredentialsProjection, apiKeysProjection, devicesProjection, contactsProjection, groupsProjection].map((p) => [p.name, p]),
 );

@@ -65,7 +65,8 @@ export async function resolveRange(nats: Nats, stream: string, from?: Bound, to?
   const toSeq = to === undefined ? last : isTime(to) ? (await firstStoredAtOrAfter(nats, stream, first, last, new Date(to.time.getTime() + 1))) - 1 : to.seq;
   // One bound a sequence, the other a time: the message named by number lies on the wrong side of the time.
   if (from !== undefined && to !== undefined && isTime(from) !== isTime(to) && fromSeq > toSeq) throw new ReplayArgumentError('--from: must not be after --to');
-  return { stream, from: Math.max(fromSeq, first), to: Math.min(toSeq, last), subjects: info.config.subjects ?? [] };
+  // Sequences start at 1: an empty stream (first_seq 0) resolves to the empty range 1..0, not a consumer from 0.
+  return { stream, from: Math.max(fromSeq, first, 1), to: Math.min(toSeq, last), subjects: info.config.subjects ?? [] };
 }
 
 /**

@@ -90,6 +90,12 @@ export interface Database {
   audit_nodes: AuditNodeTable;
   audit_events: AuditEventTable;
   audit_checkpoints: AuditCheckpointTable;
+  devices: DeviceTable;
+  one_time_prekeys: OneTimePreKeyTable;
+  contacts: ContactTable;
+  blocks: BlockTable;
+  chat_groups: ChatGroupTable;
+  group_members: GroupMemberTable;
 }
 
 /** The audit worker's tree over <NS>_AUDIT (workers/audit/store.ts). One row per audit stream. */
@@ -127,4 +133,54 @@ export interface AuditCheckpointTable {
   /** The signed note, as published and written to the checkpoint directory. */
   note: string;
   created_at: ColumnType<Date, Date | undefined, never>;
+}
+
+/** Messenger devices and their public keys (projectors/messaging/devices.projection.ts). The gateway reads it too. */
+export interface DeviceTable {
+  id: string;
+  user_id: string;
+  name: string;
+  identity_key: string;
+  signed_prekey_id: number;
+  signed_prekey: string;
+  signed_prekey_signature: string;
+  registered_at: Date;
+  /** Set when the device was unlinked; active devices have none. */
+  removed_at: Date | null;
+  last_seq: number;
+}
+
+/** Unclaimed one-time prekeys: command side, consumed by claims (producers/messaging/one-time-prekeys.ts). */
+export interface OneTimePreKeyTable {
+  device_id: string;
+  key_id: number;
+  public_key: string;
+}
+
+/** `user_id` has `contact_id` in their contacts. */
+export interface ContactTable {
+  user_id: string;
+  contact_id: string;
+  added_at: Date;
+}
+
+/** `user_id` blocked `blocked_id`. */
+export interface BlockTable {
+  user_id: string;
+  blocked_id: string;
+  blocked_at: Date;
+}
+
+export interface ChatGroupTable {
+  id: string;
+  name: string;
+  created_by: string;
+  created_at: Date;
+  last_seq: number;
+}
+
+export interface GroupMemberTable {
+  group_id: string;
+  user_id: string;
+  added_at: Date;
 }

@@ -132,6 +132,66 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '2026-11-25-005-messaging-directory': {
+    async up(db: Kysely<unknown>) {
+      // Read models of the messaging context (projectors/messaging), and the
+      // gateway's view of who may reach whom. Names and columns are a contract with it.
+      await db.schema
+        .createTable('devices')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('identity_key', 'text', (c) => c.notNull())
+        .addColumn('signed_prekey_id', 'integer', (c) => c.notNull())
+        .addColumn('signed_prekey', 'text', (c) => c.notNull())
+        .addColumn('signed_prekey_signature', 'text', (c) => c.notNull())
+        .addColumn('registered_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('removed_at', 'timestamptz')
+        .addColumn('last_seq', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('devices_user').on('devices').column('user_id').execute();
+      // Command side, like person_keys: consumed by claims, never rebuilt from the log.
+      await db.schema
+        .createTable('one_time_prekeys')
+        .addColumn('device_id', 'text', (c) => c.notNull())
+        .addColumn('key_id', 'integer', (c) => c.notNull())
+        .addColumn('public_key', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('one_time_prekeys_pkey', ['device_id', 'key_id'])
+        .execute();
+      await db.schema
+        .createTable('contacts')
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('contact_id', 'text', (c) => c.notNull())
+        .addColumn('added_at', 'timestamptz')
+        .addPrimaryKeyConstraint('contacts_pkey', ['user_id', 'contact_id'])
+        .execute();
+      // Presence fan-out asks "whose contact am I".
+      await db.schema.createIndex('contacts_contact').on('contacts').column('contact_id').execute();
+      await db.schema
+        .createTable('blocks')
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('blocked_id', 'text', (c) => c.notNull())
+        .addColumn('blocked_at', 'timestamptz')
+        .addPrimaryKeyConstraint('blocks_pkey', ['user_id', 'blocked_id'])
+        .execute();
+      await db.schema
+        .createTable('chat_groups')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('last_seq', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('group_members')
+        .addColumn('group_id', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('added_at', 'timestamptz')
+        .addPrimaryKeyConstraint('group_members_pkey', ['group_id', 'user_id'])
+        .execute();
+      await db.schema.createIndex('group_members_user').on('group_members').column('user_id').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

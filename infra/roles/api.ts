@@ -8,11 +8,13 @@ import type { ProjectorStatus } from '../../projectors/runtime/projector.js';
 import { readinessProbe } from '../readiness.js';
 import { requireMasterKey } from '../config.js';
 import { Identity } from '../../producers/identity/identity.js';
+import { Messaging } from '../../producers/messaging/messaging.js';
 import type { Runtime } from '../runtime.js';
 
 export interface RunningApi {
   app: FastifyInstance;
   identity: Identity;
+  messaging: Messaging;
   url: string;
   close(): Promise<void>;
 }
@@ -32,10 +34,12 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
   const handler = new CommandHandler(new EventStore(rt.nats, rt.names, rt.registry), { metrics: rt.metrics });
   const identity = openIdentity(rt, handler);
   await identity.start();
+  const messaging = new Messaging({ handler, db: rt.db, redis: rt.redis });
   const watcher = new CheckpointWatcher(rt.config.databaseUrl, rt.db);
   const app = buildApi({
     handler,
     identity,
+    messaging,
     trustProxy: rt.config.auth.trustProxy,
     db: rt.db,
     watcher,
@@ -48,6 +52,7 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
   return {
     app,
     identity,
+    messaging,
     url: address.replace('0.0.0.0', '127.0.0.1'),
     close: async () => {
       await app.close();

@@ -9,18 +9,23 @@ import type { CheckpointWatcher } from '../../projectors/runtime/checkpoint-watc
 import type { Database } from '../../schema/database.js';
 import type { CommandHandler } from '../event-store/command-handler.js';
 import type { Identity } from '../identity/identity.js';
+import type { Messaging } from '../messaging/messaging.js';
 import { authentication } from './authenticate.js';
 import { errorHandler } from './errors.js';
 import { requestTracing } from './request-tracing.js';
 import { accountRoutes } from './routes/account.js';
 import { adminUserRoutes } from './routes/admin-users.js';
 import { authRoutes } from './routes/auth.js';
+import { contactRoutes } from './routes/contacts.js';
+import { deviceRoutes } from './routes/devices.js';
+import { groupRoutes } from './routes/groups.js';
 import { healthRoutes } from './routes/health.js';
 import { userRoutes } from './routes/users.js';
 
 export interface ApiDeps {
   handler: CommandHandler;
   identity: Identity;
+  messaging: Messaging;
   db: Kysely<Database>;
   watcher: CheckpointWatcher;
   metrics: Metrics;
@@ -71,6 +76,9 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     accountRoutes(scoped, deps);
     adminUserRoutes(scoped, deps);
     userRoutes(scoped, deps);
+    deviceRoutes(scoped, deps);
+    contactRoutes(scoped, deps);
+    groupRoutes(scoped, deps);
     done();
   });
   return app;

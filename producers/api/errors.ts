@@ -40,6 +40,19 @@ const DOMAIN_STATUS: Record<string, number> = {
   token_expired: 400,
   invalid_totp: 400,
   totp_not_started: 409,
+  // messaging (docs/messaging.md)
+  invalid_key: 400,
+  cannot_target_self: 400,
+  device_not_found: 404,
+  group_not_found: 404,
+  not_group_admin: 403,
+  device_exists: 409,
+  group_exists: 409,
+  device_limit_reached: 409,
+  prekey_limit_reached: 409,
+  contact_limit_reached: 409,
+  block_limit_reached: 409,
+  group_full: 409,
 };
 
 interface ValidationItem {
@@ -70,7 +83,8 @@ export function toErrorResponse(err: unknown): { status: number; body: ErrorBody
     return { status: err.status, body: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) } };
   }
   if (err instanceof DomainError) {
-    return { status: DOMAIN_STATUS[err.code] ?? 422, body: { code: err.code, message: err.message } };
+    const field = err.details['field'];
+    return { status: DOMAIN_STATUS[err.code] ?? 422, body: { code: err.code, message: err.message, ...(typeof field === 'string' ? { field } : {}) } };
   }
   if (err instanceof AuthError) return { status: err.status, body: { code: err.code, message: err.message } };
   if (err instanceof ConcurrencyConflictError) return { status: 409, body: { code: err.code, message: err.message } };

@@ -17,12 +17,28 @@ describe('relaygrid migrate', () => {
   });
   afterAll(() => env.cleanup());
 
-  it('creates one stream per context, the audit stream and its checkpoint stream', () => {
+  it('creates one stream per context, the audit stream and its checkpoint stream, and the messenger inbox', () => {
     expect(first.streams.map((s) => [s.name, s.action])).toEqual([
       ...EVENT_CONTEXTS.map((c) => [env.rt.names.stream(c), 'created']),
       [env.rt.names.auditStream, 'created'],
       [`${env.rt.names.auditStream}_CHECKPOINTS`, 'created'],
+      [env.rt.names.inboxStream, 'created'],
     ]);
+  });
+
+  it('the inbox stream allows deleting acknowledged entries and keeps the rest one hour past the retention', async () => {
+    const { config } = await env.rt.nats.jsm.streams.info(env.rt.names.inboxStream);
+    expect(config).toMatchObject({
+      subjects: [`${env.config.namespace}.inbox.>`],
+      retention: 'limits',
+      storage: 'file',
+      deny_delete: false,
+      deny_purge: false,
+      allow_direct: true,
+      max_age: (env.config.messaging.inboxRetentionSeconds + 3600) * 1_000_000_000,
+      duplicate_window: DUPLICATE_WINDOW_NS,
+    });
+    expect(env.rt.names.stream('messaging')).not.toBe(env.rt.names.inboxStream);
   });
 
   it('the server kept every setting asked for', async () => {

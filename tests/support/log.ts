@@ -3,9 +3,11 @@ import type { StoredEvent } from '../../contracts/envelope.js';
 import { decodeMessage } from '../../contracts/envelope.js';
 import type { Runtime } from '../../infra/runtime.js';
 
-/** Every identity event on subjects matching `filter`, in log order, through an ordered consumer. */
+/** Every event on subjects matching `filter` (`<ns>.evt.<context>.…`), in log order, through an ordered consumer. */
 export async function readLog(rt: Runtime, filter: string): Promise<StoredEvent[]> {
-  const consumer = await rt.nats.js.consumers.get(rt.names.stream('identity'), { filter_subjects: filter });
+  const context = rt.names.allContexts.find((c) => filter.startsWith(`${rt.names.prefix}.evt.${c}.`));
+  if (!context) throw new Error(`${filter} is not an event subject`);
+  const consumer = await rt.nats.js.consumers.get(rt.names.stream(context), { filter_subjects: filter });
   const messages = await consumer.consume({ max_messages: 5000 });
   const events: StoredEvent[] = [];
   try {

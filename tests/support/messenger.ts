@@ -62,7 +62,7 @@ export class WsClient {
   readonly messages: Frame[] = [];
   closeCode: number | undefined;
   closeReason = '';
-  private waiters: { test: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = [];
+  private waiters: { test: (f: Frame) => boolean; resolve: (f: Frame) => void; reject: (err: Error) => void }[] = [];
   private closeWaiters: ((code: number) => void)[] = [];
 
   private constructor(readonly ws: WebSocket) {
@@ -77,8 +77,10 @@ export class WsClient {
     });
     ws.on('close', (code, reason) => {
       this.closeCode = code;
-      this.closeReason = String(reason);
+      this.closeReason = reason.toString('utf8');
       for (const w of this.closeWaiters) w(code);
+      for (const w of this.waiters) w.reject(new Error(`closed with ${code} ${this.closeReason} while waiting; last frames ${JSON.stringify(this.frames.slice(-5))}`));
+      this.waiters = [];
     });
   }
 
@@ -109,6 +111,10 @@ export class WsClient {
         resolve: (f) => {
           clearTimeout(timer);
           resolve(f);
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
         },
       });
     });

@@ -1,0 +1,54 @@
+/** `/v1/groups`: group chats; only members see a group, and to anyone else it does not exist. */
+import type { FastifyInstance } from 'fastify';
+import { MAX_GROUP_MEMBERS } from '../../messaging/limits.js';
+import { actorOf, principalOf } from '../authenticate.js';
+import type { ApiDeps } from '../app.js';
+import { MIN_SEQUENCE_HEADER, waitForProjection } from '../read-your-writes.js';
+import { answerWritten, GROUP_NAME, memberParams, MESSENGER } from './messaging-schemas.js';
+import { body, idParams, UUID } from './schemas.js';
+
+export function groupRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  const { groups } = deps.messaging;
+  const tags = ['messaging'];
+  const config = { access: MESSENGER };
+
+  app.post<{ Body: { name: string; members: string[] } }>(
+    '/v1/groups',
+    {
+      config,
+      schema: {
+        tags,
+        summary: 'Create a group; you are its admin and a member',
+        body: body({ name: GROUP_NAME, members: { type: 'array', items: UUID, maxItems: MAX_GROUP_MEMBERS, uniqueItems: true } }, ['name', 'members']),
+      },
+    },
+    async (request, reply) => {
+      const { groupId, seq } = await groups.create(principalOf(request).userId, request.body.name, request.body.members, actorOf(request));
+      return answerWritten(deps, reply, 'groups', seq, 201, { groupId });
+    },
+  );
+
+  app.get<{ Params: { id: string } }>('/v1/groups/:id', { config, schema: { tags, summary: 'A group you are in, with its members', params: idParams } }, async (request) => {
+    await waitForProjection(deps, 'groups', request.headers[MIN_SEQUENCE_HEADER]);
+    const group = await groups.view(request.params.id, principalOf(request).userId);
+    return {
+      ...group,
+      createdAt: group.createdAt.toISOString(),
+      members: group.members.map((m) => ({ userId: m.userId, addedAt: m.addedAt?.toISOString() ?? null })),
+    };
+  });
+
+  app.put<{ Params: { id: string; userId: string } }>('/v1/groups/:id/members/:userId', { config, schema: { tags, summary: 'Add someone to a group you are in', params: memberParams } }, async (request, reply) => {
+    const { seq } = await groups.addMember(request.params.id, principalOf(request).userId, request.params.userId, actorOf(request));
+    return answerWritten(deps, reply, 'groups', seq, 200);
+  });
+
+  app.delete<{ Params: { id: string; userId: string } }>(
+    '/v1/groups/:id/members/:userId',
+    { config, schema: { tags, summary: 'Leave a group (your own id), or remove a member as its admin', params: memberParams } },
+    async (request, reply) => {
+      const { seq } = await groups.removeMember(request.params.id, principalOf(request).userId, request.params.userId, actorOf(request));
+      return answerWritten(deps, reply, 'groups', seq, 200);
+    },
+  );
+}

@@ -1,0 +1,68 @@
+/**
+ * What the messaging services share: the command handler, the read models
+ * they consult, the claim limiter, and the helpers every decision needs
+ * (subjects, event metadata, "does this user exist").
+ */
+import type { Redis } from 'ioredis';
+import type { Kysely } from 'kysely';
+import type { EventMeta } from '../../contracts/envelope.js';
+import type { Database } from '../../schema/database.js';
+import type { Decider } from '../decider.js';
+import type { EventKey } from '../../contracts/catalogue.js';
+import type { CommandHandler } from '../event-store/command-handler.js';
+import { AbuseLimits } from '../identity/abuse-limits.js';
+import type { Actor } from '../identity/identity-deps.js';
+import { userDecider } from '../identity/user.decider.js';
+import { OneTimePreKeys } from './one-time-prekeys.js';
+
+/** What a write answers: the sequence its read model is known to have reached. */
+export interface Written {
+  seq: number;
+}
+
+export class MessagingDeps {
+  readonly preKeys: OneTimePreKeys;
+  readonly limits: AbuseLimits;
+
+  constructor(
+    readonly handler: CommandHandler,
+    readonly db: Kysely<Database>,
+    redis: Redis,
+  ) {
+    this.preKeys = new OneTimePreKeys(db);
+    this.limits = new AbuseLimits(redis, handler.store.names.namespace);
+  }
+
+  subject(aggregate: 'devices' | 'contacts' | 'group', id: string): string {
+    return this.handler.store.names.aggregate('messaging', aggregate, id);
+  }
+
+  meta(actor: Actor): EventMeta {
+    return { source: 'relaygrid/messaging', actor: actor.actor, correlationId: actor.correlationId, traceparent: actor.traceparent };
+  }
+
+  /** One decision, with the actor in the events' metadata. */
+  async decide<S, C, K extends EventKey>(decider: Decider<S, C, K>, aggregate: 'devices' | 'contacts' | 'group', id: string, command: C, actor: Actor, assumeNew = false): Promise<Written & { state: S }> {
+    const result = await this.handler.handle(decider, this.subject(aggregate, id), command, { meta: this.meta(actor), assumeNew });
+    return { seq: result.seq, state: result.state };
+  }
+
+  /**
+   * The ids among `ids` that are live accounts. The users read model answers
+   * for almost everyone in one query; the few it does not know yet (registered
+   * a moment ago) are read from their aggregates, so a fresh account is never
+   * refused for projection lag.
+   */
+  async liveUsers(ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const rows = await this.db.selectFrom('users').select(['id', 'status']).where('id', 'in', [...ids]).execute();
+    const live = new Set(rows.filter((r) => r.status !== 'forgotten').map((r) => r.id));
+    const known = new Set(rows.map((r) => r.id));
+    const unseen = ids.filter((id) => !known.has(id));
+    const states = await Promise.all(unseen.map((id) => this.handler.load(userDecider, this.handler.store.names.aggregate('identity', 'user', id))));
+    states.forEach(({ state }, i) => {
+      if (state.userId && state.status !== 'forgotten') live.add(unseen[i]!);
+    });
+    return live;
+  }
+}

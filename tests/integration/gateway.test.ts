@@ -1,0 +1,274 @@
+/**
+ * The messenger gateway end to end: two gateways in this process over real
+ * NATS, Redis and Postgres, clients speaking protocol v1 over WebSockets, users
+ * and devices made through the HTTP API.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startApi, type RunningApi } from '../../infra/roles/api.js';
+import { startGateway, type RunningGateway } from '../../infra/roles/gateway.js';
+import { startProjectors, type RunningProjectors } from '../../infra/roles/projectors.js';
+import { client } from '../support/http.js';
+import { eventually, isolated, type Isolated } from '../support/isolated.js';
+import { readLog } from '../support/log.js';
+import { directSend, person, WsClient, type Call, type TestPerson } from '../support/messenger.js';
+
+describe('messenger gateway', () => {
+  let env: Isolated;
+  let api: RunningApi;
+  let projectors: RunningProjectors;
+  let g1: RunningGateway;
+  let g2: RunningGateway;
+  let call: Call;
+  const clients: WsClient[] = [];
+
+  beforeAll(async () => {
+    env = await isolated({ env: { RG_TRUST_PROXY: 'true', RG_REGISTER_LIMIT_PER_IP: '10000', RG_LOGIN_LIMIT_PER_IP: '10000', RG_PRESENCE_OFFLINE_DEBOUNCE_MS: '200' } });
+    projectors = startProjectors(env.rt);
+    api = await startApi(env.rt, { host: '127.0.0.1', readTimeoutMs: 5000 });
+    call = client(api.url);
+    g1 = await startGateway(env.rt, { host: '127.0.0.1', port: 0 });
+    g2 = await startGateway(env.rt, { host: '127.0.0.1', port: 0 });
+  });
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await g1?.close();
+    await g2?.close();
+    await api?.close();
+    await projectors?.close();
+    await env?.cleanup();
+  });
+
+  async function connect(gateway: RunningGateway, p: TestPerson, device = p.devices[0] ?? '', via: 'header' | 'protocol' = 'header'): Promise<WsClient> {
+    const c = await WsClient.connect(gateway.url, p.token, device, via);
+    clients.push(c);
+    return c;
+  }
+
+  /** Connects and resumes from nothing, waiting for `synced`. */
+  async function online(gateway: RunningGateway, p: TestPerson, device = p.devices[0] ?? ''): Promise<WsClient> {
+    const c = await connect(gateway, p, device);
+    c.send({ op: 'resume', epoch: '', offset: 0 });
+    await c.op('synced');
+    return c;
+  }
+
+  it('refuses an upgrade without a valid token or with someone else\'s device: close 4401 with the reason', async () => {
+    const alice = await person(call);
+    const bob = await person(call);
+    const noToken = await connect(g1, { ...alice, token: '' });
+    expect(await noToken.closed()).toBe(4401);
+    expect(noToken.closeReason).toMatch(/access token/);
+    const forged = await connect(g1, { ...alice, token: `${alice.token}x` });
+    expect(await forged.closed()).toBe(4401);
+    const notMine = await connect(g1, alice, bob.devices[0]);
+    expect(await notMine.closed()).toBe(4401);
+    expect(notMine.closeReason).toMatch(/not one of yours/);
+    const browser = await connect(g1, alice, alice.devices[0], 'protocol');
+    expect(browser.ws.protocol).toBe('relaygrid.v1');
+    browser.send({ op: 'ping' });
+    await browser.op('pong');
+  });
+
+  it('answers sent only once stored, delivers to the recipient on another gateway and to the sender\'s other device', async () => {
+    const alice = await person(call, 2);
+    const bob = await person(call, 1);
+    const [a1, a2] = alice.devices as [string, string];
+    const aliceClient = await online(g1, alice, a1);
+    const aliceOther = await online(g2, alice, a2);
+    const bobClient = await online(g2, bob);
+    const frame = directSend(bob.userId, [...bob.devices, a2]);
+    const sent = await aliceClient.request(frame);
+    expect(sent).toMatchObject({ op: 'sent', id: frame.id });
+    // Durable: the inbox stream holds one entry per addressed device before `sent` went out.
+    const info = await env.rt.nats.jsm.streams.info(env.rt.names.inboxStream);
+    expect(info.state.messages).toBeGreaterThanOrEqual(2);
+    const got = await bobClient.op('msg', (f) => f['id'] === frame.id);
+    expect(got).toMatchObject({ from: { user: alice.userId, device: a1 }, type: 1, body: frame.messages[0]?.body, ts: sent['ts'] });
+    expect(typeof got['epoch']).toBe('string');
+    expect(got['offset']).toBeGreaterThan(0);
+    await aliceOther.op('msg', (f) => f['id'] === frame.id && f['body'] === frame.messages[1]?.body);
+    // The sender's own device gets nothing.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(aliceClient.frames.filter((f) => f.op === 'msg')).toEqual([]);
+  });
+
+  it('a wrong device set answers devices_mismatch naming missing and extra devices, and stores nothing', async () => {
+    const alice = await person(call, 2);
+    const bob = await person(call, 2);
+    const aliceClient = await online(g1, alice);
+    const before = (await env.rt.nats.jsm.streams.info(env.rt.names.inboxStream)).state.last_seq;
+    const answer = await aliceClient.request(directSend(bob.userId, [bob.devices[0] ?? '', 'no-such-device']));
+    expect(answer).toMatchObject({ op: 'error', code: 'devices_mismatch' });
+    expect((answer['missing'] as string[]).sort()).toEqual([bob.devices[1], alice.devices[1]].sort());
+    expect(answer['extra']).toEqual(['no-such-device']);
+    expect((await env.rt.nats.jsm.streams.info(env.rt.names.inboxStream)).state.last_seq).toBe(before);
+  });
+
+  it('a resend with the same id is answered the same way and stored once', async () => {
+    const alice = await person(call);
+    const bob = await person(call);
+    const aliceClient = await online(g1, alice);
+    const frame = directSend(bob.userId, bob.devices);
+    const first = await aliceClient.request(frame);
+    const before = (await env.rt.nats.jsm.streams.info(env.rt.names.inboxStream)).state.last_seq;
+    const again = await aliceClient.request({ ...frame, messages: frame.messages.map((m) => ({ ...m, body: 'AAAA' })) });
+    expect(again).toEqual(first);
+    expect((await env.rt.nats.jsm.streams.info(env.rt.names.inboxStream)).state.last_seq).toBe(before);
+    const bobClient = await online(g2, bob);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(bobClient.frames.filter((f) => f.op === 'msg').map((f) => f['id'])).toEqual([frame.id]);
+  });
+
+  it('a client that never acks gets the same messages again on its next connection; acked ones are gone, and the sender gets a receipt', async () => {
+    const alice = await person(call);
+    const bob = await person(call);
+    // Receipts follow the recipient's setting (contacts by default): Bob lists Alice.
+    expect((await call('PUT', `/v1/contacts/${alice.userId}`, { token: bob.token })).status).toBeLessThan(300);
+    const aliceClient = await online(g1, alice);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const f = directSend(bob.userId, bob.devices);
+      ids.push(f.id);
+      expect((await aliceClient.request(f)).op).toBe('sent');
+    }
+    const first = await online(g2, bob);
+    await eventually(() => first.messages.length === 3);
+    expect(first.messages.map((m) => m['id'])).toEqual(ids);
+    first.close();
+    await first.closed();
+
+    const second = await online(g1, bob);
+    await eventually(() => second.messages.length === 3);
+    expect(second.messages.map((m) => m['id'])).toEqual(ids);
+    const secondOffset = second.messages[1]?.['offset'] as number;
+    second.send({ op: 'ack', upTo: secondOffset });
+    await aliceClient.op('receipt', (f) => f['id'] === ids[1]);
+    expect(aliceClient.frames.find((f) => f.op === 'receipt' && f['id'] === ids[0])).toMatchObject({ state: 'delivered', user: bob.userId, device: bob.devices[0] });
+    second.close();
+    await second.closed();
+
+    const third = await connect(g2, bob);
+    const epoch = String(second.messages[0]?.['epoch']);
+    third.send({ op: 'resume', epoch, offset: secondOffset });
+    const synced = await third.op('synced');
+    expect(third.messages.map((m) => m['id'])).toEqual([ids[2]]);
+    expect(synced).toMatchObject({ epoch, offset: second.messages[2]?.['offset'] });
+    const delivered = await eventually(async () => {
+      const events = await readLog(env.rt, env.rt.names.aggregate('messaging', 'mailbox', bob.devices[0] ?? ''));
+      const d = events.filter((e) => e.type === 'messaging.MessageDelivered');
+      return d.length === 2 ? d : undefined;
+    });
+    expect(delivered.map((e) => (e.data as { messageId: string }).messageId)).toEqual(ids.slice(0, 2));
+  });
+
+  it('a resume from another epoch, or from before entries that expired undelivered, answers resync and starts from the oldest held', async () => {
+    const alice = await person(call);
+    const bob = await person(call);
+    const aliceClient = await online(g1, alice);
+    const kept = directSend(bob.userId, bob.devices);
+    await aliceClient.request(kept);
+    const bobClient = await connect(g2, bob);
+    bobClient.send({ op: 'resume', epoch: 'not-this-one', offset: 5 });
+    await bobClient.op('resync');
+    await bobClient.op('synced');
+    expect(bobClient.messages.map((m) => m['id'])).toEqual([kept.id]);
+  });
+
+  it('a disappearing message is removed at its ttl even if never delivered, and the log records the expiry', async () => {
+    const alice = await person(call);
+    const bob = await person(call);
+    const aliceClient = await online(g1, alice);
+    const vanishing = directSend(bob.userId, bob.devices, randomUUID(), { ttl: 1 });
+    const staying = directSend(bob.userId, bob.devices);
+    await aliceClient.request(vanishing);
+    await aliceClient.request(staying);
+    await eventually(async () => {
+      const events = await readLog(env.rt, env.rt.names.aggregate('messaging', 'mailbox', bob.devices[0] ?? ''));
+      return events.some((e) => e.type === 'messaging.MessageExpired' && (e.data as { messageId: string }).messageId === vanishing.id);
+    }, 8000);
+    const bobClient = await connect(g2, bob);
+    bobClient.send({ op: 'resume', epoch: '', offset: 0 });
+    await bobClient.op('synced');
+    expect(bobClient.messages.map((m) => m['id'])).toEqual([staying.id]);
+  });
+
+  it('one live connection per device: connecting again elsewhere closes the first with 4409', async () => {
+    const alice = await person(call);
+    const first = await online(g1, alice);
+    await online(g2, alice);
+    expect(await first.closed()).toBe(4409);
+  });
+
+  it('a blocked sender is refused with blocked; typing and signal reach the peer device and are never stored', async () => {
+    const alice = await person(call);
+    const bob = await person(call);
+    const carol = await person(call);
+    expect((await call('PUT', `/v1/blocks/${carol.userId}`, { token: bob.token })).status).toBeLessThan(300);
+    const carolClient = await online(g1, carol);
+    expect(await carolClient.request(directSend(bob.userId, bob.devices))).toMatchObject({ op: 'error', code: 'blocked' });
+
+    const aliceClient = await online(g1, alice);
+    const bobClient = await online(g2, bob);
+    const before = (await env.rt.nats.jsm.streams.info(env.rt.names.inboxStream)).state.last_seq;
+    aliceClient.send({ op: 'typing', to: { user: bob.userId }, state: 'start' });
+    await bobClient.op('typing', (f) => (f['from'] as { user: string }).user === alice.userId);
+    aliceClient.send({ op: 'signal', to: { user: bob.userId, device: bob.devices[0] }, data: { sdp: 'offer' } });
+    expect(await bobClient.op('signal')).toMatchObject({ from: { user: alice.userId }, data: { sdp: 'offer' } });
+    expect((await env.rt.nats.jsm.streams.info(env.rt.names.inboxStream)).state.last_seq).toBe(before);
+  });
+
+  it('presence: contacts see online and offline; a non-contact sees nothing when the setting says contacts', async () => {
+    const alice = await person(call);
+    const friend = await person(call);
+    const stranger = await person(call);
+    expect((await call('PUT', `/v1/contacts/${friend.userId}`, { token: alice.token })).status).toBeLessThan(300);
+    const friendClient = await online(g1, friend);
+    const strangerClient = await online(g2, stranger);
+    friendClient.send({ op: 'presence.watch', users: [alice.userId] });
+    strangerClient.send({ op: 'presence.watch', users: [alice.userId] });
+    await friendClient.op('presence', (f) => f['state'] === 'offline');
+    const aliceClient = await online(g2, alice);
+    await friendClient.op('presence', (f) => f['state'] === 'online');
+    aliceClient.close();
+    const offline = await friendClient.next((f) => f.op === 'presence' && f['state'] === 'offline' && f['lastSeen'] !== null);
+    expect(offline['lastSeen']).toBeGreaterThan(Date.now() - 10_000);
+    expect(strangerClient.frames.filter((f) => f.op === 'presence')).toEqual([]);
+  });
+
+  it('a group message is stored once and reaches every other member on both gateways, not the sender', async () => {
+    const [alice, bob, carol] = await Promise.all([person(call), person(call), person(call)]);
+    const created = await call<{ groupId: string }>('POST', '/v1/groups', { token: alice.token, body: { name: 'team', members: [bob.userId, carol.userId] } });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const group = created.body.groupId;
+    const aliceClient = await online(g1, alice);
+    const bobClient = await online(g1, bob);
+    const carolClient = await online(g2, carol);
+    const before = (await env.rt.nats.jsm.streams.info(env.rt.names.inboxStream)).state.last_seq;
+    const id = randomUUID();
+    expect(await aliceClient.request({ op: 'send', id, to: { group }, type: 3, body: 'c2VuZGVyIGtleQ==' })).toMatchObject({ op: 'sent' });
+    expect((await env.rt.nats.jsm.streams.info(env.rt.names.inboxStream)).state.last_seq).toBe(before + 1);
+    const [b, c] = await Promise.all([bobClient.op('msg', (f) => f['id'] === id), carolClient.op('msg', (f) => f['id'] === id)]);
+    expect(b).toEqual(c);
+    expect(b).toMatchObject({ group, from: { user: alice.userId }, body: 'c2VuZGVyIGtleQ==' });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(aliceClient.frames.filter((f) => f.op === 'msg')).toEqual([]);
+    // A non-member may not send to the group.
+    const outsider = await person(call);
+    const outsiderClient = await online(g2, outsider);
+    expect(await outsiderClient.request({ op: 'send', id: randomUUID(), to: { group }, type: 3, body: 'AAAA' })).toMatchObject({ op: 'error', code: 'not_member' });
+  });
+
+  it('bad frames get error frames with stable codes and change nothing', async () => {
+    const alice = await person(call);
+    const c = await online(g1, alice);
+    c.send({ op: 'send', id: 'x y', to: { user: 'u' }, messages: [] });
+    expect(await c.op('error')).toMatchObject({ code: 'invalid_field', field: 'id' });
+    c.ws.send('{nope');
+    await c.op('error', (f) => f['code'] === 'bad_frame');
+    c.send({ op: 'send', id: 'big', to: { user: alice.userId }, messages: [{ device: 'd', type: 1, body: Buffer.alloc(70 * 1024).toString('base64') }] });
+    expect(await c.op('error', (f) => f['id'] === 'big')).toMatchObject({ code: 'too_large' });
+    c.send({ op: 'resume', epoch: '', offset: 0 });
+    await c.op('error', (f) => f['code'] === 'already_resumed');
+  });
+});
