@@ -9,6 +9,8 @@
  *   publish an audit checkpoint (one it wrote could never be removed);
  * - `audit` (the audit worker): what `service` may, but publish checkpoints
  *   instead of events;
+ * - `gateway` (the messenger gateway): what `service` may, and delete messages
+ *   of the inbox stream (acknowledged or expired ciphertext), of no other;
  * - `analyst`: read only: stream info, consumers, direct gets; cannot publish
  *   events.
  *
@@ -16,11 +18,15 @@
  * lists of `$JS.API.…` subjects. Stream configs add `deny_delete`/`deny_purge`
  * on top, for every user.
  */
+import { EVENT_CONTEXTS } from '../../contracts/catalogue.js';
+import { Names } from '../naming.js';
+
 export interface NatsUserSecrets {
   operator: string;
   service: string;
   analyst: string;
   audit: string;
+  gateway: string;
 }
 
 export interface NatsServerConfigOptions {
@@ -60,6 +66,16 @@ export function natsServerConfig(opts: NatsServerConfigOptions): string {
     publish: { allow: [`${ns}.>`, KV, ...jetstream], deny: [...LOG_REWRITING_APIS, `${ns}.audit.>`] },
     subscribe: { allow: ['_INBOX.>', `${ns}.>`, KV] },
   };
+  // Deny wins over allow in nats-server, so the gateway may delete inbox entries because every other stream is denied by name.
+  const names = new Names(ns);
+  const logs = [...EVENT_CONTEXTS.map((c) => names.stream(c)), names.auditStream, names.auditCheckpointStream];
+  const gateway = {
+    publish: {
+      allow: service.publish.allow,
+      deny: [...LOG_REWRITING_APIS.filter((api) => !api.startsWith('$JS.API.STREAM.MSG.DELETE')), ...logs.map((stream) => `$JS.API.STREAM.MSG.DELETE.${stream}`), `${ns}.audit.>`],
+    },
+    subscribe: service.subscribe,
+  };
   const audit = {
     publish: { allow: [`${ns}.audit.checkpoint`, ...jetstream], deny: LOG_REWRITING_APIS },
     subscribe: { allow: ['_INBOX.>'] },
@@ -82,6 +98,7 @@ accounts: {
       { user: "service", password: ${quote(opts.passwords.service)}, permissions: ${permissions(service)} }
       { user: "analyst", password: ${quote(opts.passwords.analyst)}, permissions: ${permissions(analyst)} }
       { user: "audit", password: ${quote(opts.passwords.audit)}, permissions: ${permissions(audit)} }
+      { user: "gateway", password: ${quote(opts.passwords.gateway)}, permissions: ${permissions(gateway)} }
     ]
   }
 }

@@ -9,7 +9,7 @@ import type { Config } from '../config.js';
 import { ConfigError } from '../config.js';
 import { natsServerConfig } from '../nats/server-config.js';
 
-const PASSWORD_VARIABLES = { operator: 'NATS_OPERATOR_PASSWORD', service: 'NATS_SERVICE_PASSWORD', analyst: 'NATS_ANALYST_PASSWORD', audit: 'NATS_AUDIT_PASSWORD' } as const;
+const PASSWORD_VARIABLES = { operator: 'NATS_OPERATOR_PASSWORD', service: 'NATS_SERVICE_PASSWORD', analyst: 'NATS_ANALYST_PASSWORD', audit: 'NATS_AUDIT_PASSWORD', gateway: 'NATS_GATEWAY_PASSWORD' } as const;
 
 export function runNatsConfig(config: Config, args: string[], env: Record<string, string | undefined> = process.env): void {
   const { values } = parseArgs({ args, options: { host: { type: 'string', default: '0.0.0.0' }, port: { type: 'string', default: '4222' }, 'store-dir': { type: 'string', default: '/var/lib/nats-server' } } });
@@ -26,7 +26,7 @@ export function runNatsConfig(config: Config, args: string[], env: Record<string
       host: values.host,
       port,
       storeDir: values['store-dir'],
-      passwords: { operator: password('operator'), service: password('service'), analyst: password('analyst'), audit: password('audit') },
+      passwords: { operator: password('operator'), service: password('service'), analyst: password('analyst'), audit: password('audit'), gateway: password('gateway') },
     }),
   );
 }

@@ -3,7 +3,8 @@
  * from the generated configuration, application (service) credentials can
  * append and read events but cannot delete, purge or update a stream or delete
  * a message — not of a context stream, not of the audit stream — and analyst
- * credentials can read but not append.
+ * credentials can read but not append. The gateway's credentials may also
+ * delete messenger inbox entries, and nothing of any log.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,7 +21,7 @@ import { startNatsServer, type OwnNatsServer } from '../support/nats-server.js';
 import { testUsers } from '../support/users.js';
 
 describe('NATS permissions from infra/', () => {
-  const passwords = { operator: randomBytes(12).toString('hex'), service: randomBytes(12).toString('hex'), analyst: randomBytes(12).toString('hex'), audit: randomBytes(12).toString('hex') };
+  const passwords = { operator: randomBytes(12).toString('hex'), service: randomBytes(12).toString('hex'), analyst: randomBytes(12).toString('hex'), audit: randomBytes(12).toString('hex'), gateway: randomBytes(12).toString('hex') };
   let server: OwnNatsServer;
   let env: Isolated;
   let service: Nats;
@@ -83,6 +84,24 @@ describe('NATS permissions from infra/', () => {
       await worker.close();
     } finally {
       await rt.close();
+    }
+  });
+
+  it('gateway credentials delete inbox entries (acknowledged ciphertext) but no message of an event or audit stream; service credentials delete neither', async () => {
+    const gateway = await connectNats(url('gateway'), 'test-gateway');
+    try {
+      const first = await gateway.js.publish(env.rt.names.inboxDevice('d1'), 'ciphertext');
+      const second = await gateway.js.publish(env.rt.names.inboxDevice('d1'), 'ciphertext');
+      await expect(service.jsm.streams.deleteMessage(env.rt.names.inboxStream, first.seq)).rejects.toThrow(/permissions? violation/i);
+      expect(await gateway.jsm.streams.deleteMessage(env.rt.names.inboxStream, first.seq)).toBe(true);
+      expect((await env.rt.nats.jsm.streams.info(env.rt.names.inboxStream)).state.messages).toBe(1);
+      expect(second.seq).toBeGreaterThan(first.seq);
+      for (const stream of [env.rt.names.stream('identity'), env.rt.names.stream('messaging'), env.rt.names.auditStream, env.rt.names.auditCheckpointStream]) {
+        await expect(gateway.jsm.streams.deleteMessage(stream, 1)).rejects.toThrow(/permissions? violation/i);
+      }
+      await expect(gateway.jsm.streams.purge(env.rt.names.inboxStream)).rejects.toThrow(/permissions? violation/i);
+    } finally {
+      await gateway.close();
     }
   });
 
