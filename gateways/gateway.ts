@@ -8,6 +8,8 @@
 import { randomUUID } from 'node:crypto';
 import uWS, { type HttpResponse, type TemplatedApp, type us_listen_socket, type WebSocket } from 'uWebSockets.js';
 import type { Redis } from 'ioredis';
+import type { Subscription } from '@nats-io/transport-node';
+import { decodeMessage } from '../contracts/envelope.js';
 import type { Kysely } from 'kysely';
 import type { MessagingConfig } from '../infra/config.js';
 import type { Logger } from '../infra/logger.js';
@@ -68,6 +70,7 @@ export class Gateway {
   private readonly groupSubs: SharedSubscriptions;
   private epoch = '';
   private listenSocket: us_listen_socket | undefined;
+  private groupEvents: Subscription | undefined;
   private slowSweep: NodeJS.Timeout | undefined;
 
   constructor(private readonly d: GatewayDeps) {
@@ -123,6 +126,12 @@ export class Gateway {
     this.presence.start();
     this.expiry.start();
     this.slowSweep = setInterval(() => this.closeSlowConnections(), 500);
+    // Group events are appended to JetStream on these subjects; core NATS sees each one as it is stored.
+    this.groupEvents = this.d.nats.nc.subscribe(this.d.names.aggregateSubjects('messaging', 'group'), {
+      callback: (err, msg) => {
+        if (!err) this.groupChanged({ seq: 0, subject: msg.subject, headers: msg.headers, data: msg.data });
+      },
+    });
     this.listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
       this.app.listen(host, port, (socket) => (socket ? resolve(socket) : reject(new Error(`the gateway could not listen on ${host}:${port}`))));
     });
@@ -131,6 +140,7 @@ export class Gateway {
 
   async stop(): Promise<void> {
     clearInterval(this.slowSweep);
+    this.groupEvents?.unsubscribe();
     if (this.listenSocket) uWS.us_listen_socket_close(this.listenSocket);
     for (const conn of [...this.connections.values()]) conn.close(1001, 'gateway shutting down');
     await this.expiry.stop();
@@ -188,6 +198,7 @@ export class Gateway {
     if (!mine) this.byUser.set(conn.userId, (mine = new Set()));
     mine.add(conn);
     this.userSubs.acquire(this.d.names.liveUser(conn.userId));
+    this.groupSince.set(conn, new Map());
     conn.ready = this.prepare(conn);
     conn.resumeTimer = setTimeout(() => this.beginResume(conn, { epoch: '', offset: 0 }, false), IMPLICIT_RESUME_MS);
   }
@@ -204,9 +215,13 @@ export class Gateway {
       this.d.nats.nc.publish(this.d.names.liveUser(conn.userId), live.kick(conn.deviceId, conn.connId));
       const groups = await this.directory.groupsOf(conn.userId);
       if (!conn.open) return;
-      conn.groups = groups.map((g) => g.groupId);
-      this.groupSince.set(conn, new Map(groups.map((g) => [g.groupId, g.since])));
-      for (const g of conn.groups) this.groupSubs.acquire(this.d.names.liveGroup(g));
+      // Merged, not assigned: a membership event may already have added a group while this query ran.
+      for (const { groupId, since } of groups) {
+        if (conn.groups.includes(groupId)) continue;
+        conn.groups.push(groupId);
+        this.groupSince.get(conn)?.set(groupId, since);
+        this.groupSubs.acquire(this.d.names.liveGroup(groupId));
+      }
       await this.d.nats.nc.flush();
       await this.presence.connected(conn.userId, conn.deviceId, conn.connId);
     } catch (err) {
@@ -503,6 +518,43 @@ export class Gateway {
   private presenceChanged(change: PresenceState): void {
     const frame = presenceFrame(change);
     for (const conn of this.watchers.get(change.user) ?? []) conn.write(frame);
+  }
+
+  // ---- group membership ----------------------------------------------------------------
+
+  /** Members added or removed reach the sockets already connected, without waiting for a reconnect. */
+  private groupChanged(raw: Parameters<typeof decodeMessage>[1]): void {
+    let events;
+    try {
+      events = decodeMessage(this.d.store.registry, raw);
+    } catch (err) {
+      this.d.log.warn({ err, subject: raw.subject }, 'undecodable group event');
+      return;
+    }
+    for (const event of events) {
+      if (event.type === 'messaging.GroupCreated') for (const user of event.data.members) this.joinGroup(user, event.data.groupId, event.data.createdAt);
+      else if (event.type === 'messaging.GroupMemberAdded') this.joinGroup(event.data.userId, event.data.groupId, event.data.addedAt);
+      else if (event.type === 'messaging.GroupMemberRemoved') this.leaveGroup(event.data.userId, event.data.groupId);
+    }
+  }
+
+  private joinGroup(user: string, group: string, since: Date): void {
+    for (const conn of this.byUser.get(user) ?? []) {
+      if (!conn.verified || conn.groups.includes(group)) continue;
+      conn.groups.push(group);
+      this.groupSince.get(conn)?.set(group, since);
+      this.groupSubs.acquire(this.d.names.liveGroup(group));
+      if (conn.state === 'live') conn.ws.subscribe(`g/${group}`);
+    }
+  }
+
+  private leaveGroup(user: string, group: string): void {
+    for (const conn of this.byUser.get(user) ?? []) {
+      if (!conn.groups.includes(group)) continue;
+      conn.groups = conn.groups.filter((g) => g !== group);
+      this.groupSubs.release(this.d.names.liveGroup(group));
+      if (conn.state === 'live') conn.ws.unsubscribe(`g/${group}`);
+    }
   }
 
   // ---- housekeeping --------------------------------------------------------------------

@@ -257,6 +257,16 @@ describe('messenger gateway', () => {
     const outsider = await person(call);
     const outsiderClient = await online(g2, outsider);
     expect(await outsiderClient.request({ op: 'send', id: randomUUID(), to: { group }, type: 3, body: 'AAAA' })).toMatchObject({ op: 'error', code: 'not_member' });
+
+    // Membership changes reach sockets already connected: the outsider is added, Bob removed.
+    expect((await call('PUT', `/v1/groups/${group}/members/${outsider.userId}`, { token: alice.token })).status).toBeLessThan(300);
+    expect((await call('DELETE', `/v1/groups/${group}/members/${bob.userId}`, { token: alice.token })).status).toBeLessThan(300);
+    const next = randomUUID();
+    await eventually(async () => (await aliceClient.request({ op: 'send', id: next, to: { group }, type: 3, body: 'bmV4dA==' })).op === 'sent');
+    await outsiderClient.op('msg', (f) => f['id'] === next);
+    await carolClient.op('msg', (f) => f['id'] === next);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(bobClient.frames.some((f) => f['id'] === next)).toBe(false);
   });
 
   it('bad frames get error frames with stable codes and change nothing', async () => {
