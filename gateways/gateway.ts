@@ -103,8 +103,9 @@ export class Gateway {
       maxPayloadLength: config.maxFrameBytes,
       idleTimeout: 60,
       sendPingsAutomatically: true,
-      // uWS's own limit is the hard stop at twice ours; ours (Connection.write, the sweep) closes with 4008 first.
-      maxBackpressure: config.maxBackpressureBytes * 2,
+      // uWS's own limit is the hard stop (an abrupt close, 1006) well above ours: ours (Connection.write, the
+      // sweep) closes with 4008 first, and the close frame itself must still fit under uWS's limit or it is lost.
+      maxBackpressure: config.maxBackpressureBytes * 2 + 4 * config.maxFrameBytes,
       closeOnBackpressureLimit: 1,
       upgrade: (res, req, context) => this.upgrade(res, req, context),
       open: (ws) => this.opened(ws),

@@ -269,6 +269,67 @@ describe('messenger gateway', () => {
     expect(bobClient.frames.some((f) => f['id'] === next)).toBe(false);
   });
 
+  it('a message to a device with no live connection records the push hook event', async () => {
+    const alice = await person(call);
+    const bob = await person(call);
+    const aliceClient = await online(g1, alice);
+    const frame = directSend(bob.userId, bob.devices);
+    await aliceClient.request(frame);
+    const queued = await eventually(async () => {
+      const events = await readLog(env.rt, env.rt.names.aggregate('messaging', 'mailbox', bob.devices[0] ?? ''));
+      return events.find((e) => e.type === 'messaging.OfflineMessageQueued');
+    });
+    expect(queued.data).toMatchObject({ messageId: frame.id, recipientUserId: bob.userId, recipientDeviceId: bob.devices[0] });
+    expect(JSON.stringify(queued.data)).not.toContain(frame.messages[0]?.body);
+  });
+
+  describe('with tight limits', () => {
+    let tight: RunningGateway;
+    beforeAll(async () => {
+      const messaging = { ...env.rt.config.messaging, sendsPerSecond: 5, maxBackpressureBytes: 16 * 1024, pairSendsPerMinute: 10_000 };
+      tight = await startGateway({ ...env.rt, config: { ...env.rt.config, messaging } }, { host: '127.0.0.1', port: 0 });
+    });
+    afterAll(() => tight?.close());
+
+    it('sends past the rate are refused with rate_limited, and a client that keeps going is closed with 4429', async () => {
+      const alice = await person(call);
+      const bob = await person(call);
+      const c = await online(tight, alice);
+      for (let i = 0; i < 40; i++) c.send(directSend(bob.userId, bob.devices));
+      const refused = await c.op('error', (f) => f['code'] === 'rate_limited');
+      expect(typeof refused['id']).toBe('string');
+      expect(await c.closed()).toBe(4429);
+      expect(c.frames.filter((f) => f.op === 'sent').length).toBeLessThanOrEqual(6);
+    });
+
+    it('a device that does not read is closed with 4008, and on reconnecting gets every message it missed', { timeout: 60_000 }, async () => {
+      const alice = await person(call);
+      const bob = await person(call);
+      const sender = await online(g1, alice);
+      const slow = await online(tight, bob);
+      (slow.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+      const body = Buffer.alloc(60 * 1024, 7).toString('base64');
+      const ids: string[] = [];
+      // Enough to fill the kernel's socket buffers on both sides (several MB on loopback) and then the gateway's 16 KB allowance;
+      // paced under the sender's own rate limit.
+      const tooSlow = async () => ((await env.rt.metrics.gatewayDisconnects.get()).values.find((v) => v.labels['code'] === '4008')?.value ?? 0) > 0;
+      for (let i = 0; i < 200 && !(await tooSlow()); i++) {
+        const frame = directSend(bob.userId, bob.devices, randomUUID());
+        frame.messages = frame.messages.map((m) => ({ ...m, body }));
+        ids.push(frame.id);
+        expect((await sender.request(frame)).op).toBe('sent');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(await tooSlow()).toBe(true);
+      // It reads again: what was buffered, then the close frame.
+      (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+      expect(await slow.closed(15_000)).toBe(4008);
+      const again = await online(g2, bob);
+      await eventually(() => ids.every((id) => again.seen.has(id) || slow.seen.has(id)), 15_000);
+      expect(ids.filter((id) => !again.seen.has(id))).toEqual([]);
+    });
+  });
+
   it('bad frames get error frames with stable codes and change nothing', async () => {
     const alice = await person(call);
     const c = await online(g1, alice);
