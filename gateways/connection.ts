@@ -13,6 +13,8 @@ export interface SocketData {
   userId: string;
   deviceId: string;
   sessionId: string;
+  /** When the access token was issued (ms). */
+  issuedAt: number;
   connId: string;
   authError?: string;
   conn?: Connection;

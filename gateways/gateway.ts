@@ -18,6 +18,7 @@ import type { Nats } from '../infra/nats/connection.js';
 import type { Names } from '../infra/naming.js';
 import type { EventStore } from '../producers/event-store/event-store.js';
 import type { Authentication } from '../producers/identity/authentication.js';
+import type { Revocation, Revocations } from '../producers/identity/tokens/revocations.js';
 import type { Database } from '../schema/database.js';
 import { Connection, type SocketData } from './connection.js';
 import { Directory, visibleTo } from './directory.js';
@@ -37,6 +38,8 @@ export interface GatewayDeps {
   db: Kysely<Database>;
   store: EventStore;
   auth: Pick<Authentication, 'authenticateToken'>;
+  /** Revoked sessions and users: their open connections are closed with 4401. */
+  revocations?: Pick<Revocations, 'onRevoke'>;
   metrics: Metrics;
   log: Logger;
   config: MessagingConfig;
@@ -70,7 +73,7 @@ export class Gateway {
   private readonly groupSubs: SharedSubscriptions;
   private epoch = '';
   private listenSocket: us_listen_socket | undefined;
-  private groupEvents: Subscription | undefined;
+  private directoryEvents: Subscription[] = [];
   private slowSweep: NodeJS.Timeout | undefined;
 
   constructor(private readonly d: GatewayDeps) {
@@ -97,6 +100,7 @@ export class Gateway {
     this.limits = { maxMessageBytes: config.maxMessageBytes, maxDevicesPerSend: 64, maxWatch: 500, maxTtlSeconds: config.inboxRetentionSeconds };
     this.userSubs = new SharedSubscriptions(d.nats, (subject, data) => this.userLive(subject, data));
     this.groupSubs = new SharedSubscriptions(d.nats, (subject, data) => this.groupLive(subject, data));
+    d.revocations?.onRevoke((r) => this.revoked(r));
     this.app = uWS.App();
     this.app.ws<SocketData>('/v1/ws', {
       compression: uWS.DISABLED, // payloads are ciphertext: deflate gains nothing and costs memory per socket
@@ -127,12 +131,14 @@ export class Gateway {
     this.presence.start();
     this.expiry.start();
     this.slowSweep = setInterval(() => this.closeSlowConnections(), 500);
-    // Group events are appended to JetStream on these subjects; core NATS sees each one as it is stored.
-    this.groupEvents = this.d.nats.nc.subscribe(this.d.names.aggregateSubjects('messaging', 'group'), {
-      callback: (err, msg) => {
-        if (!err) this.groupChanged({ seq: 0, subject: msg.subject, headers: msg.headers, data: msg.data });
-      },
-    });
+    // Group and device events are appended to JetStream on these subjects; core NATS sees each one as it is stored.
+    this.directoryEvents = ['group', 'devices'].map((aggregate) =>
+      this.d.nats.nc.subscribe(this.d.names.aggregateSubjects('messaging', aggregate), {
+        callback: (err, msg) => {
+          if (!err) this.directoryChanged({ seq: 0, subject: msg.subject, headers: msg.headers, data: msg.data });
+        },
+      }),
+    );
     this.listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
       this.app.listen(host, port, (socket) => (socket ? resolve(socket) : reject(new Error(`the gateway could not listen on ${host}:${port}`))));
     });
@@ -141,7 +147,7 @@ export class Gateway {
 
   async stop(): Promise<void> {
     clearInterval(this.slowSweep);
-    this.groupEvents?.unsubscribe();
+    for (const sub of this.directoryEvents) sub.unsubscribe();
     if (this.listenSocket) uWS.us_listen_socket_close(this.listenSocket);
     for (const conn of [...this.connections.values()]) conn.close(1001, 'gateway shutting down');
     await this.expiry.stop();
@@ -172,12 +178,12 @@ export class Gateway {
   }
 
   private checkToken(token: string, device: string): SocketData {
-    const refused = (authError: string): SocketData => ({ userId: '', deviceId: '', sessionId: '', connId: '', authError });
+    const refused = (authError: string): SocketData => ({ userId: '', deviceId: '', sessionId: '', issuedAt: 0, connId: '', authError });
     if (!token) return refused('missing access token: Authorization: Bearer <jwt> or Sec-WebSocket-Protocol: relaygrid.v1, bearer.<jwt>');
     if (!/^[A-Za-z0-9_-]{1,128}$/.test(device)) return refused('?device=<id> of one of your devices is required');
     try {
       const principal = this.d.auth.authenticateToken(token);
-      return { userId: principal.userId, deviceId: device, sessionId: principal.sessionId ?? '', connId: randomUUID() };
+      return { userId: principal.userId, deviceId: device, sessionId: principal.sessionId ?? '', issuedAt: principal.issuedAt ?? 0, connId: randomUUID() };
     } catch (err) {
       return refused((err as Error).message);
     }
@@ -521,21 +527,35 @@ export class Gateway {
     for (const conn of this.watchers.get(change.user) ?? []) conn.write(frame);
   }
 
-  // ---- group membership ----------------------------------------------------------------
+  /** A logout, suspension or password change ends the connections its tokens opened; a removed device is disconnected too. */
+  private revoked(r: Revocation): void {
+    if (r.kind === 'user') {
+      for (const conn of [...(this.byUser.get(r.id) ?? [])]) {
+        if (conn.ws.getUserData().issuedAt <= r.notBefore) conn.close(CLOSE.auth, 'signed out: log in again');
+      }
+      return;
+    }
+    for (const conn of [...this.connections.values()]) {
+      if (conn.ws.getUserData().sessionId === r.id) conn.close(CLOSE.auth, 'signed out: log in again');
+    }
+  }
 
-  /** Members added or removed reach the sockets already connected, without waiting for a reconnect. */
-  private groupChanged(raw: Parameters<typeof decodeMessage>[1]): void {
+  // ---- directory changes ----------------------------------------------------------------
+
+  /** Members added or removed reach the sockets already connected, without waiting for a reconnect; a removed device is disconnected. */
+  private directoryChanged(raw: Parameters<typeof decodeMessage>[1]): void {
     let events;
     try {
       events = decodeMessage(this.d.store.registry, raw);
     } catch (err) {
-      this.d.log.warn({ err, subject: raw.subject }, 'undecodable group event');
+      this.d.log.warn({ err, subject: raw.subject }, 'undecodable messaging event');
       return;
     }
     for (const event of events) {
       if (event.type === 'messaging.GroupCreated') for (const user of event.data.members) this.joinGroup(user, event.data.groupId, event.data.createdAt);
       else if (event.type === 'messaging.GroupMemberAdded') this.joinGroup(event.data.userId, event.data.groupId, event.data.addedAt);
       else if (event.type === 'messaging.GroupMemberRemoved') this.leaveGroup(event.data.userId, event.data.groupId);
+      else if (event.type === 'messaging.DeviceRemoved') this.connections.get(event.data.deviceId)?.close(CLOSE.auth, 'this device was removed');
     }
   }
 

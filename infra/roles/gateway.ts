@@ -15,7 +15,7 @@ export async function startGateway(rt: Runtime, opts: { host?: string; port?: nu
   // Only the token check and the revocation list: the gateway verifies access JWTs, it does not log anyone in.
   const identity = openIdentity(rt);
   await identity.start();
-  const gateway = new Gateway({ ...rt, store, auth: identity.auth, config: rt.config.messaging });
+  const gateway = new Gateway({ ...rt, store, auth: identity.auth, revocations: identity.deps.revocations, config: rt.config.messaging });
   const port = await gateway.start(opts.port ?? rt.config.gatewayPort, opts.host ?? '0.0.0.0');
   rt.log.info({ gateway: gateway.id, port }, 'gateway listening');
   return {

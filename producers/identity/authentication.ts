@@ -25,6 +25,8 @@ export interface Principal {
   sessionId?: string;
   /** Set when the request came with an API key. */
   apiKeyId?: string;
+  /** When a session token was issued (ms): a revocation covers the tokens issued up to its instant. */
+  issuedAt?: number;
 }
 
 export interface Tokens {
@@ -179,7 +181,7 @@ export class Authentication {
       throw new AuthError(401, (err as { code?: string }).code ?? 'invalid_token', (err as Error).message);
     }
     if (this.d.revocations.isRevoked(claims)) throw new AuthError(401, 'token_revoked', 'this access token was revoked: log in again');
-    return { userId: claims.sub, roles: claims.roles, sessionId: claims.sid };
+    return { userId: claims.sub, roles: claims.roles, sessionId: claims.sid, issuedAt: claims.ims };
   }
 
   /**

@@ -193,6 +193,17 @@ describe('messenger gateway', () => {
     expect(bobClient.messages.map((m) => m['id'])).toEqual([staying.id]);
   });
 
+  it('logging out, or removing the device, closes its open connection with 4401', async () => {
+    const alice = await person(call, 2);
+    const first = await online(g1, alice, alice.devices[0]);
+    const second = await online(g2, alice, alice.devices[1]);
+    expect((await call('DELETE', `/v1/devices/${alice.devices[1]}`, { token: alice.token })).status).toBeLessThan(300);
+    expect(await second.closed()).toBe(4401);
+    expect(second.closeReason).toMatch(/removed/);
+    expect((await call('POST', '/v1/auth/logout', { token: alice.token, body: {} })).status).toBeLessThan(300);
+    expect(await first.closed()).toBe(4401);
+  });
+
   it('one live connection per device: connecting again elsewhere closes the first with 4409', async () => {
     const alice = await person(call);
     const first = await online(g1, alice);

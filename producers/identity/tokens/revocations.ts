@@ -11,7 +11,7 @@ import type { Subscription } from '@nats-io/transport-node';
 import type { Nats } from '../../../infra/nats/connection.js';
 import type { AccessClaims } from './access-tokens.js';
 
-type Revocation = { kind: 'session'; id: string; until: number } | { kind: 'user'; id: string; notBefore: number; until: number };
+export type Revocation = { kind: 'session'; id: string; until: number } | { kind: 'user'; id: string; notBefore: number; until: number };
 
 function encode(r: Revocation): string {
   return r.kind === 'session' ? `s:${r.id}` : `u:${r.id}:${r.notBefore}`;
@@ -30,6 +30,8 @@ export class Revocations {
   private readonly users = new Map<string, { notBefore: number; until: number }>();
   private subscription: Subscription | undefined;
   private pruner: NodeJS.Timeout | undefined;
+  /** Told of every revocation this process learns of, so holders of long-lived connections can end them. */
+  private readonly listeners: ((r: Revocation) => void)[] = [];
 
   constructor(
     private readonly deps: { nats: Nats; redis: Redis; namespace: string; tokenTtlSeconds: number },
@@ -95,6 +97,10 @@ export class Revocations {
     return this.publish({ kind: 'user', id: userId, notBefore: now, until: this.until() });
   }
 
+  onRevoke(listener: (r: Revocation) => void): void {
+    this.listeners.push(listener);
+  }
+
   isRevoked(claims: Pick<AccessClaims, 'sub' | 'sid' | 'ims'>): boolean {
     if (this.sessions.has(claims.sid)) return true;
     const user = this.users.get(claims.sub);
@@ -113,6 +119,7 @@ export class Revocations {
   }
 
   private remember(r: Revocation): void {
+    for (const listener of this.listeners) listener(r);
     if (r.kind === 'session') {
       this.sessions.set(r.id, r.until);
       return;
