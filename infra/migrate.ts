@@ -10,7 +10,7 @@ import type { Logger } from './logger.js';
 import type { Names } from './naming.js';
 import type { Nats } from './nats/connection.js';
 import { applyStream, type ApplyOutcome } from './streams/apply.js';
-import { eventStreams, inboxStream, keyValueBuckets } from './streams/definitions.js';
+import { eventStreams, guardStream, inboxStream, keyValueBuckets } from './streams/definitions.js';
 import type { Config } from './config.js';
 import { openBucket, publishSchemas, type PublishedSchemas } from './streams/schema-bucket.js';
 
@@ -32,7 +32,7 @@ export async function migrate(deps: {
   const { nats, db, names, registry, replicas, log } = deps;
   const streams: ApplyOutcome[] = [];
   // Context streams first: the audit stream sources them. The checkpoint stream is migrate's too: services may not create streams.
-  for (const spec of [...eventStreams(names, replicas), inboxStream(names, replicas, deps.config.messaging.inboxRetentionSeconds)]) {
+  for (const spec of [...eventStreams(names, replicas), guardStream(names, replicas), inboxStream(names, replicas, deps.config.messaging.inboxRetentionSeconds)]) {
     const outcome = await applyStream(nats.jsm, spec);
     log.info(outcome, 'stream');
     streams.push(outcome);

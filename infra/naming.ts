@@ -77,6 +77,17 @@ export class Names {
     return `${this.upper}_SCHEMAS`;
   }
 
+  /** `RG_GUARDS`: one message per aggregate, the append guard of producers/event-store/append-guard.ts. Sourced by nothing. */
+  get guardStream(): string {
+    return `${this.upper}_GUARDS`;
+  }
+
+  /** `rg.guard.identity.user.<id>` for `rg.evt.identity.user.<id>`. */
+  guard(aggregateSubject: string): string {
+    const { context, aggregate, id } = this.parse(aggregateSubject);
+    return `${this.prefix}.guard.${context}.${aggregate}.${id}`;
+  }
+
   /** `RG_INBOX`: the messenger's per-device ciphertext inboxes; deletable, unlike every event stream. */
   get inboxStream(): string {
     return `${this.upper}_INBOX`;

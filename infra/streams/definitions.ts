@@ -56,6 +56,33 @@ export function eventStreams(names: Names, replicas: number): StreamSpec[] {
 }
 
 /**
+ * Append guards (producers/event-store/append-guard.ts): the last claim of
+ * each aggregate, nothing older. Not an event stream, and sourced by nothing:
+ * that is its point.
+ */
+export function guardStream(names: Names, replicas: number): StreamSpec {
+  return {
+    name: names.guardStream,
+    description: `Relaygrid append guards: the last claim per aggregate (${names.namespace})`,
+    subjects: [`${names.prefix}.guard.>`],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_msgs: -1,
+    max_bytes: -1,
+    max_age: 0,
+    max_msgs_per_subject: 1,
+    max_consumers: -1,
+    num_replicas: replicas,
+    duplicate_window: DUPLICATE_WINDOW_NS,
+    deny_delete: true,
+    deny_purge: true,
+    allow_rollup_hdrs: false,
+    allow_direct: true,
+  };
+}
+
+/**
  * The messenger's inboxes. Ciphertext never enters the immutable log: entries
  * are deleted once acknowledged, and the gateway's sweeper removes them when
  * their ttl or the retention runs out (recording MessageExpired). max_age is

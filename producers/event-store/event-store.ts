@@ -1,19 +1,17 @@
 /**
  * The event store: appends decisions to an aggregate's subject with optimistic
- * concurrency (`expect.lastSubjectSequence`) and reads an aggregate back with an
- * ordered consumer filtered on its one subject.
+ * concurrency (through the append guard, see append-guard.ts) and reads an
+ * aggregate back with an ordered consumer filtered on its one subject.
  */
-import { JetStreamApiError, type JsMsg } from '@nats-io/jetstream';
-import { TimeoutError, NoRespondersError } from '@nats-io/transport-node';
+import type { JsMsg } from '@nats-io/jetstream';
+import { TimeoutError, NoRespondersError, type MsgHdrs } from '@nats-io/transport-node';
 import type { SchemaRegistry } from '../../contracts/codec.js';
 import { decodeMessage, encodeDecision, rawMessageOf, type DomainEvent, type EventMeta, type StoredEvent } from '../../contracts/envelope.js';
 import { uuidv7 } from '../../contracts/ids.js';
 import type { Nats } from '../../infra/nats/connection.js';
 import type { Names } from '../../infra/naming.js';
-import { WrongExpectedSequenceError } from './errors.js';
+import { AppendGuard } from './append-guard.js';
 
-/** JetStream's error code for a failed `expect.lastSubjectSequence`. */
-const WRONG_LAST_SEQUENCE = 10071;
 /** Publishing again with the same Nats-Msg-Id is safe inside the stream's duplicate window. */
 const TRANSIENT_PUBLISH_RETRIES = 3;
 
@@ -42,11 +40,15 @@ function isTransient(err: unknown): boolean {
 }
 
 export class EventStore {
+  private readonly guard: AppendGuard;
+
   constructor(
     private readonly nats: Nats,
     readonly names: Names,
     readonly registry: SchemaRegistry,
-  ) {}
+  ) {
+    this.guard = new AppendGuard(nats, names, (subject, body, msgID, headers, expect) => this.publish(subject, body, msgID, headers, expect));
+  }
 
   async append(subject: string, events: readonly DomainEvent[], opts: AppendOptions): Promise<AppendResult> {
     const { id: aggregateId } = this.names.parse(subject);
@@ -54,18 +56,23 @@ export class EventStore {
     const ids = opts.ids ?? events.map(() => uuidv7(time.getTime()));
     const outgoing = events.map((event, i) => ({ id: ids[i] ?? uuidv7(), event, time }));
     const message = encodeDecision(this.registry, aggregateId, outgoing, opts.meta);
+    if (opts.expectedSeq === null) {
+      const ack = await this.publish(subject, message.body, message.id, message.headers);
+      return { seq: ack.seq, duplicate: ack.duplicate, ids };
+    }
+    const claimed = await this.guard.claim(subject, opts.expectedSeq, message);
+    if (claimed.storedAt !== undefined) return { seq: claimed.storedAt, duplicate: true, ids };
+    const ack = await this.publish(subject, message.body, message.id, message.headers);
+    this.guard.stored(subject, ack.seq, claimed.guardSeq);
+    return { seq: ack.seq, duplicate: ack.duplicate, ids };
+  }
+
+  /** One JetStream publish, retried on timeouts: the message id makes a retry a duplicate, never a second copy. */
+  private async publish(subject: string, body: Uint8Array, msgID: string, headers: MsgHdrs, expect?: { lastSubjectSequence: number }) {
     for (let attempt = 1; ; attempt++) {
       try {
-        const ack = await this.nats.js.publish(subject, message.body, {
-          msgID: message.id,
-          ...(opts.expectedSeq === null ? {} : { expect: { lastSubjectSequence: opts.expectedSeq } }),
-          headers: message.headers,
-        });
-        return { seq: ack.seq, duplicate: ack.duplicate, ids };
+        return await this.nats.js.publish(subject, body, { msgID, headers, ...(expect ? { expect } : {}) });
       } catch (err) {
-        if (err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE) {
-          throw new WrongExpectedSequenceError(subject, opts.expectedSeq ?? 0);
-        }
         if (!isTransient(err) || attempt >= TRANSIENT_PUBLISH_RETRIES) throw err;
       }
     }

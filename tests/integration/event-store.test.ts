@@ -6,7 +6,9 @@ import { EventStore } from '../../producers/event-store/event-store.js';
 import { DomainError } from '../../producers/decider.js';
 import { userDecider, type UserCommand } from '../../producers/identity/user.decider.js';
 import type { DomainEvent } from '../../contracts/envelope.js';
-import { isolated, type Isolated } from '../support/isolated.js';
+import { eventually, isolated, type Isolated } from '../support/isolated.js';
+import { AppendGuard, type Publish } from '../../producers/event-store/append-guard.js';
+import { encodeDecision } from '../../contracts/envelope.js';
 import { testUsers } from '../support/users.js';
 
 const meta = { source: 'relaygrid/test', actor: 'system:test' };
@@ -139,5 +141,42 @@ describe('event store on JetStream', () => {
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     expect(ok).toHaveLength(1);
     expect(failed.every((r) => r.reason instanceof DomainError && r.reason.code === 'email_taken')).toBe(true);
+  });
+
+  it('aggregates of two contexts appended in turn all reach the audit stream (expectations are not stored with the events)', async () => {
+    const before = (await env.rt.nats.jsm.streams.info(env.rt.names.auditStream)).state.messages;
+    const user = uuidv7();
+    const other = env.rt.names.aggregate('messaging', 'contacts', uuidv7());
+    const contact = (n: number): DomainEvent<'messaging.ContactAdded'> => ({ type: 'messaging.ContactAdded', data: { userId: 'u', contactId: `c${n}`, addedAt: at } });
+    let userSeq = 0;
+    let otherSeq = 0;
+    for (let i = 0; i < 3; i++) {
+      userSeq = (await store.append(subject(user), [registered(user)], { expectedSeq: userSeq, meta })).seq;
+      otherSeq = (await store.append(other, [contact(i)], { expectedSeq: otherSeq, meta })).seq;
+    }
+    for (const stream of [env.rt.names.stream('identity'), env.rt.names.stream('messaging')]) {
+      const stored = await env.rt.nats.jsm.direct.getMessage(stream, { last_by_subj: stream.endsWith('IDENTITY') ? subject(user) : other });
+      expect(stored?.header.get('Nats-Expected-Last-Subject-Sequence')).toBe('');
+    }
+    await eventually(async () => (await env.rt.nats.jsm.streams.info(env.rt.names.auditStream)).state.messages === before + 6, 5000);
+  });
+
+  it('a writer that died after claiming the guard: the next writer stores its event first, then decides again', async () => {
+    const id = uuidv7();
+    const first = await store.append(subject(id), [registered(id, 'one@example.org')], { expectedSeq: 0, meta });
+    // The dying writer: its claim is made, its event never published.
+    const publish: Publish = (s, body, msgID, headers, expect) => env.rt.nats.js.publish(s, body, { msgID, headers, ...(expect ? { expect } : {}) });
+    const dying = new AppendGuard(env.rt.nats, env.rt.names, publish);
+    const lost = encodeDecision(env.rt.registry, id, [{ id: uuidv7(), event: registered(id, 'two@example.org'), time: at }], meta);
+    await dying.claim(subject(id), first.seq, lost);
+    expect((await store.read(subject(id))).events).toHaveLength(1);
+    // Another process, expecting what it last read, learns it is stale, and the claimed event is now stored.
+    const other = new EventStore(env.rt.nats, env.rt.names, env.rt.registry);
+    await expect(other.append(subject(id), [registered(id, 'three@example.org')], { expectedSeq: first.seq, meta })).rejects.toBeInstanceOf(WrongExpectedSequenceError);
+    const { events, lastSeq } = await other.read(subject(id));
+    expect(events.map((e) => e.type === 'identity.UserRegistered' && e.data.emailHash)).toEqual(['one@example.org', 'two@example.org']);
+    expect(events[1]?.id).toBe(lost.id);
+    await other.append(subject(id), [registered(id, 'three@example.org')], { expectedSeq: lastSeq, meta });
+    expect((await other.read(subject(id))).events).toHaveLength(3);
   });
 });

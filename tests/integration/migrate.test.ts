@@ -22,6 +22,7 @@ describe('relaygrid migrate', () => {
       ...EVENT_CONTEXTS.map((c) => [env.rt.names.stream(c), 'created']),
       [env.rt.names.auditStream, 'created'],
       [`${env.rt.names.auditStream}_CHECKPOINTS`, 'created'],
+      [env.rt.names.guardStream, 'created'],
       [env.rt.names.inboxStream, 'created'],
     ]);
   });
