@@ -9,6 +9,7 @@ import { readinessProbe } from '../readiness.js';
 import { requireMasterKey } from '../config.js';
 import { Identity } from '../../producers/identity/identity.js';
 import { Messaging } from '../../producers/messaging/messaging.js';
+import { proveEvent } from '../../replay/audit/prove.js';
 import type { Runtime } from '../runtime.js';
 
 export interface RunningApi {
@@ -34,7 +35,8 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
   const handler = new CommandHandler(new EventStore(rt.nats, rt.names, rt.registry), { metrics: rt.metrics });
   const identity = openIdentity(rt, handler);
   await identity.start();
-  const messaging = new Messaging({ handler, db: rt.db, redis: rt.redis });
+  // Key transparency proofs come from the audit worker's tree (the same tables `replay audit prove` reads).
+  const messaging = new Messaging({ handler, db: rt.db, redis: rt.redis, proveEvent: (eventId) => proveEvent(rt, eventId) });
   const watcher = new CheckpointWatcher(rt.config.databaseUrl, rt.db);
   const app = buildApi({
     handler,

@@ -83,4 +83,17 @@ export function deviceRoutes(app: FastifyInstance, deps: ApiDeps): void {
     { config, schema: { tags, summary: "A user's key bundle: one claimed one-time prekey per active device (rate-limited per caller)", params: userParams } },
     (request) => devices.claimBundle(principalOf(request).userId, request.params.userId),
   );
+
+  app.get<{ Params: { userId: string } }>(
+    '/v1/keys/:userId/transparency',
+    {
+      config,
+      schema: {
+        tags,
+        summary: "Key transparency: for each active device, the event that registered its identity key and that event's inclusion proof in the signed audit log",
+        params: userParams,
+      },
+    },
+    (request) => deps.messaging.transparency.evidence(principalOf(request).userId, request.params.userId),
+  );
 }
