@@ -24,8 +24,10 @@ export type ConnectionState = 'awaiting-resume' | 'resuming' | 'live' | 'closed'
 
 export class Connection {
   state: ConnectionState = 'awaiting-resume';
-  /** The device was found to be the user's: until then frames wait. */
+  /** The device was found to be the user's and the connection registered: until then frames wait. */
   verified = false;
+  /** Presence was told of this connection, so its close must be told too. */
+  announced = false;
   /** Live frames that arrived while the backlog was being sent: offset (0 for ephemeral frames) and frame. */
   buffer: { offset: number; frame: string; json?: string }[] = [];
   /** Device-inbox entries sent and not yet acknowledged: offset → stored JSON (for the receipt and the event). */

@@ -45,6 +45,8 @@ export interface GatewayDeps {
   config: MessagingConfig;
 }
 
+/** How far past RG_WS_MAX_FRAME_BYTES a frame may be and still get an error frame rather than a dropped connection. */
+const FRAME_LIMIT_MARGIN = 1024 * 1024;
 /** Sends refused for rate in a row before the connection is closed with 4429. */
 const REFUSALS_BEFORE_CLOSE = 20;
 /** How long a connection may wait before its first frame; then the backlog is sent as if it had resumed from 0. */
@@ -104,17 +106,22 @@ export class Gateway {
     this.app = uWS.App();
     this.app.ws<SocketData>('/v1/ws', {
       compression: uWS.DISABLED, // payloads are ciphertext: deflate gains nothing and costs memory per socket
-      maxPayloadLength: config.maxFrameBytes,
+      // uWS drops the TCP connection past its limit without a word, so its limit sits above ours, which answers first.
+      maxPayloadLength: config.maxFrameBytes + FRAME_LIMIT_MARGIN,
       idleTimeout: 60,
       sendPingsAutomatically: true,
       // uWS's own limit is the hard stop (an abrupt close, 1006) well above ours: ours (Connection.write, the
       // sweep) closes with 4008 first, and the close frame itself must still fit under uWS's limit or it is lost.
-      maxBackpressure: config.maxBackpressureBytes * 2 + 4 * config.maxFrameBytes,
+      // The largest frame it sends is a msg carrying a maximal ciphertext in base64.
+      maxBackpressure: config.maxBackpressureBytes * 2 + 4 * Math.max(config.maxFrameBytes, 2 * config.maxMessageBytes),
       closeOnBackpressureLimit: 1,
       upgrade: (res, req, context) => this.upgrade(res, req, context),
       open: (ws) => this.opened(ws),
       // Decoded at once: uWS reuses the message buffer when the handler returns.
-      message: (ws, message, isBinary) => this.received(ws, Buffer.from(message).toString('utf8'), isBinary),
+      message: (ws, message, isBinary) => {
+        if (message.byteLength > config.maxFrameBytes) this.tooLarge(ws, message.byteLength);
+        else this.received(ws, Buffer.from(message).toString('utf8'), isBinary);
+      },
       close: (ws, code) => this.closed(ws, code),
     });
     this.app.get('/health', (res) => {
@@ -198,26 +205,24 @@ export class Gateway {
     const conn = new Connection(ws, data.userId, data.deviceId, data.connId, this.d.config);
     data.conn = conn;
     this.d.metrics.gatewayConnections.inc();
-    // One live connection per device: this gateway's, now; other gateways' through the kick below.
-    this.connections.get(conn.deviceId)?.close(CLOSE.elsewhere, 'this device connected again elsewhere');
-    this.connections.set(conn.deviceId, conn);
-    let mine = this.byUser.get(conn.userId);
-    if (!mine) this.byUser.set(conn.userId, (mine = new Set()));
-    mine.add(conn);
-    this.userSubs.acquire(this.d.names.liveUser(conn.userId));
     this.groupSince.set(conn, new Map());
     conn.ready = this.prepare(conn);
     conn.resumeTimer = setTimeout(() => this.beginResume(conn, { epoch: '', offset: 0 }, false), IMPLICIT_RESUME_MS);
   }
 
-  /** Subscriptions in place before anyone is told; then the kick, the groups, presence. */
+  /**
+   * The device check first: until it passes, the connection displaces nobody
+   * and is subscribed to nothing. Then subscriptions are in place before anyone
+   * is told; then the kick, the groups, presence.
+   */
   private async prepare(conn: Connection): Promise<void> {
     try {
       if ((await this.directory.deviceOwner(conn.deviceId, true)) !== conn.userId) {
         conn.close(CLOSE.auth, `device ${conn.deviceId} is not one of yours`);
         return;
       }
-      conn.verified = true;
+      if (!conn.open) return;
+      this.register(conn);
       await this.d.nats.nc.flush();
       this.d.nats.nc.publish(this.d.names.liveUser(conn.userId), live.kick(conn.deviceId, conn.connId));
       const groups = await this.directory.groupsOf(conn.userId);
@@ -230,6 +235,9 @@ export class Gateway {
         this.groupSubs.acquire(this.d.names.liveGroup(groupId));
       }
       await this.d.nats.nc.flush();
+      if (!conn.open) return;
+      // Marked before the call: a close while it runs must withdraw what it adds (Redis runs the two in order).
+      conn.announced = true;
       await this.presence.connected(conn.userId, conn.deviceId, conn.connId);
     } catch (err) {
       this.d.log.warn({ err, device: conn.deviceId }, 'connection setup failed');
@@ -239,6 +247,17 @@ export class Gateway {
 
   private readonly groupSince = new WeakMap<Connection, Map<string, Date>>();
 
+  /** One live connection per device: this gateway's is closed now, other gateways' through the kick. */
+  private register(conn: Connection): void {
+    conn.verified = true;
+    this.connections.get(conn.deviceId)?.close(CLOSE.elsewhere, 'this device connected again elsewhere');
+    this.connections.set(conn.deviceId, conn);
+    let mine = this.byUser.get(conn.userId);
+    if (!mine) this.byUser.set(conn.userId, (mine = new Set()));
+    mine.add(conn);
+    this.userSubs.acquire(this.d.names.liveUser(conn.userId));
+  }
+
   private closed(ws: WebSocket<SocketData>, code: number): void {
     const conn = ws.getUserData().conn;
     if (!conn) return;
@@ -246,15 +265,16 @@ export class Gateway {
     clearTimeout(conn.resumeTimer);
     this.d.metrics.gatewayConnections.dec();
     this.d.metrics.gatewayDisconnects.inc({ code: String(code) });
+    this.resuming.delete(conn);
+    if (!conn.verified) return;
     if (this.connections.get(conn.deviceId) === conn) this.connections.delete(conn.deviceId);
     const mine = this.byUser.get(conn.userId);
     mine?.delete(conn);
     if (mine?.size === 0) this.byUser.delete(conn.userId);
     this.userSubs.release(this.d.names.liveUser(conn.userId));
     for (const g of conn.groups) this.groupSubs.release(this.d.names.liveGroup(g));
-    this.resuming.delete(conn);
     for (const user of conn.watching) this.unwatchOne(conn, user);
-    void this.presence.disconnected(conn.userId, conn.deviceId, conn.connId).catch((err: unknown) => this.d.log.warn({ err }, 'presence update failed'));
+    if (conn.announced) void this.presence.disconnected(conn.userId, conn.deviceId, conn.connId).catch((err: unknown) => this.d.log.warn({ err }, 'presence update failed'));
   }
 
   // ---- frames from clients ---------------------------------------------------------
@@ -319,6 +339,14 @@ export class Gateway {
     }
   }
 
+  /** A frame over the limit: said in an error frame, then the connection is closed with 1009 (message too big). */
+  private tooLarge(ws: WebSocket<SocketData>, bytes: number): void {
+    const conn = ws.getUserData().conn;
+    if (!conn?.open) return;
+    conn.write(errorFrame('too_large', `a frame of ${bytes} bytes is over the limit of ${this.d.config.maxFrameBytes}`, { limit: this.d.config.maxFrameBytes }));
+    conn.close(1009, 'frame too large');
+  }
+
   private fail(conn: Connection, err: unknown, op: string, id?: string): void {
     if (err instanceof FrameError) {
       conn.write(frameOf(err, id));
@@ -342,10 +370,12 @@ export class Gateway {
     const acked = [...conn.delivered].filter(([offset]) => offset <= upTo);
     if (acked.length === 0) return;
     for (const [offset] of acked) conn.delivered.delete(offset);
-    await Promise.all(acked.map(([offset]) => this.inbox.delete(offset)));
-    const messages = acked.map(([offset, json]) => ({ offset, m: JSON.parse(json) as StoredMessage }));
+    // An entry the expiry sweeper removed meanwhile was expired, not delivered: no receipt, no event.
+    const deleted = await Promise.all(acked.map(([offset]) => this.inbox.delete(offset)));
+    const messages = acked.filter((_, i) => deleted[i]).map(([offset, json]) => ({ offset, m: JSON.parse(json) as StoredMessage }));
+    if (messages.length === 0) return;
     await this.expiry.cancel(messages.map(({ offset, m }) => ({ offset, messageId: m.id, holder: conn.deviceId, reason: this.expiry.deadline(m.ts, m.ttl).reason })));
-    this.d.metrics.gatewayAcks.inc(acked.length);
+    this.d.metrics.gatewayAcks.inc(messages.length);
     const deliveredAt = new Date();
     this.events.record(
       'mailbox',
@@ -372,7 +402,7 @@ export class Gateway {
     if ('group' in frame.to) {
       if (!(await this.directory.isMember(frame.to.group, conn.userId))) throw new FrameError('not_member', `you are not a member of group ${frame.to.group}`);
       const typing = JSON.stringify({ op: 'typing', from, group: frame.to.group, state: frame.op === 'typing' ? frame.state : 'start' });
-      this.d.nats.nc.publish(this.d.names.liveGroup(frame.to.group), live.groupFrame(typing));
+      this.d.nats.nc.publish(this.d.names.liveGroup(frame.to.group), live.groupFrame(conn.deviceId, typing));
       return;
     }
     const to = frame.to;
@@ -408,6 +438,7 @@ export class Gateway {
   private async resume(conn: Connection, from: { epoch: string; offset: number }, explicit: boolean): Promise<void> {
     const started = performance.now();
     await conn.ready;
+    if (!conn.verified || !conn.open) return;
     const [lost, last] = await Promise.all([this.expiry.lostOffset(conn.deviceId), this.inbox.lastOffset()]);
     const resync = explicit && ((from.epoch !== '' && from.epoch !== this.epoch) || lost > from.offset || from.offset > last);
     const after = resync ? 0 : from.offset;
@@ -435,7 +466,8 @@ export class Gateway {
     if (!conn.open) return;
     conn.state = 'live';
     for (const g of conn.groups) conn.ws.subscribe(`g/${g}`);
-    conn.write(JSON.stringify({ op: 'synced', epoch: this.epoch, offset: Math.max(conn.highest, after) }));
+    // After a resync the device is settled up to what was lost, or its next resume would resync again.
+    conn.write(JSON.stringify({ op: 'synced', epoch: this.epoch, offset: Math.max(conn.highest, after, resync ? lost : 0) }));
     this.d.metrics.gatewayRecoveries.inc({ outcome: resync ? 'resync' : 'ok' });
     this.d.metrics.gatewayBacklogSeconds.observe((performance.now() - started) / 1000);
   }
@@ -479,15 +511,17 @@ export class Gateway {
     const group = subject.slice(subject.lastIndexOf('.') + 1);
     const topic = `g/${group}`;
     const frame = msg.kind === 'message' ? msgFrame(this.epoch, msg.entry) : msg.frame;
-    const sender = msg.kind === 'message' ? this.connections.get(msg.senderDevice) : undefined;
-    if (sender?.state === 'live' && sender.groups.includes(group)) sender.ws.publish(topic, frame, false, false);
+    // The sender's own socket, when it is here and subscribed, publishes: uWS then skips it.
+    const sender = this.connections.get(msg.senderDevice);
+    const fromHere = sender?.state === 'live' && sender.groups.includes(group);
+    if (fromHere) sender.ws.publish(topic, frame, false, false);
     else this.app.publish(topic, frame, false, false);
     for (const conn of this.resuming) {
       if (!conn.groups.includes(group) || conn === sender) continue;
       conn.buffer.push({ offset: msg.kind === 'message' ? msg.entry.offset : 0, frame });
     }
     if (msg.kind === 'message') {
-      this.d.metrics.gatewayDeliveries.inc({ path: 'live' }, this.app.numSubscribers(topic) - (sender ? 1 : 0));
+      this.d.metrics.gatewayDeliveries.inc({ path: 'live' }, this.app.numSubscribers(topic) - (fromHere ? 1 : 0));
       this.d.metrics.gatewayFanoutSeconds.observe((performance.now() - started) / 1000);
     }
   }

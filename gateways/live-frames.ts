@@ -9,7 +9,7 @@
  *   k \n <device> \n <connection id>               that device connected elsewhere: close others
  * On a group's subject (`<ns>.live.group.<id>`):
  *   m \n <sender device> \n <offset> \n <stored json>
- *   f \n <frame>
+ *   f \n <sender device> \n <frame>
  */
 import type { HeldEntry } from './inbox.js';
 
@@ -18,7 +18,7 @@ export type UserLive =
   | { kind: 'frame'; device: string; frame: string }
   | { kind: 'kick'; device: string; connId: string };
 
-export type GroupLive = { kind: 'message'; senderDevice: string; entry: HeldEntry } | { kind: 'frame'; frame: string };
+export type GroupLive = { kind: 'message'; senderDevice: string; entry: HeldEntry } | { kind: 'frame'; senderDevice: string; frame: string };
 
 /** Splits off the first `n` fields; the rest (which may contain newlines) is the last. */
 function fields(text: string, n: number): string[] | undefined {
@@ -39,7 +39,7 @@ export const live = {
   frame: (device: string, frame: string) => `f\n${device}\n${frame}`,
   kick: (device: string, connId: string) => `k\n${device}\n${connId}`,
   groupMessage: (senderDevice: string, entry: HeldEntry) => `m\n${senderDevice}\n${entry.offset}\n${entry.json}`,
-  groupFrame: (frame: string) => `f\n${frame}`,
+  groupFrame: (senderDevice: string, frame: string) => `f\n${senderDevice}\n${frame}`,
 
   parseUser(text: string): UserLive | undefined {
     const kind = text[0];
@@ -59,7 +59,7 @@ export const live = {
       const [, senderDevice, offset, json] = fields(text, 3) ?? [];
       return senderDevice && offset && json ? { kind: 'message', senderDevice, entry: { offset: Number(offset), json } } : undefined;
     }
-    const [, frame] = fields(text, 1) ?? [];
-    return text[0] === 'f' && frame ? { kind: 'frame', frame } : undefined;
+    const [, senderDevice, frame] = fields(text, 2) ?? [];
+    return text[0] === 'f' && senderDevice && frame ? { kind: 'frame', senderDevice, frame } : undefined;
   },
 };

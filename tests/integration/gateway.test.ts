@@ -61,9 +61,14 @@ describe('messenger gateway', () => {
     expect(noToken.closeReason).toMatch(/access token/);
     const forged = await connect(g1, { ...alice, token: `${alice.token}x` });
     expect(await forged.closed()).toBe(4401);
+    // Someone else's device id is refused, and its owner's live connection is not disturbed.
+    const bobClient = await online(g1, bob);
     const notMine = await connect(g1, alice, bob.devices[0]);
     expect(await notMine.closed()).toBe(4401);
     expect(notMine.closeReason).toMatch(/not one of yours/);
+    bobClient.send({ op: 'ping' });
+    await bobClient.op('pong');
+    expect(bobClient.closeCode).toBeUndefined();
     const browser = await connect(g1, alice, alice.devices[0], 'protocol');
     expect(browser.ws.protocol).toBe('relaygrid.v1');
     browser.send({ op: 'ping' });
@@ -189,8 +194,17 @@ describe('messenger gateway', () => {
     }, 8000);
     const bobClient = await connect(g2, bob);
     bobClient.send({ op: 'resume', epoch: '', offset: 0 });
-    await bobClient.op('synced');
+    // Something expired undelivered: the gap cannot be filled, so resync, then what is still held.
+    await bobClient.op('resync');
+    const synced = await bobClient.op('synced');
     expect(bobClient.messages.map((m) => m['id'])).toEqual([staying.id]);
+    bobClient.close();
+    await bobClient.closed();
+    // Resuming from where that left off is a plain resume: the lost entry is behind it.
+    const again = await connect(g1, bob);
+    again.send({ op: 'resume', epoch: synced['epoch'], offset: synced['offset'] });
+    await again.op('synced');
+    expect(again.frames.some((f) => f.op === 'resync')).toBe(false);
   });
 
   it('logging out, or removing the device, closes its open connection with 4401', async () => {
@@ -262,8 +276,12 @@ describe('messenger gateway', () => {
     const [b, c] = await Promise.all([bobClient.op('msg', (f) => f['id'] === id), carolClient.op('msg', (f) => f['id'] === id)]);
     expect(b).toEqual(c);
     expect(b).toMatchObject({ group, from: { user: alice.userId }, body: 'c2VuZGVyIGtleQ==' });
+    aliceClient.send({ op: 'typing', to: { group }, state: 'start' });
+    expect(await carolClient.op('typing')).toMatchObject({ group, from: { user: alice.userId } });
+    await bobClient.op('typing');
     await new Promise((r) => setTimeout(r, 100));
-    expect(aliceClient.frames.filter((f) => f.op === 'msg')).toEqual([]);
+    // The sender sees neither its own message nor its own typing.
+    expect(aliceClient.frames.filter((f) => f.op === 'msg' || f.op === 'typing')).toEqual([]);
     // A non-member may not send to the group.
     const outsider = await person(call);
     const outsiderClient = await online(g2, outsider);
@@ -297,7 +315,7 @@ describe('messenger gateway', () => {
   describe('with tight limits', () => {
     let tight: RunningGateway;
     beforeAll(async () => {
-      const messaging = { ...env.rt.config.messaging, sendsPerSecond: 5, maxBackpressureBytes: 16 * 1024, pairSendsPerMinute: 10_000 };
+      const messaging = { ...env.rt.config.messaging, sendsPerSecond: 5, maxBackpressureBytes: 16 * 1024, pairSendsPerMinute: 10_000, maxFrameBytes: 4096 };
       tight = await startGateway({ ...env.rt, config: { ...env.rt.config, messaging } }, { host: '127.0.0.1', port: 0 });
     });
     afterAll(() => tight?.close());
@@ -311,6 +329,14 @@ describe('messenger gateway', () => {
       expect(typeof refused['id']).toBe('string');
       expect(await c.closed()).toBe(4429);
       expect(c.frames.filter((f) => f.op === 'sent').length).toBeLessThanOrEqual(6);
+    });
+
+    it('a frame over the frame limit is answered with too_large, then the connection is closed with 1009', async () => {
+      const alice = await person(call);
+      const c = await online(tight, alice);
+      c.send({ op: 'send', id: 'big', to: { group: 'g' }, type: 1, body: Buffer.alloc(6000).toString('base64') });
+      expect(await c.op('error')).toMatchObject({ code: 'too_large', limit: 4096 });
+      expect(await c.closed()).toBe(1009);
     });
 
     it('a device that does not read is closed with 4008, and on reconnecting gets every message it missed', { timeout: 60_000 }, async () => {

@@ -64,7 +64,7 @@ describe('live frames between gateways', () => {
     expect(live.parseUser(live.frame('*', '{"op":"typing"}'))).toEqual({ kind: 'frame', device: '*', frame: '{"op":"typing"}' });
     expect(live.parseUser(live.kick('d1', 'c1'))).toEqual({ kind: 'kick', device: 'd1', connId: 'c1' });
     expect(live.parseGroup(live.groupMessage('d9', entry))).toEqual({ kind: 'message', senderDevice: 'd9', entry });
-    expect(live.parseGroup(live.groupFrame('{"op":"typing"}'))).toEqual({ kind: 'frame', frame: '{"op":"typing"}' });
+    expect(live.parseGroup(live.groupFrame('d9', '{"op":"typing"}'))).toEqual({ kind: 'frame', senderDevice: 'd9', frame: '{"op":"typing"}' });
     expect(live.parseUser('x\nnonsense')).toBeUndefined();
   });
 
