@@ -20,6 +20,9 @@ export interface SocketData {
   conn?: Connection;
 }
 
+/** One settled promise shared by every idle connection (an idle socket's memory is the budget). */
+const SETTLED: Promise<void> = Promise.resolve();
+
 export type ConnectionState = 'awaiting-resume' | 'resuming' | 'live' | 'closed';
 
 export class Connection {
@@ -37,11 +40,11 @@ export class Connection {
   groups: string[] = [];
   readonly watching = new Set<string>();
   /** Sends are handled one after another, so a sender's messages are stored in the order it sent them. */
-  sendQueue: Promise<void> = Promise.resolve();
+  sendQueue: Promise<void> = SETTLED;
   refusedSends = 0;
   resumeTimer: NodeJS.Timeout | undefined;
   /** Settles once the gateway has subscribed everything this connection needs (its groups loaded). */
-  ready: Promise<void> = Promise.resolve();
+  ready: Promise<void> = SETTLED;
   readonly sends: TokenBucket;
 
   constructor(

@@ -6,7 +6,7 @@
  * sweeps it; ZREM decides which gateway removes an entry, so each expiry is
  * recorded once. The stream's max_age, an hour later, is the backstop.
  */
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import type { Logger } from '../infra/logger.js';
 import type { Inbox } from './inbox.js';
 
@@ -57,9 +57,9 @@ export class InboxExpiry {
     return { expiresAt: retention, reason: 'retention' };
   }
 
-  async schedule(entries: readonly Scheduled[]): Promise<void> {
-    if (entries.length === 0) return;
-    await this.deps.redis.zadd(this.key, ...entries.flatMap((e) => [e.expiresAt, member(e)]));
+  /** Adds the entries' deadlines to a pipeline the caller runs (one round trip with its other writes). */
+  schedule(pipeline: ChainableCommander, entries: readonly Scheduled[]): ChainableCommander {
+    return entries.length === 0 ? pipeline : pipeline.zadd(this.key, ...entries.flatMap((e) => [e.expiresAt, member(e)]));
   }
 
   /** An acknowledged entry needs no expiry. */

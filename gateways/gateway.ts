@@ -420,6 +420,7 @@ export class Gateway {
   private beginResume(conn: Connection, from: { epoch: string; offset: number }, explicit: boolean): void {
     if (conn.state !== 'awaiting-resume') return;
     clearTimeout(conn.resumeTimer);
+    conn.resumeTimer = undefined;
     conn.state = 'resuming';
     this.resuming.add(conn);
     void this.resume(conn, from, explicit).catch((err: unknown) => {
@@ -463,6 +464,7 @@ export class Gateway {
     }
     conn.buffer = [];
     this.resuming.delete(conn);
+    this.groupSince.delete(conn);
     if (!conn.open) return;
     conn.state = 'live';
     for (const g of conn.groups) conn.ws.subscribe(`g/${g}`);

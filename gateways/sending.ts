@@ -33,6 +33,12 @@ export interface SendingDeps {
   idMemorySeconds: number;
 }
 
+/** One stored inbox entry: its size, and its expiry to schedule. */
+interface Stored {
+  bytes: number;
+  scheduled: Scheduled;
+}
+
 function difference(a: readonly string[], b: ReadonlySet<string>): string[] {
   return a.filter((x) => !b.has(x)).sort();
 }
@@ -63,7 +69,9 @@ export class Sending {
     const ts = Date.now();
     const from = { user: conn.userId, device: conn.deviceId };
     const stored = isGroupSend(frame) ? await this.storeGroup(conn, frame, frame.to.group, ts) : await this.storeDirect(conn, frame, frame.to.user, ts);
-    await this.d.redis.set(this.sentKey(conn.userId, frame.id), String(ts), 'EX', this.d.idMemorySeconds);
+    // Before `sent`, in one round trip: the entries' expiry (a disappearing message must vanish even if this process dies next) and the id, for resends.
+    const pipeline = this.d.expiry.schedule(this.d.redis.multi(), stored.map((s) => s.scheduled));
+    await pipeline.set(this.sentKey(conn.userId, frame.id), String(ts), 'EX', this.d.idMemorySeconds).exec();
     this.d.metrics.gatewaySends.inc({ kind, outcome: 'stored' });
     this.d.events.record(
       'outbox',
@@ -89,7 +97,8 @@ export class Sending {
     return sentFrame(frame.id, ts);
   }
 
-  private async storeDirect(conn: Connection, frame: DirectSend, recipient: string, ts: number): Promise<{ bytes: number }[]> {
+  /** Stores one entry per addressed device and hands each to the live path; answers what to schedule for expiry. */
+  private async storeDirect(conn: Connection, frame: DirectSend, recipient: string, ts: number): Promise<Stored[]> {
     let view = await this.d.directory.conversation(conn.userId, recipient);
     const addressed = new Set(frame.messages.map((m) => m.device));
     const expected = () => new Set([...view.recipientDevices, ...view.senderDevices.filter((d) => d !== conn.deviceId)]);
@@ -117,16 +126,15 @@ export class Sending {
     }));
     const held = await this.d.inbox.store(entries);
     const deadline = this.d.expiry.deadline(ts, frame.ttl);
-    await this.d.expiry.schedule(held.map((h, i): Scheduled => ({ offset: h.offset, messageId: frame.id, holder: frame.messages[i]?.device ?? '', ...deadline })));
     for (const [i, h] of held.entries()) {
       const device = frame.messages[i]?.device ?? '';
       this.d.nats.nc.publish(this.d.names.liveUser(owners.get(device) ?? recipient), live.message(device, h));
     }
     void this.queueOffline(conn, frame.id, frame.messages.map((m) => ({ device: m.device, user: owners.get(m.device) ?? recipient })));
-    return held.map((h) => ({ bytes: h.json.length }));
+    return held.map((h, i) => ({ bytes: h.json.length, scheduled: { offset: h.offset, messageId: frame.id, holder: frame.messages[i]?.device ?? '', ...deadline } }));
   }
 
-  private async storeGroup(conn: Connection, frame: GroupSend, group: string, ts: number): Promise<{ bytes: number }[]> {
+  private async storeGroup(conn: Connection, frame: GroupSend, group: string, ts: number): Promise<Stored[]> {
     if (!(await this.d.directory.isMember(group, conn.userId))) throw new FrameError('not_member', `you are not a member of group ${group}`);
     const [held] = (await this.d.inbox.store([
       {
@@ -135,9 +143,8 @@ export class Sending {
         message: { id: frame.id, from: { user: conn.userId, device: conn.deviceId }, group, type: frame.type, body: frame.body, ts, ...ttlOf(frame) },
       },
     ])) as [HeldEntry];
-    await this.d.expiry.schedule([{ offset: held.offset, messageId: frame.id, holder: `group:${group}`, ...this.d.expiry.deadline(ts, frame.ttl) }]);
     this.d.nats.nc.publish(this.d.names.liveGroup(group), live.groupMessage(conn.deviceId, held));
-    return [{ bytes: held.json.length }];
+    return [{ bytes: held.json.length, scheduled: { offset: held.offset, messageId: frame.id, holder: `group:${group}`, ...this.d.expiry.deadline(ts, frame.ttl) } }];
   }
 
   /** The push hook: one event per addressed device that has no live connection anywhere. */
