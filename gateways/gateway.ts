@@ -158,6 +158,7 @@ export class Gateway {
     if (this.listenSocket) uWS.us_listen_socket_close(this.listenSocket);
     for (const conn of [...this.connections.values()]) conn.close(1001, 'gateway shutting down');
     await this.expiry.stop();
+    await this.events.close();
     await this.presence.stop();
     this.userSubs.close();
     this.groupSubs.close();
@@ -378,13 +379,10 @@ export class Gateway {
     this.d.metrics.gatewayAcks.inc(messages.length);
     const deliveredAt = new Date();
     this.events.record(
-      'mailbox',
-      conn.deviceId,
       messages.map(({ offset, m }) => ({
         type: 'messaging.MessageDelivered' as const,
         data: { messageId: m.id, senderUserId: m.from.user, recipientUserId: conn.userId, recipientDeviceId: conn.deviceId, offset: BigInt(offset), deliveredAt },
       })),
-      `user:${conn.userId}`,
     );
     for (const { m } of messages) {
       if (m.from.user !== conn.userId) {
@@ -617,12 +615,9 @@ export class Gateway {
   // ---- housekeeping --------------------------------------------------------------------
 
   private expired(entry: Scheduled): void {
-    this.events.record(
-      'mailbox',
-      entry.holder.replace(/^group:/, 'group-'),
-      [{ type: 'messaging.MessageExpired', data: { messageId: entry.messageId, recipientDeviceId: entry.holder, offset: BigInt(entry.offset), reason: entry.reason, expiredAt: new Date() } }],
-      'system:gateway',
-    );
+    this.events.record([
+      { type: 'messaging.MessageExpired', data: { messageId: entry.messageId, recipientDeviceId: entry.holder, offset: BigInt(entry.offset), reason: entry.reason, expiredAt: new Date() } },
+    ]);
     const conn = this.connections.get(entry.holder);
     conn?.delivered.delete(entry.offset);
   }

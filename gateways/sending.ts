@@ -73,10 +73,7 @@ export class Sending {
     const pipeline = this.d.expiry.schedule(this.d.redis.multi(), stored.map((s) => s.scheduled));
     await pipeline.set(this.sentKey(conn.userId, frame.id), String(ts), 'EX', this.d.idMemorySeconds).exec();
     this.d.metrics.gatewaySends.inc({ kind, outcome: 'stored' });
-    this.d.events.record(
-      'outbox',
-      conn.deviceId,
-      [
+    this.d.events.record([
         {
           type: 'messaging.MessageSent',
           data: {
@@ -91,9 +88,7 @@ export class Sending {
             sentAt: new Date(ts),
           },
         },
-      ],
-      `user:${from.user}`,
-    );
+    ]);
     return sentFrame(frame.id, ts);
   }
 
@@ -154,12 +149,7 @@ export class Sending {
       const queuedAt = new Date();
       for (const t of targets) {
         if (online.has(t.device)) continue;
-        this.d.events.record(
-          'mailbox',
-          t.device,
-          [{ type: 'messaging.OfflineMessageQueued', data: { messageId, recipientUserId: t.user, recipientDeviceId: t.device, queuedAt } }],
-          `user:${conn.userId}`,
-        );
+        this.d.events.record([{ type: 'messaging.OfflineMessageQueued', data: { messageId, recipientUserId: t.user, recipientDeviceId: t.device, queuedAt } }]);
       }
     } catch {
       // Presence unavailable: a push is a courtesy; the message itself is stored.

@@ -45,6 +45,12 @@ describe('messenger gateway', () => {
     return c;
   }
 
+  /** The message metadata events about one device, from every gateway's batches. */
+  async function trafficOf(device: string) {
+    const events = await readLog(env.rt, env.rt.names.aggregateSubjects('messaging', 'traffic'));
+    return events.filter((e) => (e.data as { recipientDeviceId?: string }).recipientDeviceId === device);
+  }
+
   /** Connects and resumes from nothing, waiting for `synced`. */
   async function online(gateway: RunningGateway, p: TestPerson, device = p.devices[0] ?? ''): Promise<WsClient> {
     const c = await connect(gateway, p, device);
@@ -160,7 +166,7 @@ describe('messenger gateway', () => {
     expect(third.messages.map((m) => m['id'])).toEqual([ids[2]]);
     expect(synced).toMatchObject({ epoch, offset: second.messages[2]?.['offset'] });
     const delivered = await eventually(async () => {
-      const events = await readLog(env.rt, env.rt.names.aggregate('messaging', 'mailbox', bob.devices[0] ?? ''));
+      const events = await trafficOf(bob.devices[0] ?? '');
       const d = events.filter((e) => e.type === 'messaging.MessageDelivered');
       return d.length === 2 ? d : undefined;
     });
@@ -189,7 +195,7 @@ describe('messenger gateway', () => {
     await aliceClient.request(vanishing);
     await aliceClient.request(staying);
     await eventually(async () => {
-      const events = await readLog(env.rt, env.rt.names.aggregate('messaging', 'mailbox', bob.devices[0] ?? ''));
+      const events = await trafficOf(bob.devices[0] ?? '');
       return events.some((e) => e.type === 'messaging.MessageExpired' && (e.data as { messageId: string }).messageId === vanishing.id);
     }, 8000);
     const bobClient = await connect(g2, bob);
@@ -305,7 +311,7 @@ describe('messenger gateway', () => {
     const frame = directSend(bob.userId, bob.devices);
     await aliceClient.request(frame);
     const queued = await eventually(async () => {
-      const events = await readLog(env.rt, env.rt.names.aggregate('messaging', 'mailbox', bob.devices[0] ?? ''));
+      const events = await trafficOf(bob.devices[0] ?? '');
       return events.find((e) => e.type === 'messaging.OfflineMessageQueued');
     });
     expect(queued.data).toMatchObject({ messageId: frame.id, recipientUserId: bob.userId, recipientDeviceId: bob.devices[0] });
