@@ -30,7 +30,7 @@ commands:
                         record a failed event as skipped and move the projector past it
   nats-config [--host H] [--port N] [--store-dir DIR]
                         print a nats-server config with Relaygrid's account and users
-                        (passwords from NATS_OPERATOR_/SERVICE_/ANALYST_/AUDIT_PASSWORD)
+                        (passwords from NATS_OPERATOR_/SERVICE_/ANALYST_/AUDIT_/GATEWAY_PASSWORD)
   replay <command>      schemas, export, rebuild, state, into, audit
                         (\`relaygrid replay\` for details)
   users <command>       create the first admin, suspend, reinstate, grant or revoke
@@ -38,7 +38,7 @@ commands:
 
 configuration (environment): NATS_URL, DATABASE_URL, REDIS_URL, RG_NAMESPACE,
   RG_MASTER_KEY, RG_API_PORT, RG_GATEWAY_PORT, RG_STREAM_REPLICAS, LOG_LEVEL and the
-  RG_* auth limits — see README.md`;
+  RG_* auth and messenger limits — see README.md`;
 
 class UsageError extends CliError {}
 
