@@ -191,19 +191,6 @@ export function parseClientFrame(text: string, limits: FrameLimits): ClientFrame
   }
 }
 
-/** What a device receives for a stored message. Group messages carry the group id. */
-export interface MsgFrame {
-  op: 'msg';
-  epoch: string;
-  offset: number;
-  id: string;
-  from: { user: string; device: string };
-  group?: string;
-  type: number;
-  body: string;
-  ts: number;
-}
-
 export function errorFrame(code: string, message: string, extra: Record<string, unknown> = {}): string {
   return JSON.stringify({ op: 'error', ...extra, code, message });
 }

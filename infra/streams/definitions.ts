@@ -12,7 +12,7 @@ export const DUPLICATE_WINDOW_NS = 2 * 60 * 1_000_000_000;
 
 export type StreamSpec = Partial<StreamConfig> & { name: string };
 
-/** Settings every event stream (and the audit and checkpoint streams) shares: keep everything, forever, immutably. */
+/** Settings every event stream (and the audit and checkpoint streams) shares: keep everything, forever, immutably. The guard and inbox streams start from them too. */
 function immutableLog(replicas: number): Omit<StreamSpec, 'name'> {
   return {
     retention: RetentionPolicy.Limits,
@@ -65,20 +65,8 @@ export function guardStream(names: Names, replicas: number): StreamSpec {
     name: names.guardStream,
     description: `Relaygrid append guards: the last claim per aggregate (${names.namespace})`,
     subjects: [`${names.prefix}.guard.>`],
-    retention: RetentionPolicy.Limits,
-    storage: StorageType.File,
-    discard: DiscardPolicy.Old,
-    max_msgs: -1,
-    max_bytes: -1,
-    max_age: 0,
+    ...immutableLog(replicas),
     max_msgs_per_subject: 1,
-    max_consumers: -1,
-    num_replicas: replicas,
-    duplicate_window: DUPLICATE_WINDOW_NS,
-    deny_delete: true,
-    deny_purge: true,
-    allow_rollup_hdrs: false,
-    allow_direct: true,
   };
 }
 
@@ -93,20 +81,10 @@ export function inboxStream(names: Names, replicas: number, retentionSeconds: nu
     name: names.inboxStream,
     description: `Relaygrid messenger inboxes: ciphertext until acknowledged or expired (${names.namespace})`,
     subjects: [names.inboxSubjects],
-    retention: RetentionPolicy.Limits,
-    storage: StorageType.File,
-    discard: DiscardPolicy.Old,
-    max_msgs: -1,
-    max_bytes: -1,
+    ...immutableLog(replicas),
     max_age: (retentionSeconds + 3600) * 1_000_000_000,
-    max_msgs_per_subject: -1,
-    max_consumers: -1,
-    num_replicas: replicas,
-    duplicate_window: DUPLICATE_WINDOW_NS,
     deny_delete: false,
     deny_purge: false,
-    allow_rollup_hdrs: false,
-    allow_direct: true,
   };
 }
 
