@@ -32,19 +32,16 @@ const INTENT = 'Rg-Intent';
 
 export type Publish = (subject: string, body: Uint8Array, msgID: string, headers: MsgHdrs, expect?: { lastSubjectSequence: number }) => Promise<PubAck>;
 
-interface Intent {
-  /** The event message's headers, in order. */
-  h: [string, string][];
-  /** Its body, base64. */
-  b: string;
-}
-
-function intentOf(message: EncodedMessage): { headers: MsgHdrs; body: Uint8Array } {
-  const h: [string, string][] = [];
-  for (const [name, values] of message.headers) for (const value of values) h.push([name, value]);
+/**
+ * The guard message is the event message itself (its headers and body) plus the
+ * intent header: nothing to encode, and storing it later is a copy. Headers a
+ * direct get adds (`Nats-*`) are left out when it is stored.
+ */
+function intentOf(message: EncodedMessage): MsgHdrs {
   const headers = natsHeaders();
+  for (const [name, values] of message.headers) for (const value of values) headers.append(name, value);
   headers.set(INTENT, message.id);
-  return { headers, body: new TextEncoder().encode(JSON.stringify({ h, b: Buffer.from(message.body).toString('base64') } satisfies Intent)) };
+  return headers;
 }
 
 export class AppendGuard {
@@ -58,24 +55,27 @@ export class AppendGuard {
   ) {}
 
   /**
-   * Claims the aggregate for `message` if its last event is still `expectedSeq`.
+   * Claims the aggregate for `message` if its last event is still `expectedSeq`
+   * (`fresh`: the caller minted the id, so there is nothing to read).
    * Answers the guard's new sequence; or, when this very message is already
    * stored (a retried append), where it is. Throws WrongExpectedSequenceError.
    */
-  async claim(subject: string, expectedSeq: number, message: EncodedMessage): Promise<{ guardSeq: number; storedAt?: number }> {
+  async claim(subject: string, expectedSeq: number, message: EncodedMessage, fresh = false): Promise<{ guardSeq: number; storedAt?: number }> {
     let guardSeq: number;
     const known = this.known.get(subject);
     if (known && known.eventSeq === expectedSeq) {
       guardSeq = known.guardSeq;
+    } else if (fresh && expectedSeq === 0) {
+      // A just-minted id has no events and no guard; if it somehow has a guard, the claim fails and the reload settles it.
+      guardSeq = 0;
     } else {
       const settled = await this.settle(subject);
       if (settled.lastId === message.id) return { guardSeq: settled.guardSeq, storedAt: settled.lastSeq };
       if (settled.lastSeq !== expectedSeq) throw new WrongExpectedSequenceError(subject, expectedSeq);
       guardSeq = settled.guardSeq;
     }
-    const intent = intentOf(message);
     try {
-      const ack = await this.publish(this.names.guard(subject), intent.body, message.id, intent.headers, { lastSubjectSequence: guardSeq });
+      const ack = await this.publish(this.names.guard(subject), message.body, message.id, intentOf(message), { lastSubjectSequence: guardSeq });
       return { guardSeq: ack.seq };
     } catch (err) {
       if (err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE) {
@@ -104,10 +104,12 @@ export class AppendGuard {
     const lastId = last?.header.get('Nats-Msg-Id') || undefined;
     const intentId = guard?.header.get(INTENT);
     if (!guard || !intentId || intentId === lastId) return { guardSeq, lastSeq: last?.seq ?? 0, lastId };
-    const intent = guard.json<Intent>();
     const headers = natsHeaders();
-    for (const [name, value] of intent.h) headers.append(name, value);
-    const ack = await this.publish(subject, Buffer.from(intent.b, 'base64'), intentId, headers);
+    for (const [name, values] of guard.header) {
+      if (name === INTENT || name.toLowerCase().startsWith('nats-')) continue;
+      for (const value of values) headers.append(name, value);
+    }
+    const ack = await this.publish(subject, guard.data, intentId, headers);
     return { guardSeq, lastSeq: ack.seq, lastId: intentId };
   }
 }

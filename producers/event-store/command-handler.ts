@@ -73,7 +73,7 @@ export class CommandHandler {
       }
       if (events.length === 0) return { seq, events, state, duplicate: false };
       try {
-        const result = await this.store.append(subject, events as readonly DomainEvent[], { expectedSeq: seq, meta: opts.meta });
+        const result = await this.store.append(subject, events as readonly DomainEvent[], { expectedSeq: seq, meta: opts.meta, fresh: assumeNew });
         const next = fold(decider, state, events);
         this.cache.set(subject, { state: next, seq: result.seq });
         this.count(result.duplicate ? 'duplicate' : 'appended');

@@ -25,6 +25,8 @@ export interface AppendOptions {
   /** Event ids to use (a retry of the same decision must reuse them); generated when absent. */
   ids?: string[];
   time?: Date;
+  /** The caller minted the aggregate's id just now: nothing can be stored under it, so the guard is claimed without reading first. */
+  fresh?: boolean;
 }
 
 export interface AppendResult {
@@ -60,7 +62,7 @@ export class EventStore {
       const ack = await this.publish(subject, message.body, message.id, message.headers);
       return { seq: ack.seq, duplicate: ack.duplicate, ids };
     }
-    const claimed = await this.guard.claim(subject, opts.expectedSeq, message);
+    const claimed = await this.guard.claim(subject, opts.expectedSeq, message, opts.fresh ?? false);
     if (claimed.storedAt !== undefined) return { seq: claimed.storedAt, duplicate: true, ids };
     const ack = await this.publish(subject, message.body, message.id, message.headers);
     this.guard.stored(subject, ack.seq, claimed.guardSeq);
