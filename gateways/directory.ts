@@ -8,6 +8,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../schema/database.js';
 import type { Visibility } from '../producers/identity/privacy.js';
+import { Lru } from '../producers/event-store/lru.js';
 
 /** One send's view of its two parties. */
 export interface Conversation {
@@ -31,19 +32,16 @@ export interface Relation {
   blocked: boolean;
 }
 
+/** Answers kept for a moment, in the project's LRU (bounded, least recent out first). */
 class TtlCache<V> {
-  private readonly entries = new Map<string, { value: V; until: number }>();
-  constructor(
-    private readonly ttlMs: number,
-    private readonly max = 50_000,
-  ) {}
+  private readonly entries = new Lru<string, { value: V; until: number }>(50_000);
+  constructor(private readonly ttlMs: number) {}
 
   async get(key: string, load: () => Promise<V>, fresh = false): Promise<V> {
     const now = Date.now();
     const hit = this.entries.get(key);
     if (hit && hit.until > now && !fresh) return hit.value;
     const value = await load();
-    if (this.entries.size >= this.max) this.entries.clear();
     this.entries.set(key, { value, until: now + this.ttlMs });
     return value;
   }

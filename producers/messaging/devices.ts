@@ -110,10 +110,7 @@ export class Devices {
    */
   async claimBundle(requesterId: string, userId: string): Promise<Bundle> {
     await this.d.limits.enforce([{ bucket: `prekey-claim:${requesterId}`, limit: this.claimsPerMinute, windowSeconds: 60 }]);
-    const live = await this.d.liveUsers([userId]);
-    if (!live.has(userId)) throw new DomainError('user_not_found', `no user ${userId}`);
-    const blocked = await this.d.db.selectFrom('blocks').select('user_id').where('user_id', '=', userId).where('blocked_id', '=', requesterId).executeTakeFirst();
-    if (blocked) return { userId, devices: [] };
+    if (!(await this.d.keysVisible(requesterId, userId))) return { userId, devices: [] };
     const devices = await this.list(userId);
     const claimed = await Promise.all(devices.map((device) => this.d.preKeys.claim(device.id)));
     const latest = devices.at(-1);

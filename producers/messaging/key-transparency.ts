@@ -9,7 +9,6 @@
  */
 import type { StoredEvent } from '../../contracts/envelope.js';
 import type { InclusionProofFile } from '../../replay/audit/proof.js';
-import { DomainError } from '../decider.js';
 import type { MessagingDeps } from './messaging-deps.js';
 
 export interface KeyEvidence {
@@ -42,11 +41,8 @@ export class KeyTransparency {
   ) {}
 
   async evidence(requesterId: string, userId: string): Promise<{ userId: string; devices: KeyEvidence[] }> {
-    const live = await this.d.liveUsers([userId]);
-    if (!live.has(userId)) throw new DomainError('user_not_found', `no user ${userId}`);
     // As with key bundles, someone the user blocked learns nothing, not even that there is a block.
-    const blocked = await this.d.db.selectFrom('blocks').select('user_id').where('user_id', '=', userId).where('blocked_id', '=', requesterId).executeTakeFirst();
-    if (blocked) return { userId, devices: [] };
+    if (!(await this.d.keysVisible(requesterId, userId))) return { userId, devices: [] };
     const { events } = await this.d.handler.store.read(this.d.subject('devices', userId));
     const devices = await Promise.all(
       [...registeredKeys(events)].map(async ([deviceId, { identityKey, eventId }]): Promise<KeyEvidence> => {

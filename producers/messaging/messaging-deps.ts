@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import type { EventMeta } from '../../contracts/envelope.js';
 import type { Database } from '../../schema/database.js';
-import type { Decider } from '../decider.js';
+import { DomainError, type Decider } from '../decider.js';
 import type { EventKey } from '../../contracts/catalogue.js';
 import type { CommandHandler } from '../event-store/command-handler.js';
 import { AbuseLimits } from '../identity/abuse-limits.js';
@@ -53,6 +53,17 @@ export class MessagingDeps {
    * a moment ago) are read from their aggregates, so a fresh account is never
    * refused for projection lag.
    */
+  /**
+   * Whether `requesterId` may see `userId`'s keys: user_not_found for an
+   * account that is not live, false for someone the user blocked. A block must
+   * not be observable, so callers answer as for a user without devices.
+   */
+  async keysVisible(requesterId: string, userId: string): Promise<boolean> {
+    if (!(await this.liveUsers([userId])).has(userId)) throw new DomainError('user_not_found', `no user ${userId}`);
+    const blocked = await this.db.selectFrom('blocks').select('user_id').where('user_id', '=', userId).where('blocked_id', '=', requesterId).executeTakeFirst();
+    return !blocked;
+  }
+
   async liveUsers(ids: readonly string[]): Promise<Set<string>> {
     if (ids.length === 0) return new Set();
     const rows = await this.db.selectFrom('users').select(['id', 'status']).where('id', 'in', [...ids]).execute();
