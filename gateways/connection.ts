@@ -37,7 +37,8 @@ export class Connection {
   readonly delivered = new Map<number, string>();
   /** Highest offset written to this connection. */
   highest = 0;
-  groups: string[] = [];
+  /** The groups of this user, and since when (a member is sent group messages from joining on). */
+  readonly groups = new Map<string, Date>();
   readonly watching = new Set<string>();
   /** Sends are handled one after another, so a sender's messages are stored in the order it sent them. */
   sendQueue: Promise<void> = SETTLED;

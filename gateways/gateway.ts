@@ -206,7 +206,6 @@ export class Gateway {
     const conn = new Connection(ws, data.userId, data.deviceId, data.connId, this.d.config);
     data.conn = conn;
     this.d.metrics.gatewayConnections.inc();
-    this.groupSince.set(conn, new Map());
     conn.ready = this.prepare(conn);
     conn.resumeTimer = setTimeout(() => this.beginResume(conn, { epoch: '', offset: 0 }, false), IMPLICIT_RESUME_MS);
   }
@@ -230,9 +229,8 @@ export class Gateway {
       if (!conn.open) return;
       // Merged, not assigned: a membership event may already have added a group while this query ran.
       for (const { groupId, since } of groups) {
-        if (conn.groups.includes(groupId)) continue;
-        conn.groups.push(groupId);
-        this.groupSince.get(conn)?.set(groupId, since);
+        if (conn.groups.has(groupId)) continue;
+        conn.groups.set(groupId, since);
         this.groupSubs.acquire(this.d.names.liveGroup(groupId));
       }
       await this.d.nats.nc.flush();
@@ -245,8 +243,6 @@ export class Gateway {
       conn.close(1011, 'setup failed: reconnect');
     }
   }
-
-  private readonly groupSince = new WeakMap<Connection, Map<string, Date>>();
 
   /** One live connection per device: this gateway's is closed now, other gateways' through the kick. */
   private register(conn: Connection): void {
@@ -273,7 +269,7 @@ export class Gateway {
     mine?.delete(conn);
     if (mine?.size === 0) this.byUser.delete(conn.userId);
     this.userSubs.release(this.d.names.liveUser(conn.userId));
-    for (const g of conn.groups) this.groupSubs.release(this.d.names.liveGroup(g));
+    for (const g of conn.groups.keys()) this.groupSubs.release(this.d.names.liveGroup(g));
     for (const user of conn.watching) this.unwatchOne(conn, user);
     if (conn.announced) void this.presence.disconnected(conn.userId, conn.deviceId, conn.connId).catch((err: unknown) => this.d.log.warn({ err }, 'presence update failed'));
   }
@@ -442,10 +438,9 @@ export class Gateway {
     const resync = explicit && ((from.epoch !== '' && from.epoch !== this.epoch) || lost > from.offset || from.offset > last);
     const after = resync ? 0 : from.offset;
     if (resync) conn.write('{"op":"resync"}');
-    const since = this.groupSince.get(conn);
     const [own, ...groups] = await Promise.all([
       this.inbox.held(this.d.names.inboxDevice(conn.deviceId), 1),
-      ...conn.groups.map((g) => this.inbox.held(this.d.names.inboxGroup(g), after + 1, since?.get(g))),
+      ...[...conn.groups].map(([g, since]) => this.inbox.held(this.d.names.inboxGroup(g), after + 1, since)),
     ]);
     const backlog: { entry: HeldEntry; own: boolean }[] = [...(own ?? []).map((entry) => ({ entry, own: true }))];
     for (const list of groups) {
@@ -462,10 +457,9 @@ export class Gateway {
     }
     conn.buffer = [];
     this.resuming.delete(conn);
-    this.groupSince.delete(conn);
     if (!conn.open) return;
     conn.state = 'live';
-    for (const g of conn.groups) conn.ws.subscribe(`g/${g}`);
+    for (const g of conn.groups.keys()) conn.ws.subscribe(`g/${g}`);
     // After a resync the device is settled up to what was lost, or its next resume would resync again.
     conn.write(JSON.stringify({ op: 'synced', epoch: this.epoch, offset: Math.max(conn.highest, after, resync ? lost : 0) }));
     this.d.metrics.gatewayRecoveries.inc({ outcome: resync ? 'resync' : 'ok' });
@@ -513,11 +507,11 @@ export class Gateway {
     const frame = msg.kind === 'message' ? msgFrame(this.epoch, msg.entry) : msg.frame;
     // The sender's own socket, when it is here and subscribed, publishes: uWS then skips it.
     const sender = this.connections.get(msg.senderDevice);
-    const fromHere = sender?.state === 'live' && sender.groups.includes(group);
+    const fromHere = sender?.state === 'live' && sender.groups.has(group);
     if (fromHere) sender.ws.publish(topic, frame, false, false);
     else this.app.publish(topic, frame, false, false);
     for (const conn of this.resuming) {
-      if (!conn.groups.includes(group) || conn === sender) continue;
+      if (!conn.groups.has(group) || conn === sender) continue;
       conn.buffer.push({ offset: msg.kind === 'message' ? msg.entry.offset : 0, frame });
     }
     if (msg.kind === 'message') {
@@ -595,9 +589,8 @@ export class Gateway {
 
   private joinGroup(user: string, group: string, since: Date): void {
     for (const conn of this.byUser.get(user) ?? []) {
-      if (!conn.verified || conn.groups.includes(group)) continue;
-      conn.groups.push(group);
-      this.groupSince.get(conn)?.set(group, since);
+      if (!conn.verified || conn.groups.has(group)) continue;
+      conn.groups.set(group, since);
       this.groupSubs.acquire(this.d.names.liveGroup(group));
       if (conn.state === 'live') conn.ws.subscribe(`g/${group}`);
     }
@@ -605,8 +598,7 @@ export class Gateway {
 
   private leaveGroup(user: string, group: string): void {
     for (const conn of this.byUser.get(user) ?? []) {
-      if (!conn.groups.includes(group)) continue;
-      conn.groups = conn.groups.filter((g) => g !== group);
+      if (!conn.groups.delete(group)) continue;
       this.groupSubs.release(this.d.names.liveGroup(group));
       if (conn.state === 'live') conn.ws.unsubscribe(`g/${group}`);
     }
