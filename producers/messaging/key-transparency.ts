@@ -25,7 +25,7 @@ export interface KeyEvidence {
 export type ProveEvent = (eventId: string) => Promise<InclusionProofFile>;
 
 /** Active devices and the event that registered each, from the user's devices aggregate. */
-export function registeredKeys(events: readonly StoredEvent[]): Map<string, { identityKey: string; eventId: string }> {
+function registeredKeys(events: readonly StoredEvent[]): Map<string, { identityKey: string; eventId: string }> {
   const devices = new Map<string, { identityKey: string; eventId: string }>();
   for (const event of events) {
     if (event.type === 'messaging.DeviceRegistered') devices.set(event.data.deviceId, { identityKey: event.data.identityKey, eventId: event.id });

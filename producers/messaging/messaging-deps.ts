@@ -20,6 +20,9 @@ export interface Written {
   seq: number;
 }
 
+/** Ids the users read model does not know yet that are looked up in the log, per call. */
+const MAX_UNPROJECTED_LOOKUPS = 8;
+
 export class MessagingDeps {
   readonly preKeys: OneTimePreKeys;
   readonly limits: AbuseLimits;
@@ -48,12 +51,6 @@ export class MessagingDeps {
   }
 
   /**
-   * The ids among `ids` that are live accounts. The users read model answers
-   * for almost everyone in one query; the few it does not know yet (registered
-   * a moment ago) are read from their aggregates, so a fresh account is never
-   * refused for projection lag.
-   */
-  /**
    * Whether `requesterId` may see `userId`'s keys: user_not_found for an
    * account that is not live, false for someone the user blocked. A block must
    * not be observable, so callers answer as for a user without devices.
@@ -64,12 +61,19 @@ export class MessagingDeps {
     return !blocked;
   }
 
+  /**
+   * The ids among `ids` that are live accounts. The users read model answers
+   * for almost everyone in one query; the few it does not know yet (registered
+   * a moment ago) are read from their aggregates, so a fresh account is never
+   * refused for projection lag. At most a few are read that way: a request
+   * naming a thousand made-up ids must not cost a thousand stream reads.
+   */
   async liveUsers(ids: readonly string[]): Promise<Set<string>> {
     if (ids.length === 0) return new Set();
     const rows = await this.db.selectFrom('users').select(['id', 'status']).where('id', 'in', [...ids]).execute();
     const live = new Set(rows.filter((r) => r.status !== 'forgotten').map((r) => r.id));
     const known = new Set(rows.map((r) => r.id));
-    const unseen = ids.filter((id) => !known.has(id));
+    const unseen = ids.filter((id) => !known.has(id)).slice(0, MAX_UNPROJECTED_LOOKUPS);
     const states = await Promise.all(unseen.map((id) => this.handler.load(userDecider, this.handler.store.names.aggregate('identity', 'user', id))));
     states.forEach(({ state }, i) => {
       if (state.userId && state.status !== 'forgotten') live.add(unseen[i]!);
