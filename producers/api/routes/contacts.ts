@@ -3,8 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import type { DirectoryChange } from '../../messaging/directory.js';
 import { actorOf, principalOf } from '../authenticate.js';
 import type { ApiDeps } from '../app.js';
-import { MIN_SEQUENCE_HEADER, waitForProjection } from '../read-your-writes.js';
-import { answerWritten, MESSENGER, userParams } from './messaging-schemas.js';
+import { answerWritten, MIN_SEQUENCE_HEADER, waitForProjection } from '../read-your-writes.js';
+import { MESSENGER, userParams } from './messaging-schemas.js';
 
 export function contactRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const { directory } = deps.messaging;

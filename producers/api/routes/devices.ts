@@ -10,8 +10,8 @@ import type { OneTimePreKey } from '../../messaging/key-shapes.js';
 import type { DeviceTable } from '../../../schema/database.js';
 import { actorOf, principalOf } from '../authenticate.js';
 import type { ApiDeps } from '../app.js';
-import { MIN_SEQUENCE_HEADER, SEQUENCE_HEADER, waitForProjection } from '../read-your-writes.js';
-import { answerWritten, DEVICE_NAME, KEY_STRING, MESSENGER, ONE_TIME_PREKEYS, SIGNED_PREKEY, userParams } from './messaging-schemas.js';
+import { answerWritten, MIN_SEQUENCE_HEADER, SEQUENCE_HEADER, waitForProjection } from '../read-your-writes.js';
+import { DEVICE_NAME, KEY_STRING, MESSENGER, ONE_TIME_PREKEYS, SIGNED_PREKEY, userParams } from './messaging-schemas.js';
 import { body, idParams } from './schemas.js';
 
 function deviceView(device: DeviceTable) {

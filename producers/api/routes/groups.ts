@@ -3,8 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import { MAX_GROUP_MEMBERS } from '../../messaging/limits.js';
 import { actorOf, principalOf } from '../authenticate.js';
 import type { ApiDeps } from '../app.js';
-import { MIN_SEQUENCE_HEADER, waitForProjection } from '../read-your-writes.js';
-import { answerWritten, GROUP_NAME, memberParams, MESSENGER } from './messaging-schemas.js';
+import { answerWritten, MIN_SEQUENCE_HEADER, waitForProjection } from '../read-your-writes.js';
+import { GROUP_NAME, memberParams, MESSENGER } from './messaging-schemas.js';
 import { body, idParams, UUID } from './schemas.js';
 
 export function groupRoutes(app: FastifyInstance, deps: ApiDeps): void {
