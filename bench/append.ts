@@ -34,7 +34,7 @@ import { newProxyCredentials } from '../producers/identity/proxy-credentials.js'
 import { userDecider, type UserCommand } from '../producers/identity/user.decider.js';
 import type { Runtime } from '../infra/runtime.js';
 import { PASSWORD_HASH } from './identity-fill.js';
-import { cpuLine, cpuSample, cpuSince, envInt, fmt, inWindow, machine, settleAudit, table, timed, verdict, waitQuiet, withBench, fastest, type CpuUse } from './support.js';
+import { cpuLine, cpuSample, cpuSince, envInt, fmt, inWindow, machine, settleAudit, table, timed, verdict, waitQuiet, withBench, fastest, type CpuUse, runMain } from './support.js';
 
 const EVENTS = envInt('BENCH_EVENTS', 50_000);
 const CONCURRENCY = envInt('BENCH_CONCURRENCY', 256);
@@ -191,7 +191,4 @@ async function main(): Promise<void> {
   });
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exitCode = 1;
-});
+runMain(main);

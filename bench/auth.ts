@@ -67,7 +67,7 @@ import { open } from '../producers/identity/crypto/sealing.js';
 import { Identity } from '../producers/identity/identity.js';
 import { ARGON2_PARAMS } from '../producers/identity/passwords.js';
 import { requireMasterKey } from '../infra/config.js';
-import { envInt, fmt, machine, table, verdict, waitQuiet, withBench } from './support.js';
+import { envInt, fmt, machine, table, verdict, waitQuiet, withBench, runMain } from './support.js';
 
 const SECONDS = envInt('BENCH_SECONDS', 5);
 const ROUNDS = envInt('BENCH_ROUNDS', 3);
@@ -441,10 +441,7 @@ async function main(): Promise<void> {
 }
 
 if (isMainThread) {
-  main().catch((err: unknown) => {
-    console.error(err);
-    process.exitCode = 1;
-  });
+  runMain(main);
 } else if ((workerData as { role?: string } | null)?.role === 'load-generator') {
   generator();
 }

@@ -31,7 +31,7 @@ import { EmailIndex } from '../producers/identity/email.js';
 import { appendUsers, sealedRegistration } from './identity-fill.js';
 import { EXPORT_BATCH, exportRange } from '../replay/export/export.js';
 import type { ExportFormat } from '../replay/export/args.js';
-import { cpuLine, cpuSample, cpuSince, envInt, fastest, fmt, machine, settleAudit, table, timed, verdict, waitQuiet, withBench, type CpuUse } from './support.js';
+import { cpuLine, cpuSample, cpuSince, envInt, fastest, fmt, machine, settleAudit, table, timed, verdict, waitQuiet, withBench, type CpuUse, runMain } from './support.js';
 
 const EVENTS = envInt('BENCH_EVENTS', 100_000);
 const ROUNDS = envInt('BENCH_ROUNDS', 3);
@@ -169,7 +169,4 @@ async function main(): Promise<void> {
   });
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exitCode = 1;
-});
+runMain(main);

@@ -29,8 +29,8 @@
  */
 import uWS from 'uWebSockets.js';
 import type { LatencyPair, LatencyResult } from './messenger-clients.js';
-import { benchGateway, Child, ciphertext, closingAfter, coresText, machineLine, measured, messengerPeople, runMain, type Cores } from './messenger-support.js';
-import { envInt, fmt, table, verdict, withBench } from './support.js';
+import { benchGateway, Child, ciphertext, closingAfter, coresText, measured, messengerPeople, type Cores } from './messenger-support.js';
+import { envInt, fmt, table, verdict, withBench, machine, runMain } from './support.js';
 import type { Runtime } from '../infra/runtime.js';
 
 const PAIRS = envInt('BENCH_PAIRS', 50);
@@ -108,7 +108,7 @@ const LABEL: Record<Kind, string> = {
 async function main(): Promise<void> {
   await withBench('bench-messenger-latency', ({ rt }) =>
     closingAfter(async (onClose) => {
-      console.log(`machine: ${await machineLine(rt)}`);
+      console.log(`machine: ${await machine(rt)}`);
       const { people } = await messengerPeople(rt, 2 * PAIRS);
       const gwA = await benchGateway(rt);
       onClose(() => gwA.close());

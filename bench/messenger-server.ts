@@ -25,7 +25,6 @@ export interface ServerMemory {
   heapUsed: number;
   heapTotal: number;
   external: number;
-  arrayBuffers: number;
 }
 
 const mode = process.argv[2];
@@ -61,7 +60,7 @@ serveRequests({
     gc?.();
     gc?.();
     const m = process.memoryUsage();
-    return { rss: rssOf(process.pid), heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers };
+    return { rss: rssOf(process.pid), heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external };
   },
   snapshot: (args) => writeHeapSnapshot(args['path'] as string),
   stop: async () => {

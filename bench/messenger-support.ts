@@ -21,7 +21,6 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { availableParallelism, cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { uuidv7 } from '../contracts/ids.js';
@@ -41,7 +40,7 @@ const OP_TEXT = 0x1;
 const OP_CLOSE = 0x8;
 const OP_PING = 0x9;
 
-export interface WireTarget {
+interface WireTarget {
   port: number;
   /** Path and query, e.g. `/v1/ws?device=…`. */
   path: string;
@@ -49,7 +48,7 @@ export interface WireTarget {
 }
 
 /** Called with each text frame as `data[start, end)`; the buffer is only valid during the call. */
-export type OnText = (data: Buffer, start: number, end: number) => void;
+type OnText = (data: Buffer, start: number, end: number) => void;
 
 function frameHeader(length: number, opcode: number): Buffer {
   // FIN + opcode, MASK bit + length, then the 4-byte mask (zero: the payload goes out as it is).
@@ -213,7 +212,7 @@ export async function relaygridOnline(port: number, token: string, device: strin
 
 // ---------------------------------------------------------------- users and devices
 
-export const BODY_BYTES = 100;
+const BODY_BYTES = 100;
 
 /** Base64 of `bytes` random bytes: the ciphertext of every benchmark message. */
 export function ciphertext(bytes = BODY_BYTES): string {
@@ -271,7 +270,7 @@ export async function messengerPeople(rt: Runtime, count: number, opts: { groupM
  * connection, 600/min per sender and recipient) would set the rate, not the
  * gateway. The buckets are still taken on every send.
  */
-export function unlimitedSends(rt: Runtime): Runtime {
+function unlimitedSends(rt: Runtime): Runtime {
   return { ...rt, config: { ...rt.config, messaging: { ...rt.config.messaging, sendsPerSecond: 1_000_000, pairSendsPerMinute: 10_000_000 } } };
 }
 
@@ -365,19 +364,13 @@ export function rssOf(pid: number): number {
 }
 
 /** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
-export function cpuOf(pid: number): number {
+function cpuOf(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) / 100;
 }
 
 export const kb = (bytes: number) => (bytes / 1024).toFixed(2);
-
-/** The machine and servers the figures come from (bench/support.ts machine() without the code revision). */
-export async function machineLine(rt: Runtime): Promise<string> {
-  const { rows } = await rt.pool.query<{ server_version: string }>('show server_version');
-  return `${availableParallelism()} cores (${cpus()[0]?.model.trim() ?? '?'}), node ${process.version}, nats-server ${rt.nats.nc.info?.version ?? '?'}, PostgreSQL ${rows[0]?.server_version ?? '?'}, uWS.js 20.30 (trufflesuite build)`;
-}
 
 /** CPU cores used during a measured run: this process (the servers), the client child, nats-server. */
 export interface Cores {
@@ -411,12 +404,4 @@ export async function closingAfter(body: (onClose: (close: () => unknown) => voi
   } finally {
     for (const close of closers.reverse()) await close();
   }
-}
-
-/** Runs a benchmark's main; an error is printed and sets exit code 1. */
-export function runMain(main: () => Promise<void>): void {
-  main().catch((err: unknown) => {
-    console.error(err);
-    process.exitCode = 1;
-  });
 }

@@ -31,8 +31,8 @@ import { openIdentity } from '../infra/roles/api.js';
 import type { Runtime } from '../infra/runtime.js';
 import type { ServerMemory } from './messenger-server.js';
 import { sandboxEnv } from '../tests/support/cli.js';
-import { Child, ciphertext, kb, machineLine, openMany, relaygridOnline, runMain, WireSocket, type MessengerPerson } from './messenger-support.js';
-import { envInt, fmt, sleep, table, verdict, withBench } from './support.js';
+import { Child, ciphertext, kb, openMany, relaygridOnline, WireSocket, type MessengerPerson } from './messenger-support.js';
+import { envInt, fmt, sleep, table, verdict, withBench, machine, runMain } from './support.js';
 
 const CONNECTIONS = envInt('BENCH_CONNECTIONS', 10_000);
 const CONCURRENCY = envInt('BENCH_CONCURRENCY', 100);
@@ -109,7 +109,7 @@ async function measure(kind: Kind, rt: Runtime, people: readonly MessengerPerson
 
 async function main(): Promise<void> {
   await withBench('bench-messenger-ws-memory', async ({ rt }) => {
-    console.log(`machine: ${await machineLine(rt)}`);
+    console.log(`machine: ${await machine(rt)}`);
     const people = await devices(rt, CONNECTIONS);
     console.log(`inserted ${fmt.int(CONNECTIONS)} devices into the devices table (SQL) and issued as many access tokens`);
     const runs = [await measure('gateway', rt, people), await measure('uws', rt, people)];

@@ -45,6 +45,7 @@ import {
   rowCount,
   fastest,
   type CpuUse,
+  runMain,
 } from './support.js';
 
 const EVENTS = envInt('BENCH_EVENTS', 200_000);
@@ -184,7 +185,4 @@ async function main(): Promise<void> {
   });
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exitCode = 1;
-});
+runMain(main);

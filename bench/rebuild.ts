@@ -55,6 +55,7 @@ import {
   withBench,
   rowCount,
   type CpuUse,
+  runMain,
 } from './support.js';
 
 const EVENTS = envInt('BENCH_EVENTS', 1_000_000);
@@ -274,7 +275,4 @@ async function main(): Promise<void> {
   });
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exitCode = 1;
-});
+runMain(main);

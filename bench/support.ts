@@ -270,3 +270,11 @@ export function fastest<R extends { kind: string; events: number; seconds: numbe
   if (mine.length === 0) throw new Error(`no ${kind} run`);
   return mine.reduce((a, b) => (b.events / b.seconds > a.events / a.seconds ? b : a));
 }
+
+/** Runs a benchmark's main; an error is printed and sets exit code 1. */
+export function runMain(main: () => Promise<void>): void {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
+}
