@@ -1,6 +1,6 @@
 /** `contacts` and `blocks`: the two one-way lists of each user, as the gateway checks them for presence and delivery. */
 import type { Projection } from '../runtime/projection.js';
-import { PairFold } from './fold.js';
+import { PairFold } from '../runtime/batch-fold.js';
 
 export const contactsProjection: Projection = {
   name: 'contacts',

@@ -7,7 +7,7 @@ import type { StoredEvent } from '../../contracts/envelope.js';
 import type { DeviceTable } from '../../schema/database.js';
 import type { Projection } from '../runtime/projection.js';
 import { upsertUnnest, type UnnestColumn } from '../runtime/unnest.js';
-import { foldRows, storedById, type RowStep } from './fold.js';
+import { foldRows, storedById, type RowStep } from '../runtime/batch-fold.js';
 
 const COLUMNS: UnnestColumn<DeviceTable>[] = [
   { name: 'id', arrayType: 'text[]', value: (r) => r.id },

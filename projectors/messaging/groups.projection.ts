@@ -3,7 +3,7 @@ import type { StoredEvent } from '../../contracts/envelope.js';
 import type { ChatGroupTable } from '../../schema/database.js';
 import type { Projection } from '../runtime/projection.js';
 import { upsertUnnest, type UnnestColumn } from '../runtime/unnest.js';
-import { foldRows, PairFold, storedById, type RowStep } from './fold.js';
+import { foldRows, PairFold, storedById, type RowStep } from '../runtime/batch-fold.js';
 
 const COLUMNS: UnnestColumn<ChatGroupTable>[] = [
   { name: 'id', arrayType: 'text[]', value: (r) => r.id },

@@ -1,12 +1,12 @@
 /**
- * Batch folding shared by the messaging projections: rows keyed by id that
- * events create or change, and (a, b) pairs that events add or remove. Both
+ * Batch folding for projections: rows keyed by id that events create or
+ * change, and (a, b) pairs that events add or remove. Both
  * end in one statement per table, however many events the batch holds.
  */
 import { sql, type Transaction } from 'kysely';
 import type { StoredEvent } from '../../contracts/envelope.js';
 import type { Database } from '../../schema/database.js';
-import { upsertUnnest, type UnnestColumn } from '../runtime/unnest.js';
+import { upsertUnnest, type UnnestColumn } from './unnest.js';
 
 /** What one event does to one row: creates it whole, or changes the row as it stands. */
 export type RowStep<Row> = { id: string; create: Row } | { id: string; update: (row: Row) => Row } | undefined;
@@ -36,8 +36,11 @@ export async function foldRows<Row>(
   return [...rows.values()];
 }
 
+/** The read-model tables keyed by a text `id`. */
+type TableWithId = { [T in keyof Database]: Database[T] extends { id: string } ? T : never }[keyof Database];
+
 /** `load` for foldRows over a table keyed by `id`: the stored rows, read inside the batch's transaction. */
-export function storedById<Row extends { id: string }>(trx: Transaction<Database>, table: 'devices' | 'chat_groups') {
+export function storedById<Row extends { id: string }>(trx: Transaction<Database>, table: TableWithId) {
   return async (ids: string[]): Promise<[string, Row][]> => {
     const rows = (await trx.selectFrom(table).selectAll().where('id', 'in', ids).execute()) as Row[];
     return rows.map((row) => [row.id, row]);
