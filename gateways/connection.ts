@@ -48,13 +48,19 @@ export class Connection {
   ready: Promise<void> = SETTLED;
   readonly sends: TokenBucket;
 
+  readonly userId: string;
+  readonly deviceId: string;
+  readonly connId: string;
+  readonly sessionId: string;
+  /** When the access token it connected with was issued (ms): a user revocation covers tokens up to its instant. */
+  readonly issuedAt: number;
+
   constructor(
     readonly ws: WebSocket<SocketData>,
-    readonly userId: string,
-    readonly deviceId: string,
-    readonly connId: string,
+    who: Pick<SocketData, 'userId' | 'deviceId' | 'connId' | 'sessionId' | 'issuedAt'>,
     private readonly limits: { sendsPerSecond: number; maxBackpressureBytes: number },
   ) {
+    ({ userId: this.userId, deviceId: this.deviceId, connId: this.connId, sessionId: this.sessionId, issuedAt: this.issuedAt } = who);
     this.sends = new TokenBucket(limits.sendsPerSecond, limits.sendsPerSecond / 1000);
   }
 

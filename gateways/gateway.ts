@@ -29,6 +29,7 @@ import { MessageEvents } from './message-events.js';
 import { Presence, type PresenceState } from './presence.js';
 import { CLOSE, errorFrame, FrameError, frameOf, parseClientFrame, type ClientFrame, type FrameLimits } from './protocol.js';
 import { Sending } from './sending.js';
+import { SetMap } from './set-map.js';
 import { SharedSubscriptions } from './subscriptions.js';
 
 export interface GatewayDeps {
@@ -68,9 +69,10 @@ export class Gateway {
   private readonly sending: Sending;
   private readonly limits: FrameLimits;
   private readonly connections = new Map<string, Connection>();
-  private readonly byUser = new Map<string, Set<Connection>>();
+  private readonly byUser = new SetMap<string, Connection>();
+  private readonly bySession = new SetMap<string, Connection>();
   private readonly resuming = new Set<Connection>();
-  private readonly watchers = new Map<string, Set<Connection>>();
+  private readonly watchers = new SetMap<string, Connection>();
   private readonly userSubs: SharedSubscriptions;
   private readonly groupSubs: SharedSubscriptions;
   private epoch = '';
@@ -203,7 +205,7 @@ export class Gateway {
       ws.end(CLOSE.auth, data.authError.slice(0, 120));
       return;
     }
-    const conn = new Connection(ws, data.userId, data.deviceId, data.connId, this.d.config);
+    const conn = new Connection(ws, data, this.d.config);
     data.conn = conn;
     this.d.metrics.gatewayConnections.inc();
     conn.ready = this.prepare(conn);
@@ -249,9 +251,8 @@ export class Gateway {
     conn.verified = true;
     this.connections.get(conn.deviceId)?.close(CLOSE.elsewhere, 'this device connected again elsewhere');
     this.connections.set(conn.deviceId, conn);
-    let mine = this.byUser.get(conn.userId);
-    if (!mine) this.byUser.set(conn.userId, (mine = new Set()));
-    mine.add(conn);
+    this.byUser.add(conn.userId, conn);
+    this.bySession.add(conn.sessionId, conn);
     this.userSubs.acquire(this.d.names.liveUser(conn.userId));
   }
 
@@ -265,9 +266,8 @@ export class Gateway {
     this.resuming.delete(conn);
     if (!conn.verified) return;
     if (this.connections.get(conn.deviceId) === conn) this.connections.delete(conn.deviceId);
-    const mine = this.byUser.get(conn.userId);
-    mine?.delete(conn);
-    if (mine?.size === 0) this.byUser.delete(conn.userId);
+    this.byUser.delete(conn.userId, conn);
+    this.bySession.delete(conn.sessionId, conn);
     this.userSubs.release(this.d.names.liveUser(conn.userId));
     for (const g of conn.groups.keys()) this.groupSubs.release(this.d.names.liveGroup(g));
     for (const user of conn.watching) this.unwatchOne(conn, user);
@@ -489,7 +489,7 @@ export class Gateway {
       return;
     }
     const user = subject.slice(subject.lastIndexOf('.') + 1);
-    const targets = msg.device === '*' ? [...(this.byUser.get(user) ?? [])] : [this.connections.get(msg.device)].filter((c) => c?.userId === user);
+    const targets = msg.device === '*' ? this.byUser.get(user) : [this.connections.get(msg.device)].filter((c) => c?.userId === user);
     for (const conn of targets) {
       if (!conn) continue;
       if (conn.state === 'live') conn.write(msg.frame);
@@ -534,9 +534,7 @@ export class Gateway {
     for (const s of states) {
       if (!conn.open || conn.watching.has(s.user)) continue;
       conn.watching.add(s.user);
-      let set = this.watchers.get(s.user);
-      if (!set) this.watchers.set(s.user, (set = new Set()));
-      set.add(conn);
+      this.watchers.add(s.user, conn);
       this.presence.watch(s.user, s.state);
       conn.write(presenceFrame(s));
     }
@@ -544,28 +542,22 @@ export class Gateway {
 
   private unwatchOne(conn: Connection, user: string): void {
     if (!conn.watching.delete(user)) return;
-    const set = this.watchers.get(user);
-    set?.delete(conn);
-    if (set?.size === 0) this.watchers.delete(user);
+    this.watchers.delete(user, conn);
     this.presence.unwatch(user);
   }
 
   private presenceChanged(change: PresenceState): void {
     const frame = presenceFrame(change);
-    for (const conn of this.watchers.get(change.user) ?? []) conn.write(frame);
+    for (const conn of this.watchers.get(change.user)) conn.write(frame);
   }
 
   /** A logout, suspension or password change ends the connections its tokens opened; a removed device is disconnected too. */
   private revoked(r: Revocation): void {
     if (r.kind === 'user') {
-      for (const conn of [...(this.byUser.get(r.id) ?? [])]) {
-        if (conn.ws.getUserData().issuedAt <= r.notBefore) conn.close(CLOSE.auth, 'signed out: log in again');
-      }
+      for (const conn of this.byUser.get(r.id)) if (conn.issuedAt <= r.notBefore) conn.close(CLOSE.auth, 'signed out: log in again');
       return;
     }
-    for (const conn of [...this.connections.values()]) {
-      if (conn.ws.getUserData().sessionId === r.id) conn.close(CLOSE.auth, 'signed out: log in again');
-    }
+    for (const conn of this.bySession.get(r.id)) conn.close(CLOSE.auth, 'signed out: log in again');
   }
 
   // ---- directory changes ----------------------------------------------------------------
@@ -588,7 +580,7 @@ export class Gateway {
   }
 
   private joinGroup(user: string, group: string, since: Date): void {
-    for (const conn of this.byUser.get(user) ?? []) {
+    for (const conn of this.byUser.get(user)) {
       if (!conn.verified || conn.groups.has(group)) continue;
       conn.groups.set(group, since);
       this.groupSubs.acquire(this.d.names.liveGroup(group));
@@ -597,7 +589,7 @@ export class Gateway {
   }
 
   private leaveGroup(user: string, group: string): void {
-    for (const conn of this.byUser.get(user) ?? []) {
+    for (const conn of this.byUser.get(user)) {
       if (!conn.groups.delete(group)) continue;
       this.groupSubs.release(this.d.names.liveGroup(group));
       if (conn.state === 'live') conn.ws.unsubscribe(`g/${group}`);
