@@ -17,6 +17,224 @@ export interface CommitV1 {
   events: Array<CommittedEventV1>;
 }
 
+/** The node agent validated a configuration with its core and is serving it. */
+export interface NodeConfigAppliedV1 {
+  nodeId: string;
+  /** content hash of the inbound template (what rollouts target) */
+  template: string;
+  /** content hash of the whole configuration, users included */
+  version: string;
+  rolloutId: null | string;
+  /** false when only users changed (applied through the core API) */
+  restarted: boolean;
+  appliedAt: Date;
+}
+
+/** The core refused a configuration; the node keeps serving its last good one. */
+export interface NodeConfigRejectedV1 {
+  nodeId: string;
+  template: string;
+  version: string;
+  rolloutId: null | string;
+  /** the core's own error text */
+  error: string;
+  rejectedAt: Date;
+}
+
+/** The node takes no new users: subscriptions stop listing it, connected clients keep working. */
+export interface NodeDrainedV1 {
+  nodeId: string;
+  by: string;
+  drainedAt: Date;
+}
+
+/** The node agent redeemed its enrollment token and received NATS credentials valid for this node only. The token is spent. */
+export interface NodeEnrolledV1 {
+  nodeId: string;
+  natsUser: string;
+  /** bcrypt hash, as nats-server configuration takes it; the password itself went to the agent only */
+  natsPasswordHash: string;
+  enrolledAt: Date;
+}
+
+/** A one-time enrollment token was issued for the node. Only its SHA-256 is kept; a new token replaces any earlier unused one. */
+export interface NodeEnrollmentTokenIssuedV1 {
+  nodeId: string;
+  /** hex SHA-256 of the token */
+  tokenHash: string;
+  expiresAt: Date;
+  issuedAt: Date;
+}
+
+/** The node's health, judged from agent heartbeats, changed. Only changes are recorded, never the heartbeats. */
+export interface NodeHealthChangedV1 {
+  nodeId: string;
+  /** healthy, degraded or down */
+  health: string;
+  reason: string;
+  changedAt: Date;
+}
+
+/** An operator registered a proxy node (API, CLI or the nodes.yaml discovery file). The node name is its id, unique by construction: it is the aggregate subject. Aggregate: the node. */
+export interface NodeRegisteredV1 {
+  nodeId: string;
+  /** host name or IP address clients connect to */
+  address: string;
+  region: string;
+  /** ISO 3166-1 alpha-2, or empty */
+  country: string;
+  city: string;
+  /** profiles are assigned to nodes by label */
+  labels: Array<string>;
+  /** e.g. proxy, edge */
+  roles: Array<string>;
+  /** api, cli or discovery */
+  source: string;
+  registeredAt: Date;
+}
+
+/** The node left the fleet for good: no configuration, no subscriptions, its credentials refused. Its name stays taken. */
+export interface NodeRetiredV1 {
+  nodeId: string;
+  by: string;
+  retiredAt: Date;
+}
+
+/** A drained node takes users again. */
+export interface NodeUndrainedV1 {
+  nodeId: string;
+  by: string;
+  undrainedAt: Date;
+}
+
+/** A node's description changed; every descriptive field is carried whole, as it now is. */
+export interface NodeUpdatedV1 {
+  nodeId: string;
+  address: string;
+  region: string;
+  country: string;
+  city: string;
+  labels: Array<string>;
+  roles: Array<string>;
+  source: string;
+  updatedAt: Date;
+}
+
+/** An operator created an inbound profile. Aggregate: the profile; its id is also the inbound tag. */
+export interface ProfileCreatedV1 {
+  profileId: string;
+  /** vless-reality, vless-tls, vless, trojan-tls, http or socks */
+  kind: string;
+  port: number;
+  /** assigned to nodes that carry all of them */
+  labels: Array<string>;
+  /** ProfileSettings (producers/fleet/model.ts): public settings only */
+  settingsJson: string;
+  /** JSON ProfileSecrets (the REALITY private key), AES-256-GCM under the fleet key derived from RG_MASTER_KEY, additional data = profileId. Empty when the kind has none. */
+  secretsSealed: Buffer;
+  createdAt: Date;
+}
+
+/** The profile is withdrawn; nodes drop its inbound at the next rollout. */
+export interface ProfileRemovedV1 {
+  profileId: string;
+  removedAt: Date;
+}
+
+/** A profile's port, labels or public settings changed (secrets stay). Takes effect through the next rollout. */
+export interface ProfileUpdatedV1 {
+  profileId: string;
+  port: number;
+  labels: Array<string>;
+  settingsJson: string;
+  updatedAt: Date;
+}
+
+/** An operator aborted the rollout. */
+export interface RolloutAbortedV1 {
+  rolloutId: string;
+  by: string;
+  abortedAt: Date;
+}
+
+/** Every node of the rollout reported. */
+export interface RolloutCompletedV1 {
+  rolloutId: string;
+  applied: number;
+  rejected: number;
+  completedAt: Date;
+}
+
+/** Too many nodes rejected: no further wave starts. Nodes that applied keep their template until an operator rolls back. */
+export interface RolloutHaltedV1 {
+  rolloutId: string;
+  reason: string;
+  haltedAt: Date;
+}
+
+/** A node of the rollout applied or rejected its template (from the node's own NodeConfigApplied or NodeConfigRejected). */
+export interface RolloutNodeReportedV1 {
+  rolloutId: string;
+  nodeId: string;
+  /** applied or rejected */
+  outcome: string;
+  error: null | string;
+  reportedAt: Date;
+}
+
+/** An operator paused the rollout. */
+export interface RolloutPausedV1 {
+  rolloutId: string;
+  by: string;
+  pausedAt: Date;
+}
+
+export interface RolloutTargetV1 {
+  nodeId: string;
+  /** content hash of the template the node gets */
+  template: string;
+  /** what the node had been told before; restored on roll-back */
+  previousTemplate: null | string;
+}
+
+/** A rollout of inbound templates to nodes was planned, in waves: a canary node, then a share, then the rest. Aggregate: the rollout. */
+export interface RolloutPlannedV1 {
+  rolloutId: string;
+  reason: string;
+  targets: Array<RolloutTargetV1>;
+  /** node ids per wave, the canary first */
+  waves: Array<Array<string>>;
+  /** the rollout halts once more nodes than this rejected */
+  maxRejections: number;
+  plannedBy: string;
+  plannedAt: Date;
+}
+
+/** An operator resumed the rollout. */
+export interface RolloutResumedV1 {
+  rolloutId: string;
+  by: string;
+  resumedAt: Date;
+}
+
+/** An operator rolled the rollout back: every node that had been told its new template is told its previous one again. */
+export interface RolloutRolledBackV1 {
+  rolloutId: string;
+  by: string;
+  /** nodes told their previous template */
+  nodeIds: Array<string>;
+  rolledBackAt: Date;
+}
+
+/** The nodes of a wave were told their new template. */
+export interface RolloutWaveStartedV1 {
+  rolloutId: string;
+  /** 0 is the canary */
+  wave: number;
+  nodeIds: Array<string>;
+  startedAt: Date;
+}
+
 /** An API key was issued to a user for services and scripts. Only the hash of its secret is kept. */
 export interface ApiKeyIssuedV1 {
   keyId: string;
@@ -381,6 +599,23 @@ export interface UserUnblockedV1 {
   unblockedAt: Date;
 }
 
+export interface UserTrafficV1 {
+  userId: string;
+  /** bytes from the client */
+  uplink: bigint;
+  /** bytes to the client */
+  downlink: bigint;
+}
+
+/** One node's per-user traffic for one interval, read from the core's StatsService with reset. tickId deduplicates a tick the agent sent again from its spool. Aggregate: the node (usage.node.<nodeId>). */
+export interface UsageTickedV1 {
+  tickId: string;
+  nodeId: string;
+  intervalStart: Date;
+  intervalEnd: Date;
+  users: Array<UserTrafficV1>;
+}
+
 export interface SchemaEntry {
   context: string;
   name: string;
@@ -391,6 +626,28 @@ export interface SchemaEntry {
 /** Every version of every event, oldest first: the writer schemas the log may hold. */
 export const SCHEMA_FILES: readonly SchemaEntry[] = [
   { context: 'core', name: 'Commit', version: 1, schema: {"type":"record","name":"Commit","namespace":"relaygrid.core","doc":"Several events of one decision in one JetStream message, because nats-server 2.9 has no atomic batch publish. Each entry carries its own CloudEvents id, type and schema fingerprint.","fields":[{"name":"events","type":{"type":"array","items":{"type":"record","name":"CommittedEvent","fields":[{"name":"id","type":"string"},{"name":"type","type":"string","doc":"CloudEvents type, e.g. relaygrid.identity.UserRegistered.v2"},{"name":"dataschema","type":"string","doc":"sha256:<hex> fingerprint of the writer schema"},{"name":"data","type":"bytes","doc":"Avro binary of the event under that schema"}]}}}]} },
+  { context: 'fleet', name: 'NodeConfigApplied', version: 1, schema: {"type":"record","name":"NodeConfigApplied","namespace":"relaygrid.fleet","doc":"The node agent validated a configuration with its core and is serving it.","fields":[{"name":"nodeId","type":"string"},{"name":"template","type":"string","doc":"content hash of the inbound template (what rollouts target)"},{"name":"version","type":"string","doc":"content hash of the whole configuration, users included"},{"name":"rolloutId","type":["null","string"],"default":null},{"name":"restarted","type":"boolean","doc":"false when only users changed (applied through the core API)"},{"name":"appliedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'fleet', name: 'NodeConfigRejected', version: 1, schema: {"type":"record","name":"NodeConfigRejected","namespace":"relaygrid.fleet","doc":"The core refused a configuration; the node keeps serving its last good one.","fields":[{"name":"nodeId","type":"string"},{"name":"template","type":"string"},{"name":"version","type":"string"},{"name":"rolloutId","type":["null","string"],"default":null},{"name":"error","type":"string","doc":"the core's own error text"},{"name":"rejectedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'fleet', name: 'NodeDrained', version: 1, schema: {"type":"record","name":"NodeDrained","namespace":"relaygrid.fleet","doc":"The node takes no new users: subscriptions stop listing it, connected clients keep working.","fields":[{"name":"nodeId","type":"string"},{"name":"by","type":"string"},{"name":"drainedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'fleet', name: 'NodeEnrolled', version: 1, schema: {"type":"record","name":"NodeEnrolled","namespace":"relaygrid.fleet","doc":"The node agent redeemed its enrollment token and received NATS credentials valid for this node only. The token is spent.","fields":[{"name":"nodeId","type":"string"},{"name":"natsUser","type":"string"},{"name":"natsPasswordHash","type":"string","doc":"bcrypt hash, as nats-server configuration takes it; the password itself went to the agent only"},{"name":"enrolledAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'fleet', name: 'NodeEnrollmentTokenIssued', version: 1, schema: {"type":"record","name":"NodeEnrollmentTokenIssued","namespace":"relaygrid.fleet","doc":"A one-time enrollment token was issued for the node. Only its SHA-256 is kept; a new token replaces any earlier unused one.","fields":[{"name":"nodeId","type":"string"},{"name":"tokenHash","type":"string","doc":"hex SHA-256 of the token"},{"name":"expiresAt","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"issuedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'fleet', name: 'NodeHealthChanged', version: 1, schema: {"type":"record","name":"NodeHealthChanged","namespace":"relaygrid.fleet","doc":"The node's health, judged from agent heartbeats, changed. Only changes are recorded, never the heartbeats.","fields":[{"name":"nodeId","type":"string"},{"name":"health","type":"string","doc":"healthy, degraded or down"},{"name":"reason","type":"string"},{"name":"changedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'fleet', name: 'NodeRegistered', version: 1, schema: {"type":"record","name":"NodeRegistered","namespace":"relaygrid.fleet","doc":"An operator registered a proxy node (API, CLI or the nodes.yaml discovery file). The node name is its id, unique by construction: it is the aggregate subject. Aggregate: the node.","fields":[{"name":"nodeId","type":"string"},{"name":"address","type":"string","doc":"host name or IP address clients connect to"},{"name":"region","type":"string"},{"name":"country","type":"string","doc":"ISO 3166-1 alpha-2, or empty"},{"name":"city","type":"string"},{"name":"labels","type":{"type":"array","items":"string"},"doc":"profiles are assigned to nodes by label"},{"name":"roles","type":{"type":"array","items":"string"},"doc":"e.g. proxy, edge"},{"name":"source","type":"string","doc":"api, cli or discovery"},{"name":"registeredAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'fleet', name: 'NodeRetired', version: 1, schema: {"type":"record","name":"NodeRetired","namespace":"relaygrid.fleet","doc":"The node left the fleet for good: no configuration, no subscriptions, its credentials refused. Its name stays taken.","fields":[{"name":"nodeId","type":"string"},{"name":"by","type":"string"},{"name":"retiredAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'fleet', name: 'NodeUndrained', version: 1, schema: {"type":"record","name":"NodeUndrained","namespace":"relaygrid.fleet","doc":"A drained node takes users again.","fields":[{"name":"nodeId","type":"string"},{"name":"by","type":"string"},{"name":"undrainedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'fleet', name: 'NodeUpdated', version: 1, schema: {"type":"record","name":"NodeUpdated","namespace":"relaygrid.fleet","doc":"A node's description changed; every descriptive field is carried whole, as it now is.","fields":[{"name":"nodeId","type":"string"},{"name":"address","type":"string"},{"name":"region","type":"string"},{"name":"country","type":"string"},{"name":"city","type":"string"},{"name":"labels","type":{"type":"array","items":"string"}},{"name":"roles","type":{"type":"array","items":"string"}},{"name":"source","type":"string"},{"name":"updatedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'fleet', name: 'ProfileCreated', version: 1, schema: {"type":"record","name":"ProfileCreated","namespace":"relaygrid.fleet","doc":"An operator created an inbound profile. Aggregate: the profile; its id is also the inbound tag.","fields":[{"name":"profileId","type":"string"},{"name":"kind","type":"string","doc":"vless-reality, vless-tls, vless, trojan-tls, http or socks"},{"name":"port","type":"int"},{"name":"labels","type":{"type":"array","items":"string"},"doc":"assigned to nodes that carry all of them"},{"name":"settingsJson","type":"string","doc":"ProfileSettings (producers/fleet/model.ts): public settings only"},{"name":"secretsSealed","type":"bytes","doc":"JSON ProfileSecrets (the REALITY private key), AES-256-GCM under the fleet key derived from RG_MASTER_KEY, additional data = profileId. Empty when the kind has none."},{"name":"createdAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'fleet', name: 'ProfileRemoved', version: 1, schema: {"type":"record","name":"ProfileRemoved","namespace":"relaygrid.fleet","doc":"The profile is withdrawn; nodes drop its inbound at the next rollout.","fields":[{"name":"profileId","type":"string"},{"name":"removedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'fleet', name: 'ProfileUpdated', version: 1, schema: {"type":"record","name":"ProfileUpdated","namespace":"relaygrid.fleet","doc":"A profile's port, labels or public settings changed (secrets stay). Takes effect through the next rollout.","fields":[{"name":"profileId","type":"string"},{"name":"port","type":"int"},{"name":"labels","type":{"type":"array","items":"string"}},{"name":"settingsJson","type":"string"},{"name":"updatedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'fleet', name: 'RolloutAborted', version: 1, schema: {"type":"record","name":"RolloutAborted","namespace":"relaygrid.fleet","doc":"An operator aborted the rollout.","fields":[{"name":"rolloutId","type":"string"},{"name":"by","type":"string"},{"name":"abortedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'fleet', name: 'RolloutCompleted', version: 1, schema: {"type":"record","name":"RolloutCompleted","namespace":"relaygrid.fleet","doc":"Every node of the rollout reported.","fields":[{"name":"rolloutId","type":"string"},{"name":"applied","type":"int"},{"name":"rejected","type":"int"},{"name":"completedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'fleet', name: 'RolloutHalted', version: 1, schema: {"type":"record","name":"RolloutHalted","namespace":"relaygrid.fleet","doc":"Too many nodes rejected: no further wave starts. Nodes that applied keep their template until an operator rolls back.","fields":[{"name":"rolloutId","type":"string"},{"name":"reason","type":"string"},{"name":"haltedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'fleet', name: 'RolloutNodeReported', version: 1, schema: {"type":"record","name":"RolloutNodeReported","namespace":"relaygrid.fleet","doc":"A node of the rollout applied or rejected its template (from the node's own NodeConfigApplied or NodeConfigRejected).","fields":[{"name":"rolloutId","type":"string"},{"name":"nodeId","type":"string"},{"name":"outcome","type":"string","doc":"applied or rejected"},{"name":"error","type":["null","string"],"default":null},{"name":"reportedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'fleet', name: 'RolloutPaused', version: 1, schema: {"type":"record","name":"RolloutPaused","namespace":"relaygrid.fleet","doc":"An operator paused the rollout.","fields":[{"name":"rolloutId","type":"string"},{"name":"by","type":"string"},{"name":"pausedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'fleet', name: 'RolloutPlanned', version: 1, schema: {"type":"record","name":"RolloutPlanned","namespace":"relaygrid.fleet","doc":"A rollout of inbound templates to nodes was planned, in waves: a canary node, then a share, then the rest. Aggregate: the rollout.","fields":[{"name":"rolloutId","type":"string"},{"name":"reason","type":"string"},{"name":"targets","type":{"type":"array","items":{"type":"record","name":"RolloutTarget","fields":[{"name":"nodeId","type":"string"},{"name":"template","type":"string","doc":"content hash of the template the node gets"},{"name":"previousTemplate","type":["null","string"],"default":null,"doc":"what the node had been told before; restored on roll-back"}]}}},{"name":"waves","type":{"type":"array","items":{"type":"array","items":"string"}},"doc":"node ids per wave, the canary first"},{"name":"maxRejections","type":"int","doc":"the rollout halts once more nodes than this rejected"},{"name":"plannedBy","type":"string"},{"name":"plannedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'fleet', name: 'RolloutResumed', version: 1, schema: {"type":"record","name":"RolloutResumed","namespace":"relaygrid.fleet","doc":"An operator resumed the rollout.","fields":[{"name":"rolloutId","type":"string"},{"name":"by","type":"string"},{"name":"resumedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'fleet', name: 'RolloutRolledBack', version: 1, schema: {"type":"record","name":"RolloutRolledBack","namespace":"relaygrid.fleet","doc":"An operator rolled the rollout back: every node that had been told its new template is told its previous one again.","fields":[{"name":"rolloutId","type":"string"},{"name":"by","type":"string"},{"name":"nodeIds","type":{"type":"array","items":"string"},"doc":"nodes told their previous template"},{"name":"rolledBackAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'fleet', name: 'RolloutWaveStarted', version: 1, schema: {"type":"record","name":"RolloutWaveStarted","namespace":"relaygrid.fleet","doc":"The nodes of a wave were told their new template.","fields":[{"name":"rolloutId","type":"string"},{"name":"wave","type":"int","doc":"0 is the canary"},{"name":"nodeIds","type":{"type":"array","items":"string"}},{"name":"startedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'identity', name: 'ApiKeyIssued', version: 1, schema: {"type":"record","name":"ApiKeyIssued","namespace":"relaygrid.identity","doc":"An API key was issued to a user for services and scripts. Only the hash of its secret is kept.","fields":[{"name":"keyId","type":"string"},{"name":"userId","type":"string"},{"name":"name","type":"string"},{"name":"roles","type":{"type":"array","items":"string"}},{"name":"secretHash","type":"string","doc":"Hex SHA-256 of the 32-byte random secret."},{"name":"issuedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'identity', name: 'ApiKeyRevoked', version: 1, schema: {"type":"record","name":"ApiKeyRevoked","namespace":"relaygrid.identity","doc":"An API key was revoked.","fields":[{"name":"keyId","type":"string"},{"name":"userId","type":"string"},{"name":"revokedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'identity', name: 'EmailChanged', version: 1, schema: {"type":"record","name":"EmailChanged","namespace":"relaygrid.identity","doc":"The account's email address changed; it is unverified until the new address is confirmed.","fields":[{"name":"userId","type":"string"},{"name":"emailSealed","doc":"The new normalised address. AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten.","type":"bytes"},{"name":"emailHash","type":"string","doc":"Reservation key of the new address."},{"name":"changedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
@@ -430,11 +687,34 @@ export const SCHEMA_FILES: readonly SchemaEntry[] = [
   { context: 'messaging', name: 'SignedPreKeyRotated', version: 1, schema: {"type":"record","name":"SignedPreKeyRotated","namespace":"relaygrid.messaging","doc":"A device replaced its signed prekey; new sessions use this one. Aggregate: the user's devices.","fields":[{"name":"deviceId","type":"string"},{"name":"userId","type":"string"},{"name":"signedPreKeyId","type":"int"},{"name":"signedPreKey","type":"string","doc":"base64 public key (32 or 33 bytes)"},{"name":"signedPreKeySignature","type":"string","doc":"base64 signature (64 bytes)"},{"name":"rotatedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'messaging', name: 'UserBlocked', version: 1, schema: {"type":"record","name":"UserBlocked","namespace":"relaygrid.messaging","doc":"The user blocked someone: no messages, presence or key bundles from this user reach the blocked one. Aggregate: the user's contacts.","fields":[{"name":"userId","type":"string"},{"name":"blockedId","type":"string"},{"name":"blockedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'messaging', name: 'UserUnblocked', version: 1, schema: {"type":"record","name":"UserUnblocked","namespace":"relaygrid.messaging","doc":"The user lifted a block. Aggregate: the user's contacts.","fields":[{"name":"userId","type":"string"},{"name":"blockedId","type":"string"},{"name":"unblockedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'usage', name: 'UsageTicked', version: 1, schema: {"type":"record","name":"UsageTicked","namespace":"relaygrid.usage","doc":"One node's per-user traffic for one interval, read from the core's StatsService with reset. tickId deduplicates a tick the agent sent again from its spool. Aggregate: the node (usage.node.<nodeId>).","fields":[{"name":"tickId","type":"string"},{"name":"nodeId","type":"string"},{"name":"intervalStart","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"intervalEnd","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"users","type":{"type":"array","items":{"type":"record","name":"UserTraffic","fields":[{"name":"userId","type":"string"},{"name":"uplink","type":"long","doc":"bytes from the client"},{"name":"downlink","type":"long","doc":"bytes to the client"}]}}}]} },
 ];
 
 /** The current version of each event, by `<context>.<Event>`: what code reads and writes. */
 export interface EventDataMap {
   'core.Commit': CommitV1;
+  'fleet.NodeConfigApplied': NodeConfigAppliedV1;
+  'fleet.NodeConfigRejected': NodeConfigRejectedV1;
+  'fleet.NodeDrained': NodeDrainedV1;
+  'fleet.NodeEnrolled': NodeEnrolledV1;
+  'fleet.NodeEnrollmentTokenIssued': NodeEnrollmentTokenIssuedV1;
+  'fleet.NodeHealthChanged': NodeHealthChangedV1;
+  'fleet.NodeRegistered': NodeRegisteredV1;
+  'fleet.NodeRetired': NodeRetiredV1;
+  'fleet.NodeUndrained': NodeUndrainedV1;
+  'fleet.NodeUpdated': NodeUpdatedV1;
+  'fleet.ProfileCreated': ProfileCreatedV1;
+  'fleet.ProfileRemoved': ProfileRemovedV1;
+  'fleet.ProfileUpdated': ProfileUpdatedV1;
+  'fleet.RolloutAborted': RolloutAbortedV1;
+  'fleet.RolloutCompleted': RolloutCompletedV1;
+  'fleet.RolloutHalted': RolloutHaltedV1;
+  'fleet.RolloutNodeReported': RolloutNodeReportedV1;
+  'fleet.RolloutPaused': RolloutPausedV1;
+  'fleet.RolloutPlanned': RolloutPlannedV1;
+  'fleet.RolloutResumed': RolloutResumedV1;
+  'fleet.RolloutRolledBack': RolloutRolledBackV1;
+  'fleet.RolloutWaveStarted': RolloutWaveStartedV1;
   'identity.ApiKeyIssued': ApiKeyIssuedV1;
   'identity.ApiKeyRevoked': ApiKeyRevokedV1;
   'identity.EmailChanged': EmailChangedV1;
@@ -472,4 +752,5 @@ export interface EventDataMap {
   'messaging.SignedPreKeyRotated': SignedPreKeyRotatedV1;
   'messaging.UserBlocked': UserBlockedV1;
   'messaging.UserUnblocked': UserUnblockedV1;
+  'usage.UsageTicked': UsageTickedV1;
 }

@@ -9,6 +9,9 @@ import { apiKeyDecider } from './identity/api-key.decider.js';
 import { emailReservationDecider } from './identity/email-reservation.decider.js';
 import { sessionDecider } from './identity/session.decider.js';
 import { userDecider } from './identity/user.decider.js';
+import { nodeDecider } from './fleet/node.decider.js';
+import { profileDecider } from './fleet/profile.decider.js';
+import { rolloutDecider } from './fleet/rollout.decider.js';
 import { contactsDecider } from './messaging/contacts.decider.js';
 import { devicesDecider } from './messaging/devices.decider.js';
 import { groupDecider } from './messaging/group.decider.js';
@@ -21,4 +24,7 @@ export const DECIDERS: ReadonlyMap<string, Decider<unknown, never, EventKey>> = 
   ['messaging.devices', devicesDecider],
   ['messaging.contacts', contactsDecider],
   ['messaging.group', groupDecider],
+  ['fleet.node', nodeDecider],
+  ['fleet.profile', profileDecider],
+  ['fleet.rollout', rolloutDecider],
 ]);
