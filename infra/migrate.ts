@@ -10,7 +10,8 @@ import type { Logger } from './logger.js';
 import type { Names } from './naming.js';
 import type { Nats } from './nats/connection.js';
 import { applyStream, type ApplyOutcome } from './streams/apply.js';
-import { eventStreams, guardStream, inboxStream, keyValueBuckets } from './streams/definitions.js';
+import { Objm } from '@nats-io/obj';
+import { eventStreams, guardStream, inboxStream, keyValueBuckets, objectBuckets } from './streams/definitions.js';
 import type { Config } from './config.js';
 import { openBucket, publishSchemas, type PublishedSchemas } from './streams/schema-bucket.js';
 
@@ -42,6 +43,10 @@ export async function migrate(deps: {
   const kv = await openBucket(nats, schemaBucket, replicas);
   const schemas = await publishSchemas(kv, schemaBucket.name, registry);
   log.info(schemas, 'schemas');
+  for (const spec of objectBuckets(names)) {
+    await new Objm(nats.js).create(spec.name, { description: spec.description, replicas, ttl: spec.ttlSeconds * 1_000_000_000 });
+    log.info({ name: spec.name }, 'object store');
+  }
   const { applied } = await migrateDatabase(db);
   log.info({ applied }, 'postgres migrations');
   return { streams, schemas, tables: applied };

@@ -50,7 +50,7 @@ async function deleteStreams(rt: Runtime): Promise<void> {
   const prefix = `${rt.names.upper}_`;
   const names: string[] = [];
   for await (const name of rt.nats.jsm.streams.names()) {
-    if (name.startsWith(prefix) || name.startsWith(`KV_${prefix}`)) names.push(name);
+    if (name.startsWith(prefix) || name.startsWith(`KV_${prefix}`) || name.startsWith(`OBJ_${prefix}`)) names.push(name);
   }
   // The audit stream first: it sources the context streams.
   names.sort((a, b) => Number(b.endsWith('_AUDIT')) - Number(a.endsWith('_AUDIT')));

@@ -6,7 +6,9 @@ import { contactsProjection } from './messaging/contacts.projection.js';
 import { devicesProjection } from './messaging/devices.projection.js';
 import { groupsProjection } from './messaging/groups.projection.js';
 import type { Projection } from './runtime/projection.js';
+import { fleetProjection } from './fleet/fleet.projection.js';
+import { usageProjection } from './usage/usage.projection.js';
 
 export const PROJECTIONS: ReadonlyMap<string, Projection> = new Map(
-  [usersProjection, proxyCredentialsProjection, apiKeysProjection, devicesProjection, contactsProjection, groupsProjection].map((p) => [p.name, p]),
+  [usersProjection, proxyCredentialsProjection, apiKeysProjection, devicesProjection, contactsProjection, groupsProjection, fleetProjection, usageProjection].map((p) => [p.name, p]),
 );

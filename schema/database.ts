@@ -96,6 +96,13 @@ export interface Database {
   blocks: BlockTable;
   chat_groups: ChatGroupTable;
   group_members: GroupMemberTable;
+  fleet_nodes: FleetNodeTable;
+  fleet_profiles: FleetProfileTable;
+  fleet_rollouts: FleetRolloutTable;
+  fleet_rollout_nodes: FleetRolloutNodeTable;
+  usage_ticks: UsageTickTable;
+  usage_user_hourly: UsageUserHourlyTable;
+  usage_node_hourly: UsageNodeHourlyTable;
 }
 
 /** The audit worker's tree over <NS>_AUDIT (workers/audit/store.ts). One row per audit stream. */
@@ -183,4 +190,91 @@ export interface GroupMemberTable {
   group_id: string;
   user_id: string;
   added_at: Date;
+}
+
+/** Proxy nodes (projectors/fleet): description, health, and the template they should and do run. */
+export interface FleetNodeTable {
+  id: string;
+  address: string;
+  region: string;
+  country: string;
+  city: string;
+  labels: string[];
+  roles: string[];
+  health: string;
+  health_reason: string | null;
+  drained: boolean;
+  retired: boolean;
+  nats_user: string | null;
+  /** bcrypt, for `relaygrid nats-config`; the password itself went to the agent only. */
+  nats_password_hash: string | null;
+  /** The template its latest rollout wave (or roll-back) told it to run. */
+  desired_template: string | null;
+  desired_rollout: string | null;
+  applied_template: string | null;
+  applied_version: string | null;
+  applied_at: Date | null;
+  /** The core's error text of the last rejected configuration, cleared by the next applied one. */
+  last_error: string | null;
+  registered_at: Date;
+  last_seq: number;
+}
+
+/** Inbound profiles, public settings only: secrets are never in a read model. */
+export interface FleetProfileTable {
+  id: string;
+  kind: string;
+  port: number;
+  labels: string[];
+  settings: ColumnType<Record<string, unknown>, string, string>;
+  removed: boolean;
+  created_at: Date;
+  last_seq: number;
+}
+
+export interface FleetRolloutTable {
+  id: string;
+  status: string;
+  reason: string;
+  planned_by: string;
+  planned_at: Date;
+  wave: number;
+  waves: ColumnType<string[][], string, string>;
+  targets: ColumnType<{ nodeId: string; template: string; previousTemplate: string | null }[], string, string>;
+  max_rejections: number;
+  applied: number;
+  rejected: number;
+  /** Why it halted, who paused, aborted or rolled it back. */
+  status_reason: string | null;
+  updated_at: Date;
+  last_seq: number;
+}
+
+export interface FleetRolloutNodeTable {
+  rollout_id: string;
+  node_id: string;
+  outcome: string;
+  error: string | null;
+  reported_at: Date;
+}
+
+export interface UsageTickTable {
+  tick_id: string;
+  node_id: string;
+  interval_end: Date;
+}
+
+/** Bytes per user and hour, summed over nodes. int8 reads as a number (schema/db.ts refuses beyond 2^53: 9 PB per hour). */
+export interface UsageUserHourlyTable {
+  user_id: string;
+  hour: Date;
+  uplink: ColumnType<number, bigint | string | number, bigint | string | number>;
+  downlink: ColumnType<number, bigint | string | number, bigint | string | number>;
+}
+
+export interface UsageNodeHourlyTable {
+  node_id: string;
+  hour: Date;
+  uplink: ColumnType<number, bigint | string | number, bigint | string | number>;
+  downlink: ColumnType<number, bigint | string | number, bigint | string | number>;
 }

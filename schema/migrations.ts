@@ -192,6 +192,90 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('group_members_user').on('group_members').column('user_id').execute();
     },
   },
+  '2026-11-26-006-fleet': {
+    async up(db: Kysely<unknown>) {
+      // Read models of the fleet and usage contexts (projectors/fleet, projectors/usage).
+      // Profile secrets are not here: renderers open them from the log (producers/fleet/profile-secrets.ts).
+      await db.schema
+        .createTable('fleet_nodes')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('address', 'text', (c) => c.notNull())
+        .addColumn('region', 'text', (c) => c.notNull())
+        .addColumn('country', 'text', (c) => c.notNull())
+        .addColumn('city', 'text', (c) => c.notNull())
+        .addColumn('labels', sql`text[]`, (c) => c.notNull())
+        .addColumn('roles', sql`text[]`, (c) => c.notNull())
+        .addColumn('health', 'text', (c) => c.notNull())
+        .addColumn('health_reason', 'text')
+        .addColumn('drained', 'boolean', (c) => c.notNull())
+        .addColumn('retired', 'boolean', (c) => c.notNull())
+        .addColumn('nats_user', 'text')
+        .addColumn('nats_password_hash', 'text')
+        .addColumn('desired_template', 'text')
+        .addColumn('desired_rollout', 'text')
+        .addColumn('applied_template', 'text')
+        .addColumn('applied_version', 'text')
+        .addColumn('applied_at', 'timestamptz')
+        .addColumn('last_error', 'text')
+        .addColumn('registered_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('last_seq', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('fleet_profiles')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('port', 'integer', (c) => c.notNull())
+        .addColumn('labels', sql`text[]`, (c) => c.notNull())
+        .addColumn('settings', 'jsonb', (c) => c.notNull())
+        .addColumn('removed', 'boolean', (c) => c.notNull())
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('last_seq', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('fleet_rollouts')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('planned_by', 'text', (c) => c.notNull())
+        .addColumn('planned_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('wave', 'integer', (c) => c.notNull())
+        .addColumn('waves', 'jsonb', (c) => c.notNull())
+        .addColumn('targets', 'jsonb', (c) => c.notNull())
+        .addColumn('max_rejections', 'integer', (c) => c.notNull())
+        .addColumn('applied', 'integer', (c) => c.notNull())
+        .addColumn('rejected', 'integer', (c) => c.notNull())
+        .addColumn('status_reason', 'text')
+        .addColumn('updated_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('last_seq', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('fleet_rollout_nodes')
+        .addColumn('rollout_id', 'text', (c) => c.notNull())
+        .addColumn('node_id', 'text', (c) => c.notNull())
+        .addColumn('outcome', 'text', (c) => c.notNull())
+        .addColumn('error', 'text')
+        .addColumn('reported_at', 'timestamptz', (c) => c.notNull())
+        .addPrimaryKeyConstraint('fleet_rollout_nodes_pkey', ['rollout_id', 'node_id'])
+        .execute();
+      // Usage: ticks seen (a tick sent twice from an agent's spool counts once), and sums per hour.
+      await db.schema
+        .createTable('usage_ticks')
+        .addColumn('tick_id', 'text', (c) => c.primaryKey())
+        .addColumn('node_id', 'text', (c) => c.notNull())
+        .addColumn('interval_end', 'timestamptz', (c) => c.notNull())
+        .execute();
+      for (const [table, key] of [['usage_user_hourly', 'user_id'], ['usage_node_hourly', 'node_id']] as const) {
+        await db.schema
+          .createTable(table)
+          .addColumn(key, 'text', (c) => c.notNull())
+          .addColumn('hour', 'timestamptz', (c) => c.notNull())
+          .addColumn('uplink', 'bigint', (c) => c.notNull())
+          .addColumn('downlink', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint(`${table}_pkey`, [key, 'hour'])
+          .execute();
+      }
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -97,3 +97,18 @@ export interface BucketSpec {
 export function keyValueBuckets(names: Names): BucketSpec[] {
   return [{ name: names.schemaBucket, description: 'Avro schemas keyed by SHA-256 fingerprint (hex) of their canonical form', history: 1 }];
 }
+
+export interface ObjectBucketSpec {
+  name: string;
+  description: string;
+  /** Seconds an object lives; 0 keeps it. */
+  ttlSeconds: number;
+}
+
+/** The fleet's object stores: templates are what rollouts (and roll-backs) point at; configurations are re-rendered whenever asked. */
+export function objectBuckets(names: Names): ObjectBucketSpec[] {
+  return [
+    { name: names.fleetTemplateBucket, description: 'Fleet: sealed inbound templates by content hash', ttlSeconds: 0 },
+    { name: names.fleetConfigBucket, description: 'Fleet: sealed rendered node configurations by content hash', ttlSeconds: 7 * 86_400 },
+  ];
+}

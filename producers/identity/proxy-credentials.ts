@@ -14,7 +14,12 @@ export function newProxyCredentials(userId: string): ProxyCredentials {
   return {
     vlessId: randomUUID(),
     trojanPassword: randomBytes(24).toString('base64url'),
-    proxyUsername: `u${userId.replace(/-/g, '')}`,
+    proxyUsername: proxyUsernameOf(userId),
     proxyPassword: randomBytes(24).toString('base64url'),
   };
+}
+
+/** HTTP and SOCKS5 username of a user: derived from the id, so nodes can remove a forgotten user's account too. */
+export function proxyUsernameOf(userId: string): string {
+  return `u${userId.replace(/-/g, '')}`;
 }

@@ -11,7 +11,7 @@ import { isRole } from '../../producers/identity/roles.js';
 import type { UserTable } from '../../schema/database.js';
 import { asVisibility, DEFAULT_VISIBILITY } from '../../producers/identity/privacy.js';
 import type { Projection } from '../runtime/projection.js';
-import { upsertUnnest, type UnnestColumn } from '../runtime/unnest.js';
+import { tokenArrayColumn, upsertUnnest, type UnnestColumn } from '../runtime/unnest.js';
 
 /** Columns of the `users` upsert (also the raw baseline of bench/project.ts). */
 export const USER_COLUMNS: UnnestColumn<UserTable>[] = [
@@ -21,8 +21,7 @@ export const USER_COLUMNS: UnnestColumn<UserTable>[] = [
   { name: 'status', arrayType: 'text[]', value: (r) => r.status },
   { name: 'registered_at', arrayType: 'timestamptz[]', value: (r) => r.registered_at },
   { name: 'email_verified', arrayType: 'boolean[]', value: (r) => r.email_verified },
-  // text[][] would need rectangular arrays: roles travel as one array literal per row.
-  { name: 'roles', arrayType: 'text[]', cast: 'text[]', value: (r) => `{${r.roles.join(',')}}` },
+  tokenArrayColumn('roles', (r) => r.roles),
   { name: 'presence_visibility', arrayType: 'text[]', value: (r) => r.presence_visibility },
   { name: 'receipts_visibility', arrayType: 'text[]', value: (r) => r.receipts_visibility },
   { name: 'totp_enabled', arrayType: 'boolean[]', value: (r) => r.totp_enabled },

@@ -8,7 +8,7 @@ import type { StoredEvent } from '../../contracts/envelope.js';
 import type { Database } from '../../schema/database.js';
 import { upsertUnnest, type UnnestColumn } from './unnest.js';
 
-/** What one event does to one row: creates it whole, or changes the row as it stands. */
+/** What one event does to one row: creates it whole, or changes the row as it stands. An event that touches several rows gives several steps. */
 export type RowStep<Row> = { id: string; create: Row } | { id: string; update: (row: Row) => Row } | undefined;
 
 /**
@@ -18,10 +18,10 @@ export type RowStep<Row> = { id: string; create: Row } | { id: string; update: (
  */
 export async function foldRows<Row>(
   events: readonly StoredEvent[],
-  step: (event: StoredEvent) => RowStep<Row>,
+  step: (event: StoredEvent) => RowStep<Row> | RowStep<Row>[],
   load: (ids: string[]) => Promise<[string, Row][]>,
 ): Promise<Row[]> {
-  const steps = events.map(step).filter((s) => s !== undefined);
+  const steps = events.flatMap(step).filter((s) => s !== undefined);
   const first = new Map<string, boolean>();
   for (const s of steps) if (!first.has(s.id)) first.set(s.id, 'create' in s);
   const earlier = [...first].filter(([, creates]) => !creates).map(([id]) => id);

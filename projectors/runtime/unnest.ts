@@ -36,3 +36,12 @@ export async function upsertUnnest<Row, DB>(
       : sql`do update set ${sql.join(columns.filter((c) => !conflictColumns.includes(c.name)).map((c) => sql`${sql.id(c.name)} = excluded.${sql.id(c.name)}`))}`;
   await sql`insert into ${sql.table(table)} (${names}) select ${selected} from unnest(${arrays}) as u(${names}) on conflict (${conflict}) ${resolution}`.execute(db);
 }
+
+/**
+ * A `text[]` column for upsertUnnest: text[][] would need rectangular arrays,
+ * so each row's array travels as one array literal. Only for values that are
+ * tokens (no commas, quotes, braces or spaces), such as roles and labels.
+ */
+export function tokenArrayColumn<Row>(name: string, value: (row: Row) => readonly string[]): UnnestColumn<Row> {
+  return { name, arrayType: 'text[]', cast: 'text[]', value: (row) => `{${value(row).join(',')}}` };
+}
