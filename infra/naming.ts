@@ -7,6 +7,10 @@ import { EVENT_CONTEXTS, type EventContext } from '../contracts/catalogue.js';
 
 const TOKEN = /^[A-Za-z0-9_-]+$/;
 
+/** What an agent asks or tells the fleet (workers/fleet/agent-endpoints.ts). */
+export const AGENT_OPS = ['desired', 'config', 'report', 'heartbeat', 'usage'] as const;
+export type AgentOp = (typeof AGENT_OPS)[number];
+
 export class InvalidSubjectTokenError extends Error {
   readonly code = 'invalid_id';
 }
@@ -126,6 +130,44 @@ export class Names {
   presence(userId: string): string {
     assertToken('user id', userId);
     return `${this.prefix}.presence.${userId}`;
+  }
+
+  /** Object store of rollout templates (sealed), by content hash; kept for roll-backs. */
+  get fleetTemplateBucket(): string {
+    return `${this.upper}_FLEET_TEMPLATES`;
+  }
+
+  /** Object store of rendered node configurations (sealed), by content hash; short-lived, re-rendered on demand. */
+  get fleetConfigBucket(): string {
+    return `${this.upper}_FLEET_CONFIGS`;
+  }
+
+  /** `rg.fleet.push.<nodeId>`: core NATS, from the fleet to one node's agent (a new desired version, user changes). */
+  fleetPush(nodeId: string): string {
+    assertToken('node id', nodeId);
+    return `${this.prefix}.fleet.push.${nodeId}`;
+  }
+
+  /** `rg.fleet.agent.<nodeId>.<op>`: from one node's agent to the fleet. Only that node's credentials may publish here. */
+  fleetAgent(nodeId: string, op: AgentOp): string {
+    assertToken('node id', nodeId);
+    return `${this.prefix}.fleet.agent.${nodeId}.${op}`;
+  }
+
+  /** `rg.fleet.inbox.<nodeId>`: the agent's inbox prefix, so replies to one node are readable by that node only. */
+  fleetInbox(nodeId: string): string {
+    assertToken('node id', nodeId);
+    return `${this.prefix}.fleet.inbox.${nodeId}`;
+  }
+
+  /** What the fleet service listens on for every agent. */
+  get fleetAgentRequests(): string {
+    return `${this.prefix}.fleet.agent.*.*`;
+  }
+
+  /** `rg.ops`: the operators' NATS micro service (`nats micro ls`, `nats req rg.ops.rollout.pause …`). */
+  get opsGroup(): string {
+    return `${this.prefix}.ops`;
   }
 
   get allContexts(): readonly EventContext[] {

@@ -11,6 +11,8 @@ import { runSkip } from '../roles/skip.js';
 import { runUsers } from '../roles/users.js';
 import { runReplay } from '../../replay/cli.js';
 import { runNatsConfig } from '../roles/nats-config.js';
+import { runAgent } from '../roles/agent.js';
+import { runFleetCli } from '../roles/fleet-cli.js';
 import { loadAuditWorkerConfig } from '../../workers/audit/config.js';
 import { withRuntime as withRole, type Runtime } from '../runtime.js';
 import { CliError } from './cli-error.js';
@@ -24,6 +26,11 @@ commands:
   api                   run the HTTP API on RG_API_PORT
   gateway               run the messenger's WebSocket gateway on RG_GATEWAY_PORT
   projector [name...]   run projectors (all when no name is given)
+  fleet-worker          serve node agents, judge node health, push user changes to
+                        nodes, and the relaygrid-ops NATS micro service
+  fleet <command>       nodes.yaml import, nodes, rollouts (\`relaygrid fleet\` for details)
+  agent --node ID --state-dir DIR [--enroll TOKEN --api URL] [--core v2ray|xray]
+                        run a node agent (see docs/operations.md, "Adding a node")
   audit-worker          keep the Merkle tree over the audit stream and sign checkpoints
                         (RG_AUDIT_SIGNING_KEY, RG_AUDIT_CHECKPOINT_DIR; see docs/auditors.md)
   skip-event <projector> --seq N --reason "…" [--actor who]
@@ -59,6 +66,12 @@ async function main(argv: string[]): Promise<void> {
       return withRuntime('gateway', (rt) => serve(rt, { api: false, gateway: true }));
     case 'audit-worker':
       return withRuntime('audit', (rt) => serve(rt, { api: false, audit: loadAuditWorkerConfig() }));
+    case 'fleet-worker':
+      return withRuntime('fleet', (rt) => serve(rt, { api: false, fleet: true }));
+    case 'fleet':
+      return withRuntime('fleet-cli', (rt) => runFleetCli(rt, args));
+    case 'agent':
+      return runAgent(config, args);
     case 'projector':
       return withRuntime('projector', (rt) => serve(rt, { api: false, projectors: args }));
     case 'skip-event':

@@ -2,7 +2,7 @@
  * `relaygrid start` / `npm start`: everything in one process. Uses the
  * configured services, else the local defaults when they answer, else starts
  * its own under .relaygrid/; then migrates and runs every role (API,
- * projectors, audit worker), with development keys under .relaygrid/ for what
+ * projectors, fleet worker, audit worker), with development keys under .relaygrid/ for what
  * is not configured.
  */
 import { resolve } from 'node:path';
@@ -25,7 +25,7 @@ export async function startAll(config: Config, sources: ConfigSources): Promise<
     try {
       await runMigrate(rt);
       const auditEnv = { ...process.env, RG_AUDIT_SIGNING_KEY: process.env['RG_AUDIT_SIGNING_KEY'] || localAuditSigningKey(dataDir) };
-      await serve(rt, { api: true, gateway: true, projectors: [], audit: loadAuditWorkerConfig(auditEnv) });
+      await serve(rt, { api: true, gateway: true, fleet: true, projectors: [], audit: loadAuditWorkerConfig(auditEnv) });
     } finally {
       await rt.close();
     }

@@ -53,6 +53,22 @@ const DOMAIN_STATUS: Record<string, number> = {
   contact_limit_reached: 409,
   block_limit_reached: 409,
   group_full: 409,
+  // fleet (docs/fleet.md)
+  invalid_profile: 400,
+  invalid_node: 400,
+  invalid_waves: 400,
+  invalid_enrollment_token: 401,
+  node_not_found: 404,
+  profile_not_found: 404,
+  rollout_not_found: 404,
+  node_exists: 409,
+  profile_exists: 409,
+  rollout_exists: 409,
+  node_retired: 409,
+  invalid_rollout_state: 409,
+  nothing_to_roll_out: 409,
+  port_conflict: 409,
+  invalid_tick: 400,
 };
 
 interface ValidationItem {

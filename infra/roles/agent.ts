@@ -1,0 +1,107 @@
+/**
+ * `relaygrid agent`: the node agent as a process (workers/agent/agent.ts).
+ *
+ *   relaygrid agent --node fra-1 --state-dir /var/lib/relaygrid-agent \
+ *     --enroll <token> --api https://api.example.net     # first start only
+ *
+ * The first start redeems the enrollment token for this node's NATS
+ * credentials and keeps them in <state-dir>/credentials.json (mode 0600);
+ * later starts use them. NATS_URL says where NATS is (without credentials).
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { connect } from '@nats-io/transport-node';
+import type { Config } from '../config.js';
+import { createLogger } from '../logger.js';
+import { Names } from '../naming.js';
+import { CliError } from '../cli/cli-error.js';
+import { NodeAgent } from '../../workers/agent/agent.js';
+import { ProcessCoreDriver } from '../../workers/agent/core/process-driver.js';
+import { untilSignal } from './serve.js';
+
+export const AGENT_USAGE = `usage: relaygrid agent --node ID --state-dir DIR [options]
+
+  --enroll TOKEN --api URL   first start: redeem the enrollment token at the API
+  --core v2ray|xray          the proxy core (default xray)
+  --core-binary PATH         its binary (default: the flavour's name on PATH)
+  --api-port N               the core's local API port on 127.0.0.1 (default 10085)
+  --sync-interval S          seconds between syncs with the fleet (default 30)
+  --usage-interval S         seconds between usage ticks (default 10)`;
+
+class AgentArgumentError extends CliError {}
+
+interface Credentials {
+  nodeId: string;
+  user: string;
+  password: string;
+  inboxPrefix: string;
+}
+
+async function enroll(api: string, token: string): Promise<Credentials> {
+  const response = await fetch(new URL('/v1/fleet/enroll', api), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) });
+  const body = (await response.json()) as { nodeId: string; nats: { user: string; password: string; inboxPrefix: string }; message?: string };
+  if (!response.ok) throw new AgentArgumentError(`--enroll: the API refused the token (${response.status}): ${body.message ?? 'no reason given'}`);
+  return { nodeId: body.nodeId, ...body.nats };
+}
+
+async function credentials(stateDir: string, nodeId: string, values: { enroll?: string; api?: string }): Promise<Credentials | null> {
+  const path = join(stateDir, 'credentials.json');
+  const stored = await readFile(path, 'utf8').catch(() => null);
+  if (stored) return JSON.parse(stored) as Credentials;
+  if (!values.enroll) return null;
+  if (!values.api) throw new AgentArgumentError('--api: required with --enroll (the URL of the Relaygrid API)');
+  const creds = await enroll(values.api, values.enroll);
+  if (creds.nodeId !== nodeId) throw new AgentArgumentError(`--enroll: the token is for node ${creds.nodeId}, not ${nodeId}`);
+  await writeFile(path, JSON.stringify(creds), { mode: 0o600 });
+  return creds;
+}
+
+function seconds(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback * 1000;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new AgentArgumentError(`--${name}: must be a positive number of seconds`);
+  return n * 1000;
+}
+
+export async function runAgent(config: Config, args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      node: { type: 'string' }, 'state-dir': { type: 'string' }, enroll: { type: 'string' }, api: { type: 'string' }, core: { type: 'string', default: 'xray' },
+      'core-binary': { type: 'string' }, 'api-port': { type: 'string', default: '10085' }, 'sync-interval': { type: 'string' }, 'usage-interval': { type: 'string' },
+    },
+  });
+  if (!values.node) throw new AgentArgumentError(`--node: required\n\n${AGENT_USAGE}`);
+  if (!values['state-dir']) throw new AgentArgumentError(`--state-dir: required\n\n${AGENT_USAGE}`);
+  if (values.core !== 'v2ray' && values.core !== 'xray') throw new AgentArgumentError('--core: must be v2ray or xray');
+  const apiPort = Number(values['api-port']);
+  if (!Number.isInteger(apiPort) || apiPort < 1 || apiPort > 65535) throw new AgentArgumentError('--api-port: must be a port number');
+  const names = new Names(config.namespace);
+  const nodeId = values.node;
+  const stateDir = values['state-dir'];
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  const log = createLogger(config.logLevel, { role: 'agent', nodeId });
+  const creds = await credentials(stateDir, nodeId, values);
+  const servers = config.natsUrl.split(',').map((u) => u.trim());
+  const nc = await connect({
+    servers,
+    name: `relaygrid-agent-${nodeId}`,
+    maxReconnectAttempts: -1,
+    // Replies to this node travel under its own prefix: the only inbox its credentials may read.
+    inboxPrefix: creds?.inboxPrefix ?? names.fleetInbox(nodeId),
+    ...(creds ? { user: creds.user, pass: creds.password } : {}),
+  });
+  const driver = new ProcessCoreDriver({ flavour: values.core, apiPort, logger: log, ...(values['core-binary'] ? { binary: values['core-binary'] } : {}) });
+  const agent = new NodeAgent({
+    nc, names, nodeId, stateDir, driver, apiPort, log,
+    syncIntervalMs: seconds('sync-interval', values['sync-interval'], 30),
+    usageIntervalMs: seconds('usage-interval', values['usage-interval'], 10),
+  });
+  await agent.start();
+  log.info({ nats: servers, enrolled: creds !== null }, 'agent started');
+  const signal = await untilSignal();
+  log.info({ signal }, 'agent stopping');
+  await agent.stop(true);
+  await nc.drain();
+}

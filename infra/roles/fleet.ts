@@ -1,0 +1,52 @@
+/**
+ * The fleet worker role (`relaygrid fleet-worker`, also run by `start`): the
+ * agents' endpoints, node health from heartbeats, user changes pushed to
+ * nodes, and the `relaygrid-ops` NATS micro service.
+ */
+import { CommandHandler } from '../../producers/event-store/command-handler.js';
+import { EventStore } from '../../producers/event-store/event-store.js';
+import { Fleet } from '../../producers/fleet/fleet.js';
+import { CheckpointWatcher } from '../../projectors/runtime/checkpoint-watcher.js';
+import { AgentEndpoints } from '../../workers/fleet/agent-endpoints.js';
+import { HealthTracker } from '../../workers/fleet/health.js';
+import { OpsService } from '../../workers/fleet/ops-service.js';
+import { UserSync } from '../../workers/fleet/user-sync.js';
+import { requireMasterKey } from '../config.js';
+import type { Runtime } from '../runtime.js';
+
+export interface RunningFleetWorker {
+  fleet: Fleet;
+  userSync: UserSync;
+  close(): Promise<void>;
+}
+
+export interface FleetWorkerOptions {
+  /** No heartbeat for this long: the node is down (default three heartbeat intervals). */
+  downAfterMs?: number;
+}
+
+export async function startFleetWorker(rt: Runtime, opts: FleetWorkerOptions = {}): Promise<RunningFleetWorker> {
+  const handler = new CommandHandler(new EventStore(rt.nats, rt.names, rt.registry), { metrics: rt.metrics });
+  const fleet = new Fleet({ handler, db: rt.db, nats: rt.nats, masterKey: requireMasterKey(rt.config), log: rt.log });
+  const watcher = new CheckpointWatcher(rt.config.databaseUrl, rt.db);
+  const health = new HealthTracker(fleet.deps, rt.log, opts.downAfterMs);
+  const endpoints = new AgentEndpoints(fleet.deps, fleet.configs, fleet.rollouts, health, watcher, rt.log);
+  const userSync = new UserSync(fleet.deps, fleet.configs, watcher, rt.log);
+  const ops = new OpsService(fleet.deps, fleet.rollouts, rt.log);
+  endpoints.start();
+  health.start();
+  await userSync.start();
+  await ops.start('0.1.0');
+  rt.log.info('fleet worker started');
+  return {
+    fleet,
+    userSync,
+    close: async () => {
+      await ops.stop();
+      await userSync.stop();
+      await endpoints.stop();
+      await health.stop();
+      await watcher.close();
+    },
+  };
+}

@@ -1,0 +1,64 @@
+/**
+ * What the fleet's services share: the command handler, the read models, the
+ * NATS connection (pushes to agents, the object stores), the fleet's secret
+ * key, and the helpers every decision needs.
+ */
+import type { Kysely } from 'kysely';
+import type { EventMeta } from '../../contracts/envelope.js';
+import type { EventKey } from '../../contracts/catalogue.js';
+import type { Logger } from '../../infra/logger.js';
+import type { Nats } from '../../infra/nats/connection.js';
+import type { Names } from '../../infra/naming.js';
+import type { Database } from '../../schema/database.js';
+import type { Decider } from '../decider.js';
+import type { CommandHandler } from '../event-store/command-handler.js';
+import type { Actor } from '../identity/identity-deps.js';
+import { deriveKey } from '../identity/crypto/sealing.js';
+import type { CoreUser } from '../../workers/agent/core/driver.js';
+
+export type FleetAggregate = 'node' | 'profile' | 'rollout';
+
+/** What a push to an agent says (core NATS, at most once: the agent's periodic sync is the safety net). */
+export type AgentPush =
+  /** Ask for your desired version again; the fleet read model has reached `minSeq`. */
+  | { type: 'desired'; minSeq: number }
+  /**
+   * Users to add to and remove from the running core's inbounds, now, as the
+   * core's HandlerService takes them (rendered by the fleet for the node's
+   * template). HTTP and SOCKS accounts cannot change without a restart: the
+   * agent restarts its core for those at its next sync.
+   */
+  | { type: 'users'; template: string; add: { tag: string; user: CoreUser }[]; remove: { tag: string; email: string }[] };
+
+export class FleetDeps {
+  readonly names: Names;
+  /** Seals profile secrets in events and templates/configurations in the object stores. */
+  readonly secretKey: Buffer;
+
+  constructor(
+    readonly handler: CommandHandler,
+    readonly db: Kysely<Database>,
+    readonly nats: Nats,
+    masterKey: Buffer,
+    readonly log: Logger,
+  ) {
+    this.names = handler.store.names;
+    this.secretKey = deriveKey(masterKey, 'fleet-secrets');
+  }
+
+  subject(aggregate: FleetAggregate, id: string): string {
+    return this.names.aggregate('fleet', aggregate, id);
+  }
+
+  meta(actor: Actor): EventMeta {
+    return { source: 'relaygrid/fleet', actor: actor.actor, correlationId: actor.correlationId, traceparent: actor.traceparent };
+  }
+
+  async decide<S, C, K extends EventKey>(decider: Decider<S, C, K>, aggregate: FleetAggregate, id: string, command: C, actor: Actor, assumeNew = false) {
+    return this.handler.handle(decider, this.subject(aggregate, id), command, { meta: this.meta(actor), assumeNew });
+  }
+
+  push(nodeId: string, message: AgentPush): void {
+    this.nats.nc.publish(this.names.fleetPush(nodeId), JSON.stringify(message));
+  }
+}

@@ -1,0 +1,408 @@
+/**
+ * The node agent (`relaygrid agent`): keeps one node's proxy core running the
+ * configuration the fleet wants, and reports back.
+ *
+ * - Serves the last good configuration from its state directory at once, even
+ *   before NATS answers.
+ * - Syncs on a push and every `syncIntervalMs` (so a missed push or an agent
+ *   that was offline catches up): asks for its desired version, fetches it,
+ *   and applies it:
+ *   - inbounds changed (or HTTP/SOCKS accounts, which the core cannot change
+ *     live): validate with the core (`-test`), write atomically, restart; a
+ *     rejected configuration is reported with the core's error text and the
+ *     last good one keeps running;
+ *   - only users changed: add and remove them through the core's
+ *     HandlerService and write the file, no restart, no dropped connection.
+ * - Applies pushed user changes through the HandlerService at once.
+ * - Reports applied/rejected when its template or rollout changes (not for
+ *   every users-only version), heartbeats, and sends usage ticks through its
+ *   spool.
+ */
+import { randomUUID } from 'node:crypto';
+import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Logger } from '../../infra/logger.js';
+import type { Names } from '../../infra/naming.js';
+import { uuidv7 } from '../../contracts/ids.js';
+import type { AgentOp } from '../../infra/naming.js';
+import type { CoreConfig } from '../fleet/render/core-config.js';
+import { inboundsSignature, usersByInbound, type InboundUsers } from '../fleet/render/render.js';
+import { CONFIG_CHUNK_BYTES, type AgentPush, type AgentReply, type ConfigReply, type DesiredReply, type ReportRequest, type TickWire } from '../fleet/agent-protocol.js';
+import { isAlreadyApplied } from './core/core-api.js';
+import type { CoreDriver, CoreUser, UserTraffic } from './core/driver.js';
+import { withLocalApi } from './core/local-api.js';
+import { UsageSpool } from './spool.js';
+
+export interface AgentOptions {
+  nc: NatsConnection;
+  names: Names;
+  nodeId: string;
+  stateDir: string;
+  driver: CoreDriver;
+  /** Port of the core's API inbound on 127.0.0.1 (withLocalApi). */
+  apiPort: number;
+  log: Logger;
+  syncIntervalMs?: number;
+  heartbeatIntervalMs?: number;
+  usageIntervalMs?: number;
+  requestTimeoutMs?: number;
+}
+
+interface Applied {
+  template: string;
+  version: string;
+  rolloutId: string | null;
+  config: CoreConfig;
+}
+
+const USERS_PER_TICK = 5_000;
+const LIVE_KINDS = new Set(['vless', 'vless-tls', 'vless-reality', 'trojan-tls']);
+
+export class AgentRequestError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The core was already in the wanted state (the user existed, or did not): nothing to do. */
+function ignoreAlreadyApplied(err: unknown): void {
+  if (!isAlreadyApplied(err)) throw err;
+}
+
+const sameUser = (a: CoreUser | undefined, b: CoreUser) => a !== undefined && JSON.stringify(a.account) === JSON.stringify(b.account) && (a.level ?? 0) === (b.level ?? 0);
+
+export class NodeAgent {
+  private readonly spool: UsageSpool;
+  private readonly configPath: string;
+  private readonly lastGoodPath: string;
+  private readonly statePath: string;
+  private applied: Applied | null = null;
+  /** The users the running core has, per inbound: what the HandlerService was told, or what the core started with. */
+  private running = new Map<string, InboundUsers>();
+  private coreRunning = false;
+  private rejectedVersion: string | null = null;
+  private unreported: ReportRequest | null = null;
+  private reported: { template: string; rolloutId: string | null } | null = null;
+  private serial: Promise<unknown> = Promise.resolve();
+  private syncWanted: number | null = null;
+  private syncScheduled = false;
+  private stopped = false;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private sub?: Subscription;
+  private intervalStart = new Date();
+  /** Counters for tests and the bench. */
+  readonly stats = { syncs: 0, restarts: 0, liveUserChanges: 0, ticksSent: 0 };
+
+  constructor(private readonly o: AgentOptions) {
+    this.spool = new UsageSpool(join(o.stateDir, 'usage-spool.ndjson'));
+    this.configPath = join(o.stateDir, 'config.json');
+    this.lastGoodPath = join(o.stateDir, 'last-good.json');
+    this.statePath = join(o.stateDir, 'applied.json');
+    o.driver.onExit = (code, signal) => this.coreExited(code, signal);
+  }
+
+  get appliedVersion(): string | null {
+    return this.applied?.version ?? null;
+  }
+
+  get appliedTemplate(): string | null {
+    return this.applied?.template ?? null;
+  }
+
+  async start(): Promise<void> {
+    await mkdir(this.o.stateDir, { recursive: true });
+    await this.spool.load();
+    await this.resumeLastGood();
+    this.sub = this.o.nc.subscribe(this.o.names.fleetPush(this.o.nodeId), { callback: (err, msg) => (err ? this.o.log.warn({ err }, 'push subscription failed') : this.onPush(msg.string())) });
+    this.requestSync(0);
+    const every = (ms: number, fn: () => void) => {
+      const t = setInterval(fn, ms);
+      t.unref();
+      this.timers.push(t);
+    };
+    every(this.o.syncIntervalMs ?? 30_000, () => this.requestSync(0));
+    every(this.o.heartbeatIntervalMs ?? 5_000, () => this.heartbeat());
+    every(this.o.usageIntervalMs ?? 10_000, () => void this.exclusive(() => this.collectUsage()).catch((err: unknown) => this.o.log.warn({ err }, 'usage collection failed')));
+    this.heartbeat();
+  }
+
+  /** Stops syncing and reporting; the core keeps running unless `stopCore`. */
+  async stop(stopCore = true): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    this.sub?.unsubscribe();
+    await this.serial.catch(() => undefined);
+    if (stopCore) {
+      this.o.driver.onExit = undefined;
+      await this.o.driver.stop();
+      this.coreRunning = false;
+    }
+  }
+
+  /** Runs `fn` after everything queued before it: syncs, pushes and usage never interleave. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.serial.then(fn, fn);
+    this.serial = run.catch(() => undefined);
+    return run;
+  }
+
+  requestSync(minSeq: number): void {
+    this.syncWanted = Math.max(this.syncWanted ?? 0, minSeq);
+    if (this.syncScheduled || this.stopped) return;
+    this.syncScheduled = true;
+    void this.exclusive(async () => {
+      this.syncScheduled = false;
+      const wanted = this.syncWanted ?? 0;
+      this.syncWanted = null;
+      await this.sync(wanted);
+    }).catch((err: unknown) => this.o.log.warn({ err }, 'sync failed; retrying at the next interval'));
+  }
+
+  private onPush(text: string): void {
+    let push: AgentPush;
+    try {
+      push = JSON.parse(text) as AgentPush;
+    } catch {
+      return;
+    }
+    if (push.type === 'desired') this.requestSync(push.minSeq);
+    else void this.exclusive(() => this.applyUserPush(push)).catch((err: unknown) => this.o.log.warn({ err }, 'pushed user change failed; the next sync converges'));
+  }
+
+  private async request<T>(op: AgentOp, body: unknown): Promise<T> {
+    const msg = await this.o.nc.request(this.o.names.fleetAgent(this.o.nodeId, op), JSON.stringify(body), { timeout: this.o.requestTimeoutMs ?? 10_000 });
+    const reply = JSON.parse(msg.string()) as AgentReply<T>;
+    if (!reply.ok) throw new AgentRequestError(reply.error.code, reply.error.message);
+    return reply.result;
+  }
+
+  // -- configuration -------------------------------------------------------
+
+  private async resumeLastGood(): Promise<void> {
+    const text = await readFile(this.statePath, 'utf8').catch(() => null);
+    if (!text) return;
+    this.applied = JSON.parse(text) as Applied;
+    this.reported = { template: this.applied.template, rolloutId: this.applied.rolloutId };
+    try {
+      await this.o.driver.start(this.configPath);
+      this.coreRunning = true;
+      this.running = usersByInbound(this.applied.config);
+      this.o.log.info({ version: this.applied.version }, 'serving the last good configuration');
+    } catch (err) {
+      this.o.log.error({ err }, 'the last good configuration does not start');
+    }
+  }
+
+  private async sync(minSeq: number): Promise<void> {
+    if (this.stopped) return;
+    this.stats.syncs++;
+    await this.flushReport();
+    const desired = await this.request<DesiredReply>('desired', { minSeq });
+    if (desired.retired) {
+      this.o.log.warn('this node was retired: stopping the core');
+      await this.stop(true);
+      return;
+    }
+    if (!desired.version || !desired.template) return;
+    if (desired.version === this.applied?.version) return this.noteReport(desired, 'applied', false, null);
+    if (desired.version === this.rejectedVersion) return;
+    const config = JSON.parse((await this.fetchConfig(desired.version)).toString('utf8')) as CoreConfig;
+    if (this.needsRestart(config)) await this.applyWithRestart(desired, config);
+    else await this.applyLive(desired, config);
+  }
+
+  private async fetchConfig(version: string): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    let offset = 0;
+    for (;;) {
+      const part = await this.request<ConfigReply>('config', { version, offset });
+      const bytes = Buffer.from(part.data, 'base64');
+      chunks.push(bytes);
+      offset += bytes.length;
+      if (offset >= part.total || bytes.length < CONFIG_CHUNK_BYTES) return Buffer.concat(chunks);
+    }
+  }
+
+  /** A restart is needed when inbounds changed, or HTTP/SOCKS accounts (the core cannot change those live). */
+  private needsRestart(next: CoreConfig): boolean {
+    if (!this.applied || !this.coreRunning) return true;
+    if (inboundsSignature(next) !== inboundsSignature(this.applied.config)) return true;
+    for (const [tag, inbound] of usersByInbound(next)) {
+      if (LIVE_KINDS.has(inbound.kind)) continue;
+      const now = this.running.get(tag)?.users ?? new Map<string, CoreUser>();
+      if (now.size !== inbound.users.size || [...inbound.users].some(([email, user]) => !sameUser(now.get(email), user))) return true;
+    }
+    return false;
+  }
+
+  private async writeAtomically(path: string, config: CoreConfig): Promise<void> {
+    const tmp = `${path}.${randomUUID()}.tmp`;
+    await writeFile(tmp, JSON.stringify(withLocalApi(config, this.o.apiPort), null, 2), { mode: 0o600, flush: true });
+    await rename(tmp, path);
+  }
+
+  private async applyWithRestart(desired: DesiredReply, config: CoreConfig): Promise<void> {
+    const candidate = join(this.o.stateDir, 'candidate.json');
+    await this.writeAtomically(candidate, config);
+    const error = await this.o.driver.test(candidate);
+    if (error) {
+      await rm(candidate, { force: true });
+      this.rejectedVersion = desired.version;
+      this.o.log.warn({ version: desired.version, error }, 'the core rejected the configuration; keeping the last good one');
+      return this.noteReport(desired, 'rejected', false, error);
+    }
+    const hadConfig = this.applied !== null;
+    if (hadConfig) await copyFile(this.configPath, this.lastGoodPath);
+    await rename(candidate, this.configPath);
+    try {
+      await this.o.driver.start(this.configPath);
+    } catch (err) {
+      // Passed -test but does not run (a port taken, say): back to the last good one.
+      const error = (err as Error).message;
+      this.rejectedVersion = desired.version;
+      if (hadConfig) {
+        await rename(this.lastGoodPath, this.configPath);
+        await this.o.driver.start(this.configPath).catch((e: unknown) => this.o.log.error({ err: e }, 'the last good configuration does not start either'));
+      }
+      this.o.log.warn({ version: desired.version, error }, 'the core did not start with the configuration; back to the last good one');
+      return this.noteReport(desired, 'rejected', false, error);
+    }
+    this.coreRunning = true;
+    this.stats.restarts++;
+    this.running = usersByInbound(config);
+    await this.remember(desired, config);
+    await this.noteReport(desired, 'applied', true, null);
+  }
+
+  /** Users only: the difference goes through the HandlerService, then the file follows so a restart agrees. */
+  private async applyLive(desired: DesiredReply, config: CoreConfig): Promise<void> {
+    for (const [tag, inbound] of usersByInbound(config)) {
+      const current = this.running.get(tag);
+      if (!current || !LIVE_KINDS.has(inbound.kind)) continue;
+      for (const email of [...current.users.keys()]) if (!inbound.users.has(email)) await this.removeUser(tag, email);
+      for (const user of inbound.users.values()) await this.addUser(tag, user);
+    }
+    await this.writeAtomically(this.configPath, config);
+    await this.remember(desired, config);
+    await this.noteReport(desired, 'applied', false, null);
+  }
+
+  private async remember(desired: DesiredReply, config: CoreConfig): Promise<void> {
+    this.applied = { template: desired.template!, version: desired.version!, rolloutId: desired.rolloutId, config };
+    this.rejectedVersion = null;
+    const tmp = `${this.statePath}.tmp`;
+    await writeFile(tmp, JSON.stringify(this.applied), { flush: true });
+    await rename(tmp, this.statePath);
+  }
+
+  private async addUser(tag: string, user: CoreUser): Promise<void> {
+    const inbound = this.running.get(tag);
+    if (!inbound || sameUser(inbound.users.get(user.email), user)) return;
+    // The core keys users by email: new credentials for a known user mean remove, then add.
+    if (inbound.users.has(user.email)) await this.removeUser(tag, user.email);
+    await this.o.driver.addUser(tag, user).catch(ignoreAlreadyApplied);
+    inbound.users.set(user.email, user);
+    this.stats.liveUserChanges++;
+  }
+
+  private async removeUser(tag: string, email: string): Promise<void> {
+    const inbound = this.running.get(tag);
+    if (!inbound?.users.has(email)) return;
+    await this.o.driver.removeUser(tag, email).catch(ignoreAlreadyApplied);
+    inbound.users.delete(email);
+    this.stats.liveUserChanges++;
+  }
+
+  private async applyUserPush(push: Extract<AgentPush, { type: 'users' }>): Promise<void> {
+    if (!this.applied || !this.coreRunning) return;
+    let accountsChanged = false;
+    for (const { tag, email } of push.remove) {
+      const inbound = this.running.get(tag);
+      if (!inbound) continue;
+      if (LIVE_KINDS.has(inbound.kind)) await this.removeUser(tag, email);
+      else accountsChanged ||= inbound.users.has(email);
+    }
+    for (const { tag, user } of push.add) {
+      const inbound = this.running.get(tag);
+      if (!inbound) continue;
+      if (LIVE_KINDS.has(inbound.kind)) await this.addUser(tag, user);
+      else accountsChanged ||= !sameUser(inbound.users.get(user.email), user);
+    }
+    // HTTP/SOCKS accounts change only with a restart, which the next version brings.
+    if (accountsChanged) this.requestSync(0);
+  }
+
+  // -- reporting -------------------------------------------------------------
+
+  /** Reports when the template or the rollout changed (users-only versions are not news), or a rejection. */
+  private async noteReport(desired: DesiredReply, outcome: 'applied' | 'rejected', restarted: boolean, error: string | null): Promise<void> {
+    const template = desired.template!;
+    if (outcome === 'applied' && this.reported?.template === template && this.reported.rolloutId === desired.rolloutId) return;
+    this.unreported = { template, version: desired.version!, rolloutId: desired.rolloutId, outcome, restarted, error };
+    await this.flushReport();
+  }
+
+  private async flushReport(): Promise<void> {
+    const report = this.unreported;
+    if (!report) return;
+    await this.request('report', report);
+    this.unreported = null;
+    if (report.outcome === 'applied') this.reported = { template: report.template, rolloutId: report.rolloutId };
+  }
+
+  private heartbeat(): void {
+    if (this.stopped) return;
+    this.o.nc.publish(this.o.names.fleetAgent(this.o.nodeId, 'heartbeat'), JSON.stringify({ coreRunning: this.coreRunning, version: this.applied?.version ?? null }));
+  }
+
+  private coreExited(code: number | null, signal: NodeJS.Signals | null): void {
+    this.coreRunning = false;
+    this.heartbeat();
+    this.o.log.error({ code, signal }, 'the core exited; restarting it with the last good configuration');
+    if (this.stopped || !this.applied) return;
+    setTimeout(() => {
+      void this.exclusive(async () => {
+        if (this.stopped || this.coreRunning) return;
+        await this.o.driver.start(this.configPath);
+        this.coreRunning = true;
+        this.running = usersByInbound(this.applied!.config);
+        this.stats.restarts++;
+      }).catch((err: unknown) => this.o.log.error({ err }, 'the core does not start again'));
+    }, 1_000).unref();
+  }
+
+  // -- usage -----------------------------------------------------------------
+
+  /** Reads and resets the core's counters, spools them as ticks, and sends whatever the spool holds. */
+  async collectUsage(): Promise<void> {
+    if (this.coreRunning) {
+      const end = new Date();
+      const traffic = await this.o.driver.takeUserTraffic();
+      const start = this.intervalStart;
+      this.intervalStart = end;
+      const users = [...traffic].map(([userId, t]: [string, UserTraffic]) => ({ userId, uplink: t.uplink.toString(), downlink: t.downlink.toString() }));
+      for (let i = 0; i < users.length; i += USERS_PER_TICK) {
+        await this.spool.add({ tickId: uuidv7(end.getTime()), intervalStart: start.toISOString(), intervalEnd: end.toISOString(), users: users.slice(i, i + USERS_PER_TICK) });
+      }
+    }
+    await this.sendSpooled();
+  }
+
+  private async sendSpooled(): Promise<void> {
+    for (const tick of [...this.spool.pending()] as TickWire[]) {
+      try {
+        await this.request('usage', tick);
+      } catch (err) {
+        // A tick the fleet refuses as malformed would block the spool forever; anything else waits for the next round.
+        if (!(err instanceof AgentRequestError && err.code === 'invalid_tick')) throw err;
+        this.o.log.error({ err, tickId: tick.tickId }, 'the fleet refused a usage tick; dropping it');
+      }
+      await this.spool.remove(tick.tickId);
+      this.stats.ticksSent++;
+    }
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * The fleet's side of the agent protocol (agent-protocol.ts): one queue-group
+ * subscription on `<ns>.fleet.agent.*.*` serves every agent. The node id is
+ * read from the subject — per-node NATS permissions (infra/nats) make sure an
+ * agent can only publish on its own — so node A can neither fetch node B's
+ * configuration nor report for it.
+ */
+import type { Msg, Subscription } from '@nats-io/transport-node';
+import { DomainError } from '../../producers/decider.js';
+import type { Logger } from '../../infra/logger.js';
+import { AGENT_OPS, type AgentOp } from '../../infra/naming.js';
+import type { Rollouts } from '../../producers/fleet/rollouts.js';
+import type { FleetDeps } from '../../producers/fleet/fleet-deps.js';
+import { appendTick, parseTick } from '../../producers/usage/usage-ticks.js';
+import type { CheckpointWatcher } from '../../projectors/runtime/checkpoint-watcher.js';
+import type { ConfigStore } from './config-store.js';
+import type { HealthTracker } from './health.js';
+import { CONFIG_CHUNK_BYTES, type AgentReply, type ConfigReply, type ConfigRequest, type DesiredReply, type DesiredRequest, type HeartbeatMessage, type ReportRequest, type UsageRequest } from './agent-protocol.js';
+
+const READ_MODEL_WAIT_MS = 5_000;
+
+export class AgentEndpoints {
+  private sub?: Subscription;
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(
+    private readonly d: FleetDeps,
+    private readonly configs: ConfigStore,
+    private readonly rollouts: Rollouts,
+    private readonly health: HealthTracker,
+    private readonly watcher: CheckpointWatcher,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.sub = this.d.nats.nc.subscribe(this.d.names.fleetAgentRequests, {
+      queue: 'relaygrid-fleet',
+      callback: (err, msg) => {
+        if (err) return this.log.warn({ err }, 'agent subscription failed');
+        const handled = this.handle(msg).finally(() => this.inFlight.delete(handled));
+        this.inFlight.add(handled);
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.sub?.unsubscribe();
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  private async handle(msg: Msg): Promise<void> {
+    const parts = msg.subject.split('.');
+    const nodeId = parts.at(-2) ?? '';
+    const op = parts.at(-1) as AgentOp;
+    let reply: AgentReply<unknown>;
+    try {
+      if (!AGENT_OPS.includes(op)) throw new DomainError('unknown_op', `unknown agent operation ${op}`);
+      const body = msg.data.length > 0 ? (JSON.parse(msg.string()) as unknown) : {};
+      reply = { ok: true, result: await this.dispatch(nodeId, op, body) };
+    } catch (err) {
+      if (!(err instanceof DomainError) && !(err instanceof SyntaxError)) this.log.error({ err, nodeId, op }, 'agent request failed');
+      const code = err instanceof DomainError ? err.code : err instanceof SyntaxError ? 'invalid_json' : 'internal';
+      reply = { ok: false, error: { code, message: code === 'internal' ? 'internal error' : (err as Error).message } };
+    }
+    if (msg.reply) msg.respond(JSON.stringify(reply));
+  }
+
+  private async dispatch(nodeId: string, op: AgentOp, body: unknown): Promise<unknown> {
+    switch (op) {
+      case 'desired':
+        return this.desired(nodeId, body as DesiredRequest);
+      case 'config':
+        return this.config(nodeId, body as ConfigRequest);
+      case 'report': {
+        const r = body as ReportRequest;
+        await this.rollouts.report({ nodeId, template: String(r.template), version: String(r.version), rolloutId: r.rolloutId ?? null, outcome: r.outcome === 'applied' ? 'applied' : 'rejected', restarted: r.restarted === true, error: r.error ?? null });
+        return {};
+      }
+      case 'heartbeat':
+        this.health.beat(nodeId, body as HeartbeatMessage);
+        return {};
+      case 'usage':
+        return appendTick(this.d.handler.store, parseTick(nodeId, body as UsageRequest));
+    }
+  }
+
+  private async node(nodeId: string) {
+    const row = await this.d.db.selectFrom('fleet_nodes').select(['id', 'retired', 'desired_template', 'desired_rollout']).where('id', '=', nodeId).executeTakeFirst();
+    if (!row) throw new DomainError('node_not_found', `no node ${nodeId}`);
+    return row;
+  }
+
+  private async desired(nodeId: string, request: DesiredRequest): Promise<DesiredReply> {
+    const minSeq = Number(request.minSeq ?? 0);
+    if (minSeq > 0 && !(await this.watcher.waitFor('fleet', minSeq, READ_MODEL_WAIT_MS))) throw new DomainError('read_model_behind', `the fleet read model has not reached ${minSeq} yet; retry`);
+    const node = await this.node(nodeId);
+    if (node.retired || !node.desired_template) return { retired: node.retired, template: null, version: null, rolloutId: null, size: 0 };
+    const rendered = await this.configs.render(node.desired_template);
+    return { retired: false, template: rendered.template, version: rendered.version, rolloutId: node.desired_rollout, size: rendered.bytes.length };
+  }
+
+  /** A chunk of a configuration, only of the version this node is meant to run (never another node's). */
+  private async config(nodeId: string, request: ConfigRequest): Promise<ConfigReply> {
+    const node = await this.node(nodeId);
+    if (node.retired || !node.desired_template) throw new DomainError('no_configuration', `node ${nodeId} has no configuration`);
+    const rendered = await this.configs.render(node.desired_template);
+    const bytes = rendered.version === request.version ? rendered.bytes : null;
+    if (!bytes) throw new DomainError('stale_version', `version ${request.version} is not node ${nodeId}'s desired version any more; ask again`);
+    const offset = Math.max(0, Math.floor(Number(request.offset) || 0));
+    return { total: bytes.length, data: Buffer.from(bytes.subarray(offset, offset + CONFIG_CHUNK_BYTES)).toString('base64') };
+  }
+}

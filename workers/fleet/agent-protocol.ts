@@ -1,0 +1,53 @@
+/**
+ * The agent ↔ fleet protocol, JSON over core NATS request/reply on
+ * `<ns>.fleet.agent.<nodeId>.<op>` (agent → fleet) and pushes on
+ * `<ns>.fleet.push.<nodeId>` (fleet → agent, see AgentPush). The node id is
+ * always taken from the subject, which only that node's credentials may
+ * publish on; a body never names a node.
+ */
+import type { AgentReport } from '../../producers/fleet/rollouts.js';
+import type { TickWire } from '../../producers/usage/usage-ticks.js';
+
+export type { AgentPush } from '../../producers/fleet/fleet-deps.js';
+export type { TickWire };
+
+export interface DesiredRequest {
+  /** Wait until the fleet read model has reached this sequence (from a push). */
+  minSeq?: number;
+}
+
+export interface DesiredReply {
+  /** The node was retired: stop serving. */
+  retired: boolean;
+  template: string | null;
+  version: string | null;
+  rolloutId: string | null;
+  /** Bytes of the rendered configuration, fetched with `config` in chunks. */
+  size: number;
+}
+
+export interface ConfigRequest {
+  version: string;
+  offset: number;
+}
+
+export interface ConfigReply {
+  total: number;
+  /** base64 of bytes [offset, offset + n). */
+  data: string;
+}
+
+/** The node's outcome for a version; the node id comes from the subject. */
+export type ReportRequest = Omit<AgentReport, 'nodeId'>;
+
+export interface HeartbeatMessage {
+  coreRunning: boolean;
+  version: string | null;
+}
+
+export type UsageRequest = TickWire;
+
+export type AgentReply<T> = { ok: true; result: T } | { ok: false; error: { code: string; message: string } };
+
+/** Chunk size of configuration fetches: well under NATS's default 1 MiB max_payload once base64'd. */
+export const CONFIG_CHUNK_BYTES = 512 * 1024;

@@ -1,0 +1,106 @@
+/**
+ * Templates and rendered configurations, content-addressed in NATS object
+ * stores and sealed under the fleet key (they hold REALITY private keys and
+ * every user's proxy credentials, so the bytes at rest are ciphertext).
+ *
+ * - A template is the profile set one node runs (`<NS>_FLEET_TEMPLATES`,
+ *   named by the hash of its rendered inbounds): what rollouts point at, kept
+ *   for roll-backs.
+ * - A configuration is a template plus today's users (`<NS>_FLEET_CONFIGS`,
+ *   named by its own hash, the version agents report). Rendered on demand, once
+ *   per template and users revision, and shared by every node with that template.
+ */
+import { Objm, type ObjectStore } from '@nats-io/obj';
+import type { Kysely } from 'kysely';
+import type { Nats } from '../../infra/nats/connection.js';
+import type { Names } from '../../infra/naming.js';
+import type { Database } from '../../schema/database.js';
+import { open, seal } from '../../producers/identity/crypto/sealing.js';
+import { Lru } from '../../producers/event-store/lru.js';
+import type { InboundProfile, ProxyUser } from '../../producers/fleet/model.js';
+import { contentHash, renderConfig, renderTemplate } from './render/render.js';
+
+export interface RenderedConfig {
+  template: string;
+  version: string;
+  bytes: Uint8Array;
+}
+
+export class ConfigStore {
+  private templates?: ObjectStore;
+  private configs?: ObjectStore;
+  private readonly profilesByTemplate = new Lru<string, InboundProfile[]>(256);
+  private readonly rendered = new Lru<string, RenderedConfig>(64);
+  private users?: { revision: number; list: ProxyUser[] };
+
+  constructor(
+    private readonly nats: Nats,
+    private readonly names: Names,
+    private readonly db: Kysely<Database>,
+    private readonly key: Buffer,
+  ) {}
+
+  private async stores(): Promise<{ templates: ObjectStore; configs: ObjectStore }> {
+    const objm = new Objm(this.nats.js);
+    this.templates ??= await objm.open(this.names.fleetTemplateBucket);
+    this.configs ??= await objm.open(this.names.fleetConfigBucket);
+    return { templates: this.templates, configs: this.configs };
+  }
+
+  /** Stores the profile set of a node (once per content) and answers its hash. */
+  async putTemplate(profiles: InboundProfile[]): Promise<string> {
+    const hash = contentHash(renderTemplate(profiles));
+    if (this.profilesByTemplate.get(hash)) return hash;
+    const { templates } = await this.stores();
+    if (!(await templates.info(hash))) {
+      await templates.putBlob({ name: hash }, seal(this.key, `${this.names.fleetTemplateBucket}/${hash}`, JSON.stringify(profiles)));
+    }
+    this.profilesByTemplate.set(hash, profiles);
+    return hash;
+  }
+
+  async templateProfiles(hash: string): Promise<InboundProfile[]> {
+    const cached = this.profilesByTemplate.get(hash);
+    if (cached) return cached;
+    const { templates } = await this.stores();
+    const blob = await templates.getBlob(hash);
+    if (!blob) throw new Error(`template ${hash} is not in ${this.names.fleetTemplateBucket}`);
+    const profiles = JSON.parse(open(this.key, `${this.names.fleetTemplateBucket}/${hash}`, blob).toString('utf8')) as InboundProfile[];
+    this.profilesByTemplate.set(hash, profiles);
+    return profiles;
+  }
+
+  /**
+   * The configuration of a template with every active user, as of the
+   * proxy-credentials read model's current checkpoint.
+   */
+  async render(template: string): Promise<RenderedConfig> {
+    const users = await this.activeUsers();
+    const key = `${template}@${users.revision}`;
+    const cached = this.rendered.get(key);
+    if (cached) return cached;
+    const profiles = await this.templateProfiles(template);
+    const config = renderConfig(renderTemplate(profiles), profiles, users.list);
+    const version = contentHash(config);
+    const result: RenderedConfig = { template, version, bytes: Buffer.from(JSON.stringify(config, null, 2)) };
+    const { configs } = await this.stores();
+    if (!(await configs.info(version))) await configs.putBlob({ name: version }, seal(this.key, `${this.names.fleetConfigBucket}/${version}`, Buffer.from(result.bytes)));
+    this.rendered.set(key, result);
+    return result;
+  }
+
+  /** Active users' credentials, reloaded only when the proxy-credentials projector has moved. */
+  private async activeUsers(): Promise<{ revision: number; list: ProxyUser[] }> {
+    const checkpoint = await this.db.selectFrom('projector_checkpoints').select('seq').where('projector', '=', 'proxy-credentials').executeTakeFirst();
+    const revision = checkpoint?.seq ?? 0;
+    if (this.users?.revision === revision) return this.users;
+    const rows = await this.db
+      .selectFrom('proxy_credentials')
+      .select(['user_id', 'vless_id', 'trojan_password', 'proxy_username', 'proxy_password'])
+      .where('status', '=', 'active')
+      .execute();
+    const list = rows.map((r) => ({ userId: r.user_id, vlessId: r.vless_id, trojanPassword: r.trojan_password, proxyUsername: r.proxy_username, proxyPassword: r.proxy_password }));
+    this.users = { revision, list };
+    return this.users;
+  }
+}

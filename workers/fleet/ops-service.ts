@@ -1,0 +1,82 @@
+/**
+ * `relaygrid-ops`: the operators' NATS micro service, visible to `nats micro ls`
+ * and callable with `nats req`:
+ *
+ *   nats req rg.ops.rollout.plan   '{"reason":"new profile"}'
+ *   nats req rg.ops.rollout.pause  '{"rolloutId":"…"}'   (also resume, abort, rollback)
+ *   nats req rg.ops.rollout.status '{"rolloutId":"…"}'
+ *   nats req rg.ops.rollouts ''      nats req rg.ops.nodes ''
+ *
+ * Answers are JSON; a refusal is a micro error (Nats-Service-Error-Code 400,
+ * 404 or 409, and the stable code in Nats-Service-Error) with a JSON body.
+ * The operator's name in the events is `operator:<by>` when the request
+ * gives `by`, else `operator:nats`.
+ */
+import { Svcm, type Service, type ServiceMsg } from '@nats-io/services';
+import type { Logger } from '../../infra/logger.js';
+import { DomainError } from '../../producers/decider.js';
+import type { FleetDeps } from '../../producers/fleet/fleet-deps.js';
+import type { Rollouts } from '../../producers/fleet/rollouts.js';
+import { FleetViews } from '../../producers/fleet/views.js';
+
+const STATUS: Record<string, number> = { rollout_not_found: 404, node_not_found: 404, invalid_rollout_state: 409, nothing_to_roll_out: 409, port_conflict: 409 };
+
+type Handler = (body: Record<string, unknown>, by: string) => Promise<unknown>;
+
+export class OpsService {
+  private service?: Service;
+
+  constructor(
+    private readonly d: FleetDeps,
+    private readonly rollouts: Rollouts,
+    private readonly log: Logger,
+  ) {}
+
+  async start(version: string): Promise<void> {
+    // The services package carries its own nats-core typings; the connection is the same object.
+    const svcm = new Svcm(this.d.nats.nc as unknown as ConstructorParameters<typeof Svcm>[0]);
+    this.service = await svcm.add({ name: 'relaygrid-ops', version, description: `Relaygrid fleet operations (${this.d.names.namespace})`, metadata: { namespace: this.d.names.namespace } });
+    const views = new FleetViews(this.d.db);
+    const rolloutId = (body: Record<string, unknown>) => {
+      if (typeof body['rolloutId'] !== 'string') throw new DomainError('invalid_request', 'rolloutId: required');
+      return body['rolloutId'];
+    };
+    const operate = (type: 'Pause' | 'Resume' | 'Abort' | 'RollBack'): Handler => (body, by) => this.rollouts.operate(type, rolloutId(body), { actor: by });
+    const rollout = this.service.addGroup(`${this.d.names.opsGroup}.rollout`);
+    this.endpoint(rollout, 'plan', (body, by) => this.rollouts.plan({ reason: typeof body['reason'] === 'string' ? body['reason'] : 'planned over NATS' }, { actor: by }));
+    this.endpoint(rollout, 'pause', operate('Pause'));
+    this.endpoint(rollout, 'resume', operate('Resume'));
+    this.endpoint(rollout, 'abort', operate('Abort'));
+    this.endpoint(rollout, 'rollback', operate('RollBack'));
+    this.endpoint(rollout, 'status', (body) => views.rollout(rolloutId(body)));
+    const top = this.service.addGroup(this.d.names.opsGroup);
+    this.endpoint(top, 'rollouts', () => views.rollouts());
+    this.endpoint(top, 'nodes', () => views.nodes());
+  }
+
+  async stop(): Promise<void> {
+    await this.service?.stop();
+  }
+
+  private endpoint(group: ReturnType<Service['addGroup']>, name: string, handler: Handler): void {
+    group.addEndpoint(name, {
+      handler: (err, msg) => {
+        if (err) return this.log.warn({ err }, 'ops endpoint failed');
+        void this.answer(msg, handler);
+      },
+    });
+  }
+
+  private async answer(msg: ServiceMsg, handler: Handler): Promise<void> {
+    try {
+      const body = msg.data.length > 0 ? (JSON.parse(msg.string()) as Record<string, unknown>) : {};
+      const by = typeof body['by'] === 'string' && /^[\w.@-]{1,64}$/.test(body['by']) ? body['by'] : 'nats';
+      msg.respond(JSON.stringify(await handler(body, `operator:${by}`)));
+    } catch (err) {
+      const code = err instanceof DomainError ? err.code : err instanceof SyntaxError ? 'invalid_json' : 'internal';
+      if (code === 'internal') this.log.error({ err }, 'ops request failed');
+      const message = code === 'internal' ? 'internal error' : (err as Error).message;
+      msg.respondError(STATUS[code] ?? (code === 'internal' ? 500 : 400), code, JSON.stringify({ code, message }));
+    }
+  }
+}
