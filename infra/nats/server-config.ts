@@ -74,14 +74,17 @@ const list = (subjects: readonly string[]) => `[${subjects.map(quote).join(', ')
 
 export function natsServerConfig(opts: NatsServerConfigOptions): string {
   const ns = opts.namespace;
-  const KV = `$KV.${ns.toUpperCase().replace(/-/g, '_')}_>`;
+  const names = new Names(ns);
+  // A wildcard is a whole token, so buckets are named one by one ("$KV.RG_>" would match nothing).
+  const KV = `$KV.${names.schemaBucket}.>`;
+  // Object stores (the fleet's templates and configurations) publish chunks and metadata under $O.<bucket>.
+  const OBJ = [names.fleetTemplateBucket, names.fleetConfigBucket].map((bucket) => `$O.${bucket}.>`);
   const jetstream = ['$JS.API.>', '$JS.ACK.>', '$JS.FC.>', '_INBOX.>'];
   const service = {
-    publish: { allow: [`${ns}.>`, KV, ...jetstream], deny: [...LOG_REWRITING_APIS, `${ns}.audit.>`] },
+    publish: { allow: [`${ns}.>`, KV, ...OBJ, ...jetstream], deny: [...LOG_REWRITING_APIS, `${ns}.audit.>`] },
     subscribe: { allow: ['_INBOX.>', `${ns}.>`, KV] },
   };
   // Deny wins over allow in nats-server, so the gateway may delete inbox entries because every other stream is denied by name.
-  const names = new Names(ns);
   const logs = [...EVENT_CONTEXTS.map((c) => names.stream(c)), names.auditStream, names.auditCheckpointStream];
   const gateway = {
     publish: {

@@ -7,9 +7,7 @@
  * account for what went through.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,9 +18,9 @@ import { isAlreadyApplied, isUserExistsError, isUserNotFoundError, type CoreApiE
 import { withLocalApi, type CoreConfig } from '../../workers/agent/core/local-api.js';
 import { ProcessCoreDriver, stopAllCores } from '../../workers/agent/core/process-driver.js';
 import { eventually } from '../support/isolated.js';
+import { curl, Origin } from '../support/proxy-traffic.js';
 
 const V2RAY = process.env['V2RAY_BIN'] ?? '/usr/bin/v2ray';
-const CURL = process.env['CURL_BIN'] ?? '/usr/bin/curl';
 const log = createLogger(process.env.LOG_LEVEL ?? 'silent', { test: 'core-driver' });
 const INBOUND = 'vless-in';
 
@@ -55,79 +53,6 @@ function clientConfig(socksPort: number, nodePort: number, userId: string): Core
       },
     ],
   };
-}
-
-interface CurlResult {
-  code: number;
-  body: number;
-  stderr: string;
-}
-
-/** curl through a SOCKS5 proxy; resolves with its exit code and the size of the body it got. */
-function curl(socksPort: number, url: string, extra: string[] = []): Promise<CurlResult> {
-  return new Promise((resolve) => {
-    const args = ['--silent', '--show-error', '--max-time', '8', '--socks5-hostname', `${LOOPBACK}:${socksPort}`, '--output', '/dev/null', '--write-out', '%{size_download}', ...extra, url];
-    execFile(CURL, args, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ code, body: Number(stdout.trim() || '0'), stderr });
-    });
-  });
-}
-
-/** The origin: counts body bytes each way, and can hold a response half-sent until released. */
-class Origin {
-  readonly server: http.Server;
-  sent = 0;
-  received = 0;
-  heldRequests = 0;
-  private releaseHeld: Array<() => void> = [];
-
-  constructor() {
-    this.server = http.createServer((req, res) => {
-      req.on('data', (chunk: Buffer) => (this.received += chunk.length));
-      req.on('end', () => {
-        const send = (bytes: number) => {
-          this.sent += bytes;
-          res.write(randomBytes(bytes));
-        };
-        if (req.url === '/download') {
-          res.writeHead(200, { 'content-length': DOWNLOAD_BYTES });
-          send(DOWNLOAD_BYTES);
-          res.end();
-        } else if (req.url === '/upload') {
-          res.writeHead(204);
-          res.end();
-        } else if (req.url === '/held') {
-          // Half now, half once released: the connection stays open across removeUser.
-          res.writeHead(200, { 'content-length': HELD_BYTES });
-          send(HELD_BYTES / 2);
-          this.heldRequests++;
-          this.releaseHeld.push(() => {
-            send(HELD_BYTES / 2);
-            res.end();
-          });
-        } else {
-          res.writeHead(404);
-          res.end();
-        }
-      });
-    });
-  }
-
-  async listen(): Promise<number> {
-    await new Promise<void>((resolve) => this.server.listen(0, LOOPBACK, resolve));
-    return (this.server.address() as net.AddressInfo).port;
-  }
-
-  release(): void {
-    for (const release of this.releaseHeld.splice(0)) release();
-  }
-
-  async close(): Promise<void> {
-    this.release();
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
 }
 
 function isAlive(pid: number): boolean {
@@ -274,13 +199,13 @@ describe('ProcessCoreDriver with V2Ray 4.34', () => {
         await client.start(await writeConfig('client', withLocalApi(clientConfig(socksPort, vlessPort, userId), clientApiPort)));
 
         // Before the user exists, the node refuses the client.
-        const before = await curl(socksPort, `http://${LOOPBACK}:${originPort}/download`);
+        const before = await curl(socksPort, `http://${LOOPBACK}:${originPort}/bytes/${DOWNLOAD_BYTES}`);
         expect(before.code).not.toBe(0);
         expect(before.body).toBe(0);
 
         await node.addUser(INBOUND, { email, account: { protocol: 'vless', id: userId } });
 
-        const download = await curl(socksPort, `http://${LOOPBACK}:${originPort}/download`);
+        const download = await curl(socksPort, `http://${LOOPBACK}:${originPort}/bytes/${DOWNLOAD_BYTES}`);
         expect(download).toMatchObject({ code: 0, body: DOWNLOAD_BYTES });
         const payload = join(dir, 'upload.bin');
         await writeFile(payload, randomBytes(UPLOAD_BYTES));
@@ -289,12 +214,12 @@ describe('ProcessCoreDriver with V2Ray 4.34', () => {
         expect(origin.received).toBe(UPLOAD_BYTES);
 
         // A connection opened before the removal, its response only half sent.
-        const held = curl(socksPort, `http://${LOOPBACK}:${originPort}/held`);
+        const held = curl(socksPort, `http://${LOOPBACK}:${originPort}/held/${HELD_BYTES}`);
         await eventually(() => origin.heldRequests === 1, 5_000);
 
         await node.removeUser(INBOUND, email);
 
-        const after = await curl(socksPort, `http://${LOOPBACK}:${originPort}/download`);
+        const after = await curl(socksPort, `http://${LOOPBACK}:${originPort}/bytes/${DOWNLOAD_BYTES}`);
         expect(after.code).not.toBe(0);
         expect(after.body).toBe(0);
 

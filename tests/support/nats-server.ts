@@ -11,6 +11,8 @@ export const NATS_SERVER = process.env['NATS_SERVER_BIN'] ?? '/usr/sbin/nats-ser
 export interface OwnNatsServer {
   port: number;
   dir: string;
+  /** Rewrites the configuration and has the server reload it (SIGHUP), as an operator would after `relaygrid nats-config`. */
+  reload(render: (port: number, storeDir: string) => string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -38,6 +40,12 @@ export async function startNatsServer(render: (port: number, storeDir: string) =
   return {
     port,
     dir,
+    reload: async (next) => {
+      const reloads = output.join('').split('Reloaded').length;
+      writeFileSync(file, next(port, join(dir, 'js')));
+      proc.kill('SIGHUP');
+      await eventually(() => output.join('').split('Reloaded').length > reloads, 10_000);
+    },
     stop: async () => {
       proc.kill('SIGTERM');
       await exited;

@@ -84,7 +84,8 @@ export class NodeAgent {
   /** The users the running core has, per inbound: what the HandlerService was told, or what the core started with. */
   private running = new Map<string, InboundUsers>();
   private coreRunning = false;
-  private rejectedVersion: string | null = null;
+  /** A template the core refused: not tried again (a users-only change makes a new version of it) until the fleet moves on. */
+  private rejectedTemplate: string | null = null;
   private unreported: ReportRequest | null = null;
   private reported: { template: string; rolloutId: string | null } | null = null;
   private serial: Promise<unknown> = Promise.resolve();
@@ -209,7 +210,7 @@ export class NodeAgent {
     }
     if (!desired.version || !desired.template) return;
     if (desired.version === this.applied?.version) return this.noteReport(desired, 'applied', false, null);
-    if (desired.version === this.rejectedVersion) return;
+    if (desired.template === this.rejectedTemplate) return;
     const config = JSON.parse((await this.fetchConfig(desired.version)).toString('utf8')) as CoreConfig;
     if (this.needsRestart(config)) await this.applyWithRestart(desired, config);
     else await this.applyLive(desired, config);
@@ -251,7 +252,7 @@ export class NodeAgent {
     const error = await this.o.driver.test(candidate);
     if (error) {
       await rm(candidate, { force: true });
-      this.rejectedVersion = desired.version;
+      this.rejectedTemplate = desired.template;
       this.o.log.warn({ version: desired.version, error }, 'the core rejected the configuration; keeping the last good one');
       return this.noteReport(desired, 'rejected', false, error);
     }
@@ -263,7 +264,7 @@ export class NodeAgent {
     } catch (err) {
       // Passed -test but does not run (a port taken, say): back to the last good one.
       const error = (err as Error).message;
-      this.rejectedVersion = desired.version;
+      this.rejectedTemplate = desired.template;
       if (hadConfig) {
         await rename(this.lastGoodPath, this.configPath);
         await this.o.driver.start(this.configPath).catch((e: unknown) => this.o.log.error({ err: e }, 'the last good configuration does not start either'));
@@ -293,7 +294,7 @@ export class NodeAgent {
 
   private async remember(desired: DesiredReply, config: CoreConfig): Promise<void> {
     this.applied = { template: desired.template!, version: desired.version!, rolloutId: desired.rolloutId, config };
-    this.rejectedVersion = null;
+    this.rejectedTemplate = null;
     const tmp = `${this.statePath}.tmp`;
     await writeFile(tmp, JSON.stringify(this.applied), { flush: true });
     await rename(tmp, this.statePath);
