@@ -10,7 +10,7 @@ import type { Logger } from '../../infra/logger.js';
 import type { Nats } from '../../infra/nats/connection.js';
 import type { Names } from '../../infra/naming.js';
 import type { Database } from '../../schema/database.js';
-import type { Decider } from '../decider.js';
+import { DomainError, type Decider } from '../decider.js';
 import type { CommandHandler } from '../event-store/command-handler.js';
 import type { Actor } from '../identity/identity-deps.js';
 import { deriveKey } from '../identity/crypto/sealing.js';
@@ -56,6 +56,21 @@ export class FleetDeps {
 
   async decide<S, C, K extends EventKey>(decider: Decider<S, C, K>, aggregate: FleetAggregate, id: string, command: C, actor: Actor, assumeNew = false) {
     return this.handler.handle(decider, this.subject(aggregate, id), command, { meta: this.meta(actor), assumeNew });
+  }
+
+  /**
+   * Waits until the fleet read model holds everything the fleet stream held
+   * when called: a rollout planned right after a profile change must see it.
+   */
+  async fleetReadModelCaughtUp(timeoutMs = 10_000): Promise<void> {
+    const last = (await this.nats.jsm.streams.info(this.names.stream('fleet'))).state.last_seq;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const row = await this.db.selectFrom('projector_checkpoints').select('seq').where('projector', '=', 'fleet').executeTakeFirst();
+      if ((row?.seq ?? 0) >= last) return;
+      if (Date.now() > deadline) throw new DomainError('read_model_behind', `the fleet read model has not reached sequence ${last} yet; retry`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
   }
 
   push(nodeId: string, message: AgentPush): void {

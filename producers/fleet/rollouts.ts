@@ -53,6 +53,7 @@ export class Rollouts {
   ) {}
 
   async plan(opts: PlanOptions, actor: Actor, now = new Date()): Promise<Written & { rolloutId: string; targets: number }> {
+    await this.d.fleetReadModelCaughtUp();
     const active = await this.d.db.selectFrom('fleet_rollouts').select('id').where('status', 'in', ['running', 'paused']).executeTakeFirst();
     if (active) throw new DomainError('invalid_rollout_state', `rollout ${active.id} is still in progress: complete, abort or roll it back first`, { rolloutId: active.id });
     const [profiles, nodes] = await Promise.all([

@@ -189,6 +189,8 @@ export class NodeAgent {
     this.applied = JSON.parse(text) as Applied;
     this.reported = { template: this.applied.template, rolloutId: this.applied.rolloutId };
     try {
+      // Written again: the local API port may differ from the last run's.
+      await this.writeAtomically(this.configPath, this.applied.config);
       await this.o.driver.start(this.configPath);
       this.coreRunning = true;
       this.running = usersByInbound(this.applied.config);

@@ -2,8 +2,9 @@
  * Node health from agent heartbeats. Heartbeats stay in memory; only a change
  * of judgement becomes an event (NodeHealthChanged, deduplicated again by the
  * node decider):
- * - healthy: a heartbeat within `downAfterMs` and the core running;
- * - degraded: heartbeats arrive but the core is not running;
+ * - healthy: a heartbeat within `downAfterMs` and the core running (or no
+ *   configuration yet, so nothing to run);
+ * - degraded: heartbeats arrive but the core that should run does not;
  * - down: no heartbeat for `downAfterMs`.
  * A node never heard from since this process started is judged down only
  * after `downAfterMs` has passed since the start, so a restart of the fleet
@@ -20,7 +21,7 @@ export const HEARTBEAT_INTERVAL_MS = 5_000;
 type Judgement = Exclude<NodeHealth, 'unknown'>;
 
 export class HealthTracker {
-  private readonly beats = new Map<string, { at: number; coreRunning: boolean }>();
+  private readonly beats = new Map<string, { at: number; serving: boolean }>();
   private readonly judged = new Map<string, Judgement>();
   private readonly startedAt = Date.now();
   private timer?: NodeJS.Timeout;
@@ -34,7 +35,7 @@ export class HealthTracker {
 
   beat(nodeId: string, message: HeartbeatMessage): void {
     const first = !this.beats.has(nodeId);
-    this.beats.set(nodeId, { at: Date.now(), coreRunning: message.coreRunning === true });
+    this.beats.set(nodeId, { at: Date.now(), serving: message.coreRunning === true || !message.version });
     // A node's first heartbeat (or a change in its core) is judged at once, not at the next sweep.
     if (first || this.judge(nodeId) !== this.judged.get(nodeId)) this.kick();
   }
@@ -60,7 +61,7 @@ export class HealthTracker {
     const now = Date.now();
     if (!beat) return now - this.startedAt > this.downAfterMs ? 'down' : undefined;
     if (now - beat.at > this.downAfterMs) return 'down';
-    return beat.coreRunning ? 'healthy' : 'degraded';
+    return beat.serving ? 'healthy' : 'degraded';
   }
 
   private async sweep(): Promise<void> {
