@@ -3,6 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../../producers/api/app.js';
 import { CommandHandler } from '../../producers/event-store/command-handler.js';
 import { EventStore } from '../../producers/event-store/event-store.js';
+import { Fleet } from '../../producers/fleet/fleet.js';
+import { Subscriptions } from '../../producers/fleet/subscriptions.js';
 import { CheckpointWatcher } from '../../projectors/runtime/checkpoint-watcher.js';
 import type { ProjectorStatus } from '../../projectors/runtime/projector.js';
 import { readinessProbe } from '../readiness.js';
@@ -16,6 +18,7 @@ export interface RunningApi {
   app: FastifyInstance;
   identity: Identity;
   messaging: Messaging;
+  fleet: Fleet;
   url: string;
   close(): Promise<void>;
 }
@@ -37,11 +40,15 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
   await identity.start();
   // Key transparency proofs come from the audit worker's tree (the same tables `replay audit prove` reads).
   const messaging = new Messaging({ handler, db: rt.db, redis: rt.redis, proveEvent: (eventId) => proveEvent(rt, eventId) });
+  const fleet = new Fleet({ handler, db: rt.db, nats: rt.nats, masterKey: requireMasterKey(rt.config), log: rt.log });
+  const subscriptions = new Subscriptions(rt.db, fleet.configs, requireMasterKey(rt.config), rt.log);
   const watcher = new CheckpointWatcher(rt.config.databaseUrl, rt.db);
   const app = buildApi({
     handler,
     identity,
     messaging,
+    fleet,
+    subscriptions,
     trustProxy: rt.config.auth.trustProxy,
     db: rt.db,
     watcher,
@@ -55,6 +62,7 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
     app,
     identity,
     messaging,
+    fleet,
     url: address.replace('0.0.0.0', '127.0.0.1'),
     close: async () => {
       await app.close();

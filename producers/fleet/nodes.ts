@@ -103,6 +103,13 @@ export class Nodes {
   async enroll(token: string, now = new Date()): Promise<Written & NatsCredentials> {
     const nodeId = token.split('.')[0] ?? '';
     if (!NODE_ID.test(nodeId)) throw new DomainError('invalid_enrollment_token', 'the enrollment token is wrong, spent or expired');
+    // Checked before the bcrypt hash, which costs tens of milliseconds: a public route must not spend that on a made-up token.
+    // The decider checks again against the state it appends to, so a racing second redemption still fails.
+    const { state } = await this.d.handler.load(nodeDecider, this.d.subject('node', nodeId));
+    const pending = state.pendingToken;
+    if (!pending || pending.hash !== tokenHash(token) || pending.expiresAt.getTime() <= now.getTime()) {
+      throw new DomainError('invalid_enrollment_token', 'the enrollment token is wrong, spent or expired');
+    }
     const user = `node-${nodeId}`;
     const password = randomBytes(24).toString('base64url');
     const natsPasswordHash = await bcrypt.hash(password, BCRYPT_ROUNDS);
