@@ -1,0 +1,259 @@
+/**
+ * The fleet end to end, with the real V2Ray 4.34 core (`/usr/bin/v2ray`, or
+ * V2RAY_BIN) on two nodes of this machine, real NATS, Postgres and Redis:
+ *
+ * - an operator registers nodes and a VLESS profile, a user registers; a
+ *   rollout reaches the agents, which apply it to their cores; a client core
+ *   configured from the user's subscription link carries curl through the
+ *   node to a local HTTP server;
+ * - the bytes of that transfer appear in the user's usage;
+ * - suspending the user makes their new connections fail within seconds
+ *   while another user's download through the same node completes, with no
+ *   core restart;
+ * - an agent that was down during a rollout applies it when it returns;
+ * - a profile the core rejects: the canary reports the core's error, keeps
+ *   serving its last good configuration, and the rollout halts after it.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../infra/logger.js';
+import { startApi, type RunningApi } from '../../infra/roles/api.js';
+import { startFleetWorker, type RunningFleetWorker } from '../../infra/roles/fleet.js';
+import { startProjectors, type RunningProjectors } from '../../infra/roles/projectors.js';
+import { freePort, LOOPBACK } from '../../infra/stack/ports.js';
+import { NodeAgent } from '../../workers/agent/agent.js';
+import { ProcessCoreDriver, stopAllCores } from '../../workers/agent/core/process-driver.js';
+import { withLocalApi } from '../../workers/agent/core/local-api.js';
+import { client } from '../support/http.js';
+import { eventually, isolated, type Isolated } from '../support/isolated.js';
+import { clientConfigFromLink, curl, Origin } from '../support/proxy-traffic.js';
+
+const V2RAY = process.env['V2RAY_BIN'] ?? '/usr/bin/v2ray';
+const log = createLogger(process.env['LOG_LEVEL'] ?? 'silent', { test: 'fleet-e2e' });
+const operator = { actor: 'operator:test' };
+/** Response and request headers of a few requests, beside the bodies. */
+const OVERHEAD_BYTES = 4_096;
+
+interface RunningAgent {
+  agent: NodeAgent;
+  driver: ProcessCoreDriver;
+  nc: NatsConnection;
+  stop(): Promise<void>;
+}
+
+describe('the fleet with real v2ray cores', () => {
+  let env: Isolated;
+  let projectors: RunningProjectors;
+  let worker: RunningFleetWorker;
+  let api: RunningApi;
+  let dir: string;
+  let origin: Origin;
+  let originUrl: string;
+  let call: ReturnType<typeof client>;
+  const agents = new Map<string, RunningAgent>();
+  const clients: ProcessCoreDriver[] = [];
+  const ports = { a: 0, b: 0, bad: 0 };
+
+  async function startAgent(nodeId: string): Promise<RunningAgent> {
+    const nc = await connect({ servers: env.config.natsUrl, inboxPrefix: env.rt.names.fleetInbox(nodeId) });
+    const apiPort = await freePort();
+    const driver = new ProcessCoreDriver({ flavour: 'v2ray', binary: V2RAY, apiPort, logger: log, stopGraceMs: 2_000 });
+    const agent = new NodeAgent({ nc, names: env.rt.names, nodeId, stateDir: join(dir, nodeId), driver, apiPort, log, syncIntervalMs: 1_000, heartbeatIntervalMs: 300, usageIntervalMs: 300 });
+    await agent.start();
+    const running: RunningAgent = {
+      agent,
+      driver,
+      nc,
+      stop: async () => {
+        await agent.stop(true);
+        await nc.close();
+        agents.delete(nodeId);
+      },
+    };
+    agents.set(nodeId, running);
+    return running;
+  }
+
+  const node = (id: string) => env.rt.db.selectFrom('fleet_nodes').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+  const rollout = (id: string) => env.rt.db.selectFrom('fleet_rollouts').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+
+  async function register(email: string): Promise<{ userId: string; token: string }> {
+    const { userId } = await api.identity.accounts.register({ email, password: 'correct horse battery staple' }, operator);
+    return { userId, token: api.identity.deps.tokens.issue(userId, crypto.randomUUID(), ['client']) };
+  }
+
+  /** The user's subscription, as a proxy client fetches it: the share link of `port` on node `nodeId`. */
+  async function linkFor(token: string, port: number): Promise<string> {
+    // A user registered a moment ago: their credentials reach the read model shortly.
+    const sub = await eventually(async () => {
+      const answer = await call<{ url: string }>('GET', '/v1/subscription', { token });
+      return answer.status === 200 ? answer : undefined;
+    });
+    // The node is listed once it is healthy and told its template.
+    return eventually(async () => {
+      const res = await fetch(`${api.url}${sub.body.url}`);
+      expect(res.status).toBe(200);
+      const links = Buffer.from(await res.text(), 'base64').toString('utf8').split('\n').filter(Boolean);
+      return links.find((l) => new URL(l).port === String(port));
+    });
+  }
+
+  /** A client core started from a share link; answers its SOCKS port. */
+  async function clientFrom(link: string): Promise<number> {
+    const socksPort = await freePort();
+    const apiPort = await freePort();
+    const driver = new ProcessCoreDriver({ flavour: 'v2ray', binary: V2RAY, apiPort, logger: log, stopGraceMs: 2_000 });
+    clients.push(driver);
+    const file = join(dir, `client-${socksPort}.json`);
+    await writeFile(file, JSON.stringify(withLocalApi(clientConfigFromLink(link, socksPort), apiPort)));
+    await driver.start(file);
+    return socksPort;
+  }
+
+  async function completedRollout(reason: string): Promise<string> {
+    const { rolloutId } = await worker.fleet.rollouts.plan({ reason }, operator);
+    await eventually(async () => (await rollout(rolloutId)).status === 'completed', 20_000);
+    return rolloutId;
+  }
+
+  beforeAll(async () => {
+    env = await isolated();
+    dir = await mkdtemp(join(tmpdir(), 'rg-fleet-'));
+    origin = new Origin();
+    originUrl = `http://${LOOPBACK}:${await origin.listen()}`;
+    projectors = startProjectors(env.rt);
+    worker = await startFleetWorker(env.rt, { downAfterMs: 2_000 });
+    api = await startApi(env.rt, { host: LOOPBACK });
+    call = client(api.url);
+    ports.a = await freePort();
+    ports.b = await freePort();
+    ports.bad = await freePort();
+    const { nodes, profiles } = worker.fleet;
+    await nodes.register({ nodeId: 'node-a', address: LOOPBACK, city: 'Loopback', labels: ['a', 'all'] }, 'api', operator);
+    await nodes.register({ nodeId: 'node-b', address: LOOPBACK, city: 'Loopback', labels: ['b', 'all'] }, 'api', operator);
+    await profiles.create({ profileId: 'vless-a', kind: 'vless', port: ports.a, labels: ['a'] }, operator);
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const a of [...agents.values()]) await a.stop();
+    await Promise.all(clients.map((c) => c.stop()));
+    await stopAllCores();
+    await api?.close();
+    await worker?.close();
+    await projectors?.close();
+    await origin?.close();
+    await env?.cleanup();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('rolls out to the agents, and a client from the subscription link proxies through the node; the bytes show in usage', async () => {
+    await startAgent('node-a');
+    await startAgent('node-b');
+    const alice = await register(`alice-${Date.now()}@example.org`);
+    // Both nodes heartbeat their way to healthy before anything is planned, so either may be the canary.
+    await eventually(async () => (await node('node-a')).health === 'healthy' && (await node('node-b')).health === 'healthy', 10_000);
+    const rolloutId = await completedRollout('first profiles');
+
+    const a = await node('node-a');
+    expect(a.applied_template).toBe(a.desired_template);
+    expect(a.desired_rollout).toBe(rolloutId);
+    expect(agents.get('node-a')!.agent.appliedTemplate).toBe(a.desired_template);
+    const reports = await env.rt.db.selectFrom('fleet_rollout_nodes').selectAll().where('rollout_id', '=', rolloutId).execute();
+    expect(reports.map((r) => [r.node_id, r.outcome]).sort()).toEqual([
+      ['node-a', 'applied'],
+      ['node-b', 'applied'],
+    ]);
+
+    // The user registered before the rollout: the rendered configuration carries them, or the push did.
+    const socks = await clientFrom(await linkFor(alice.token, ports.a));
+    const size = 200_000;
+    await eventually(async () => (await curl(socks, `${originUrl}/bytes/${size}`)).code === 0, 10_000, 200);
+
+    // Usage: every tick the agent sends lands in the user's hourly row.
+    await eventually(async () => {
+      const row = await env.rt.db.selectFrom('usage_user_hourly').select(['downlink', 'uplink']).where('user_id', '=', alice.userId).executeTakeFirst();
+      return row && row.downlink >= size;
+    }, 10_000);
+    const row = await env.rt.db.selectFrom('usage_user_hourly').select(['downlink', 'uplink']).where('user_id', '=', alice.userId).executeTakeFirstOrThrow();
+    // The successful download and any refused attempts before it: within headers' worth of the body.
+    expect(row.downlink).toBeLessThan(size + OVERHEAD_BYTES);
+    expect(row.uplink).toBeGreaterThan(0);
+    const monthly = await call<{ downlink: string }>('GET', '/v1/usage/monthly', { token: alice.token });
+    expect(monthly.status, JSON.stringify(monthly.body)).toBe(200);
+    expect(BigInt(monthly.body.downlink)).toBe(BigInt(row.downlink));
+  }, 60_000);
+
+  it('suspension cuts the user’s new connections within seconds while another user’s download completes, without a restart', async () => {
+    const alice = await register(`alice2-${Date.now()}@example.org`);
+    const bob = await register(`bob-${Date.now()}@example.org`);
+    const aliceSocks = await clientFrom(await linkFor(alice.token, ports.a));
+    const bobSocks = await clientFrom(await linkFor(bob.token, ports.a));
+    // New users reach the running core by push, without a new version.
+    await eventually(async () => (await curl(aliceSocks, `${originUrl}/bytes/1000`)).code === 0 && (await curl(bobSocks, `${originUrl}/bytes/1000`)).code === 0, 10_000, 200);
+    const restartsBefore = agents.get('node-a')!.agent.stats.restarts;
+    const pidBefore = agents.get('node-a')!.driver.pid;
+
+    const held = curl(bobSocks, `${originUrl}/held/400000`);
+    await eventually(() => origin.heldRequests > 0, 5_000);
+    const suspendedAt = Date.now();
+    await api.identity.admin.suspend(alice.userId, 'test', operator);
+    await eventually(async () => (await curl(aliceSocks, `${originUrl}/bytes/1000`)).code !== 0, 5_000, 100);
+    expect(Date.now() - suspendedAt).toBeLessThan(5_000);
+
+    origin.release();
+    expect(await held).toMatchObject({ code: 0, body: 400_000 });
+    expect((await curl(bobSocks, `${originUrl}/bytes/1000`)).code).toBe(0);
+    expect(agents.get('node-a')!.agent.stats.restarts).toBe(restartsBefore);
+    expect(agents.get('node-a')!.driver.pid).toBe(pidBefore);
+
+    // The next rendered version agrees with the push: it no longer lists Alice, and applying it restarted nothing.
+    await eventually(async () => {
+      const version = agents.get('node-a')!.agent.appliedVersion;
+      const desired = await worker.fleet.configs.render((await node('node-a')).desired_template!);
+      return version === desired.version && !desired.bytes.toString().includes(alice.userId);
+    }, 10_000);
+    expect(agents.get('node-a')!.agent.stats.restarts).toBe(restartsBefore);
+  }, 60_000);
+
+  it('an agent that was down during a rollout applies the latest version when it returns', async () => {
+    await agents.get('node-b')!.stop();
+    await worker.fleet.profiles.create({ profileId: 'vless-b', kind: 'vless', port: ports.b, labels: ['b'] }, operator);
+    const { rolloutId } = await worker.fleet.rollouts.plan({ reason: 'a profile for b' }, operator);
+    await eventually(async () => (await node('node-b')).desired_rollout === rolloutId, 5_000);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect((await rollout(rolloutId)).status).toBe('running');
+
+    await startAgent('node-b');
+    await eventually(async () => (await rollout(rolloutId)).status === 'completed', 20_000);
+    const b = await node('node-b');
+    expect(b.applied_template).toBe(b.desired_template);
+    const bob = await register(`bob2-${Date.now()}@example.org`);
+    const socks = await clientFrom(await linkFor(bob.token, ports.b));
+    await eventually(async () => (await curl(socks, `${originUrl}/bytes/1000`)).code === 0, 10_000, 200);
+  }, 60_000);
+
+  it('a profile the core rejects: the canary reports the core’s error, keeps serving, and the rollout halts after it', async () => {
+    await eventually(async () => (await node('node-a')).health === 'healthy' && (await node('node-b')).health === 'healthy', 10_000);
+    const before = { a: await node('node-a'), b: await node('node-b') };
+    const missing = join(dir, 'no-such-cert.pem');
+    await worker.fleet.profiles.create({ profileId: 'vless-tls-bad', kind: 'vless-tls', port: ports.bad, labels: ['all'], settings: { certificateFile: missing, keyFile: missing } }, operator);
+    const { rolloutId } = await worker.fleet.rollouts.plan({ reason: 'a broken profile' }, operator);
+    await eventually(async () => (await rollout(rolloutId)).status === 'halted', 20_000);
+
+    const halted = await rollout(rolloutId);
+    expect(halted.status_reason).toContain('canary node-a rejected');
+    expect(halted.status_reason).toContain(missing);
+    const a = await node('node-a');
+    expect(a.last_error).toContain(missing);
+    expect(a.applied_template).toBe(before.a.applied_template);
+    // The second wave was never told.
+    expect((await node('node-b')).desired_template).toBe(before.b.desired_template);
+    // Node A still serves its last good configuration.
+    const carol = await register(`carol-${Date.now()}@example.org`);
+    const socks = await clientFrom(await linkFor(carol.token, ports.a));
+    await eventually(async () => (await curl(socks, `${originUrl}/bytes/1000`)).code === 0, 10_000, 200);
+  }, 60_000);
+});

@@ -1,0 +1,59 @@
+/**
+ * A core driver that runs nothing and acknowledges everything: the agent's
+ * logic without a proxy core, for benchmarks with a thousand agents in a few
+ * processes and for tests of the agent's protocol. It remembers what it was
+ * told, and when.
+ */
+import type { CoreDriver, CoreUser, UserTraffic } from './driver.js';
+
+export interface AckCall {
+  op: 'start' | 'addUser' | 'removeUser';
+  tag?: string;
+  email?: string;
+  at: number;
+}
+
+export class AckCoreDriver implements CoreDriver {
+  readonly calls: AckCall[] = [];
+  /** Traffic the next takeUserTraffic answers (then it is reset, as the core's counters are). */
+  traffic = new Map<string, UserTraffic>();
+  /** A configuration path for which test() answers this error text. */
+  rejectWhen?: (configPath: string) => string | null;
+  onExit?: CoreDriver['onExit'];
+  /** Called on every user change, for benches that time them. */
+  onUserChange?: (call: AckCall) => void;
+
+  test(configPath: string): Promise<string | null> {
+    return Promise.resolve(this.rejectWhen?.(configPath) ?? null);
+  }
+
+  start(): Promise<void> {
+    this.calls.push({ op: 'start', at: Date.now() });
+    return Promise.resolve();
+  }
+
+  stop(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  addUser(tag: string, user: CoreUser): Promise<void> {
+    this.record({ op: 'addUser', tag, email: user.email, at: Date.now() });
+    return Promise.resolve();
+  }
+
+  removeUser(tag: string, email: string): Promise<void> {
+    this.record({ op: 'removeUser', tag, email, at: Date.now() });
+    return Promise.resolve();
+  }
+
+  takeUserTraffic(): Promise<Map<string, UserTraffic>> {
+    const taken = this.traffic;
+    this.traffic = new Map();
+    return Promise.resolve(taken);
+  }
+
+  private record(call: AckCall): void {
+    this.calls.push(call);
+    this.onUserChange?.(call);
+  }
+}
