@@ -48,6 +48,8 @@ describe('usage ticks through the agent spool', () => {
     await worker.fleet.nodes.register({ nodeId: NODE, address: '192.0.2.9' }, 'api', operator);
     await worker.fleet.profiles.create({ profileId: 'main', kind: 'vless', port: 443 }, operator);
     await worker.fleet.rollouts.plan({ reason: 'spool test' }, operator);
+    // The agent starts after the announcement and syncs only every minute here: its first sync must find the template.
+    await eventually(async () => (await env.rt.db.selectFrom('fleet_nodes').select('desired_template').where('id', '=', NODE).executeTakeFirst())?.desired_template);
   }, 30_000);
 
   afterAll(async () => {
