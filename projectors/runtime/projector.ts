@@ -266,6 +266,12 @@ export class Projector {
   private async stop(msg: JsMsg, error: Error, event?: StoredEvent): Promise<void> {
     const eventId = event?.id ?? msg.headers?.get('ce-id') ?? null;
     const eventType = event?.ceType ?? msg.headers?.get('ce-type') ?? null;
+    // Recorded once: a restart that stops on the same event again adds no second open failure.
+    // Recorded before the state says stopped, so whoever sees "stopped" can also skip the event.
+    const { name, stream } = this;
+    await sql`insert into projector_failures (projector, stream, seq, event_id, event_type, error)
+      select ${name}, ${stream}, ${msg.seq}, ${eventId}, ${eventType}, ${error.stack ?? error.message}
+      where not exists (select 1 from projector_failures where projector = ${name} and seq = ${msg.seq} and resolved_at is null)`.execute(this.deps.db);
     this.failure = { seq: msg.seq, eventId, eventType, error: error.message };
     this.state = 'stopped';
     // The failed message and everything after it in this projector's filter are waiting.
@@ -273,11 +279,6 @@ export class Projector {
     this.deps.metrics.projectorLag.set({ projector: this.name }, this.lag);
     this.deps.metrics.projectorStopped.set({ projector: this.name }, 1);
     this.log.error({ seq: msg.seq, eventId, eventType, err: error }, 'projector stopped on an event it cannot apply');
-    // Recorded once: a restart that stops on the same event again adds no second open failure.
-    const { name, stream } = this;
-    await sql`insert into projector_failures (projector, stream, seq, event_id, event_type, error)
-      select ${name}, ${stream}, ${msg.seq}, ${eventId}, ${eventType}, ${error.stack ?? error.message}
-      where not exists (select 1 from projector_failures where projector = ${name} and seq = ${msg.seq} and resolved_at is null)`.execute(this.deps.db);
   }
 
   /**
