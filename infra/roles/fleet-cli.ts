@@ -30,6 +30,8 @@ import { CliError } from '../cli/cli-error.js';
 export const FLEET_USAGE = `usage: relaygrid fleet <command>
 
   import <nodes.yaml>                      create or update the nodes the file lists
+  add <node> --address A [--region R] [--country CC] [--city C] [--labels a,b] [--roles proxy]
+                                           register one node
   nodes                                    list nodes with health and versions
   enroll-token <node>                      issue a one-time enrollment token for a node's agent
   drain|undrain|retire <node>
@@ -50,7 +52,11 @@ export function parseNodesFile(text: string): NodeInput[] {
 }
 
 export async function runFleetCli(rt: Runtime, args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { reason: { type: 'string' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { reason: { type: 'string' }, address: { type: 'string' }, region: { type: 'string' }, country: { type: 'string' }, city: { type: 'string' }, labels: { type: 'string' }, roles: { type: 'string' } },
+  });
   const [command, target, rolloutId] = positionals;
   if (!command) {
     console.log(FLEET_USAGE);
@@ -79,6 +85,13 @@ export async function runFleetCli(rt: Runtime, args: string[]): Promise<void> {
           }
         }
         console.log(`${nodes.length} nodes in the file, ${changed} created or updated`);
+        return;
+      }
+      case 'add': {
+        const list = (v: string | undefined) => (v === undefined ? undefined : v.split(',').filter(Boolean));
+        const node: NodeInput = { nodeId: need('<node>', target), address: need('--address', values.address), region: values.region, country: values.country, city: values.city, labels: list(values.labels), roles: list(values.roles) };
+        await fleet.nodes.register(node, 'cli', actor);
+        console.log(`${target}: registered; next: relaygrid fleet enroll-token ${target}`);
         return;
       }
       case 'nodes':

@@ -176,5 +176,11 @@ describe('rollouts, health and operator commands', () => {
 
     await writeFile(file, 'nodes:\n  - name: disc-3\n    address: "not a host!"\n');
     await expect(runFleetCli(env.rt, ['import', file])).rejects.toThrow(/nodes\[0\] \(disc-3\): address: must be a host name or an IP address/);
+
+    // One node from the command line; a taken name is refused by name.
+    await runFleetCli(env.rt, ['add', 'cli-1', '--address', '198.51.100.9', '--labels', 'edge,eu', '--country', 'de']);
+    await eventually(async () => (await node('cli-1')).labels.join() === 'edge,eu');
+    await expect(runFleetCli(env.rt, ['add', 'cli-1', '--address', '198.51.100.9'])).rejects.toThrow('node cli-1 already exists');
+    await expect(runFleetCli(env.rt, ['add', 'cli-2'])).rejects.toThrow(/--address: required/);
   });
 });
