@@ -50,6 +50,23 @@ export class Metrics {
     labelNames: ['outcome'],
     registers: [this.registry],
   });
+  readonly fleetAgentRequests = new Counter({
+    name: 'relaygrid_fleet_agent_requests_total',
+    help: 'Node agent requests to the fleet worker by operation and outcome: ok, refused (a stable error code), failed (internal error)',
+    labelNames: ['op', 'outcome'],
+    registers: [this.registry],
+  });
+  readonly fleetUserPushes = new Counter({
+    name: 'relaygrid_fleet_user_pushes_total',
+    help: 'User-change messages pushed to node agents (one per node per batch of changes)',
+    registers: [this.registry],
+  });
+  readonly fleetHealthChanges = new Counter({
+    name: 'relaygrid_fleet_node_health_changes_total',
+    help: 'Node health changes recorded, by the new health',
+    labelNames: ['health'],
+    registers: [this.registry],
+  });
   readonly gatewayConnections = new Gauge({
     name: 'relaygrid_gateway_connections',
     help: 'WebSocket connections open on this gateway',

@@ -29,9 +29,9 @@ export async function startFleetWorker(rt: Runtime, opts: FleetWorkerOptions = {
   const handler = new CommandHandler(new EventStore(rt.nats, rt.names, rt.registry), { metrics: rt.metrics });
   const fleet = new Fleet({ handler, db: rt.db, nats: rt.nats, masterKey: requireMasterKey(rt.config), log: rt.log });
   const watcher = new CheckpointWatcher(rt.config.databaseUrl, rt.db);
-  const health = new HealthTracker(fleet.deps, rt.log, opts.downAfterMs);
-  const endpoints = new AgentEndpoints(fleet.deps, fleet.configs, fleet.rollouts, health, watcher, rt.log);
-  const userSync = new UserSync(fleet.deps, fleet.configs, watcher, rt.log);
+  const health = new HealthTracker(fleet.deps, rt.log, opts.downAfterMs, rt.metrics);
+  const endpoints = new AgentEndpoints(fleet.deps, fleet.configs, fleet.rollouts, health, watcher, rt.log, rt.metrics);
+  const userSync = new UserSync(fleet.deps, fleet.configs, watcher, rt.log, rt.metrics);
   const ops = new OpsService(fleet.deps, fleet.rollouts, rt.log);
   endpoints.start();
   health.start();

@@ -157,6 +157,9 @@ describe('rollouts, health and operator commands', () => {
     expect(await healthEvents()).toBe(eventsWhenDown);
     await startAgent(nodeId);
     await eventually(async () => (await node(nodeId)).health === 'healthy', 5_000);
+    const metrics = await env.rt.metrics.registry.metrics();
+    expect(metrics).toMatch(/relaygrid_fleet_node_health_changes_total\{health="down"\} [1-9]/);
+    expect(metrics).toMatch(/relaygrid_fleet_agent_requests_total\{op="report",outcome="ok"\} [1-9]/);
   });
 
   it('imports nodes.yaml: created once, updated on change, never duplicated', async () => {

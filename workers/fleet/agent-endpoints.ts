@@ -8,6 +8,7 @@
 import type { Msg, Subscription } from '@nats-io/transport-node';
 import { DomainError } from '../../producers/decider.js';
 import type { Logger } from '../../infra/logger.js';
+import type { Metrics } from '../../infra/metrics.js';
 import { AGENT_OPS, type AgentOp } from '../../infra/naming.js';
 import type { Rollouts } from '../../producers/fleet/rollouts.js';
 import type { FleetDeps } from '../../producers/fleet/fleet-deps.js';
@@ -30,6 +31,7 @@ export class AgentEndpoints {
     private readonly health: HealthTracker,
     private readonly watcher: CheckpointWatcher,
     private readonly log: Logger,
+    private readonly metrics?: Pick<Metrics, 'fleetAgentRequests'>,
   ) {}
 
   start(): void {
@@ -62,6 +64,7 @@ export class AgentEndpoints {
       const code = err instanceof DomainError ? err.code : err instanceof SyntaxError ? 'invalid_json' : 'internal';
       reply = { ok: false, error: { code, message: code === 'internal' ? 'internal error' : (err as Error).message } };
     }
+    this.metrics?.fleetAgentRequests.inc({ op: AGENT_OPS.includes(op) ? op : 'unknown', outcome: reply.ok ? 'ok' : reply.error.code === 'internal' ? 'failed' : 'refused' });
     if (msg.reply) msg.respond(JSON.stringify(reply));
   }
 

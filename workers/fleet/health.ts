@@ -11,6 +11,7 @@
  * service does not declare the whole fleet down.
  */
 import type { Logger } from '../../infra/logger.js';
+import type { Metrics } from '../../infra/metrics.js';
 import type { FleetDeps } from '../../producers/fleet/fleet-deps.js';
 import type { NodeHealth } from '../../producers/fleet/model.js';
 import { nodeDecider } from '../../producers/fleet/node.decider.js';
@@ -31,6 +32,7 @@ export class HealthTracker {
     private readonly d: FleetDeps,
     private readonly log: Logger,
     private readonly downAfterMs = 3 * HEARTBEAT_INTERVAL_MS,
+    private readonly metrics?: Pick<Metrics, 'fleetHealthChanges'>,
   ) {}
 
   beat(nodeId: string, message: HeartbeatMessage): void {
@@ -72,7 +74,8 @@ export class HealthTracker {
       // Never heard of and never known healthy: nothing to announce.
       if (health === 'down' && row.health === 'unknown' && !this.beats.has(row.id)) continue;
       const reason = health === 'down' ? `no heartbeat for ${this.downAfterMs / 1000} s` : health === 'degraded' ? 'the core is not running' : 'heartbeats arrive and the core runs';
-      await this.d.decide(nodeDecider, 'node', row.id, { type: 'ReportHealth', nodeId: row.id, health, reason, at: new Date() }, { actor: 'system:fleet-health' });
+      const { events } = await this.d.decide(nodeDecider, 'node', row.id, { type: 'ReportHealth', nodeId: row.id, health, reason, at: new Date() }, { actor: 'system:fleet-health' });
+      if (events.length > 0) this.metrics?.fleetHealthChanges.inc({ health });
       this.judged.set(row.id, health);
     }
   }

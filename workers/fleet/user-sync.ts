@@ -14,6 +14,7 @@
  */
 import type { ConsumerMessages } from '@nats-io/jetstream';
 import type { Logger } from '../../infra/logger.js';
+import type { Metrics } from '../../infra/metrics.js';
 import type { FleetDeps } from '../../producers/fleet/fleet-deps.js';
 import type { ProxyUser } from '../../producers/fleet/model.js';
 import type { CheckpointWatcher } from '../../projectors/runtime/checkpoint-watcher.js';
@@ -40,6 +41,7 @@ export class UserSync {
     private readonly configs: ConfigStore,
     private readonly watcher: CheckpointWatcher,
     private readonly log: Logger,
+    private readonly metrics?: Pick<Metrics, 'fleetUserPushes'>,
   ) {}
 
   async start(): Promise<void> {
@@ -102,6 +104,7 @@ export class UserSync {
       this.d.push(node.id, { type: 'users', template, ...changes });
     }
     this.pushed += nodes.length;
+    this.metrics?.fleetUserPushes.inc(nodes.length);
     this.log.debug({ added: added.length, removed: removed.length, nodes: nodes.length }, 'user changes pushed');
   }
 }
