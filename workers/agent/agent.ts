@@ -270,6 +270,8 @@ export class NodeAgent {
       if (hadConfig) {
         await rename(this.lastGoodPath, this.configPath);
         await this.o.driver.start(this.configPath).catch((e: unknown) => this.o.log.error({ err: e }, 'the last good configuration does not start either'));
+        // The core started from the file: users pushed since it was written are back at the next sync.
+        this.running = usersByInbound(this.applied!.config);
       }
       this.o.log.warn({ version: desired.version, error }, 'the core did not start with the configuration; back to the last good one');
       return this.noteReport(desired, 'rejected', false, error);

@@ -31,6 +31,7 @@ export class ConfigStore {
   private configs?: ObjectStore;
   private readonly profilesByTemplate = new Lru<string, InboundProfile[]>(256);
   private readonly rendered = new Lru<string, RenderedConfig>(64);
+  private readonly rendering = new Map<string, Promise<RenderedConfig>>();
   private users?: { revision: number; list: ProxyUser[] };
 
   constructor(
@@ -79,8 +80,18 @@ export class ConfigStore {
     const key = `${template}@${users.revision}`;
     const cached = this.rendered.get(key);
     if (cached) return cached;
+    // A wave of agents asks at once: one rendering serves them all.
+    let pending = this.rendering.get(key);
+    if (!pending) {
+      pending = this.renderOnce(template, users.list, key).finally(() => this.rendering.delete(key));
+      this.rendering.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async renderOnce(template: string, users: ProxyUser[], key: string): Promise<RenderedConfig> {
     const profiles = await this.templateProfiles(template);
-    const config = renderConfig(renderTemplate(profiles), profiles, users.list);
+    const config = renderConfig(renderTemplate(profiles), profiles, users);
     const version = contentHash(config);
     const result: RenderedConfig = { template, version, bytes: Buffer.from(JSON.stringify(config, null, 2)) };
     const { configs } = await this.stores();
