@@ -35,14 +35,25 @@ export interface RolloutState {
   waves: readonly (readonly string[])[];
   /** Index of the last wave started, -1 before the canary. */
   wave: number;
+  /** The wave of each target node: a report is checked in constant time, not by scanning the waves. */
+  waveOf: ReadonlyMap<string, number>;
   maxRejections: number;
   /** Outcome per node that reported. */
   reports: ReadonlyMap<string, 'applied' | 'rejected'>;
+  rejected: number;
+}
+
+export interface NodeReport {
+  nodeId: string;
+  outcome: 'applied' | 'rejected';
+  error: string | null;
 }
 
 export type RolloutCommand =
   | { type: 'PlanRollout'; rolloutId: string; reason: string; targets: RolloutTarget[]; waves: string[][]; maxRejections: number; by: string; at: Date }
-  | { type: 'ReportNode'; rolloutId: string; nodeId: string; outcome: 'applied' | 'rejected'; error: string | null; at: Date }
+  | ({ type: 'ReportNode'; rolloutId: string; at: Date } & NodeReport)
+  /** Many reports in one decision: what a wave of agents reporting at once becomes (producers/fleet/rollouts.ts). */
+  | { type: 'ReportNodes'; rolloutId: string; reports: NodeReport[]; at: Date }
   | { type: 'Pause' | 'Resume' | 'Abort' | 'RollBack'; rolloutId: string; by: string; at: Date };
 
 type E = DomainEvent<RolloutEventKey>;
@@ -54,12 +65,6 @@ export function announcedNodes(state: Pick<RolloutState, 'waves' | 'wave'>): str
   return state.waves.slice(0, state.wave + 1).flat();
 }
 
-function rejections(reports: ReadonlyMap<string, string>): number {
-  let n = 0;
-  for (const outcome of reports.values()) if (outcome === 'rejected') n++;
-  return n;
-}
-
 /** What follows once the current wave may have finished: the next wave, completion, or nothing yet. */
 function advance(state: RolloutState, rolloutId: string, at: Date): E[] {
   if (state.status !== 'running') return [];
@@ -69,7 +74,7 @@ function advance(state: RolloutState, rolloutId: string, at: Date): E[] {
   if (next < state.waves.length) {
     return [{ type: 'fleet.RolloutWaveStarted', data: { rolloutId, wave: next, nodeIds: [...state.waves[next]!], startedAt: at } }];
   }
-  const rejected = rejections(state.reports);
+  const { rejected } = state;
   return [{ type: 'fleet.RolloutCompleted', data: { rolloutId, applied: state.reports.size - rejected, rejected, completedAt: at } }];
 }
 
@@ -87,18 +92,30 @@ function plan(command: Extract<RolloutCommand, { type: 'PlanRollout' }>, state: 
   ];
 }
 
-function report(command: Extract<RolloutCommand, { type: 'ReportNode' }>, state: RolloutState): E[] {
-  const { rolloutId, nodeId, outcome, error, at } = command;
-  if (!ACTIVE.has(state.status) || state.reports.has(nodeId) || !announcedNodes(state).includes(nodeId)) return [];
+function report(rolloutId: string, r: NodeReport, at: Date, state: RolloutState): E[] {
+  const { nodeId, outcome, error } = r;
+  const wave = state.waveOf.get(nodeId);
+  if (!ACTIVE.has(state.status) || state.reports.has(nodeId) || wave === undefined || wave > state.wave) return [];
   const reported: E = { type: 'fleet.RolloutNodeReported', data: { rolloutId, nodeId, outcome, error, reportedAt: at } };
   const after = evolve(state, reported);
-  const rejected = rejections(after.reports);
   const canaryRejected = outcome === 'rejected' && state.wave === 0;
-  if (canaryRejected || rejected > state.maxRejections) {
-    const why = canaryRejected ? `canary ${nodeId} rejected the configuration: ${error ?? 'no reason given'}` : `${rejected} nodes rejected, more than the ${state.maxRejections} allowed`;
+  if (canaryRejected || after.rejected > state.maxRejections) {
+    const why = canaryRejected ? `canary ${nodeId} rejected the configuration: ${error ?? 'no reason given'}` : `${after.rejected} nodes rejected, more than the ${state.maxRejections} allowed`;
     return [reported, { type: 'fleet.RolloutHalted', data: { rolloutId, reason: why, haltedAt: at } }];
   }
   return [reported, ...advance(after, rolloutId, at)];
+}
+
+/** Reports one after another, each decided on the state the previous ones left. */
+function reportAll(rolloutId: string, reports: readonly NodeReport[], at: Date, state: RolloutState): E[] {
+  const events: E[] = [];
+  let current = state;
+  for (const r of reports) {
+    const decided = report(rolloutId, r, at, current);
+    for (const event of decided) current = evolve(current, event);
+    events.push(...decided);
+  }
+  return events;
 }
 
 function operate(command: Extract<RolloutCommand, { type: 'Pause' | 'Resume' | 'Abort' | 'RollBack' }>, state: RolloutState): E[] {
@@ -128,19 +145,25 @@ function operate(command: Extract<RolloutCommand, { type: 'Pause' | 'Resume' | '
 function decide(command: RolloutCommand, state: RolloutState): E[] {
   if (command.type === 'PlanRollout') return plan(command, state);
   if (!state.rolloutId) throw new DomainError('rollout_not_found', `no rollout ${command.rolloutId}`);
-  return command.type === 'ReportNode' ? report(command, state) : operate(command, state);
+  if (command.type === 'ReportNode') return report(command.rolloutId, command, command.at, state);
+  if (command.type === 'ReportNodes') return reportAll(command.rolloutId, command.reports, command.at, state);
+  return operate(command, state);
 }
 
 function evolve(state: RolloutState, event: E): RolloutState {
   switch (event.type) {
     case 'fleet.RolloutPlanned': {
       const d = event.data;
-      return { ...state, rolloutId: d.rolloutId, status: 'running', targets: d.targets, waves: d.waves, maxRejections: d.maxRejections };
+      // A fresh map: the initial state's must stay empty.
+      const waveOf = new Map<string, number>();
+      d.waves.forEach((nodes, wave) => nodes.forEach((nodeId) => waveOf.set(nodeId, wave)));
+      return { ...state, rolloutId: d.rolloutId, status: 'running', targets: d.targets, waves: d.waves, waveOf, maxRejections: d.maxRejections };
     }
     case 'fleet.RolloutWaveStarted':
       return { ...state, wave: event.data.wave };
     case 'fleet.RolloutNodeReported':
-      return { ...state, reports: new Map(state.reports).set(event.data.nodeId, event.data.outcome as 'applied' | 'rejected') };
+      // Copied, not changed in place: decide() evolves speculatively, and a cached state must not remember a report whose append failed.
+      return { ...state, reports: new Map(state.reports).set(event.data.nodeId, event.data.outcome as 'applied' | 'rejected'), rejected: state.rejected + (event.data.outcome === 'rejected' ? 1 : 0) };
     case 'fleet.RolloutPaused':
       return { ...state, status: 'paused' };
     case 'fleet.RolloutResumed':
@@ -157,7 +180,7 @@ function evolve(state: RolloutState, event: E): RolloutState {
 }
 
 export const rolloutDecider: Decider<RolloutState, RolloutCommand, RolloutEventKey> = {
-  initialState: { rolloutId: null, status: 'none', targets: [], waves: [], wave: -1, maxRejections: 0, reports: new Map() },
+  initialState: { rolloutId: null, status: 'none', targets: [], waves: [], wave: -1, waveOf: new Map(), maxRejections: 0, reports: new Map(), rejected: 0 },
   decide,
   evolve,
 };

@@ -15,7 +15,7 @@ import type { FleetDeps } from './fleet-deps.js';
 import { profileAssigned, type InboundProfile } from './model.js';
 import { nodeDecider } from './node.decider.js';
 import type { Profiles } from './profiles.js';
-import { planWaves, rolloutDecider, type RolloutEventKey, type RolloutTarget } from './rollout.decider.js';
+import { planWaves, rolloutDecider, type NodeReport, type RolloutEventKey, type RolloutTarget } from './rollout.decider.js';
 
 export interface PlanOptions {
   reason?: string;
@@ -45,7 +45,29 @@ function checkPorts(nodeId: string, profiles: readonly InboundProfile[]): void {
   }
 }
 
+interface WaitingReports {
+  reports: NodeReport[];
+  promise: Promise<void>;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+function withResolvers(): Omit<WaitingReports, 'reports'> {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // The caller awaits it; a rejection nobody awaits yet must not count as unhandled.
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
+}
+
 export class Rollouts {
+  private readonly waiting = new Map<string, WaitingReports>();
+  private readonly deciding = new Set<string>();
+
   constructor(
     private readonly d: FleetDeps,
     private readonly profiles: Profiles,
@@ -107,9 +129,42 @@ export class Rollouts {
         ? { type: 'ReportApplied' as const, nodeId, template, version, rolloutId, restarted: report.restarted, at: now }
         : { type: 'ReportRejected' as const, nodeId, template, version, rolloutId, error: report.error ?? 'rejected', at: now };
     await this.d.decide(nodeDecider, 'node', nodeId, command, actor);
-    if (!rolloutId) return;
-    const result = await this.d.decide(rolloutDecider, 'rollout', rolloutId, { type: 'ReportNode', rolloutId, nodeId, outcome: report.outcome, error: report.error, at: now }, actor);
-    this.announce(result.events, result.seq);
+    if (rolloutId) await this.reportToRollout(rolloutId, { nodeId, outcome: report.outcome, error: report.error });
+  }
+
+  /**
+   * Group commit: a wave of agents reports within a second, and every report
+   * decides on the rollout's one aggregate. Decided one by one they conflict
+   * (and after the handler's attempts, fail); so reports wait while a decision
+   * is being appended, and the next decision takes all that waited.
+   */
+  private reportToRollout(rolloutId: string, report: NodeReport): Promise<void> {
+    let batch = this.waiting.get(rolloutId);
+    if (!batch) {
+      batch = { reports: [], ...withResolvers() };
+      this.waiting.set(rolloutId, batch);
+    }
+    batch.reports.push(report);
+    if (!this.deciding.has(rolloutId)) void this.decideWaiting(rolloutId);
+    return batch.promise;
+  }
+
+  private async decideWaiting(rolloutId: string): Promise<void> {
+    this.deciding.add(rolloutId);
+    try {
+      for (let batch = this.waiting.get(rolloutId); batch; batch = this.waiting.get(rolloutId)) {
+        this.waiting.delete(rolloutId);
+        try {
+          const result = await this.d.decide(rolloutDecider, 'rollout', rolloutId, { type: 'ReportNodes', rolloutId, reports: batch.reports, at: new Date() }, { actor: 'system:fleet' });
+          this.announce(result.events, result.seq);
+          batch.resolve();
+        } catch (err) {
+          batch.reject(err);
+        }
+      }
+    } finally {
+      this.deciding.delete(rolloutId);
+    }
   }
 
   /** Tells the nodes of every wave started or rolled back that their desired template changed. */

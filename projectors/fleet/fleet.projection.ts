@@ -7,9 +7,10 @@
  * - `fleet_rollouts` and `fleet_rollout_nodes`: each rollout and every node's report.
  */
 import type { StoredEvent } from '../../contracts/envelope.js';
-import type { FleetNodeTable, FleetProfileTable, FleetRolloutNodeTable, FleetRolloutTable } from '../../schema/database.js';
+import type { Transaction } from 'kysely';
+import type { Database, FleetNodeTable, FleetProfileTable, FleetRolloutNodeTable, FleetRolloutTable } from '../../schema/database.js';
 import type { Projection } from '../runtime/projection.js';
-import { tokenArrayColumn, upsertUnnest, type UnnestColumn } from '../runtime/unnest.js';
+import { tokenArrayColumn, updateUnnest, upsertUnnest, type UnnestColumn } from '../runtime/unnest.js';
 import { foldRows, storedById, type RowStep } from '../runtime/batch-fold.js';
 
 type NodeRow = FleetNodeTable;
@@ -51,6 +52,9 @@ const ROLLOUT_COLUMNS: UnnestColumn<RolloutRow>[] = [
   of<RolloutRow>('updated_at', 'timestamptz[]'),
   of<RolloutRow>('last_seq', 'bigint[]'),
 ];
+
+const PLAN_COLUMNS = new Set(['waves', 'targets']);
+const PROGRESS_COLUMNS = ROLLOUT_COLUMNS.filter((c) => !PLAN_COLUMNS.has(c.name));
 
 const REPORT_COLUMNS: UnnestColumn<FleetRolloutNodeTable>[] = [
   text<FleetRolloutNodeTable>('rollout_id'),
@@ -98,10 +102,24 @@ function rolloutStep(event: StoredEvent, reports: Map<string, FleetRolloutNodeTa
   }
 }
 
-/** Node rows, including what rollout waves and roll-backs tell nodes to run (`rollouts` holds the batch's final rollout rows). */
-function nodeStep(event: StoredEvent, rollouts: ReadonlyMap<string, RolloutRow>): RowStep<NodeRow> | RowStep<NodeRow>[] {
+type TargetsByRollout = ReadonlyMap<string, ReadonlyMap<string, RolloutRow['targets'][number]>>;
+
+/** The targets of every rollout whose waves or roll-back the batch holds: from the batch's own plans, else from the table. */
+async function rolloutTargets(trx: Transaction<Database>, events: readonly StoredEvent[], plannedHere: readonly RolloutRow[]): Promise<TargetsByRollout> {
+  const byNode = (list: RolloutRow['targets']) => new Map(list.map((t) => [t.nodeId, t]));
+  const targets = new Map(plannedHere.map((r) => [r.id, byNode(r.targets)]));
+  const needed = new Set(events.flatMap((e) => (e.type === 'fleet.RolloutWaveStarted' || e.type === 'fleet.RolloutRolledBack' ? [e.data.rolloutId] : [])));
+  const missing = [...needed].filter((id) => !targets.has(id));
+  if (missing.length > 0) {
+    for (const row of await trx.selectFrom('fleet_rollouts').select(['id', 'targets']).where('id', 'in', missing).execute()) targets.set(row.id, byNode(row.targets));
+  }
+  return targets;
+}
+
+/** Node rows, including what rollout waves and roll-backs tell nodes to run. */
+function nodeStep(event: StoredEvent, targets: TargetsByRollout): RowStep<NodeRow> | RowStep<NodeRow>[] {
   const change = (id: string, update: (row: NodeRow) => Partial<NodeRow>): RowStep<NodeRow> => ({ id, update: (row) => ({ ...row, ...update(row), last_seq: event.seq }) });
-  const templateOf = (rolloutId: string, nodeId: string) => rollouts.get(rolloutId)?.targets.find((t) => t.nodeId === nodeId);
+  const templateOf = (rolloutId: string, nodeId: string) => targets.get(rolloutId)?.get(nodeId);
   switch (event.type) {
     case 'fleet.NodeRegistered': {
       const d = event.data;
@@ -169,23 +187,21 @@ export const fleetProjection: Projection = {
   filter: (names) => names.contextSubjects('fleet'),
   async apply(trx, events) {
     const reports = new Map<string, FleetRolloutNodeTable>();
+    // A rollout's plan (waves, targets: hundreds of KB for a large fleet) is written once, with RolloutPlanned;
+    // later events read and write only its progress.
     const rollouts = await foldRows(events, (e) => rolloutStep(e, reports), async (ids) => {
-      const rows = await trx.selectFrom('fleet_rollouts').selectAll().where('id', 'in', ids).execute();
-      return rows.map((row) => [row.id, row as unknown as RolloutRow]);
+      const rows = await trx.selectFrom('fleet_rollouts').select(PROGRESS_COLUMNS.map((c) => c.name) as never[]).where('id', 'in', ids).execute();
+      return (rows as unknown as RolloutRow[]).map((row) => [row.id, { ...row, waves: [], targets: [] }]);
     });
-    const rolloutsById = new Map(rollouts.map((r) => [r.id, r]));
-    // A wave of a rollout planned in an earlier batch needs the rollout's targets even if it did not change here.
-    const waveRollouts = [...new Set(events.filter((e) => e.type === 'fleet.RolloutWaveStarted' || e.type === 'fleet.RolloutRolledBack').map((e) => (e.data as { rolloutId: string }).rolloutId))];
-    const missing = waveRollouts.filter((id) => !rolloutsById.has(id));
-    if (missing.length > 0) {
-      for (const row of await trx.selectFrom('fleet_rollouts').selectAll().where('id', 'in', missing).execute()) rolloutsById.set(row.id, row);
-    }
-    const nodes = await foldRows(events, (e) => nodeStep(e, rolloutsById), storedById<NodeRow>(trx, 'fleet_nodes'));
+    const planned = new Set(events.flatMap((e) => (e.type === 'fleet.RolloutPlanned' ? [e.data.rolloutId] : [])));
+    const targets = await rolloutTargets(trx, events, rollouts.filter((r) => planned.has(r.id)));
+    const nodes = await foldRows(events, (e) => nodeStep(e, targets), storedById<NodeRow>(trx, 'fleet_nodes'));
     const profiles = await foldRows(events, profileStep, async (ids) => {
       const rows = await trx.selectFrom('fleet_profiles').selectAll().where('id', 'in', ids).execute();
       return rows.map((row) => [row.id, { ...row, settings: JSON.stringify(row.settings) }]);
     });
-    await upsertUnnest(trx, 'fleet_rollouts', ROLLOUT_COLUMNS, rollouts, ['id']);
+    await upsertUnnest(trx, 'fleet_rollouts', ROLLOUT_COLUMNS, rollouts.filter((r) => planned.has(r.id)), ['id']);
+    await updateUnnest(trx, 'fleet_rollouts', PROGRESS_COLUMNS, rollouts.filter((r) => !planned.has(r.id)), ['id']);
     await upsertUnnest(trx, 'fleet_rollout_nodes', REPORT_COLUMNS, [...reports.values()], ['rollout_id', 'node_id']);
     await upsertUnnest(trx, 'fleet_nodes', NODE_COLUMNS, nodes, ['id']);
     await upsertUnnest(trx, 'fleet_profiles', PROFILE_COLUMNS, profiles, ['id']);

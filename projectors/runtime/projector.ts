@@ -150,7 +150,11 @@ export class Projector {
       for await (const msg of messages) {
         batch.push(msg);
         const pending = msg.info.pending;
-        if (batch.length < this.batchSize && pending > 0) continue;
+        // Keep filling while more is on its way: `pending` counts what the server has not delivered
+        // yet, and messages already in the client's buffer count too. Without the second, a steady
+        // flow (each message delivered as it is appended) committed one event per transaction.
+        const buffered = messages.getReceived() - messages.getProcessed();
+        if (batch.length < this.batchSize && (pending > 0 || buffered > 0)) continue;
         const ok = await this.flush(batch);
         batch = [];
         if (!ok) break; // stop() has set the lag from the failed message

@@ -45,3 +45,24 @@ export async function upsertUnnest<Row, DB>(
 export function tokenArrayColumn<Row>(name: string, value: (row: Row) => readonly string[]): UnnestColumn<Row> {
   return { name, arrayType: 'text[]', cast: 'text[]', value: (row) => `{${value(row).join(',')}}` };
 }
+
+/**
+ * Set-based update through `unnest`, for rows known to exist: only the given
+ * columns change. Where an upsert would have to carry every NOT NULL column
+ * (the insert half is checked first), this writes just what moved.
+ */
+export async function updateUnnest<Row, DB>(
+  db: Kysely<DB> | Transaction<DB>,
+  table: string,
+  columns: readonly UnnestColumn<Row>[],
+  rows: readonly Row[],
+  keyColumns: readonly string[],
+): Promise<void> {
+  if (rows.length === 0) return;
+  const names = sql.join(columns.map((c) => sql.id(c.name)));
+  const arrays = sql.join(columns.map((c) => sql`${rows.map((r) => c.value(r))}::${sql.raw(c.arrayType)}`));
+  const value = (c: UnnestColumn<Row>) => (c.cast ? sql`u.${sql.id(c.name)}::${sql.raw(c.cast)}` : sql`u.${sql.id(c.name)}`);
+  const sets = sql.join(columns.filter((c) => !keyColumns.includes(c.name)).map((c) => sql`${sql.id(c.name)} = ${value(c)}`));
+  const match = sql.join(keyColumns.map((k) => sql`t.${sql.id(k)} = u.${sql.id(k)}`), sql` and `);
+  await sql`update ${sql.table(table)} as t set ${sets} from unnest(${arrays}) as u(${names}) where ${match}`.execute(db);
+}

@@ -133,6 +133,16 @@ describe('rollout', () => {
       .then([reported('c', 'rejected', 'y'), { type: 'fleet.RolloutHalted', data: { rolloutId: 'r1', reason: '2 nodes rejected, more than the 1 allowed', haltedAt: at } }]);
   });
 
+  it('decides many reports at once, each on the state the previous left: a wave can start and be reported in one decision', () => {
+    const reports = (...r: [string, 'applied' | 'rejected'][]): RolloutCommand => ({ type: 'ReportNodes', rolloutId: 'r1', reports: r.map(([nodeId, outcome]) => ({ nodeId, outcome, error: null })), at });
+    given(rolloutDecider, [planned, wave(0)])
+      .when(reports(['c', 'applied'], ['a', 'applied'], ['b', 'applied'], ['c', 'applied'], ['a', 'applied']))
+      .then([reported('a', 'applied'), wave(1), reported('b', 'applied'), wave(2), reported('c', 'applied')]);
+    given(rolloutDecider, [planned, wave(0), reported('a', 'applied'), wave(1), reported('b', 'applied'), wave(2)])
+      .when(reports(['c', 'applied'], ['d', 'applied']))
+      .then([reported('c', 'applied'), reported('d', 'applied'), { type: 'fleet.RolloutCompleted', data: { rolloutId: 'r1', applied: 4, rejected: 0, completedAt: at } }]);
+  });
+
   it('ignores nodes not yet told, and repeated reports', () => {
     given(rolloutDecider, [planned, wave(0)]).when(report('c', 'applied')).then([]);
     given(rolloutDecider, [planned, wave(0), reported('a', 'applied'), wave(1)]).when(report('a', 'applied')).then([]);

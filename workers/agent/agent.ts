@@ -160,7 +160,13 @@ export class NodeAgent {
       const wanted = this.syncWanted ?? 0;
       this.syncWanted = null;
       await this.sync(wanted);
-    }).catch((err: unknown) => this.o.log.warn({ err }, 'sync failed; retrying at the next interval'));
+    }).catch((err: unknown) => {
+      // Soon, not at the next interval (a report the fleet could not record holds a rollout's wave),
+      // and spread out, so a wave of agents that failed together does not retry together.
+      const delay = 1_000 + Math.random() * 4_000;
+      this.o.log.warn({ err, retryInMs: Math.round(delay) }, 'sync failed; retrying');
+      if (!this.stopped) setTimeout(() => this.requestSync(0), delay).unref();
+    });
   }
 
   private onPush(text: string): void {
