@@ -17,12 +17,10 @@
  *   (`Child`, `serveRequests`), for clients or a gateway outside this process.
  * - latency samples, `/proc/<pid>/status` VmRSS, the sandbox env for children.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { uuidv7 } from '../contracts/ids.js';
 import { openIdentity } from '../infra/roles/api.js';
 import { startGateway, type RunningGateway } from '../infra/roles/gateway.js';
@@ -32,7 +30,10 @@ import { CommandHandler } from '../producers/event-store/command-handler.js';
 import { EventStore } from '../producers/event-store/event-store.js';
 import { Messaging } from '../producers/messaging/messaging.js';
 import { fill, Users } from './identity-fill.js';
+import { cpuOfPid, type Child } from './processes.js';
 import { cpuSample, cpuSince, fmt, inWindow, rowCount, timed, until, waitQuiet } from './support.js';
+
+export { Child, serveRequests, summary } from './processes.js';
 
 // ---------------------------------------------------------------- a minimal WebSocket client
 
@@ -280,82 +281,7 @@ export async function benchGateway(rt: Runtime): Promise<RunningGateway & { port
   return { ...gw, port: Number(new URL(gw.url).port) };
 }
 
-// ---------------------------------------------------------------- child processes
-
-interface Reply {
-  seq: number;
-  ok: boolean;
-  result?: unknown;
-  error?: string;
-}
-
-/** A forked child answering requests (see `serveRequests`); answers come back in any order, matched by sequence. */
-export class Child {
-  private seq = 0;
-  private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (err: Error) => void }>();
-  private exited: Promise<void>;
-  private readonly proc: ChildProcess;
-
-  constructor(script: string, args: readonly string[] = [], opts: { env?: NodeJS.ProcessEnv; execArgv?: string[] } = {}) {
-    this.proc = fork(fileURLToPath(new URL(script, import.meta.url)), [...args], { env: opts.env ?? process.env, execArgv: opts.execArgv ?? [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    this.proc.on('message', (m: Reply) => {
-      const w = this.waiting.get(m.seq);
-      if (!w) return;
-      this.waiting.delete(m.seq);
-      if (m.ok) w.resolve(m.result);
-      else w.reject(new Error(m.error));
-    });
-    this.exited = new Promise((resolve) => {
-      this.proc.once('exit', (code, signal) => {
-        for (const w of this.waiting.values()) w.reject(new Error(`${script} exited (${code ?? signal}) while a request was open`));
-        this.waiting.clear();
-        resolve();
-      });
-    });
-  }
-
-  get pid(): number {
-    return this.proc.pid ?? 0;
-  }
-
-  request<T>(op: string, args: Record<string, unknown> = {}): Promise<T> {
-    const seq = ++this.seq;
-    return new Promise<T>((resolve, reject) => {
-      this.waiting.set(seq, { resolve: resolve as (v: unknown) => void, reject });
-      this.proc.send({ seq, op, args });
-    });
-  }
-
-  async close(): Promise<void> {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGTERM');
-    await this.exited;
-  }
-}
-
-/** In a child: answers each `{seq, op, args}` from the parent with `handlers[op](args)`. */
-export function serveRequests(handlers: Record<string, (args: Record<string, unknown>) => unknown>): void {
-  process.on('message', (m: { seq: number; op: string; args: Record<string, unknown> }) => {
-    const handler = handlers[m.op];
-    void (async () => {
-      try {
-        if (!handler) throw new Error(`unknown request ${m.op}`);
-        process.send?.({ seq: m.seq, ok: true, result: await handler(m.args) });
-      } catch (err) {
-        process.send?.({ seq: m.seq, ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-      }
-    })();
-  });
-  process.once('disconnect', () => process.exit(0));
-}
-
 // ---------------------------------------------------------------- figures
-
-/** Sorted latencies (ms) and their percentiles. */
-export function summary(values: readonly number[]): { count: number; p50: number; p99: number; max: number } {
-  const s = Float64Array.from(values).sort();
-  const at = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN;
-  return { count: s.length, p50: at(0.5), p99: at(0.99), max: s[s.length - 1] ?? NaN };
-}
 
 /** Resident set size of a process in bytes, from /proc/<pid>/status. */
 export function rssOf(pid: number): number {
@@ -363,12 +289,6 @@ export function rssOf(pid: number): number {
   return line ? Number(line[1]) * 1024 : NaN;
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
-function cpuOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
 
 export const kb = (bytes: number) => (bytes / 1024).toFixed(2);
 
@@ -383,12 +303,12 @@ export interface Cores {
 export async function measured<T>(clients: Child, fn: () => Promise<T>): Promise<T & Cores> {
   await waitQuiet();
   const cpu0 = cpuSample();
-  const client0 = cpuOf(clients.pid);
+  const client0 = cpuOfPid(clients.pid);
   const t = performance.now();
   const result = await fn();
   const wall = (performance.now() - t) / 1000;
   const cpu = cpuSince(cpu0, 1);
-  return { ...result, serverCores: cpu.self, clientCores: (cpuOf(clients.pid) - client0) / wall, natsCores: cpu.nats };
+  return { ...result, serverCores: cpu.self, clientCores: (cpuOfPid(clients.pid) - client0) / wall, natsCores: cpu.nats };
 }
 
 export const coresText = (r: Cores) => `cpu: server process ${r.serverCores.toFixed(2)}, clients ${r.clientCores.toFixed(2)}, nats-server ${r.natsCores.toFixed(2)} cores`;

@@ -15,6 +15,10 @@ export interface AckCall {
 
 export class AckCoreDriver implements CoreDriver {
   readonly calls: AckCall[] = [];
+
+  /** `now` stamps the calls (a bench across processes wants a finer, shared clock than Date.now). */
+  constructor(private readonly now: () => number = Date.now) {}
+
   /** Traffic the next takeUserTraffic answers (then it is reset, as the core's counters are). */
   traffic = new Map<string, UserTraffic>();
   /** A configuration path for which test() answers this error text. */
@@ -28,7 +32,7 @@ export class AckCoreDriver implements CoreDriver {
   }
 
   start(): Promise<void> {
-    this.calls.push({ op: 'start', at: Date.now() });
+    this.calls.push({ op: 'start', at: this.now() });
     return Promise.resolve();
   }
 
@@ -37,12 +41,12 @@ export class AckCoreDriver implements CoreDriver {
   }
 
   addUser(tag: string, user: CoreUser): Promise<void> {
-    this.record({ op: 'addUser', tag, email: user.email, at: Date.now() });
+    this.record({ op: 'addUser', tag, email: user.email, at: this.now() });
     return Promise.resolve();
   }
 
   removeUser(tag: string, email: string): Promise<void> {
-    this.record({ op: 'removeUser', tag, email, at: Date.now() });
+    this.record({ op: 'removeUser', tag, email, at: this.now() });
     return Promise.resolve();
   }
 
