@@ -1,0 +1,94 @@
+/**
+ * `relaygrid agent` as an operator runs it on a node: a real process that
+ * redeems its enrollment token at the API, keeps its credentials, drives a
+ * real v2ray core, heartbeats and applies a rollout; and the one-line errors
+ * that name the argument at fault.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startApi, type RunningApi } from '../../infra/roles/api.js';
+import { startFleetWorker, type RunningFleetWorker } from '../../infra/roles/fleet.js';
+import { startProjectors, type RunningProjectors } from '../../infra/roles/projectors.js';
+import { freePort, LOOPBACK } from '../../infra/stack/ports.js';
+import { CLI, runCli, sandboxEnv } from '../support/cli.js';
+import { eventually, isolated, type Isolated } from '../support/isolated.js';
+
+const V2RAY = process.env['V2RAY_BIN'] ?? '/usr/bin/v2ray';
+const operator = { actor: 'operator:test' };
+
+describe('relaygrid agent', () => {
+  let env: Isolated;
+  let projectors: RunningProjectors;
+  let worker: RunningFleetWorker;
+  let api: RunningApi;
+  let dir: string;
+  let agent: ChildProcess | undefined;
+
+  beforeAll(async () => {
+    env = await isolated();
+    dir = await mkdtemp(join(tmpdir(), 'rg-agent-cli-'));
+    projectors = startProjectors(env.rt);
+    worker = await startFleetWorker(env.rt);
+    api = await startApi(env.rt, { host: LOOPBACK });
+  }, 30_000);
+
+  afterAll(async () => {
+    if (agent && agent.exitCode === null) {
+      agent.kill('SIGTERM');
+      await new Promise((resolve) => agent!.once('exit', resolve));
+    }
+    await api?.close();
+    await worker?.close();
+    await projectors?.close();
+    await env?.cleanup();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('names the argument at fault', async () => {
+    expect(await runCli(env.config, ['agent', '--state-dir', dir])).toMatchObject({ code: 2, stderr: expect.stringContaining('--node: required') });
+    expect(await runCli(env.config, ['agent', '--node', 'x', '--state-dir', dir, '--core', 'sing-box'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--core: must be v2ray or xray') });
+    expect(await runCli(env.config, ['agent', '--node', 'x', '--state-dir', dir, '--enroll', 'x.abc'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--api: required with --enroll') });
+    const refused = await runCli(env.config, ['agent', '--node', 'x', '--state-dir', join(dir, 'x'), '--enroll', 'x.forged', '--api', api.url]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/--enroll: the API refused the token \(401\)/);
+  });
+
+  it('enrolls with a one-time token, keeps its credentials, and serves what the rollout brings', async () => {
+    const { nodes, profiles, rollouts } = worker.fleet;
+    await nodes.register({ nodeId: 'cli-node', address: LOOPBACK }, 'api', operator);
+    await profiles.create({ profileId: 'main', kind: 'vless', port: await freePort() }, operator);
+    const { token } = await nodes.issueEnrollmentToken('cli-node', operator);
+    const stateDir = join(dir, 'cli-node');
+    const output: string[] = [];
+    agent = spawn(process.execPath, [CLI, 'agent', '--node', 'cli-node', '--state-dir', stateDir, '--enroll', token, '--api', api.url, '--core', 'v2ray', '--core-binary', V2RAY, '--api-port', String(await freePort()), '--sync-interval', '1'], {
+      env: sandboxEnv(env.config, { LOG_LEVEL: 'warn' }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    agent.stdout?.on('data', (d: Buffer) => output.push(d.toString()));
+    agent.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
+
+    const credentials = await eventually(() => readFile(join(stateDir, 'credentials.json'), 'utf8').then((t) => JSON.parse(t) as { user: string; inboxPrefix: string }), 15_000);
+    expect(credentials).toMatchObject({ user: 'node-cli-node', inboxPrefix: env.rt.names.fleetInbox('cli-node') });
+    expect((await stat(join(stateDir, 'credentials.json'))).mode & 0o777).toBe(0o600);
+    await eventually(async () => (await worker.fleet.views.node('cli-node')).health === 'healthy', 15_000);
+    expect((await worker.fleet.views.node('cli-node')).enrolled).toBe(true);
+
+    const { rolloutId } = await rollouts.plan({ reason: 'agent cli test' }, operator);
+    await eventually(async () => (await worker.fleet.views.rollout(rolloutId)).status === 'completed', 20_000).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}\nagent output:\n${output.join('')}`);
+    });
+    const node = await worker.fleet.views.node('cli-node');
+    expect(node.appliedTemplate).toBe(node.desiredTemplate);
+    const config = JSON.parse(await readFile(join(stateDir, 'config.json'), 'utf8')) as { inbounds: { tag: string }[] };
+    expect(config.inbounds.map((i) => i.tag).sort()).toEqual(['api', 'main']);
+
+    // The token was spent: a second enrollment with it is refused.
+    expect((await fetch(`${api.url}/v1/fleet/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) })).status).toBe(401);
+
+    agent.kill('SIGTERM');
+    expect(await new Promise((resolve) => agent!.once('exit', (code) => resolve(code)))).toBe(0);
+  }, 60_000);
+});
