@@ -48,9 +48,14 @@ describe('relaygrid agent', () => {
   });
 
   it('names the argument at fault', async () => {
-    expect(await runCli(env.config, ['agent', '--state-dir', dir])).toMatchObject({ code: 2, stderr: expect.stringContaining('--node: required') });
-    expect(await runCli(env.config, ['agent', '--node', 'x', '--state-dir', dir, '--core', 'sing-box'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--core: must be v2ray or xray') });
-    expect(await runCli(env.config, ['agent', '--node', 'x', '--state-dir', dir, '--enroll', 'x.abc'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--api: required with --enroll') });
+    const fails = async (args: string[], message: string) => {
+      const result = await runCli(env.config, ['agent', ...args]);
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toContain(message);
+    };
+    await fails(['--state-dir', dir], '--node: required');
+    await fails(['--node', 'x', '--state-dir', dir, '--core', 'sing-box'], '--core: must be v2ray or xray');
+    await fails(['--node', 'x', '--state-dir', dir, '--enroll', 'x.abc'], '--api: required with --enroll');
     const refused = await runCli(env.config, ['agent', '--node', 'x', '--state-dir', join(dir, 'x'), '--enroll', 'x.forged', '--api', api.url]);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/--enroll: the API refused the token \(401\)/);
