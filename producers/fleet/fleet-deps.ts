@@ -3,7 +3,7 @@
  * NATS connection (pushes to agents, the object stores), the fleet's secret
  * key, and the helpers every decision needs.
  */
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { EventMeta } from '../../contracts/envelope.js';
 import type { EventKey } from '../../contracts/catalogue.js';
 import type { Logger } from '../../infra/logger.js';
@@ -71,6 +71,22 @@ export class FleetDeps {
       if (Date.now() > deadline) throw new DomainError('read_model_behind', `the fleet read model has not reached sequence ${last} yet; retry`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
+  }
+
+  /**
+   * Runs `fn` while holding a Postgres advisory lock named `name`: one at a
+   * time across every process of the installation (advisory locks are per
+   * database), on a connection of its own for the lock's whole life.
+   */
+  async exclusively<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    return this.db.connection().execute(async (conn) => {
+      await sql`select pg_advisory_lock(hashtext(${name}))`.execute(conn);
+      try {
+        return await fn();
+      } finally {
+        await sql`select pg_advisory_unlock(hashtext(${name}))`.execute(conn);
+      }
+    });
   }
 
   push(nodeId: string, message: AgentPush): void {

@@ -74,7 +74,20 @@ export class Rollouts {
     private readonly configs: ConfigStore,
   ) {}
 
-  async plan(opts: PlanOptions, actor: Actor, now = new Date()): Promise<Written & { rolloutId: string; targets: number }> {
+  /**
+   * One planner at a time, in every process: the "no rollout in progress"
+   * check reads the read model, so a plan holds the lock until the read model
+   * shows its rollout, and the next planner sees it.
+   */
+  plan(opts: PlanOptions, actor: Actor, now = new Date()): Promise<Written & { rolloutId: string; targets: number }> {
+    return this.d.exclusively('relaygrid/fleet/plan', async () => {
+      const planned = await this.planNow(opts, actor, now);
+      await this.d.fleetReadModelCaughtUp();
+      return planned;
+    });
+  }
+
+  private async planNow(opts: PlanOptions, actor: Actor, now: Date): Promise<Written & { rolloutId: string; targets: number }> {
     await this.d.fleetReadModelCaughtUp();
     const active = await this.d.db.selectFrom('fleet_rollouts').select('id').where('status', 'in', ['running', 'paused']).executeTakeFirst();
     if (active) throw new DomainError('invalid_rollout_state', `rollout ${active.id} is still in progress: complete, abort or roll it back first`, { rolloutId: active.id });

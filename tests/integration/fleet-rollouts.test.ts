@@ -51,6 +51,17 @@ describe('rollouts, health and operator commands', () => {
     agents.set(nodeId, { agent, driver });
   }
 
+  /** Holds every agent in the middle of applying (its core's start) until released: an operator's command lands first. */
+  function holdAgents(): () => void {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    for (const { driver } of agents.values()) driver.startGate = gate;
+    return () => {
+      for (const { driver } of agents.values()) driver.startGate = undefined;
+      release();
+    };
+  }
+
   beforeAll(async () => {
     env = await isolated();
     dir = await mkdtemp(join(tmpdir(), 'rg-rollouts-'));
@@ -84,11 +95,14 @@ describe('rollouts, health and operator commands', () => {
   });
 
   it('plans over NATS, canary first; a paused rollout starts no wave until resumed', async () => {
+    // Every agent is held while it applies, so the pause lands before the canary reports.
+    const release = holdAgents();
     const planned = await ops<{ rolloutId: string; targets: number }>('rollout.plan', { reason: 'first', by: 'alice' });
     expect(planned.status).toBeUndefined();
     expect(planned.body.targets).toBe(NODES.length);
     const { rolloutId } = planned.body;
     expect((await ops('rollout.pause', { rolloutId })).status).toBeUndefined();
+    release();
     await eventually(async () => (await env.rt.db.selectFrom('fleet_rollout_nodes').select('node_id').where('rollout_id', '=', rolloutId).execute()).length === 1);
     await new Promise((r) => setTimeout(r, 500));
     const paused = await rollout(rolloutId);
@@ -134,15 +148,27 @@ describe('rollouts, health and operator commands', () => {
 
   it('an aborted rollout starts no further wave', async () => {
     await worker.fleet.profiles.update('main', { port: 8444, labels: ['edge'] }, operator);
+    const release = holdAgents();
     const { body } = await ops<{ rolloutId: string }>('rollout.plan', { reason: 'port change' });
-    await ops('rollout.pause', { rolloutId: body.rolloutId });
     expect((await ops('rollout.abort', { rolloutId: body.rolloutId })).status).toBeUndefined();
+    release();
     await new Promise((r) => setTimeout(r, 500));
     const aborted = await rollout(body.rolloutId);
     expect(aborted.status).toBe('aborted');
     expect(aborted.wave).toBe(0);
     const told = await env.rt.db.selectFrom('fleet_nodes').select('id').where('desired_rollout', '=', body.rolloutId).execute();
     expect(told.map((r) => r.id)).toEqual([aborted.waves[0]![0]]);
+  });
+
+  it('two plans at the same moment: one rollout, the other is refused', async () => {
+    await worker.fleet.profiles.update('main', { port: 8445, labels: ['edge'] }, operator);
+    const results = await Promise.allSettled([worker.fleet.rollouts.plan({ reason: 'first' }, operator), worker.fleet.rollouts.plan({ reason: 'second' }, operator)]);
+    const planned = results.filter((r) => r.status === 'fulfilled');
+    const refused = results.filter((r) => r.status === 'rejected');
+    expect(planned).toHaveLength(1);
+    expect(refused).toHaveLength(1);
+    expect((refused[0] as PromiseRejectedResult).reason).toMatchObject({ code: 'invalid_rollout_state' });
+    await ops('rollout.abort', { rolloutId: (planned[0] as PromiseFulfilledResult<{ rolloutId: string }>).value.rolloutId });
   });
 
   it('records health changes once each: down without heartbeats, healthy when they return', async () => {

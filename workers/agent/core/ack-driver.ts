@@ -31,9 +31,12 @@ export class AckCoreDriver implements CoreDriver {
     return Promise.resolve(this.rejectWhen?.(configPath) ?? null);
   }
 
-  start(): Promise<void> {
+  /** While set, start() waits for it: a test holds an agent in the middle of applying. */
+  startGate?: Promise<void>;
+
+  async start(): Promise<void> {
     this.calls.push({ op: 'start', at: this.now() });
-    return Promise.resolve();
+    await this.startGate;
   }
 
   stop(): Promise<void> {
