@@ -52,6 +52,11 @@ export interface ProxyUser {
   proxyPassword: string;
 }
 
+/** A `proxy_credentials` row (identity's read model) as nodes need it. */
+export function proxyUserOf(row: { user_id: string; vless_id: string; trojan_password: string; proxy_username: string; proxy_password: string }): ProxyUser {
+  return { userId: row.user_id, vlessId: row.vless_id, trojanPassword: row.trojan_password, proxyUsername: row.proxy_username, proxyPassword: row.proxy_password };
+}
+
 export type NodeHealth = 'unknown' | 'healthy' | 'degraded' | 'down';
 
 export interface NodeDescription {

@@ -14,12 +14,12 @@
  * copied out, field by field, before anything reaches the formats.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { Kysely, Selectable } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { Logger } from '../../infra/logger.js';
-import type { Database, ProxyCredentialTable } from '../../schema/database.js';
+import type { Database } from '../../schema/database.js';
 import type { ConfigStore } from '../../workers/fleet/config-store.js';
 import { deriveKey } from '../identity/crypto/sealing.js';
-import type { InboundProfile, ProfileSettings, ProxyUser } from './model.js';
+import { proxyUserOf, type InboundProfile, type ProfileSettings, type ProxyUser } from './model.js';
 import { describeEndpoints, type ClientProfile, type Endpoint, type EndpointSource } from './subscription/endpoint.js';
 
 /** 22 base64url characters: 132 bits of the MAC, plenty against guessing and short enough for a URL. */
@@ -50,9 +50,6 @@ export function clientProfile(p: InboundProfile): ClientProfile {
   return { profileId: p.profileId, kind: p.kind, port: p.port, settings: clientSettings(p.settings) };
 }
 
-function proxyUser(row: Pick<Selectable<ProxyCredentialTable>, 'user_id' | 'vless_id' | 'trojan_password' | 'proxy_username' | 'proxy_password'>): ProxyUser {
-  return { userId: row.user_id, vlessId: row.vless_id, trojanPassword: row.trojan_password, proxyUsername: row.proxy_username, proxyPassword: row.proxy_password };
-}
 
 export class Subscriptions {
   private readonly key: Buffer;
@@ -92,7 +89,7 @@ export class Subscriptions {
     if (!row) return null;
     // Constant time: the comparison must not tell an attacker how many leading characters they got right.
     if (!timingSafeEqual(Buffer.from(mac), Buffer.from(this.mac(userId, row.generation)))) return null;
-    return { user: proxyUser(row), active: row.status === 'active', generation: row.generation };
+    return { user: proxyUserOf(row), active: row.status === 'active', generation: row.generation };
   }
 
   /**

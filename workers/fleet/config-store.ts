@@ -17,7 +17,7 @@ import type { Names } from '../../infra/naming.js';
 import type { Database } from '../../schema/database.js';
 import { open, seal } from '../../producers/identity/crypto/sealing.js';
 import { Lru } from '../../producers/event-store/lru.js';
-import type { InboundProfile, ProxyUser } from '../../producers/fleet/model.js';
+import { proxyUserOf, type InboundProfile, type ProxyUser } from '../../producers/fleet/model.js';
 import { contentHash, renderConfig, renderTemplate } from './render/render.js';
 
 export interface RenderedConfig {
@@ -110,7 +110,7 @@ export class ConfigStore {
       .select(['user_id', 'vless_id', 'trojan_password', 'proxy_username', 'proxy_password'])
       .where('status', '=', 'active')
       .execute();
-    const list = rows.map((r) => ({ userId: r.user_id, vlessId: r.vless_id, trojanPassword: r.trojan_password, proxyUsername: r.proxy_username, proxyPassword: r.proxy_password }));
+    const list = rows.map(proxyUserOf);
     this.users = { revision, list };
     return this.users;
   }

@@ -16,7 +16,7 @@ import type { ConsumerMessages } from '@nats-io/jetstream';
 import type { Logger } from '../../infra/logger.js';
 import type { Metrics } from '../../infra/metrics.js';
 import type { FleetDeps } from '../../producers/fleet/fleet-deps.js';
-import type { ProxyUser } from '../../producers/fleet/model.js';
+import { proxyUserOf, type ProxyUser } from '../../producers/fleet/model.js';
 import type { CheckpointWatcher } from '../../projectors/runtime/checkpoint-watcher.js';
 import { proxyUsernameOf } from '../../producers/identity/proxy-credentials.js';
 import type { ConfigStore } from './config-store.js';
@@ -90,7 +90,7 @@ export class UserSync {
       this.d.db.selectFrom('fleet_nodes').select(['id', 'desired_template']).where('retired', '=', false).where('desired_template', 'is not', null).execute(),
     ]);
     const active = new Map(rows.filter((r) => r.status === 'active').map((r) => [r.user_id, r]));
-    const added: ProxyUser[] = [...active.values()].map((r) => ({ userId: r.user_id, vlessId: r.vless_id, trojanPassword: r.trojan_password, proxyUsername: r.proxy_username, proxyPassword: r.proxy_password }));
+    const added: ProxyUser[] = [...active.values()].map(proxyUserOf);
     const removed = ids.filter((id) => !active.has(id)).map((userId) => ({ userId, proxyUsername: proxyUsernameOf(userId) }));
     // Rendered once per template, not per node: most of a fleet shares a handful of templates.
     const byTemplate = new Map<string, UserChanges>();
