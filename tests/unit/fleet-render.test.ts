@@ -1,27 +1,14 @@
 /** The core configuration renderer: deterministic output, hashes, and what the agent diffs. */
 import { describe, expect, it } from 'vitest';
 import type { InboundProfile, ProxyUser } from '../../producers/fleet/model.js';
+import { realityProfile } from '../support/fleet-fixtures.js';
 import type { CoreInbound } from '../../workers/fleet/render/core-config.js';
 import { contentHash, inboundsSignature, renderConfig, renderTemplate, usersByInbound, RenderError } from '../../workers/fleet/render/render.js';
 
 const PRIVATE_KEY = 'eMyxFeehQTO4i33hsuvPdZfscwSGduolEoe3prkAuko';
 
 const profiles: InboundProfile[] = [
-  {
-    profileId: 'p-reality',
-    kind: 'vless-reality',
-    port: 443,
-    labels: [],
-    settings: {
-      dest: 'www.example.com:443',
-      serverNames: ['www.example.com', 'example.com'],
-      shortIds: ['0123456789abcdef', 'ab'],
-      publicKey: 'VxRjo7AUVTSmeM3jNsfcJnyNvPqLXxPlwlxj7nQUkUw',
-      fingerprint: 'chrome',
-      flow: 'xtls-rprx-vision',
-    },
-    secrets: { realityPrivateKey: PRIVATE_KEY },
-  },
+  realityProfile({ publicKey: 'VxRjo7AUVTSmeM3jNsfcJnyNvPqLXxPlwlxj7nQUkUw', privateKey: PRIVATE_KEY }),
   {
     profileId: 'p-trojan',
     kind: 'trojan-tls',

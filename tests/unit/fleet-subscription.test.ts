@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { InboundProfile, ProxyUser } from '../../producers/fleet/model.js';
 import { generateRealityKeys } from '../../producers/fleet/reality-keys.js';
+import { realityProfile as fixtureReality } from '../support/fleet-fixtures.js';
 import { describeEndpoint, describeEndpoints, GROUP_NAME, type EndpointSource, type SubscriptionNode } from '../../producers/fleet/subscription/endpoint.js';
 import {
   base64Subscription,
@@ -28,21 +29,7 @@ const node: SubscriptionNode = { address: 'fra1.example.net', name: 'fra-1', cit
 const node6: SubscriptionNode = { address: '2001:db8::10', name: 'ams-1', city: 'Amsterdam' };
 
 // Full profiles, secrets included, to show that nothing secret reaches any output even when handed over by mistake.
-const realityProfile: InboundProfile = {
-  profileId: 'p-reality',
-  kind: 'vless-reality',
-  port: 443,
-  labels: [],
-  settings: {
-    dest: 'www.example.com:443',
-    serverNames: ['www.example.com', 'example.com'],
-    shortIds: ['0123456789abcdef', 'ab'],
-    publicKey: keys.publicKey,
-    fingerprint: 'firefox',
-    flow: 'xtls-rprx-vision',
-  },
-  secrets: { realityPrivateKey: keys.privateKey },
-};
+const realityProfile = fixtureReality(keys, 'firefox');
 const tlsProfile: InboundProfile = {
   profileId: 'p-vless-tls',
   kind: 'vless-tls',
