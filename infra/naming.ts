@@ -165,6 +165,11 @@ export class Names {
     return `${this.prefix}.fleet.agent.*.*`;
   }
 
+  /** Every agent's heartbeats: each fleet worker hears all of them. */
+  get fleetAgentHeartbeats(): string {
+    return `${this.prefix}.fleet.agent.*.heartbeat`;
+  }
+
   /** `rg.ops`: the operators' NATS micro service (`nats micro ls`, `nats req rg.ops.rollout.pause …`). */
   get opsGroup(): string {
     return `${this.prefix}.ops`;

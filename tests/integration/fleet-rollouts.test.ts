@@ -162,6 +162,8 @@ describe('rollouts, health and operator commands', () => {
 
   it('two plans at the same moment: one rollout, the other is refused', async () => {
     await worker.fleet.profiles.update('main', { port: 8445, labels: ['edge'] }, operator);
+    // Held agents keep the first rollout running, so the second planner finds it in progress.
+    const release = holdAgents();
     const results = await Promise.allSettled([worker.fleet.rollouts.plan({ reason: 'first' }, operator), worker.fleet.rollouts.plan({ reason: 'second' }, operator)]);
     const planned = results.filter((r) => r.status === 'fulfilled');
     const refused = results.filter((r) => r.status === 'rejected');
@@ -169,6 +171,7 @@ describe('rollouts, health and operator commands', () => {
     expect(refused).toHaveLength(1);
     expect((refused[0] as PromiseRejectedResult).reason).toMatchObject({ code: 'invalid_rollout_state' });
     await ops('rollout.abort', { rolloutId: (planned[0] as PromiseFulfilledResult<{ rolloutId: string }>).value.rolloutId });
+    release();
   });
 
   it('records health changes once each: down without heartbeats, healthy when they return', async () => {
@@ -186,6 +189,21 @@ describe('rollouts, health and operator commands', () => {
     const metrics = await env.rt.metrics.registry.metrics();
     expect(metrics).toMatch(/relaygrid_fleet_node_health_changes_total\{health="down"\} [1-9]/);
     expect(metrics).toMatch(/relaygrid_fleet_agent_requests_total\{op="report",outcome="ok"\} [1-9]/);
+  });
+
+  it('with two fleet workers, each hears every heartbeat: a live node is never judged down', async () => {
+    const subject = env.rt.names.aggregate('fleet', 'node', 'r-1');
+    const events = async () => (await env.rt.nats.jsm.streams.info(env.rt.names.stream('fleet'), { subjects_filter: subject })).state.subjects?.[subject] ?? 0;
+    const before = await events();
+    const second = await startFleetWorker(env.rt, { downAfterMs: 1_000 });
+    try {
+      // Long enough for a worker that heard only half the heartbeats (200 ms apart) to call the node down.
+      await new Promise((r) => setTimeout(r, 2_500));
+      expect((await node('r-1')).health).toBe('healthy');
+      expect(await events()).toBe(before);
+    } finally {
+      await second.close();
+    }
   });
 
   it('imports nodes.yaml: created once, updated on change, never duplicated', async () => {

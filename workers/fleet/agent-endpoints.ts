@@ -21,7 +21,7 @@ import { CONFIG_CHUNK_BYTES, type AgentReply, type ConfigReply, type ConfigReque
 const READ_MODEL_WAIT_MS = 5_000;
 
 export class AgentEndpoints {
-  private sub?: Subscription;
+  private readonly subs: Subscription[] = [];
   private readonly inFlight = new Set<Promise<void>>();
 
   constructor(
@@ -34,19 +34,29 @@ export class AgentEndpoints {
     private readonly metrics?: Pick<Metrics, 'fleetAgentRequests'>,
   ) {}
 
+  /**
+   * Requests go to one fleet worker of the queue group. Heartbeats go to
+   * every fleet worker: each judges health from all of them (the node decider
+   * keeps one change when two workers record it), where a queue group would
+   * give each worker half the heartbeats and make it think nodes were down.
+   */
   start(): void {
-    this.sub = this.d.nats.nc.subscribe(this.d.names.fleetAgentRequests, {
-      queue: 'relaygrid-fleet',
-      callback: (err, msg) => {
-        if (err) return this.log.warn({ err }, 'agent subscription failed');
-        const handled = this.handle(msg).finally(() => this.inFlight.delete(handled));
-        this.inFlight.add(handled);
-      },
-    });
+    const { nc } = this.d.nats;
+    const handle = (msg: Msg) => {
+      const handled = this.handle(msg).finally(() => this.inFlight.delete(handled));
+      this.inFlight.add(handled);
+    };
+    this.subs.push(
+      nc.subscribe(this.d.names.fleetAgentRequests, {
+        queue: 'relaygrid-fleet',
+        callback: (err, msg) => (err ? this.log.warn({ err }, 'agent subscription failed') : msg.subject.endsWith('.heartbeat') ? undefined : handle(msg)),
+      }),
+      nc.subscribe(this.d.names.fleetAgentHeartbeats, { callback: (err, msg) => (err ? this.log.warn({ err }, 'heartbeat subscription failed') : handle(msg)) }),
+    );
   }
 
   async stop(): Promise<void> {
-    this.sub?.unsubscribe();
+    for (const sub of this.subs) sub.unsubscribe();
     await Promise.allSettled([...this.inFlight]);
   }
 
