@@ -52,7 +52,6 @@
  *      BENCH_LOGIN_USERS (20), BENCH_LOGINS (200),
  *      BENCH_QUIET_WAIT_MS (60000).
  */
-import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
@@ -68,6 +67,7 @@ import { Identity } from '../producers/identity/identity.js';
 import { ARGON2_PARAMS } from '../producers/identity/passwords.js';
 import { requireMasterKey } from '../infra/config.js';
 import { envInt, fmt, machine, table, verdict, waitQuiet, withBench, runMain } from './support.js';
+import { cpuOfStat, percentile } from './processes.js';
 
 const SECONDS = envInt('BENCH_SECONDS', 5);
 const ROUNDS = envInt('BENCH_ROUNDS', 3);
@@ -119,25 +119,14 @@ interface Run extends LoadResult {
 
 const BODY = { status: 'ok', items: [{ id: 1, name: 'relay-a' }] } as const;
 
-/** CPU seconds (user + system) of one thread of this process, from /proc (USER_HZ 100). */
+/** CPU seconds (user + system) of one thread of this process. */
 function threadCpu(tid: number): number {
-  try {
-    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return NaN;
-  }
+  return cpuOfStat(`/proc/self/task/${tid}/stat`);
 }
 
 function processCpu(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
-}
-
-function percentile(sorted: ArrayLike<number>, p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
 }
 
 /** Latencies in ms, kept in a growable typed array so a run of ~10^5 requests allocates little. */

@@ -86,20 +86,30 @@ export interface Summary {
   min: number;
 }
 
+/** The value at rank p (nearest rank below) of sorted values; NaN when there are none. */
+export function percentile(sorted: ArrayLike<number>, p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
+}
+
 /** Percentiles (nearest rank below) of a set of values. */
 export function summary(values: readonly number[]): Summary {
   const s = Float64Array.from(values).sort();
-  const at = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN;
-  return { count: s.length, p50: at(0.5), p99: at(0.99), max: s[s.length - 1] ?? NaN, min: s[0] ?? NaN };
+  return { count: s.length, p50: percentile(s, 0.5), p99: percentile(s, 0.99), max: s[s.length - 1] ?? NaN, min: s[0] ?? NaN };
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat; 0 once it is gone. */
-export function cpuOfPid(pid: number): number {
+/** CPU seconds (user + system) from a /proc stat file (a process's or a thread's; USER_HZ 100); NaN once it is gone. */
+export function cpuOfStat(path: string): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(path, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(f[11]) + Number(f[12])) / 100;
   } catch {
-    return 0;
+    return NaN;
   }
+}
+
+/** CPU seconds (user + system) a process has used so far; 0 once it is gone. */
+export function cpuOfPid(pid: number): number {
+  return cpuOfStat(`/proc/${pid}/stat`) || 0;
 }
