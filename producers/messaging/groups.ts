@@ -31,6 +31,9 @@ export class Groups {
   }
 
   async addMember(groupId: string, by: string, userId: string, actor: Actor, now = new Date()): Promise<Written> {
+    // An outsider learns nothing about the group, not even by naming someone who does not exist.
+    const { state } = await this.d.handler.load(groupDecider, this.d.subject('group', groupId));
+    if (!state.groupId || !state.members.includes(by)) throw new DomainError('group_not_found', `no group ${groupId}`);
     await this.requireLive([userId]);
     return this.d.decide(groupDecider, 'group', groupId, { type: 'AddMember', groupId, by, userId, at: now }, actor);
   }

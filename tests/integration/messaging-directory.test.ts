@@ -223,6 +223,9 @@ describe('messaging directory over HTTP', () => {
     expect(await members(carol.token)).toEqual([alice.id, bob.id, carol.id].sort());
     expect((await call('GET', `/v1/groups/${groupId}`, { token: dave.token })).body).toMatchObject({ code: 'group_not_found' });
     expect((await call('PUT', `/v1/groups/${groupId}/members/${dave.id}`, { token: dave.token })).status).toBe(404);
+    // Naming someone who does not exist tells an outsider nothing either.
+    expect((await call('PUT', `/v1/groups/${groupId}/members/${uuidv7()}`, { token: dave.token })).body).toMatchObject({ code: 'group_not_found' });
+    expect((await call('PUT', `/v1/groups/${groupId}/members/${uuidv7()}`, { token: carol.token })).body).toMatchObject({ code: 'user_not_found' });
 
     expect((await call('PUT', `/v1/groups/${groupId}/members/${dave.id}`, { token: carol.token })).status).toBe(200);
     expect(await members(dave.token)).toContain(dave.id);
