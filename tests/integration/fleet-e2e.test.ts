@@ -216,6 +216,21 @@ describe('the fleet with real v2ray cores', () => {
       return version === desired.version && !desired.bytes.toString().includes(alice.userId);
     }, 10_000);
     expect(agents.get('node-a')!.agent.stats.restarts).toBe(restartsBefore);
+
+    // Reinstated, Alice's link works again; Bob's rotated credentials replace his old ones. Still no restart.
+    await api.identity.admin.reinstate(alice.userId, operator);
+    await eventually(async () => (await curl(aliceSocks, `${originUrl}/bytes/1000`)).code === 0, 5_000, 100);
+    const oldLink = await linkFor(bob.token, ports.a);
+    await api.identity.accounts.rotateProxyCredentials(bob.userId, operator);
+    await eventually(async () => (await curl(bobSocks, `${originUrl}/bytes/1000`)).code !== 0, 5_000, 100);
+    const newLink = await eventually(async () => {
+      const link = await linkFor(bob.token, ports.a);
+      return link !== oldLink ? link : undefined;
+    });
+    const rotatedSocks = await clientFrom(newLink);
+    await eventually(async () => (await curl(rotatedSocks, `${originUrl}/bytes/1000`)).code === 0, 5_000, 100);
+    expect(agents.get('node-a')!.agent.stats.restarts).toBe(restartsBefore);
+    expect(agents.get('node-a')!.driver.pid).toBe(pidBefore);
   }, 60_000);
 
   it('an agent that was down during a rollout applies the latest version when it returns', async () => {
