@@ -5,34 +5,30 @@
  * that name the argument at fault.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startApi, type RunningApi } from '../../infra/roles/api.js';
-import { startFleetWorker, type RunningFleetWorker } from '../../infra/roles/fleet.js';
-import { startProjectors, type RunningProjectors } from '../../infra/roles/projectors.js';
+import type { RunningApi } from '../../infra/roles/api.js';
+import type { RunningFleetWorker } from '../../infra/roles/fleet.js';
 import { freePort, LOOPBACK } from '../../infra/stack/ports.js';
 import { CLI, runCli, sandboxEnv } from '../support/cli.js';
-import { eventually, isolated, type Isolated } from '../support/isolated.js';
+import { fleetStack, type FleetStackWithApi } from '../support/fleet-stack.js';
+import { eventually, type Isolated } from '../support/isolated.js';
 
 const V2RAY = process.env['V2RAY_BIN'] ?? '/usr/bin/v2ray';
 const operator = { actor: 'operator:test' };
 
 describe('relaygrid agent', () => {
+  let stack: FleetStackWithApi;
   let env: Isolated;
-  let projectors: RunningProjectors;
   let worker: RunningFleetWorker;
   let api: RunningApi;
   let dir: string;
   let agent: ChildProcess | undefined;
 
   beforeAll(async () => {
-    env = await isolated();
-    dir = await mkdtemp(join(tmpdir(), 'rg-agent-cli-'));
-    projectors = startProjectors(env.rt);
-    worker = await startFleetWorker(env.rt);
-    api = await startApi(env.rt, { host: LOOPBACK });
+    stack = await fleetStack({ api: true });
+    ({ env, worker, api, dir } = stack);
   }, 30_000);
 
   afterAll(async () => {
@@ -40,11 +36,7 @@ describe('relaygrid agent', () => {
       agent.kill('SIGTERM');
       await new Promise((resolve) => agent!.once('exit', resolve));
     }
-    await api?.close();
-    await worker?.close();
-    await projectors?.close();
-    await env?.cleanup();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await stack?.close();
   });
 
   it('names the argument at fault', async () => {

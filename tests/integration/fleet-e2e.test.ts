@@ -14,21 +14,20 @@
  * - a profile the core rejects: the canary reports the core's error, keeps
  *   serving its last good configuration, and the rollout halts after it.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../infra/logger.js';
-import { startApi, type RunningApi } from '../../infra/roles/api.js';
-import { startFleetWorker, type RunningFleetWorker } from '../../infra/roles/fleet.js';
-import { startProjectors, type RunningProjectors } from '../../infra/roles/projectors.js';
+import type { RunningApi } from '../../infra/roles/api.js';
+import type { RunningFleetWorker } from '../../infra/roles/fleet.js';
 import { freePort, LOOPBACK } from '../../infra/stack/ports.js';
 import { NodeAgent } from '../../workers/agent/agent.js';
 import { ProcessCoreDriver, stopAllCores } from '../../workers/agent/core/process-driver.js';
 import { withLocalApi } from '../../workers/agent/core/local-api.js';
 import { client } from '../support/http.js';
-import { eventually, isolated, type Isolated } from '../support/isolated.js';
+import { fleetStack, type FleetStackWithApi } from '../support/fleet-stack.js';
+import { eventually, type Isolated } from '../support/isolated.js';
 import { clientConfigFromLink, curl, Origin } from '../support/proxy-traffic.js';
 
 const V2RAY = process.env['V2RAY_BIN'] ?? '/usr/bin/v2ray';
@@ -45,8 +44,8 @@ interface RunningAgent {
 }
 
 describe('the fleet with real v2ray cores', () => {
+  let stack: FleetStackWithApi;
   let env: Isolated;
-  let projectors: RunningProjectors;
   let worker: RunningFleetWorker;
   let api: RunningApi;
   let dir: string;
@@ -120,13 +119,10 @@ describe('the fleet with real v2ray cores', () => {
   }
 
   beforeAll(async () => {
-    env = await isolated();
-    dir = await mkdtemp(join(tmpdir(), 'rg-fleet-'));
+    stack = await fleetStack({ downAfterMs: 2_000, api: true });
+    ({ env, worker, api, dir } = stack);
     origin = new Origin();
     originUrl = `http://${LOOPBACK}:${await origin.listen()}`;
-    projectors = startProjectors(env.rt);
-    worker = await startFleetWorker(env.rt, { downAfterMs: 2_000 });
-    api = await startApi(env.rt, { host: LOOPBACK });
     call = client(api.url);
     ports.a = await freePort();
     ports.b = await freePort();
@@ -141,12 +137,8 @@ describe('the fleet with real v2ray cores', () => {
     for (const a of [...agents.values()]) await a.stop();
     await Promise.all(clients.map((c) => c.stop()));
     await stopAllCores();
-    await api?.close();
-    await worker?.close();
-    await projectors?.close();
     await origin?.close();
-    await env?.cleanup();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await stack?.close();
   });
 
   it('rolls out to the agents, and a client from the subscription link proxies through the node; the bytes show in usage', async () => {

@@ -10,26 +10,25 @@
  * - the nodes.yaml discovery file, imported twice, creates nodes once.
  */
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../infra/logger.js';
 import { runFleetCli } from '../../infra/roles/fleet-cli.js';
 import { startFleetWorker, type RunningFleetWorker } from '../../infra/roles/fleet.js';
-import { startProjectors, type RunningProjectors } from '../../infra/roles/projectors.js';
 import { NodeAgent } from '../../workers/agent/agent.js';
 import { AckCoreDriver } from '../../workers/agent/core/ack-driver.js';
-import { eventually, isolated, type Isolated } from '../support/isolated.js';
+import { fleetStack, type FleetStack } from '../support/fleet-stack.js';
+import { eventually, type Isolated } from '../support/isolated.js';
 
 const log = createLogger(process.env['LOG_LEVEL'] ?? 'silent', { test: 'fleet-rollouts' });
 const operator = { actor: 'operator:test' };
 const NODES = ['r-1', 'r-2', 'r-3', 'r-4', 'r-5'];
 
 describe('rollouts, health and operator commands', () => {
+  let stack: FleetStack;
   let env: Isolated;
-  let projectors: RunningProjectors;
   let worker: RunningFleetWorker;
   let nc: NatsConnection;
   let dir: string;
@@ -63,10 +62,8 @@ describe('rollouts, health and operator commands', () => {
   }
 
   beforeAll(async () => {
-    env = await isolated();
-    dir = await mkdtemp(join(tmpdir(), 'rg-rollouts-'));
-    projectors = startProjectors(env.rt);
-    worker = await startFleetWorker(env.rt, { downAfterMs: 1_000 });
+    stack = await fleetStack({ downAfterMs: 1_000 });
+    ({ env, worker, dir } = stack);
     nc = await connect({ servers: env.config.natsUrl });
     for (const nodeId of NODES) await worker.fleet.nodes.register({ nodeId, address: '192.0.2.1', labels: ['edge'] }, 'api', operator);
     await worker.fleet.profiles.create({ profileId: 'main', kind: 'vless', port: 8443, labels: ['edge'] }, operator);
@@ -77,10 +74,7 @@ describe('rollouts, health and operator commands', () => {
   afterAll(async () => {
     for (const { agent } of agents.values()) await agent.stop(true);
     await nc?.close();
-    await worker?.close();
-    await projectors?.close();
-    await env?.cleanup();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await stack?.close();
   });
 
   it('relaygrid-ops answers discovery as `nats micro ls` asks for it', async () => {
