@@ -37,14 +37,12 @@ import { usageProjection } from '../projectors/usage/usage.projection.js';
 import { Projector } from '../projectors/runtime/projector.js';
 import type { Runtime } from '../infra/runtime.js';
 import { EventStore } from '../producers/event-store/event-store.js';
-import { appendTick, parseTick, type TickWire } from '../producers/usage/usage-ticks.js';
+import { appendTick, MAX_USERS_PER_TICK, parseTick, ticksOf, type TickWire } from '../producers/usage/usage-ticks.js';
 import { cpuLine, cpuSample, cpuSince, envInt, fmt, machine, rowCount, runMain, settleAudit, table, until, waitQuiet, withBench, type CpuUse } from './support.js';
 
 const USERS = envInt('BENCH_USERS', 100_000);
 const NODES = envInt('BENCH_NODES', 20);
 const INTERVALS = envInt('BENCH_INTERVALS', 3);
-/** NodeAgent's USERS_PER_TICK (workers/agent/agent.ts), which parseTick also enforces. */
-const USERS_PER_TICK = 5_000;
 const INTERVAL_MS = 10_000;
 const HOUR_MS = 3_600_000;
 const RAW_TABLE = 'usage_user_hourly_raw';
@@ -79,11 +77,7 @@ function buildInterval(index: number, userIds: readonly string[], hour: number):
     // The driver's takeUserTraffic: bytes per user (by email = user id) since the last call.
     const traffic = new Map<string, { uplink: bigint; downlink: bigint }>();
     for (let u = n; u < userIds.length; u += NODES) traffic.set(userIds[u]!, { uplink: BigInt(randomInt(1, 5_000_000)), downlink: BigInt(randomInt(1, 50_000_000)) });
-    const users = [...traffic].map(([userId, t]) => ({ userId, uplink: t.uplink.toString(), downlink: t.downlink.toString() }));
-    for (let i = 0; i < users.length; i += USERS_PER_TICK) {
-      const tick: TickWire = { tickId: uuidv7(end.getTime()), intervalStart: start.toISOString(), intervalEnd: end.toISOString(), users: users.slice(i, i + USERS_PER_TICK) };
-      wires.push([nodeId, JSON.stringify(tick)]);
-    }
+    for (const tick of ticksOf(traffic, start, end)) wires.push([nodeId, JSON.stringify(tick)]);
   }
   return { index, wires };
 }
@@ -137,8 +131,8 @@ async function rawRun(rt: Runtime, ticks: readonly ReturnType<typeof parseTick>[
 async function main(): Promise<void> {
   await withBench('bench-usage-ticks', async ({ rt }) => {
     console.log(`machine: ${await machine(rt)}`);
-    const ticksPerInterval = NODES * Math.ceil(Math.ceil(USERS / NODES) / USERS_PER_TICK);
-    console.log(`users ${fmt.int(USERS)} per interval on ${NODES} nodes (${fmt.int(ticksPerInterval)} ticks of ≤ ${fmt.int(USERS_PER_TICK)} users), intervals ${INTERVALS}`);
+    const ticksPerInterval = NODES * Math.ceil(Math.ceil(USERS / NODES) / MAX_USERS_PER_TICK);
+    console.log(`users ${fmt.int(USERS)} per interval on ${NODES} nodes (${fmt.int(ticksPerInterval)} ticks of ≤ ${fmt.int(MAX_USERS_PER_TICK)} users), intervals ${INTERVALS}`);
     await sql`create table ${sql.table(RAW_TABLE)} (like usage_user_hourly including all)`.execute(rt.db);
 
     const userIds = Array.from({ length: USERS }, () => uuidv7());

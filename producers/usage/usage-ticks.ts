@@ -5,11 +5,13 @@
  * not stored twice; the usage projection drops resends after it.
  */
 import type { UsageTickedV1 } from '../../contracts/catalogue.generated.js';
+import { uuidv7 } from '../../contracts/ids.js';
 import { DomainError } from '../decider.js';
 import type { EventStore } from '../event-store/event-store.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-const MAX_USERS_PER_TICK = 5_000;
+/** Users per tick: 5,000 keep a tick's JSON (about 450 KB) under NATS's 1 MiB max_payload. */
+export const MAX_USERS_PER_TICK = 5_000;
 
 /** A tick as an agent sends it (JSON: byte counts as decimal strings, times as ISO strings). */
 export interface TickWire {
@@ -17,6 +19,20 @@ export interface TickWire {
   intervalStart: string;
   intervalEnd: string;
   users: { userId: string; uplink: string; downlink: string }[];
+}
+
+/**
+ * One interval of a node's per-user traffic (the core's counters, by email =
+ * user id) as the ticks an agent sends: at most MAX_USERS_PER_TICK users each,
+ * each with its own id.
+ */
+export function ticksOf(traffic: ReadonlyMap<string, { uplink: bigint; downlink: bigint }>, start: Date, end: Date): TickWire[] {
+  const users = [...traffic].map(([userId, t]) => ({ userId, uplink: t.uplink.toString(), downlink: t.downlink.toString() }));
+  const ticks: TickWire[] = [];
+  for (let i = 0; i < users.length; i += MAX_USERS_PER_TICK) {
+    ticks.push({ tickId: uuidv7(end.getTime()), intervalStart: start.toISOString(), intervalEnd: end.toISOString(), users: users.slice(i, i + MAX_USERS_PER_TICK) });
+  }
+  return ticks;
 }
 
 const bytes = (field: string, value: unknown): bigint => {

@@ -24,13 +24,13 @@ import { join } from 'node:path';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from '../../infra/logger.js';
 import type { Names } from '../../infra/naming.js';
-import { uuidv7 } from '../../contracts/ids.js';
 import type { AgentOp } from '../../infra/naming.js';
 import type { CoreConfig } from '../fleet/render/core-config.js';
 import { inboundsSignature, usersByInbound, type InboundUsers } from '../fleet/render/render.js';
 import { CONFIG_CHUNK_BYTES, type AgentPush, type AgentReply, type ConfigReply, type DesiredReply, type ReportRequest, type TickWire } from '../fleet/agent-protocol.js';
 import { isAlreadyApplied } from './core/core-api.js';
-import type { CoreDriver, CoreUser, UserTraffic } from './core/driver.js';
+import type { CoreDriver, CoreUser } from './core/driver.js';
+import { ticksOf } from '../../producers/usage/usage-ticks.js';
 import { withLocalApi } from './core/local-api.js';
 import { UsageSpool } from './spool.js';
 
@@ -56,7 +56,6 @@ interface Applied {
   config: CoreConfig;
 }
 
-const USERS_PER_TICK = 5_000;
 const LIVE_KINDS = new Set(['vless', 'vless-tls', 'vless-reality', 'trojan-tls']);
 
 export class AgentRequestError extends Error {
@@ -395,10 +394,7 @@ export class NodeAgent {
       const traffic = await this.o.driver.takeUserTraffic();
       const start = this.intervalStart;
       this.intervalStart = end;
-      const users = [...traffic].map(([userId, t]: [string, UserTraffic]) => ({ userId, uplink: t.uplink.toString(), downlink: t.downlink.toString() }));
-      for (let i = 0; i < users.length; i += USERS_PER_TICK) {
-        await this.spool.add({ tickId: uuidv7(end.getTime()), intervalStart: start.toISOString(), intervalEnd: end.toISOString(), users: users.slice(i, i + USERS_PER_TICK) });
-      }
+      for (const tick of ticksOf(traffic, start, end)) await this.spool.add(tick);
     }
     await this.sendSpooled();
   }
