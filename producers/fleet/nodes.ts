@@ -118,7 +118,9 @@ export class Nodes {
   }
 
   async operate(type: 'Drain' | 'Undrain' | 'Retire', nodeId: string, actor: Actor, now = new Date()): Promise<Written> {
-    const { seq } = await this.d.decide(nodeDecider, 'node', nodeId, { type, nodeId, by: actor.actor, at: now }, actor);
+    const { seq, events } = await this.d.decide(nodeDecider, 'node', nodeId, { type, nodeId, by: actor.actor, at: now }, actor);
+    // A retired node's agent learns it at once, and stops its core.
+    if (type === 'Retire' && events.length > 0) this.d.push(nodeId, { type: 'desired', minSeq: seq });
     return { seq };
   }
 }

@@ -200,6 +200,13 @@ describe('rollouts, health and operator commands', () => {
     }
   });
 
+  it('a retired node’s agent is told at once and stops its core', async () => {
+    const { driver } = agents.get('r-4')!;
+    await worker.fleet.nodes.operate('Retire', 'r-4', operator);
+    await eventually(() => driver.calls.some((c) => c.op === 'stop'), 5_000);
+    expect((await node('r-4')).retired).toBe(true);
+  });
+
   it('imports nodes.yaml: created once, updated on change, never duplicated', async () => {
     const file = join(dir, 'nodes.yaml');
     const write = (city: string) =>

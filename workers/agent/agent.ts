@@ -130,17 +130,24 @@ export class NodeAgent {
     this.heartbeat();
   }
 
-  /** Stops syncing and reporting; the core keeps running unless `stopCore`. */
+  /** Stops syncing and reporting, after whatever is running finishes; the core keeps running unless `stopCore`. */
   async stop(stopCore = true): Promise<void> {
+    this.quiesce();
+    await this.serial.catch(() => undefined);
+    if (stopCore) await this.stopCore();
+  }
+
+  /** No more syncs, pushes, heartbeats or usage from now on. */
+  private quiesce(): void {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     this.sub?.unsubscribe();
-    await this.serial.catch(() => undefined);
-    if (stopCore) {
-      this.o.driver.onExit = undefined;
-      await this.o.driver.stop();
-      this.coreRunning = false;
-    }
+  }
+
+  private async stopCore(): Promise<void> {
+    this.o.driver.onExit = undefined;
+    await this.o.driver.stop();
+    this.coreRunning = false;
   }
 
   /** Runs `fn` after everything queued before it: syncs, pushes and usage never interleave. */
@@ -211,8 +218,10 @@ export class NodeAgent {
     await this.flushReport();
     const desired = await this.request<DesiredReply>('desired', { minSeq });
     if (desired.retired) {
+      // Inside the queue: stop() would wait for this very sync to finish.
       this.o.log.warn('this node was retired: stopping the core');
-      await this.stop(true);
+      this.quiesce();
+      await this.stopCore();
       return;
     }
     if (!desired.version || !desired.template) return;

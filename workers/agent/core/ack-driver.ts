@@ -7,7 +7,7 @@
 import type { CoreDriver, CoreUser, UserTraffic } from './driver.js';
 
 export interface AckCall {
-  op: 'start' | 'addUser' | 'removeUser';
+  op: 'start' | 'stop' | 'addUser' | 'removeUser';
   tag?: string;
   email?: string;
   at: number;
@@ -40,6 +40,7 @@ export class AckCoreDriver implements CoreDriver {
   }
 
   stop(): Promise<void> {
+    this.calls.push({ op: 'stop', at: this.now() });
     return Promise.resolve();
   }
 
