@@ -168,6 +168,19 @@ describe('rollouts, health and operator commands', () => {
     release();
   });
 
+  it('a core that does not start, not even with the last good configuration: the node is degraded until it does', async () => {
+    const { driver } = agents.get('r-2')!;
+    driver.startError = 'listen tcp 0.0.0.0:8446: bind: address already in use';
+    await worker.fleet.profiles.update('main', { port: 8446, labels: ['edge'] }, operator);
+    const { rolloutId } = await worker.fleet.rollouts.plan({ reason: 'port taken on the canary' }, operator);
+    await eventually(async () => (await rollout(rolloutId)).status === 'halted', 5_000);
+    expect((await node('r-2')).last_error).toContain('address already in use');
+    await eventually(async () => (await node('r-2')).health === 'degraded', 5_000);
+    driver.startError = undefined;
+    await eventually(async () => (await node('r-2')).health === 'healthy', 5_000);
+    await ops('rollout.rollback', { rolloutId });
+  });
+
   it('records health changes once each: down without heartbeats, healthy when they return', async () => {
     const nodeId = 'r-5';
     const subject = env.rt.names.aggregate('fleet', 'node', nodeId);

@@ -200,16 +200,40 @@ export class NodeAgent {
     if (!text) return;
     this.applied = JSON.parse(text) as Applied;
     this.reported = { template: this.applied.template, rolloutId: this.applied.rolloutId };
+    // Written again: the local API port may differ from the last run's.
+    await this.writeAtomically(this.configPath, this.applied.config);
+    if (await this.startLastGood()) this.o.log.info({ version: this.applied.version }, 'serving the last good configuration');
+  }
+
+  /**
+   * Starts the core with the file on disk, the last good configuration. While
+   * it does not start the node is not serving (heartbeats say so), and it is
+   * tried again every second.
+   */
+  private async startLastGood(): Promise<boolean> {
     try {
-      // Written again: the local API port may differ from the last run's.
-      await this.writeAtomically(this.configPath, this.applied.config);
       await this.o.driver.start(this.configPath);
       this.coreRunning = true;
-      this.running = usersByInbound(this.applied.config);
-      this.o.log.info({ version: this.applied.version }, 'serving the last good configuration');
+      // The core started from the file: users pushed since it was written come back at the next sync.
+      this.running = usersByInbound(this.applied!.config);
+      return true;
     } catch (err) {
-      this.o.log.error({ err }, 'the last good configuration does not start');
+      this.coreRunning = false;
+      this.heartbeat();
+      this.o.log.error({ err }, 'the last good configuration does not start; trying again in a second');
+      this.retryLastGoodLater();
+      return false;
     }
+  }
+
+  private retryLastGoodLater(): void {
+    if (this.stopped || !this.applied) return;
+    setTimeout(() => {
+      void this.exclusive(async () => {
+        if (this.stopped || this.coreRunning) return;
+        if (await this.startLastGood()) this.stats.restarts++;
+      });
+    }, 1_000).unref();
   }
 
   private async sync(minSeq: number): Promise<void> {
@@ -281,11 +305,11 @@ export class NodeAgent {
       // Passed -test but does not run (a port taken, say): back to the last good one.
       const error = (err as Error).message;
       this.rejectedTemplate = desired.template;
+      // The failed start ended the old core: nothing runs until the last good one starts again.
+      this.coreRunning = false;
       if (hadConfig) {
         await rename(this.lastGoodPath, this.configPath);
-        await this.o.driver.start(this.configPath).catch((e: unknown) => this.o.log.error({ err: e }, 'the last good configuration does not start either'));
-        // The core started from the file: users pushed since it was written are back at the next sync.
-        this.running = usersByInbound(this.applied!.config);
+        await this.startLastGood();
       }
       this.o.log.warn({ version: desired.version, error }, 'the core did not start with the configuration; back to the last good one');
       return this.noteReport(desired, 'rejected', false, error);
@@ -382,16 +406,7 @@ export class NodeAgent {
     this.coreRunning = false;
     this.heartbeat();
     this.o.log.error({ code, signal }, 'the core exited; restarting it with the last good configuration');
-    if (this.stopped || !this.applied) return;
-    setTimeout(() => {
-      void this.exclusive(async () => {
-        if (this.stopped || this.coreRunning) return;
-        await this.o.driver.start(this.configPath);
-        this.coreRunning = true;
-        this.running = usersByInbound(this.applied!.config);
-        this.stats.restarts++;
-      }).catch((err: unknown) => this.o.log.error({ err }, 'the core does not start again'));
-    }, 1_000).unref();
+    this.retryLastGoodLater();
   }
 
   // -- usage -----------------------------------------------------------------

@@ -33,10 +33,13 @@ export class AckCoreDriver implements CoreDriver {
 
   /** While set, start() waits for it: a test holds an agent in the middle of applying. */
   startGate?: Promise<void>;
+  /** While set, start() fails with it, as a core whose port is taken does. */
+  startError?: string;
 
   async start(): Promise<void> {
     this.calls.push({ op: 'start', at: this.now() });
     await this.startGate;
+    if (this.startError) throw new Error(this.startError);
   }
 
   stop(): Promise<void> {
