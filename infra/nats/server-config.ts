@@ -82,7 +82,8 @@ export function natsServerConfig(opts: NatsServerConfigOptions): string {
   const jetstream = ['$JS.API.>', '$JS.ACK.>', '$JS.FC.>', '_INBOX.>'];
   const service = {
     publish: { allow: [`${ns}.>`, KV, ...OBJ, ...jetstream], deny: [...LOG_REWRITING_APIS, `${ns}.audit.>`] },
-    subscribe: { allow: ['_INBOX.>', `${ns}.>`, KV] },
+    // $SRV.>: the relaygrid-ops micro service answers discovery (`nats micro ls`) on the protocol's own subjects.
+    subscribe: { allow: ['_INBOX.>', `${ns}.>`, KV, '$SRV.>'] },
   };
   // Deny wins over allow in nats-server, so the gateway may delete inbox entries because every other stream is denied by name.
   const logs = [...EVENT_CONTEXTS.map((c) => names.stream(c)), names.auditStream, names.auditCheckpointStream];

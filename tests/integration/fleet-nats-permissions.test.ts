@@ -108,6 +108,11 @@ describe('per-node NATS credentials', () => {
     expect(reply.ok).toBe(true);
   });
 
+  it('the fleet worker, on service credentials, answers micro service discovery (what `nats micro ls` asks)', async () => {
+    const info = JSON.parse((await env.rt.nats.nc.request('$SRV.INFO.relaygrid-ops', '', { timeout: 3_000 })).string()) as { name: string; metadata: Record<string, string> };
+    expect(info).toMatchObject({ name: 'relaygrid-ops', metadata: { namespace } });
+  });
+
   it('a usage tick from node A is recorded for node A, whatever the body says', async () => {
     const tickId = uuidv7();
     const at = new Date();
