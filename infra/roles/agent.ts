@@ -84,23 +84,35 @@ export async function runAgent(config: Config, args: string[]): Promise<void> {
   const log = createLogger(config.logLevel, { role: 'agent', nodeId });
   const creds = await credentials(stateDir, nodeId, values);
   const servers = config.natsUrl.split(',').map((u) => u.trim());
-  const nc = await connect({
+  const driver = new ProcessCoreDriver({ flavour: values.core, apiPort, logger: log, ...(values['core-binary'] ? { binary: values['core-binary'] } : {}) });
+  const agent = new NodeAgent({
+    names, nodeId, stateDir, driver, apiPort, log,
+    syncIntervalMs: seconds('sync-interval', values['sync-interval'], 30),
+    usageIntervalMs: seconds('usage-interval', values['usage-interval'], 10),
+  });
+  // Listening from here on: a signal while NATS is still away must stop the core too.
+  const signalled = untilSignal();
+  // Users keep being served while NATS is away, or does not know this node's user yet.
+  await agent.resume();
+  const connecting = connect({
     servers,
     name: `relaygrid-agent-${nodeId}`,
     maxReconnectAttempts: -1,
+    // Keep trying a NATS that does not answer yet instead of exiting.
+    waitOnFirstConnect: true,
     // Replies to this node travel under its own prefix: the only inbox its credentials may read.
     inboxPrefix: creds?.inboxPrefix ?? names.fleetInbox(nodeId),
     ...(creds ? { user: creds.user, pass: creds.password } : {}),
   });
-  const driver = new ProcessCoreDriver({ flavour: values.core, apiPort, logger: log, ...(values['core-binary'] ? { binary: values['core-binary'] } : {}) });
-  const agent = new NodeAgent({
-    nc, names, nodeId, stateDir, driver, apiPort, log,
-    syncIntervalMs: seconds('sync-interval', values['sync-interval'], 30),
-    usageIntervalMs: seconds('usage-interval', values['usage-interval'], 10),
-  });
-  await agent.start();
+  const nc = await Promise.race([connecting, signalled.then(() => null)]);
+  if (!nc) {
+    log.info('agent stopping before NATS answered');
+    await agent.stop(true);
+    return;
+  }
+  await agent.start(nc);
   log.info({ nats: servers, enrolled: creds !== null }, 'agent started');
-  const signal = await untilSignal();
+  const signal = await signalled;
   log.info({ signal }, 'agent stopping');
   await agent.stop(true);
   await nc.drain();

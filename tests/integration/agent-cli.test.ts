@@ -4,7 +4,7 @@
  * real v2ray core, heartbeats and applies a rollout; and the one-line errors
  * that name the argument at fault.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -87,5 +87,18 @@ describe('relaygrid agent', () => {
 
     agent.kill('SIGTERM');
     expect(await new Promise((resolve) => agent!.once('exit', (code) => resolve(code)))).toBe(0);
+    // The state holds every user's credentials: readable by the agent only.
+    expect((await stat(join(stateDir, 'applied.json'))).mode & 0o777).toBe(0o600);
+
+    // Started again with no NATS to talk to, it serves its last good configuration meanwhile.
+    agent = spawn(process.execPath, [CLI, 'agent', '--node', 'cli-node', '--state-dir', stateDir, '--core', 'v2ray', '--core-binary', V2RAY, '--api-port', String(await freePort())], {
+      env: sandboxEnv(env.config, { LOG_LEVEL: 'warn', NATS_URL: `nats://${LOOPBACK}:${await freePort()}` }),
+      stdio: 'ignore',
+    });
+    const coreOf = () => new Promise<boolean>((resolve) => execFile('pgrep', ['-f', join(stateDir, 'config.json')], (err) => resolve(!err)));
+    await eventually(coreOf, 15_000);
+    agent.kill('SIGTERM');
+    expect(await new Promise((resolve) => agent!.once('exit', (code) => resolve(code)))).toBe(0);
+    expect(await coreOf()).toBe(false);
   }, 60_000);
 });

@@ -35,7 +35,8 @@ import { withLocalApi } from './core/local-api.js';
 import { UsageSpool } from './spool.js';
 
 export interface AgentOptions {
-  nc: NatsConnection;
+  /** The connection, unless given to start() (the agent process serves its last good configuration before NATS answers). */
+  nc?: NatsConnection;
   names: Names;
   nodeId: string;
   stateDir: string;
@@ -93,6 +94,8 @@ export class NodeAgent {
   private stopped = false;
   private readonly timers: NodeJS.Timeout[] = [];
   private sub?: Subscription;
+  private nc?: NatsConnection;
+  private resumed = false;
   private intervalStart = new Date();
   /** Counters for tests and the bench. */
   readonly stats = { syncs: 0, restarts: 0, liveUserChanges: 0, ticksSent: 0 };
@@ -113,11 +116,20 @@ export class NodeAgent {
     return this.applied?.template ?? null;
   }
 
-  async start(): Promise<void> {
+  /** Serves the last good configuration from the state directory, without NATS. start() does it when it has not been done. */
+  async resume(): Promise<void> {
+    if (this.resumed) return;
+    this.resumed = true;
     await mkdir(this.o.stateDir, { recursive: true });
     await this.spool.load();
     await this.resumeLastGood();
-    this.sub = this.o.nc.subscribe(this.o.names.fleetPush(this.o.nodeId), { callback: (err, msg) => (err ? this.o.log.warn({ err }, 'push subscription failed') : this.onPush(msg.string())) });
+  }
+
+  async start(nc = this.o.nc): Promise<void> {
+    if (!nc) throw new Error('NodeAgent.start: no NATS connection');
+    this.nc = nc;
+    await this.resume();
+    this.sub = this.nc.subscribe(this.o.names.fleetPush(this.o.nodeId), { callback: (err, msg) => (err ? this.o.log.warn({ err }, 'push subscription failed') : this.onPush(msg.string())) });
     this.requestSync(0);
     const every = (ms: number, fn: () => void) => {
       const t = setInterval(fn, ms);
@@ -187,7 +199,8 @@ export class NodeAgent {
   }
 
   private async request<T>(op: AgentOp, body: unknown): Promise<T> {
-    const msg = await this.o.nc.request(this.o.names.fleetAgent(this.o.nodeId, op), JSON.stringify(body), { timeout: this.o.requestTimeoutMs ?? 10_000 });
+    if (!this.nc) throw new AgentRequestError('not_connected', 'the agent has not started');
+    const msg = await this.nc.request(this.o.names.fleetAgent(this.o.nodeId, op), JSON.stringify(body), { timeout: this.o.requestTimeoutMs ?? 10_000 });
     const reply = JSON.parse(msg.string()) as AgentReply<T>;
     if (!reply.ok) throw new AgentRequestError(reply.error.code, reply.error.message);
     return reply.result;
@@ -338,7 +351,8 @@ export class NodeAgent {
     this.applied = { template: desired.template!, version: desired.version!, rolloutId: desired.rolloutId, config };
     this.rejectedTemplate = null;
     const tmp = `${this.statePath}.tmp`;
-    await writeFile(tmp, JSON.stringify(this.applied), { flush: true });
+    // It holds the whole configuration: every user's credentials and the REALITY private key.
+    await writeFile(tmp, JSON.stringify(this.applied), { mode: 0o600, flush: true });
     await rename(tmp, this.statePath);
   }
 
@@ -399,7 +413,7 @@ export class NodeAgent {
 
   private heartbeat(): void {
     if (this.stopped) return;
-    this.o.nc.publish(this.o.names.fleetAgent(this.o.nodeId, 'heartbeat'), JSON.stringify({ coreRunning: this.coreRunning, version: this.applied?.version ?? null }));
+    this.nc?.publish(this.o.names.fleetAgent(this.o.nodeId, 'heartbeat'), JSON.stringify({ coreRunning: this.coreRunning, version: this.applied?.version ?? null }));
   }
 
   private coreExited(code: number | null, signal: NodeJS.Signals | null): void {
