@@ -3,7 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../../producers/api/app.js';
 import { CommandHandler } from '../../producers/event-store/command-handler.js';
 import { EventStore } from '../../producers/event-store/event-store.js';
-import { Fleet } from '../../producers/fleet/fleet.js';
+import type { Fleet } from '../../producers/fleet/fleet.js';
+import { openFleet } from './fleet.js';
 import { Subscriptions } from '../../producers/fleet/subscriptions.js';
 import { CheckpointWatcher } from '../../projectors/runtime/checkpoint-watcher.js';
 import type { ProjectorStatus } from '../../projectors/runtime/projector.js';
@@ -40,9 +41,9 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
   await identity.start();
   // Key transparency proofs come from the audit worker's tree (the same tables `replay audit prove` reads).
   const messaging = new Messaging({ handler, db: rt.db, redis: rt.redis, proveEvent: (eventId) => proveEvent(rt, eventId) });
-  const fleet = new Fleet({ handler, db: rt.db, nats: rt.nats, masterKey: requireMasterKey(rt.config), log: rt.log });
-  const subscriptions = new Subscriptions(rt.db, fleet.configs, requireMasterKey(rt.config), rt.log);
   const watcher = new CheckpointWatcher(rt.config.databaseUrl, rt.db);
+  const fleet = openFleet(rt, watcher, handler);
+  const subscriptions = new Subscriptions(rt.db, fleet.configs, requireMasterKey(rt.config), rt.log);
   const app = buildApi({
     handler,
     identity,

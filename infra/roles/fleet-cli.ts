@@ -19,11 +19,9 @@ import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { DomainError } from '../../producers/decider.js';
-import { CommandHandler } from '../../producers/event-store/command-handler.js';
-import { EventStore } from '../../producers/event-store/event-store.js';
-import { Fleet } from '../../producers/fleet/fleet.js';
 import type { NodeInput } from '../../producers/fleet/nodes.js';
-import { requireMasterKey } from '../config.js';
+import { CheckpointWatcher } from '../../projectors/runtime/checkpoint-watcher.js';
+import { openFleet } from './fleet.js';
 import type { Runtime } from '../runtime.js';
 import { CliError } from '../cli/cli-error.js';
 
@@ -62,8 +60,8 @@ export async function runFleetCli(rt: Runtime, args: string[]): Promise<void> {
     console.log(FLEET_USAGE);
     return;
   }
-  const handler = new CommandHandler(new EventStore(rt.nats, rt.names, rt.registry), { metrics: rt.metrics });
-  const fleet = new Fleet({ handler, db: rt.db, nats: rt.nats, masterKey: requireMasterKey(rt.config), log: rt.log });
+  const watcher = new CheckpointWatcher(rt.config.databaseUrl, rt.db);
+  const fleet = openFleet(rt, watcher);
   const actor = { actor: `operator:${userInfo().username}` };
   const need = (what: string, value: string | undefined) => {
     if (!value) throw new FleetCommandError(`${what}: required\n\n${FLEET_USAGE}`);
@@ -132,5 +130,7 @@ export async function runFleetCli(rt: Runtime, args: string[]): Promise<void> {
   } catch (err) {
     if (err instanceof DomainError) throw new FleetCommandError(err.message);
     throw err;
+  } finally {
+    await watcher.close();
   }
 }

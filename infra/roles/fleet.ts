@@ -25,14 +25,18 @@ export interface FleetWorkerOptions {
   downAfterMs?: number;
 }
 
+/** The fleet context on this process's connections; needs RG_MASTER_KEY. */
+export function openFleet(rt: Runtime, watcher: Pick<CheckpointWatcher, 'waitFor'>, handler = new CommandHandler(new EventStore(rt.nats, rt.names, rt.registry), { metrics: rt.metrics })): Fleet {
+  return new Fleet({ handler, db: rt.db, nats: rt.nats, masterKey: requireMasterKey(rt.config), log: rt.log, watcher });
+}
+
 export async function startFleetWorker(rt: Runtime, opts: FleetWorkerOptions = {}): Promise<RunningFleetWorker> {
-  const handler = new CommandHandler(new EventStore(rt.nats, rt.names, rt.registry), { metrics: rt.metrics });
-  const fleet = new Fleet({ handler, db: rt.db, nats: rt.nats, masterKey: requireMasterKey(rt.config), log: rt.log });
   const watcher = new CheckpointWatcher(rt.config.databaseUrl, rt.db);
+  const fleet = openFleet(rt, watcher);
   const health = new HealthTracker(fleet.deps, rt.log, opts.downAfterMs, rt.metrics);
   const endpoints = new AgentEndpoints(fleet.deps, fleet.configs, fleet.rollouts, health, watcher, rt.log, rt.metrics);
   const userSync = new UserSync(fleet.deps, fleet.configs, watcher, rt.log, rt.metrics);
-  const ops = new OpsService(fleet.deps, fleet.rollouts, rt.log);
+  const ops = new OpsService(fleet.deps, fleet.rollouts, fleet.views, rt.log);
   endpoints.start();
   health.start();
   await userSync.start();

@@ -68,6 +68,9 @@ const DOMAIN_STATUS: Record<string, number> = {
   invalid_rollout_state: 409,
   nothing_to_roll_out: 409,
   port_conflict: 409,
+  read_model_behind: 503,
+  // NATS requests (the ops micro service, agents) answer with the same statuses
+  invalid_request: 400,
   invalid_tick: 400,
 };
 

@@ -13,6 +13,7 @@ import type { Database } from '../../schema/database.js';
 import { DomainError, type Decider } from '../decider.js';
 import type { CommandHandler } from '../event-store/command-handler.js';
 import type { Actor } from '../identity/identity-deps.js';
+import type { CheckpointWatcher } from '../../projectors/runtime/checkpoint-watcher.js';
 import { deriveKey } from '../identity/crypto/sealing.js';
 import type { CoreUser } from '../../workers/agent/core/driver.js';
 
@@ -41,6 +42,7 @@ export class FleetDeps {
     readonly nats: Nats,
     masterKey: Buffer,
     readonly log: Logger,
+    private readonly watcher: Pick<CheckpointWatcher, 'waitFor'>,
   ) {
     this.names = handler.store.names;
     this.secretKey = deriveKey(masterKey, 'fleet-secrets');
@@ -60,16 +62,13 @@ export class FleetDeps {
 
   /**
    * Waits until the fleet read model holds everything the fleet stream held
-   * when called: a rollout planned right after a profile change must see it.
+   * when called (or `seq`): a rollout planned right after a profile change must see it.
+   * 503 read_model_behind when it does not within the timeout.
    */
-  async fleetReadModelCaughtUp(timeoutMs = 10_000): Promise<void> {
-    const last = (await this.nats.jsm.streams.info(this.names.stream('fleet'))).state.last_seq;
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const row = await this.db.selectFrom('projector_checkpoints').select('seq').where('projector', '=', 'fleet').executeTakeFirst();
-      if ((row?.seq ?? 0) >= last) return;
-      if (Date.now() > deadline) throw new DomainError('read_model_behind', `the fleet read model has not reached sequence ${last} yet; retry`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
+  async fleetReadModelAt(seq?: number, timeoutMs = 10_000): Promise<void> {
+    const wanted = seq ?? (await this.nats.jsm.streams.info(this.names.stream('fleet'))).state.last_seq;
+    if (!(await this.watcher.waitFor('fleet', wanted, timeoutMs))) {
+      throw new DomainError('read_model_behind', `the fleet read model has not reached sequence ${wanted} yet; retry`);
     }
   }
 

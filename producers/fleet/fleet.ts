@@ -5,6 +5,7 @@ import type { Nats } from '../../infra/nats/connection.js';
 import type { Database } from '../../schema/database.js';
 import { ConfigStore } from '../../workers/fleet/config-store.js';
 import type { CommandHandler } from '../event-store/command-handler.js';
+import type { CheckpointWatcher } from '../../projectors/runtime/checkpoint-watcher.js';
 import { FleetDeps } from './fleet-deps.js';
 import { Nodes } from './nodes.js';
 import { Profiles } from './profiles.js';
@@ -19,8 +20,8 @@ export class Fleet {
   readonly rollouts: Rollouts;
   readonly views: FleetViews;
 
-  constructor(opts: { handler: CommandHandler; db: Kysely<Database>; nats: Nats; masterKey: Buffer; log: Logger }) {
-    this.deps = new FleetDeps(opts.handler, opts.db, opts.nats, opts.masterKey, opts.log);
+  constructor(opts: { handler: CommandHandler; db: Kysely<Database>; nats: Nats; masterKey: Buffer; log: Logger; watcher: Pick<CheckpointWatcher, 'waitFor'> }) {
+    this.deps = new FleetDeps(opts.handler, opts.db, opts.nats, opts.masterKey, opts.log, opts.watcher);
     this.nodes = new Nodes(this.deps);
     this.profiles = new Profiles(this.deps);
     this.configs = new ConfigStore(opts.nats, this.deps.names, opts.db, this.deps.secretKey);

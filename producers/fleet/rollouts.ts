@@ -82,13 +82,14 @@ export class Rollouts {
   plan(opts: PlanOptions, actor: Actor, now = new Date()): Promise<Written & { rolloutId: string; targets: number }> {
     return this.d.exclusively('relaygrid/fleet/plan', async () => {
       const planned = await this.planNow(opts, actor, now);
-      await this.d.fleetReadModelCaughtUp();
+      // The rollout stands whatever happens here: a slow read model only lets the next planner wait longer.
+      await this.d.fleetReadModelAt(planned.seq).catch((err: unknown) => this.d.log.warn({ err, rolloutId: planned.rolloutId }, 'planned, but the read model is behind'));
       return planned;
     });
   }
 
   private async planNow(opts: PlanOptions, actor: Actor, now: Date): Promise<Written & { rolloutId: string; targets: number }> {
-    await this.d.fleetReadModelCaughtUp();
+    await this.d.fleetReadModelAt();
     const active = await this.d.db.selectFrom('fleet_rollouts').select('id').where('status', 'in', ['running', 'paused']).executeTakeFirst();
     if (active) throw new DomainError('invalid_rollout_state', `rollout ${active.id} is still in progress: complete, abort or roll it back first`, { rolloutId: active.id });
     const [profiles, nodes] = await Promise.all([

@@ -16,6 +16,7 @@ import { appendTick, parseTick } from '../../producers/usage/usage-ticks.js';
 import type { CheckpointWatcher } from '../../projectors/runtime/checkpoint-watcher.js';
 import type { ConfigStore } from './config-store.js';
 import type { HealthTracker } from './health.js';
+import { refusal } from './refusal.js';
 import { CONFIG_CHUNK_BYTES, type AgentReply, type ConfigReply, type ConfigRequest, type DesiredReply, type DesiredRequest, type HeartbeatMessage, type ReportRequest, type UsageRequest } from './agent-protocol.js';
 
 const READ_MODEL_WAIT_MS = 5_000;
@@ -70,9 +71,9 @@ export class AgentEndpoints {
       const body = msg.data.length > 0 ? (JSON.parse(msg.string()) as unknown) : {};
       reply = { ok: true, result: await this.dispatch(nodeId, op, body) };
     } catch (err) {
-      if (!(err instanceof DomainError) && !(err instanceof SyntaxError)) this.log.error({ err, nodeId, op }, 'agent request failed');
-      const code = err instanceof DomainError ? err.code : err instanceof SyntaxError ? 'invalid_json' : 'internal';
-      reply = { ok: false, error: { code, message: code === 'internal' ? 'internal error' : (err as Error).message } };
+      const { status, code, message } = refusal(err);
+      if (status >= 500 && code !== 'read_model_behind') this.log.error({ err, nodeId, op }, 'agent request failed');
+      reply = { ok: false, error: { code, message } };
     }
     this.metrics?.fleetAgentRequests.inc({ op: AGENT_OPS.includes(op) ? op : 'unknown', outcome: reply.ok ? 'ok' : reply.error.code === 'internal' ? 'failed' : 'refused' });
     if (msg.reply) msg.respond(JSON.stringify(reply));

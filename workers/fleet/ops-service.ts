@@ -17,9 +17,8 @@ import type { Logger } from '../../infra/logger.js';
 import { DomainError } from '../../producers/decider.js';
 import type { FleetDeps } from '../../producers/fleet/fleet-deps.js';
 import type { Rollouts } from '../../producers/fleet/rollouts.js';
-import { FleetViews } from '../../producers/fleet/views.js';
-
-const STATUS: Record<string, number> = { rollout_not_found: 404, node_not_found: 404, invalid_rollout_state: 409, nothing_to_roll_out: 409, port_conflict: 409 };
+import { refusal } from './refusal.js';
+import type { FleetViews } from '../../producers/fleet/views.js';
 
 type Handler = (body: Record<string, unknown>, by: string) => Promise<unknown>;
 
@@ -29,6 +28,7 @@ export class OpsService {
   constructor(
     private readonly d: FleetDeps,
     private readonly rollouts: Rollouts,
+    private readonly views: FleetViews,
     private readonly log: Logger,
   ) {}
 
@@ -36,7 +36,7 @@ export class OpsService {
     // The services package carries its own nats-core typings; the connection is the same object.
     const svcm = new Svcm(this.d.nats.nc as unknown as ConstructorParameters<typeof Svcm>[0]);
     this.service = await svcm.add({ name: 'relaygrid-ops', version, description: `Relaygrid fleet operations (${this.d.names.namespace})`, metadata: { namespace: this.d.names.namespace } });
-    const views = new FleetViews(this.d.db);
+    const { views } = this;
     const rolloutId = (body: Record<string, unknown>) => {
       if (typeof body['rolloutId'] !== 'string') throw new DomainError('invalid_request', 'rolloutId: required');
       return body['rolloutId'];
@@ -73,10 +73,9 @@ export class OpsService {
       const by = typeof body['by'] === 'string' && /^[\w.@-]{1,64}$/.test(body['by']) ? body['by'] : 'nats';
       msg.respond(JSON.stringify(await handler(body, `operator:${by}`)));
     } catch (err) {
-      const code = err instanceof DomainError ? err.code : err instanceof SyntaxError ? 'invalid_json' : 'internal';
+      const { status, code, message } = refusal(err);
       if (code === 'internal') this.log.error({ err }, 'ops request failed');
-      const message = code === 'internal' ? 'internal error' : (err as Error).message;
-      msg.respondError(STATUS[code] ?? (code === 'internal' ? 500 : 400), code, JSON.stringify({ code, message }));
+      msg.respondError(status, code, JSON.stringify({ code, message }));
     }
   }
 }
