@@ -1,5 +1,5 @@
 /** Operator views of the fleet read models, shared by the HTTP API and the ops micro service. */
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Database, FleetNodeTable } from '../../schema/database.js';
 import { DomainError } from '../decider.js';
 import type { NodeDescription } from './model.js';
@@ -55,8 +55,15 @@ export class FleetViews {
   }
 
   async rollouts(limit = 50) {
-    const rows = await this.db.selectFrom('fleet_rollouts').selectAll().orderBy('planned_at', 'desc').limit(limit).execute();
-    return rows.map((r) => ({ rolloutId: r.id, status: r.status, reason: r.reason, plannedBy: r.planned_by, plannedAt: r.planned_at.toISOString(), wave: r.wave, waves: r.waves.length, nodes: r.targets.length, applied: r.applied, rejected: r.rejected, statusReason: r.status_reason }));
+    // Counts only: a plan's waves and targets run to hundreds of KB for a large fleet.
+    const rows = await this.db
+      .selectFrom('fleet_rollouts')
+      .select(['id', 'status', 'reason', 'planned_by', 'planned_at', 'wave', 'applied', 'rejected', 'status_reason'])
+      .select([sql<number>`jsonb_array_length(waves)`.as('waves'), sql<number>`jsonb_array_length(targets)`.as('nodes')])
+      .orderBy('planned_at', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({ rolloutId: r.id, status: r.status, reason: r.reason, plannedBy: r.planned_by, plannedAt: r.planned_at.toISOString(), wave: r.wave, waves: r.waves, nodes: r.nodes, applied: r.applied, rejected: r.rejected, statusReason: r.status_reason }));
   }
 
   async rollout(rolloutId: string) {

@@ -268,7 +268,9 @@ describe('fleet over HTTP', () => {
       const view = expectStatus(await call<Rollout>('GET', `/v1/fleet/rollouts/${id}`, { token: operator }), 200).body;
       expect(view).toMatchObject({ rolloutId: id, status: 'running', wave: 0, reason: 'first' });
       expect(view.targets.map((t) => t.nodeId)).toContain('roll-1');
-      expect((await call<{ rollouts: { rolloutId: string }[] }>('GET', '/v1/fleet/rollouts', { token: operator })).body.rollouts.map((r) => r.rolloutId)).toContain(id);
+      const listed = (await call<{ rollouts: { rolloutId: string; waves: number; nodes: number }[] }>('GET', '/v1/fleet/rollouts', { token: operator })).body.rollouts;
+      expect(listed.map((r) => r.rolloutId)).toContain(id);
+      expect(listed.find((r) => r.rolloutId === id)).toMatchObject({ waves: view.waves.length, nodes: view.targets.length });
 
       const act = (action: string) => call<Rollout & ErrorBody>('POST', `/v1/fleet/rollouts/${id}/${action}`, { token: operator });
       expect(expectStatus(await act('pause'), 200).body.status).toBe('paused');
