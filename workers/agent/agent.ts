@@ -27,7 +27,7 @@ import type { Names } from '../../infra/naming.js';
 import type { AgentOp } from '../../infra/naming.js';
 import type { CoreConfig } from '../fleet/render/core-config.js';
 import { inboundsSignature, usersByInbound, type InboundUsers } from '../fleet/render/render.js';
-import { CONFIG_CHUNK_BYTES, type AgentPush, type AgentReply, type ConfigReply, type DesiredReply, type ReportRequest, type TickWire } from '../fleet/agent-protocol.js';
+import { CONFIG_CHUNK_BYTES, type AgentPush, type AgentReply, type ConfigReply, type DesiredReply, type ReportRequest } from '../fleet/agent-protocol.js';
 import { isAlreadyApplied } from './core/core-api.js';
 import type { CoreDriver, CoreUser } from './core/driver.js';
 import { ticksOf } from '../../producers/usage/usage-ticks.js';
@@ -438,16 +438,22 @@ export class NodeAgent {
   }
 
   private async sendSpooled(): Promise<void> {
-    for (const tick of [...this.spool.pending()] as TickWire[]) {
-      try {
-        await this.request('usage', tick);
-      } catch (err) {
-        // A tick the fleet refuses as malformed would block the spool forever; anything else waits for the next round.
-        if (!(err instanceof AgentRequestError && err.code === 'invalid_tick')) throw err;
-        this.o.log.error({ err, tickId: tick.tickId }, 'the fleet refused a usage tick; dropping it');
+    const taken = new Set<string>();
+    try {
+      for (const tick of this.spool.pending()) {
+        try {
+          await this.request('usage', tick);
+        } catch (err) {
+          // A tick the fleet refuses as malformed would block the spool forever; anything else waits for the next round.
+          if (!(err instanceof AgentRequestError && err.code === 'invalid_tick')) throw err;
+          this.o.log.error({ err, tickId: tick.tickId }, 'the fleet refused a usage tick; dropping it');
+        }
+        taken.add(tick.tickId);
+        this.stats.ticksSent++;
       }
-      await this.spool.remove(tick.tickId);
-      this.stats.ticksSent++;
+    } finally {
+      // Also when a send failed: what went before it is taken, and a crash before this line only resends (tick ids deduplicate).
+      await this.spool.remove(taken);
     }
   }
 }

@@ -38,8 +38,10 @@ export class UsageSpool {
     return this.ticks;
   }
 
-  async remove(tickId: string): Promise<void> {
-    this.ticks = this.ticks.filter((t) => t.tickId !== tickId);
+  /** Removes the ticks the fleet took, with one rewrite however many: after an outage the spool may hold hundreds. */
+  async remove(tickIds: ReadonlySet<string>): Promise<void> {
+    if (tickIds.size === 0) return;
+    this.ticks = this.ticks.filter((t) => !tickIds.has(t.tickId));
     const tmp = `${this.path}.tmp`;
     await writeFile(tmp, this.ticks.map((t) => `${JSON.stringify(t)}\n`).join(''), { flush: true });
     await rename(tmp, this.path);
