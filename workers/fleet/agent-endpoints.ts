@@ -117,9 +117,8 @@ export class AgentEndpoints {
   private async config(nodeId: string, request: ConfigRequest): Promise<ConfigReply> {
     const node = await this.node(nodeId);
     if (node.retired || !node.desired_template) throw new DomainError('no_configuration', `node ${nodeId} has no configuration`);
-    const rendered = await this.configs.render(node.desired_template);
-    const bytes = rendered.version === request.version ? rendered.bytes : null;
-    if (!bytes) throw new DomainError('stale_version', `version ${request.version} is not node ${nodeId}'s desired version any more; ask again`);
+    const bytes = await this.configs.configBytes(node.desired_template, String(request.version));
+    if (!bytes) throw new DomainError('stale_version', `version ${request.version} is not a configuration of node ${nodeId}'s template; ask again`);
     const offset = Math.max(0, Math.floor(Number(request.offset) || 0));
     return { total: bytes.length, data: Buffer.from(bytes.subarray(offset, offset + CONFIG_CHUNK_BYTES)).toString('base64') };
   }

@@ -7,7 +7,8 @@
  *   named by the hash of its rendered inbounds): what rollouts point at, kept
  *   for roll-backs.
  * - A configuration is a template plus today's users (`<NS>_FLEET_CONFIGS`,
- *   named by its own hash, the version agents report). Rendered on demand, once
+ *   named `<template>/<version>`, its own hash being the version agents
+ *   report), served by version to agents fetching it in chunks. Rendered on demand, once
  *   per template and users revision, and shared by every node with that template.
  */
 import { Objm, type ObjectStore } from '@nats-io/obj';
@@ -26,12 +27,17 @@ export interface RenderedConfig {
   bytes: Uint8Array;
 }
 
+/** Objects of the configuration bucket are named by template and version, so a version is only ever served as its own template's. */
+const configName = (template: string, version: string) => `${template}/${version}`;
+
 export class ConfigStore {
   private templates?: ObjectStore;
   private configs?: ObjectStore;
   private readonly profilesByTemplate = new Lru<string, InboundProfile[]>(256);
   private readonly rendered = new Lru<string, RenderedConfig>(64);
   private readonly rendering = new Map<string, Promise<RenderedConfig>>();
+  private readonly byName = new Lru<string, Uint8Array>(64);
+  private loadingUsers?: Promise<{ revision: number; list: ProxyUser[] }>;
   private users?: { revision: number; list: ProxyUser[] };
 
   constructor(
@@ -94,10 +100,29 @@ export class ConfigStore {
     const config = renderConfig(renderTemplate(profiles), profiles, users);
     const version = contentHash(config);
     const result: RenderedConfig = { template, version, bytes: Buffer.from(JSON.stringify(config, null, 2)) };
+    const name = configName(template, version);
     const { configs } = await this.stores();
-    if (!(await configs.info(version))) await configs.putBlob({ name: version }, seal(this.key, `${this.names.fleetConfigBucket}/${version}`, Buffer.from(result.bytes)));
+    if (!(await configs.info(name))) await configs.putBlob({ name }, seal(this.key, `${this.names.fleetConfigBucket}/${name}`, Buffer.from(result.bytes)));
     this.rendered.set(key, result);
+    this.byName.set(name, result.bytes);
     return result;
+  }
+
+  /**
+   * A configuration by version, only as a rendering of `template` (the node's
+   * own): from memory, else from the object store. An agent fetching in chunks
+   * keeps getting the version it started with while users change meanwhile.
+   */
+  async configBytes(template: string, version: string): Promise<Uint8Array | null> {
+    const name = configName(template, version);
+    const cached = this.byName.get(name);
+    if (cached) return cached;
+    const { configs } = await this.stores();
+    const blob = await configs.getBlob(name);
+    if (!blob) return null;
+    const bytes = open(this.key, `${this.names.fleetConfigBucket}/${name}`, blob);
+    this.byName.set(name, bytes);
+    return bytes;
   }
 
   /** Active users' credentials, reloaded only when the proxy-credentials projector has moved. */
@@ -105,6 +130,12 @@ export class ConfigStore {
     const checkpoint = await this.db.selectFrom('projector_checkpoints').select('seq').where('projector', '=', 'proxy-credentials').executeTakeFirst();
     const revision = checkpoint?.seq ?? 0;
     if (this.users?.revision === revision) return this.users;
+    // A wave of agents after a change: one read of the table serves them all.
+    this.loadingUsers ??= this.loadUsers(revision).finally(() => (this.loadingUsers = undefined));
+    return this.loadingUsers;
+  }
+
+  private async loadUsers(revision: number): Promise<{ revision: number; list: ProxyUser[] }> {
     const rows = await this.db
       .selectFrom('proxy_credentials')
       .select(['user_id', 'vless_id', 'trojan_password', 'proxy_username', 'proxy_password'])
