@@ -16,7 +16,6 @@ import type { Runtime } from '../runtime.js';
 
 export interface RunningFleetWorker {
   fleet: Fleet;
-  userSync: UserSync;
   close(): Promise<void>;
 }
 
@@ -44,7 +43,6 @@ export async function startFleetWorker(rt: Runtime, opts: FleetWorkerOptions = {
   rt.log.info('fleet worker started');
   return {
     fleet,
-    userSync,
     close: async () => {
       await ops.stop();
       await userSync.stop();

@@ -4,37 +4,18 @@
  * Xray reads in `privateKey` / `publicKey`. A JWK's `d` and `x` are that same
  * encoding, so they are used as they come.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, randomInt } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, randomInt } from 'node:crypto';
 
 export interface RealityKeys {
   privateKey: string;
   publicKey: string;
 }
 
-export const REALITY_KEY_PATTERN = /^[A-Za-z0-9_-]{43}$/;
-
 export function generateRealityKeys(): RealityKeys {
   const { privateKey } = generateKeyPairSync('x25519');
   const jwk = privateKey.export({ format: 'jwk' });
   if (!jwk.d || !jwk.x) throw new Error('X25519 JWK export lacks d or x');
   return { privateKey: jwk.d, publicKey: jwk.x };
-}
-
-// PKCS#8 wrapping of a raw X25519 private key (RFC 8410): this prefix, then the 32 bytes.
-const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
-
-/**
- * The public key of a raw private key. Node's JWK import wants `x` alongside
- * `d`, so the raw key goes through PKCS#8 instead; used to check an imported
- * private key against the public key in share links.
- */
-export function realityPublicKey(privateKey: string): string {
-  const raw = Buffer.from(privateKey, 'base64url');
-  if (!REALITY_KEY_PATTERN.test(privateKey) || raw.length !== 32) throw new RangeError('a REALITY private key is 32 bytes in base64url (43 characters)');
-  const key = createPrivateKey({ key: Buffer.concat([PKCS8_X25519_PREFIX, raw]), format: 'der', type: 'pkcs8' });
-  const x = createPublicKey(key).export({ format: 'jwk' }).x;
-  if (!x) throw new Error('X25519 JWK export lacks x');
-  return x;
 }
 
 /** Xray's limit: a short id is hex of even length, at most 16 characters (8 bytes). */

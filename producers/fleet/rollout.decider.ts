@@ -51,8 +51,7 @@ export interface NodeReport {
 
 export type RolloutCommand =
   | { type: 'PlanRollout'; rolloutId: string; reason: string; targets: RolloutTarget[]; waves: string[][]; maxRejections: number; by: string; at: Date }
-  | ({ type: 'ReportNode'; rolloutId: string; at: Date } & NodeReport)
-  /** Many reports in one decision: what a wave of agents reporting at once becomes (producers/fleet/rollouts.ts). */
+  /** Reports in one decision: what a wave of agents reporting at once becomes (producers/fleet/rollouts.ts). */
   | { type: 'ReportNodes'; rolloutId: string; reports: NodeReport[]; at: Date }
   | { type: 'Pause' | 'Resume' | 'Abort' | 'RollBack'; rolloutId: string; by: string; at: Date };
 
@@ -145,7 +144,6 @@ function operate(command: Extract<RolloutCommand, { type: 'Pause' | 'Resume' | '
 function decide(command: RolloutCommand, state: RolloutState): E[] {
   if (command.type === 'PlanRollout') return plan(command, state);
   if (!state.rolloutId) throw new DomainError('rollout_not_found', `no rollout ${command.rolloutId}`);
-  if (command.type === 'ReportNode') return report(command.rolloutId, command, command.at, state);
   if (command.type === 'ReportNodes') return reportAll(command.rolloutId, command.reports, command.at, state);
   return operate(command, state);
 }

@@ -103,7 +103,7 @@ describe('rollout', () => {
     type: 'fleet.RolloutNodeReported',
     data: { rolloutId: 'r1', nodeId, outcome, error, reportedAt: at },
   });
-  const report = (nodeId: string, outcome: 'applied' | 'rejected', error: string | null = null): RolloutCommand => ({ type: 'ReportNode', rolloutId: 'r1', nodeId, outcome, error, at });
+  const report = (nodeId: string, outcome: 'applied' | 'rejected', error: string | null = null): RolloutCommand => ({ type: 'ReportNodes', rolloutId: 'r1', reports: [{ nodeId, outcome, error }], at });
   const op = (type: 'Pause' | 'Resume' | 'Abort' | 'RollBack'): RolloutCommand => ({ type, rolloutId: 'r1', by: 'operator:o', at });
 
   it('plans and starts the canary at once', () => {

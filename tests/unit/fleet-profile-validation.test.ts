@@ -3,7 +3,25 @@ import { createPublicKey, diffieHellman, generateKeyPairSync, createPrivateKey }
 import { describe, expect, it } from 'vitest';
 import { DomainError } from '../../producers/decider.js';
 import { validateProfileInput } from '../../producers/fleet/profile-validation.js';
-import { generateRealityKeys, generateShortIds, realityPublicKey } from '../../producers/fleet/reality-keys.js';
+import { generateRealityKeys, generateShortIds } from '../../producers/fleet/reality-keys.js';
+
+// PKCS#8 wrapping of a raw X25519 private key (RFC 8410): this prefix, then the 32 bytes.
+const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+
+/**
+ * The public key of a raw private key. Node's JWK import wants `x` alongside
+ * `d`, so the raw key goes through PKCS#8 instead; used to check an imported
+ * private key against its public key: the test's oracle, computed another way than the generator does.
+ */
+function realityPublicKey(privateKey: string): string {
+  const raw = Buffer.from(privateKey, 'base64url');
+  if (!/^[A-Za-z0-9_-]{43}$/.test(privateKey) || raw.length !== 32) throw new RangeError('a REALITY private key is 32 bytes in base64url (43 characters)');
+  const key = createPrivateKey({ key: Buffer.concat([PKCS8_X25519_PREFIX, raw]), format: 'der', type: 'pkcs8' });
+  const x = createPublicKey(key).export({ format: 'jwk' }).x;
+  if (!x) throw new Error('X25519 JWK export lacks x');
+  return x;
+}
+
 
 const reality = {
   kind: 'vless-reality',

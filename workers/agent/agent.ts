@@ -27,7 +27,7 @@ import type { Names } from '../../infra/naming.js';
 import type { AgentOp } from '../../infra/naming.js';
 import type { CoreConfig } from '../fleet/render/core-config.js';
 import { inboundsSignature, usersByInbound, type InboundUsers } from '../fleet/render/render.js';
-import { CONFIG_CHUNK_BYTES, type AgentPush, type AgentReply, type ConfigReply, type DesiredReply, type ReportRequest } from '../fleet/agent-protocol.js';
+import { CONFIG_CHUNK_BYTES, HEARTBEAT_INTERVAL_MS, type AgentPush, type AgentReply, type ConfigReply, type DesiredReply, type ReportRequest } from '../fleet/agent-protocol.js';
 import { isAlreadyApplied } from './core/core-api.js';
 import type { CoreDriver, CoreUser } from './core/driver.js';
 import { ticksOf } from '../../producers/usage/usage-ticks.js';
@@ -137,7 +137,7 @@ export class NodeAgent {
       this.timers.push(t);
     };
     every(this.o.syncIntervalMs ?? 30_000, () => this.requestSync(0));
-    every(this.o.heartbeatIntervalMs ?? 5_000, () => this.heartbeat());
+    every(this.o.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS, () => this.heartbeat());
     every(this.o.usageIntervalMs ?? 10_000, () => void this.exclusive(() => this.collectUsage()).catch((err: unknown) => this.o.log.warn({ err }, 'usage collection failed')));
     this.heartbeat();
   }

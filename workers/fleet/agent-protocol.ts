@@ -51,3 +51,6 @@ export type AgentReply<T> = { ok: true; result: T } | { ok: false; error: { code
 
 /** Chunk size of configuration fetches: well under NATS's default 1 MiB max_payload once base64'd. */
 export const CONFIG_CHUNK_BYTES = 512 * 1024;
+
+/** How often agents heartbeat; the fleet judges a node down after three missed. */
+export const HEARTBEAT_INTERVAL_MS = 5_000;

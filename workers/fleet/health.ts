@@ -15,9 +15,7 @@ import type { Metrics } from '../../infra/metrics.js';
 import type { FleetDeps } from '../../producers/fleet/fleet-deps.js';
 import type { NodeHealth } from '../../producers/fleet/model.js';
 import { nodeDecider } from '../../producers/fleet/node.decider.js';
-import type { HeartbeatMessage } from './agent-protocol.js';
-
-export const HEARTBEAT_INTERVAL_MS = 5_000;
+import { HEARTBEAT_INTERVAL_MS, type HeartbeatMessage } from './agent-protocol.js';
 
 type Judgement = Exclude<NodeHealth, 'unknown'>;
 

@@ -33,8 +33,6 @@ export class UserSync {
   private pending = new Map<string, number>();
   private flushing?: Promise<void>;
   private timer?: NodeJS.Timeout;
-  /** Pushes sent, for tests and metrics. */
-  pushed = 0;
 
   constructor(
     private readonly d: FleetDeps,
@@ -103,7 +101,6 @@ export class UserSync {
       }
       this.d.push(node.id, { type: 'users', template, ...changes });
     }
-    this.pushed += nodes.length;
     this.metrics?.fleetUserPushes.inc(nodes.length);
     this.log.debug({ added: added.length, removed: removed.length, nodes: nodes.length }, 'user changes pushed');
   }

@@ -8,7 +8,6 @@
  * is one definition of a valid node.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { DomainError } from '../../decider.js';
 import type { NodeInput } from '../../fleet/nodes.js';
 import type { Role } from '../../identity/roles.js';
 import { actorOf } from '../authenticate.js';
@@ -111,15 +110,8 @@ export function fleetNodeRoutes(app: FastifyInstance, deps: ApiDeps): void {
       schema: { tags, summary: "A node agent redeems its enrollment token, once, for its NATS credentials", security: [], body: body({ token: { type: 'string', minLength: 1, maxLength: 256 } }, ['token']) },
     },
     async (request, reply) => {
-      let enrolled: Awaited<ReturnType<typeof fleet.nodes.enroll>>;
-      try {
-        enrolled = await fleet.nodes.enroll(request.body.token);
-      } catch (err) {
-        // Anyone may call this: a token naming no node answers like any other bad token, so names cannot be probed.
-        if (err instanceof DomainError && err.code === 'node_not_found') throw new DomainError('invalid_enrollment_token', 'the enrollment token is wrong, spent or expired');
-        throw err;
-      }
-      const { seq, nodeId, user, password } = enrolled;
+      // A token naming no node answers like any other bad token (Nodes.enroll), so names cannot be probed.
+      const { seq, nodeId, user, password } = await fleet.nodes.enroll(request.body.token);
       return answerSecret(reply, seq, 200, { nodeId, nats: { user, password, inboxPrefix: fleet.deps.names.fleetInbox(nodeId) } });
     },
   );

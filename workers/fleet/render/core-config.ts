@@ -82,15 +82,6 @@ export type RealityServerSettings = {
   shortIds: string[];
 };
 
-/** Client side of REALITY (outbounds); not rendered by the control plane, typed for completeness of the vocabulary. */
-export type RealityClientSettings = {
-  serverName: string;
-  fingerprint: string;
-  publicKey: string;
-  shortId: string;
-  spiderX?: string;
-};
-
 export type StreamSettings =
   | { network: 'tcp'; security: 'none' }
   | { network: 'tcp'; security: 'tls'; tlsSettings: TlsSettings }
