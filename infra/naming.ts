@@ -160,14 +160,9 @@ export class Names {
     return `${this.prefix}.fleet.inbox.${nodeId}`;
   }
 
-  /** What the fleet service listens on for every agent. */
-  get fleetAgentRequests(): string {
-    return `${this.prefix}.fleet.agent.*.*`;
-  }
-
-  /** Every agent's heartbeats: each fleet worker hears all of them. */
-  get fleetAgentHeartbeats(): string {
-    return `${this.prefix}.fleet.agent.*.heartbeat`;
+  /** `rg.fleet.agent.*.<op>`: one operation of every agent, what the fleet worker listens on. */
+  fleetAgentRequests(op: AgentOp): string {
+    return `${this.prefix}.fleet.agent.*.${op}`;
   }
 
   /** `rg.ops`: the operators' NATS micro service (`nats micro ls`, `nats req rg.ops.rollout.pause …`). */

@@ -36,7 +36,7 @@ export async function serve(rt: Runtime, roles: { api: boolean; gateway?: boolea
   const gateway = roles.gateway ? await startGateway(rt) : undefined;
   if (gateway) console.log(`Relaygrid gateway listening on ${gateway.url}`);
   const fleet = roles.fleet ? await startFleetWorker(rt) : undefined;
-  if (fleet) console.log(`Relaygrid fleet worker serving agents on ${rt.names.fleetAgentRequests} and operators on ${rt.names.opsGroup}.>`);
+  if (fleet) console.log(`Relaygrid fleet worker serving agents on ${rt.names.prefix}.fleet.agent.* and operators on ${rt.names.opsGroup}.>`);
   if (roles.audit) console.log(`audit checkpoints signed by ${roles.audit.signer.name} go to ${roles.audit.checkpointDir}`);
   const signal = await untilSignal();
   rt.log.info({ signal }, 'stopping');

@@ -47,13 +47,11 @@ export class AgentEndpoints {
       const handled = this.handle(msg).finally(() => this.inFlight.delete(handled));
       this.inFlight.add(handled);
     };
-    this.subs.push(
-      nc.subscribe(this.d.names.fleetAgentRequests, {
-        queue: 'relaygrid-fleet',
-        callback: (err, msg) => (err ? this.log.warn({ err }, 'agent subscription failed') : msg.subject.endsWith('.heartbeat') ? undefined : handle(msg)),
-      }),
-      nc.subscribe(this.d.names.fleetAgentHeartbeats, { callback: (err, msg) => (err ? this.log.warn({ err }, 'heartbeat subscription failed') : handle(msg)) }),
-    );
+    const callback = (err: Error | null, msg: Msg) => (err ? this.log.warn({ err }, 'agent subscription failed') : handle(msg));
+    for (const op of AGENT_OPS) {
+      const subject = this.d.names.fleetAgentRequests(op);
+      this.subs.push(nc.subscribe(subject, op === 'heartbeat' ? { callback } : { queue: 'relaygrid-fleet', callback }));
+    }
   }
 
   async stop(): Promise<void> {
@@ -67,7 +65,6 @@ export class AgentEndpoints {
     const op = parts.at(-1) as AgentOp;
     let reply: AgentReply<unknown>;
     try {
-      if (!AGENT_OPS.includes(op)) throw new DomainError('unknown_op', `unknown agent operation ${op}`);
       const body = msg.data.length > 0 ? (JSON.parse(msg.string()) as unknown) : {};
       reply = { ok: true, result: await this.dispatch(nodeId, op, body) };
     } catch (err) {
@@ -75,7 +72,7 @@ export class AgentEndpoints {
       if (status >= 500 && code !== 'read_model_behind') this.log.error({ err, nodeId, op }, 'agent request failed');
       reply = { ok: false, error: { code, message } };
     }
-    this.metrics?.fleetAgentRequests.inc({ op: AGENT_OPS.includes(op) ? op : 'unknown', outcome: reply.ok ? 'ok' : reply.error.code === 'internal' ? 'failed' : 'refused' });
+    this.metrics?.fleetAgentRequests.inc({ op, outcome: reply.ok ? 'ok' : reply.error.code === 'internal' ? 'failed' : 'refused' });
     if (msg.reply) msg.respond(JSON.stringify(reply));
   }
 
