@@ -36,7 +36,8 @@ function bearerOf(request: FastifyRequest): string | undefined {
   return token;
 }
 
-function mayCall(principal: Principal, access: readonly Role[]): boolean {
+/** Whether the principal holds one of the roles; admins hold them all. Routes that check more than access use it too. */
+export function mayCall(principal: Principal, access: readonly Role[]): boolean {
   return principal.roles.includes('admin') || principal.roles.some((r) => access.includes(r));
 }
 

@@ -71,6 +71,7 @@ const DOMAIN_STATUS: Record<string, number> = {
   read_model_behind: 503,
   // NATS requests (the ops micro service, agents) answer with the same statuses
   invalid_request: 400,
+  invalid_querystring: 400,
   invalid_tick: 400,
 };
 

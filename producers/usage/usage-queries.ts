@@ -6,6 +6,7 @@
  */
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../../schema/database.js';
+import { DomainError } from '../decider.js';
 
 export type Granularity = 'hour' | 'day';
 
@@ -34,17 +35,8 @@ export const MAX_RANGE_DAYS = 93;
 export const DEFAULT_RANGE_MS = 24 * HOUR_MS;
 const MONTH = /^(\d{4})-(0[1-9]|1[0-2])$/;
 
-/** A query the caller got wrong; the API answers it as 400 naming `field`. */
-export class InvalidUsageQuery extends Error {
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super(`${field}: ${message}`);
-  }
-}
-
-const invalid = (field: string, message: string) => new InvalidUsageQuery(field, message);
+/** A query the caller got wrong: 400 invalid_querystring naming `field` (producers/api/errors.ts). */
+const invalid = (field: string, message: string) => new DomainError('invalid_querystring', `${field}: ${message}`, { field });
 
 function time(field: string, value: string | undefined, fallback: Date): Date {
   if (value === undefined) return fallback;
