@@ -62,12 +62,19 @@ function describe(command: Extract<NodeCommand, { type: 'RegisterNode' | 'Descri
   return [{ type: 'fleet.NodeUpdated', data: { ...node, source, updatedAt: at } }];
 }
 
-function enroll(command: Extract<NodeCommand, { type: 'Enroll' }>, state: NodeState): E[] {
+/**
+ * Whether `tokenHash` redeems the node's pending token at `at`; throws the one
+ * answer for a wrong, spent or expired token (or no node): the caller learns nothing about which.
+ */
+export function checkEnrollmentToken(state: Pick<NodeState, 'pendingToken'>, tokenHash: string, at: Date): void {
   const token = state.pendingToken;
-  // One answer for a wrong, spent or expired token: the caller learns nothing about which.
-  if (!token || token.hash !== command.tokenHash || token.expiresAt.getTime() <= command.at.getTime()) {
+  if (!token || token.hash !== tokenHash || token.expiresAt.getTime() <= at.getTime()) {
     throw new DomainError('invalid_enrollment_token', 'the enrollment token is wrong, spent or expired');
   }
+}
+
+function enroll(command: Extract<NodeCommand, { type: 'Enroll' }>, state: NodeState): E[] {
+  checkEnrollmentToken(state, command.tokenHash, command.at);
   const { nodeId, natsUser, natsPasswordHash, at } = command;
   return [{ type: 'fleet.NodeEnrolled', data: { nodeId, natsUser, natsPasswordHash, enrolledAt: at } }];
 }

@@ -16,7 +16,7 @@ import { DomainError } from '../decider.js';
 import type { Actor } from '../identity/identity-deps.js';
 import type { FleetDeps } from './fleet-deps.js';
 import type { NodeDescription } from './model.js';
-import { nodeDecider, type NodeSource } from './node.decider.js';
+import { checkEnrollmentToken, nodeDecider, type NodeSource } from './node.decider.js';
 
 const NODE_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const LABEL = /^[a-z0-9][a-z0-9_-]{0,63}$/;
@@ -106,10 +106,7 @@ export class Nodes {
     // Checked before the bcrypt hash, which costs tens of milliseconds: a public route must not spend that on a made-up token.
     // The decider checks again against the state it appends to, so a racing second redemption still fails.
     const { state } = await this.d.handler.load(nodeDecider, this.d.subject('node', nodeId));
-    const pending = state.pendingToken;
-    if (!pending || pending.hash !== tokenHash(token) || pending.expiresAt.getTime() <= now.getTime()) {
-      throw new DomainError('invalid_enrollment_token', 'the enrollment token is wrong, spent or expired');
-    }
+    checkEnrollmentToken(state, tokenHash(token), now);
     const user = `node-${nodeId}`;
     const password = randomBytes(24).toString('base64url');
     const natsPasswordHash = await bcrypt.hash(password, BCRYPT_ROUNDS);

@@ -5,6 +5,8 @@
  * enter an event and are opened only here, from the log: no read model or log
  * line ever holds them.
  */
+import type { Selectable } from 'kysely';
+import type { FleetProfileTable } from '../../schema/database.js';
 import { DomainError } from '../decider.js';
 import type { Actor } from '../identity/identity-deps.js';
 import { open, seal } from '../identity/crypto/sealing.js';
@@ -25,6 +27,10 @@ export interface ProfileView {
   settings: ProfileSettings;
   removed: boolean;
   sequence: number;
+}
+
+function profileView(row: Selectable<FleetProfileTable>): ProfileView {
+  return { profileId: row.id, kind: row.kind as ProfileKind, port: row.port, labels: row.labels, settings: row.settings, removed: row.removed, sequence: row.last_seq };
 }
 
 function checkId(profileId: unknown): string {
@@ -59,13 +65,16 @@ export class Profiles {
 
   /** Port, labels and public settings; the kind and the REALITY keys stay (a new key pair is a new profile). */
   async update(profileId: string, input: Record<string, unknown>, actor: Actor, now = new Date()): Promise<Written> {
-    const current = await this.view(checkId(profileId));
-    const valid = validateProfileInput({ ...input, kind: current.kind });
+    // From the log, not the read model: an update right after the creation must find the profile.
+    const { state } = await this.d.handler.load(profileDecider, this.d.subject('profile', checkId(profileId)));
+    if (!state.kind || state.removed) throw new DomainError('profile_not_found', `no profile ${profileId}`);
+    const valid = validateProfileInput({ ...input, kind: state.kind });
     const settings: ProfileSettings = { ...valid.settings };
-    if (current.kind === 'vless-reality') {
-      settings.publicKey = current.settings.publicKey;
-      settings.shortIds ??= current.settings.shortIds;
-      settings.fingerprint ??= current.settings.fingerprint;
+    if (state.kind === 'vless-reality') {
+      const current = JSON.parse(state.settingsJson) as ProfileSettings;
+      settings.publicKey = current.publicKey;
+      settings.shortIds ??= current.shortIds;
+      settings.fingerprint ??= current.fingerprint;
     }
     const { seq } = await this.d.decide(profileDecider, 'profile', profileId, { type: 'UpdateProfile', profileId, port: valid.port, labels: valid.labels, settings, at: now }, actor);
     return { seq };
@@ -79,12 +88,12 @@ export class Profiles {
   async view(profileId: string): Promise<ProfileView> {
     const row = await this.d.db.selectFrom('fleet_profiles').selectAll().where('id', '=', profileId).executeTakeFirst();
     if (!row) throw new DomainError('profile_not_found', `no profile ${profileId}`);
-    return { profileId: row.id, kind: row.kind as ProfileKind, port: row.port, labels: row.labels, settings: row.settings, removed: row.removed, sequence: row.last_seq };
+    return profileView(row);
   }
 
   async list(): Promise<ProfileView[]> {
     const rows = await this.d.db.selectFrom('fleet_profiles').selectAll().where('removed', '=', false).orderBy('id').execute();
-    return rows.map((row) => ({ profileId: row.id, kind: row.kind as ProfileKind, port: row.port, labels: row.labels, settings: row.settings, removed: row.removed, sequence: row.last_seq }));
+    return rows.map(profileView);
   }
 
   /** Every live profile with its secrets opened: what templates are rendered from. */
