@@ -195,7 +195,7 @@ const migrations: Record<string, Migration> = {
   '2026-11-26-006-fleet': {
     async up(db: Kysely<unknown>) {
       // Read models of the fleet and usage contexts (projectors/fleet, projectors/usage).
-      // Profile secrets are not here: renderers open them from the log (producers/fleet/profile-secrets.ts).
+      // Profile secrets are not here: the fleet opens them from the log (producers/fleet/profiles.ts).
       await db.schema
         .createTable('fleet_nodes')
         .addColumn('id', 'text', (c) => c.primaryKey())

@@ -8,6 +8,7 @@
 import type { Selectable } from 'kysely';
 import type { FleetProfileTable } from '../../schema/database.js';
 import { DomainError } from '../decider.js';
+import { API_TAG } from '../../workers/agent/core/local-api.js';
 import type { Actor } from '../identity/identity-deps.js';
 import { open, seal } from '../identity/crypto/sealing.js';
 import type { Written } from '../messaging/messaging-deps.js';
@@ -37,6 +38,8 @@ function checkId(profileId: unknown): string {
   if (typeof profileId !== 'string' || !PROFILE_ID.test(profileId)) {
     throw new DomainError('invalid_profile', 'profileId: must be 1-63 lower-case letters, digits, "-" or "_"', { field: 'profileId' });
   }
+  // The profile id is the inbound's tag, and the agent's own API inbound is tagged `api` (workers/agent/core/local-api.ts).
+  if (profileId === API_TAG) throw new DomainError('invalid_profile', `profileId: "${API_TAG}" is the node agent's own inbound`, { field: 'profileId' });
   return profileId;
 }
 

@@ -235,6 +235,8 @@ describe('fleet over HTTP', () => {
       expect(expectStatus(await post({ ...reality, kind: 'vmess' }), 400).body).toMatchObject({ field: 'kind' });
       expect(expectStatus(await post({ ...reality, settings: { dest: 'www.example.com:443' } }), 400).body).toMatchObject({ code: 'invalid_profile', field: 'settings.serverNames' });
       expect(expectStatus(await post({ ...reality, kind: 'vless-tls' }), 400).body).toMatchObject({ code: 'invalid_profile', field: 'settings.dest' });
+      // The agent's own API inbound is tagged `api`: no profile may take that tag.
+      expect(expectStatus(await post({ ...reality, profileId: 'api' }), 400).body).toMatchObject({ code: 'invalid_profile', field: 'profileId' });
       expect(expectStatus(await post({ ...reality, profileId: 'Bad Id' }), 400).body).toMatchObject({ field: 'profileId' });
     });
 
