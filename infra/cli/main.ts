@@ -22,7 +22,8 @@ const USAGE = `usage: relaygrid <command>
 commands:
   start                 migrate, then run every role in one process (starts local
                         NATS, Redis and Postgres when none are configured or running)
-  migrate               create or update streams, KV buckets and Postgres tables
+  migrate               create or update streams, KV buckets, the fleet's object stores
+                        and Postgres tables
   api                   run the HTTP API on RG_API_PORT
   gateway               run the messenger's WebSocket gateway on RG_GATEWAY_PORT
   projector [name...]   run projectors (all when no name is given)
@@ -30,6 +31,7 @@ commands:
                         nodes, and the relaygrid-ops NATS micro service
   fleet <command>       nodes.yaml import, nodes, rollouts (\`relaygrid fleet\` for details)
   agent --node ID --state-dir DIR [--enroll TOKEN --api URL] [--core v2ray|xray]
+        [--core-binary PATH] [--api-port N] [--sync-interval S] [--usage-interval S]
                         run a node agent (see docs/operations.md, "Adding a node")
   audit-worker          keep the Merkle tree over the audit stream and sign checkpoints
                         (RG_AUDIT_SIGNING_KEY, RG_AUDIT_CHECKPOINT_DIR; see docs/auditors.md)
@@ -37,7 +39,8 @@ commands:
                         record a failed event as skipped and move the projector past it
   nats-config [--host H] [--port N] [--store-dir DIR]
                         print a nats-server config with Relaygrid's account and users
-                        (passwords from NATS_OPERATOR_/SERVICE_/ANALYST_/AUDIT_/GATEWAY_PASSWORD)
+                        (passwords from NATS_OPERATOR_/SERVICE_/ANALYST_/AUDIT_/GATEWAY_PASSWORD,
+                        enrolled nodes' users from DATABASE_URL)
   replay <command>      schemas, export, rebuild, state, into, audit
                         (\`relaygrid replay\` for details)
   users <command>       create the first admin, suspend, reinstate, grant or revoke
