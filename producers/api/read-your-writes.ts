@@ -36,7 +36,16 @@ export async function waitForProjection(deps: WatcherDeps, projector: string, he
  * to the gateway, say). If the read model is too slow the write still stands:
  * 503 read_model_behind, and the client reads again with x-min-sequence.
  */
-export async function answerWritten(deps: WatcherDeps, reply: FastifyReply, projector: string, seq: number, status: number, payload: Record<string, unknown> = {}): Promise<FastifyReply> {
+export async function answerWritten(
+  deps: WatcherDeps,
+  reply: FastifyReply,
+  projector: string,
+  seq: number,
+  status: number,
+  /** The answer, or how to read it from the read model once the write is in. */
+  payload: Record<string, unknown> | (() => Promise<Record<string, unknown>>) = {},
+): Promise<FastifyReply> {
   await waitForSequence(deps, projector, seq);
-  return reply.status(status).header(SEQUENCE_HEADER, String(seq)).send({ ...payload, sequence: seq });
+  const body = typeof payload === 'function' ? await payload() : payload;
+  return reply.status(status).header(SEQUENCE_HEADER, String(seq)).send({ ...body, sequence: seq });
 }

@@ -12,7 +12,7 @@ import type { NodeInput } from '../../fleet/nodes.js';
 import type { Role } from '../../identity/roles.js';
 import { actorOf } from '../authenticate.js';
 import type { ApiDeps } from '../app.js';
-import { answerWritten, MIN_SEQUENCE_HEADER, SEQUENCE_HEADER, waitForProjection, waitForSequence } from '../read-your-writes.js';
+import { answerWritten, MIN_SEQUENCE_HEADER, SEQUENCE_HEADER, waitForProjection } from '../read-your-writes.js';
 import { body } from './schemas.js';
 
 export const OPERATOR: readonly Role[] = ['operator'];
@@ -37,10 +37,8 @@ export function fleetNodeRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const config = { access: OPERATOR };
 
   /** A write's answer: the node as the read model has it once the write is in, and the sequence. */
-  const answerNode = async (reply: FastifyReply, seq: number, status: number, nodeId: string, extra: Record<string, unknown> = {}) => {
-    await waitForSequence(deps, 'fleet', seq);
-    return answerWritten(deps, reply, 'fleet', seq, status, { ...(await fleet.views.node(nodeId)), ...extra });
-  };
+  const answerNode = (reply: FastifyReply, seq: number, status: number, nodeId: string, extra: Record<string, unknown> = {}) =>
+    answerWritten(deps, reply, 'fleet', seq, status, async () => ({ ...(await fleet.views.node(nodeId)), ...extra }));
 
   /**
    * A write whose answer holds a secret shown only once (a token, a password):

@@ -9,10 +9,9 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { PROFILE_KINDS } from '../../fleet/model.js';
-import type { ProfileView } from '../../fleet/profiles.js';
 import type { ApiDeps } from '../app.js';
 import { actorOf } from '../authenticate.js';
-import { answerWritten, MIN_SEQUENCE_HEADER, waitForProjection, waitForSequence } from '../read-your-writes.js';
+import { answerWritten, MIN_SEQUENCE_HEADER, waitForProjection } from '../read-your-writes.js';
 import { OPERATOR } from './fleet-nodes.js';
 import { body } from './schemas.js';
 
@@ -52,11 +51,8 @@ export function fleetProfileRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const config = { access: OPERATOR };
 
   /** A write's answer: the profile as the read model has it once the write is in. */
-  const answerProfile = async (reply: FastifyReply, seq: number, status: number, profileId: string) => {
-    await waitForSequence(deps, 'fleet', seq);
-    const profile: ProfileView = await profiles.view(profileId);
-    return answerWritten(deps, reply, 'fleet', seq, status, { ...profile });
-  };
+  const answerProfile = (reply: FastifyReply, seq: number, status: number, profileId: string) =>
+    answerWritten(deps, reply, 'fleet', seq, status, async (): Promise<Record<string, unknown>> => ({ ...(await profiles.view(profileId)) }));
 
   app.get('/v1/fleet/profiles', { config, schema: { tags, summary: 'Live profiles (removed ones left out), by id' } }, async (request) => {
     await waitForProjection(deps, 'fleet', request.headers[MIN_SEQUENCE_HEADER]);

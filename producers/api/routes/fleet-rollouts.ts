@@ -7,7 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../app.js';
 import { actorOf } from '../authenticate.js';
-import { answerWritten, MIN_SEQUENCE_HEADER, waitForProjection, waitForSequence } from '../read-your-writes.js';
+import { answerWritten, MIN_SEQUENCE_HEADER, waitForProjection } from '../read-your-writes.js';
 import { OPERATOR } from './fleet-nodes.js';
 import { body, idParams } from './schemas.js';
 
@@ -73,8 +73,7 @@ export function fleetRolloutRoutes(app: FastifyInstance, deps: ApiDeps): void {
   ] as const) {
     app.post<{ Params: { id: string } }>(`/v1/fleet/rollouts/:id/${path}`, { config, schema: { tags, summary, params: idParams } }, async (request, reply) => {
       const { seq } = await rollouts.operate(type, request.params.id, actorOf(request));
-      await waitForSequence(deps, 'fleet', seq);
-      return answerWritten(deps, reply, 'fleet', seq, 200, { ...(await views.rollout(request.params.id)) });
+      return answerWritten(deps, reply, 'fleet', seq, 200, async () => ({ ...(await views.rollout(request.params.id)) }));
     });
   }
 }
