@@ -13,7 +13,8 @@ import type { Subscriptions } from '../fleet/subscriptions.js';
 import type { Identity } from '../identity/identity.js';
 import type { Messaging } from '../messaging/messaging.js';
 import { authentication } from './authenticate.js';
-import { errorHandler } from './errors.js';
+import { declareContract } from './contract.js';
+import { clientErrorHandler, errorHandler } from './errors.js';
 import { requestTracing } from './request-tracing.js';
 import { accountRoutes } from './routes/account.js';
 import { adminUserRoutes } from './routes/admin-users.js';
@@ -28,6 +29,7 @@ import { healthRoutes } from './routes/health.js';
 import { subscriptionRoutes } from './routes/subscription.js';
 import { usageRoutes } from './routes/usage.js';
 import { userRoutes } from './routes/users.js';
+import { buildValidator } from './validation.js';
 
 export interface ApiDeps {
   handler: CommandHandler;
@@ -56,8 +58,14 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     // A hop count trusts the entries the N nearest proxies appended (proxy-addr calls with the hop index).
     trustProxy: typeof deps.trustProxy === 'number' ? ((hops) => (_address: string, hop: number) => hop < hops)(deps.trustProxy) : (deps.trustProxy ?? false),
     ajv: { customOptions: { allErrors: false, removeAdditional: false } },
+    schemaController: { compilersFactory: { buildValidator } },
+    // What fastify refuses before any route runs answers in our error shape too.
+    frameworkErrors: errorHandler,
+    clientErrorHandler,
   });
   app.setErrorHandler(errorHandler);
+  // Response schemas document; they do not filter (producers/api/contract.ts).
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send({ code: 'not_found', message: `no route ${request.method} ${request.url}` });
   });
@@ -77,6 +85,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   });
   // Routes register inside a plugin so the OpenAPI generator sees every one of them.
   void app.register((scoped, _opts, done) => {
+    declareContract(scoped);
     requestTracing(scoped);
     authentication(scoped, deps.identity.auth);
     scoped.get('/docs', { config: { access: 'public' }, schema: { hide: true } }, () => app.swagger());

@@ -3,6 +3,8 @@
  * message names the field or the rule, so clients can branch on the code and
  * people can read the message.
  */
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError } from '../decider.js';
 import { ConcurrencyConflictError } from '../event-store/errors.js';
@@ -75,6 +77,43 @@ const DOMAIN_STATUS: Record<string, number> = {
   invalid_tick: 400,
 };
 
+/**
+ * What fastify and its parsers refuse before a route runs, under codes of our
+ * own: fastify's `FST_ERR_*` names are its internals, and some of its
+ * messages echo the path (which may hold a token).
+ */
+const FRAMEWORK: Record<string, { code: string; message?: string }> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: { code: 'invalid_json', message: 'the body is not valid JSON' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'invalid_json', message: 'the body is empty but content-type is application/json' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'invalid_content_length' },
+  FST_ERR_CTP_BODY_TOO_LARGE: { code: 'body_too_large' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'unsupported_media_type', message: 'send the body as application/json' },
+  FST_ERR_MAX_PARAM_LENGTH: { code: 'path_too_long', message: 'a path parameter is too long' },
+  FST_ERR_BAD_URL: { code: 'invalid_url', message: 'the path is not a valid URL' },
+  FST_ERR_INVALID_URL: { code: 'invalid_url', message: 'the path is not a valid URL' },
+  FST_ERR_NOT_FOUND: { code: 'not_found' },
+};
+
+/** Any other 4xx fastify gives, by status, so every code stays one the docs list. */
+const BY_STATUS: Record<number, string> = {
+  400: 'bad_request',
+  404: 'not_found',
+  408: 'request_timeout',
+  413: 'body_too_large',
+  414: 'path_too_long',
+  415: 'unsupported_media_type',
+  431: 'headers_too_large',
+};
+
+function frameworkError(err: FastifyError): { status: number; body: ErrorBody } | undefined {
+  const status = err.statusCode;
+  if (typeof status !== 'number' || status < 400 || status >= 500) return undefined;
+  const known = err.code ? FRAMEWORK[err.code] : undefined;
+  // secure-json-parse's own refusals (a __proto__ key) are SyntaxErrors without a code.
+  const code = known?.code ?? (err instanceof SyntaxError ? 'invalid_json' : (BY_STATUS[status] ?? 'bad_request'));
+  return { status, body: { code, message: known?.message ?? (err instanceof SyntaxError ? 'the body is not valid JSON' : err.message) } };
+}
+
 interface ValidationItem {
   instancePath: string;
   message?: string;
@@ -109,11 +148,8 @@ export function toErrorResponse(err: unknown): { status: number; body: ErrorBody
   if (err instanceof AuthError) return { status: err.status, body: { code: err.code, message: err.message } };
   if (err instanceof ConcurrencyConflictError) return { status: 409, body: { code: err.code, message: err.message } };
   if (err instanceof InvalidSubjectTokenError) return { status: 400, body: { code: err.code, message: err.message } };
-  const fastifyError = err as FastifyError;
-  if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
-    const code = (fastifyError.code ?? 'bad_request').toLowerCase().replace(/^fst_err_/, '');
-    return { status: fastifyError.statusCode, body: { code, message: fastifyError.message } };
-  }
+  const framework = frameworkError(err as FastifyError);
+  if (framework) return framework;
   return { status: 500, body: { code: 'internal', message: 'internal error' } };
 }
 
@@ -122,4 +158,18 @@ export function errorHandler(err: unknown, request: FastifyRequest, reply: Fasti
   if (err instanceof AuthError && err.retryAfter) void reply.header('retry-after', String(err.retryAfter));
   if (status >= 500) request.log.error({ err }, 'request failed');
   void reply.status(status).send(body);
+}
+
+/** What Node's HTTP parser refuses (no request exists yet): the same shape, written on the socket. */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, message] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'request_timeout', 'the request took too long to arrive']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'headers_too_large', 'the request headers are too large']
+        : [400, 'bad_request', 'the request is not valid HTTP'];
+  const body = JSON.stringify({ code, message });
+  if (socket.writable) socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`);
+  socket.destroy(err);
 }

@@ -14,6 +14,7 @@ import { actorOf } from '../authenticate.js';
 import type { ApiDeps } from '../app.js';
 import { answerWritten, MIN_SEQUENCE_HEADER, SEQUENCE_HEADER, waitForProjection } from '../read-your-writes.js';
 import { body } from './schemas.js';
+import { answers, BOOLEAN, listOf, nullable, READS, SEQUENCE, shape, STRING, STRINGS, TIME, WAITS } from '../contract.js';
 
 export const OPERATOR: readonly Role[] = ['operator'];
 /** nodes.ts's NODE_ID: the id is a NATS subject token and a DNS-friendly name. */
@@ -27,6 +28,28 @@ const DESCRIPTION = {
   labels: TOKENS,
   roles: TOKENS,
 } as const;
+/** A node as the fleet read model has it (producers/fleet/views.ts). */
+const NODE_PROPERTIES = {
+  nodeId: NODE_ID,
+  address: STRING,
+  region: STRING,
+  country: STRING,
+  city: STRING,
+  labels: STRINGS,
+  roles: STRINGS,
+  health: STRING,
+  healthReason: nullable(STRING),
+  drained: BOOLEAN,
+  retired: BOOLEAN,
+  enrolled: BOOLEAN,
+  desiredTemplate: nullable(STRING),
+  appliedTemplate: nullable(STRING),
+  appliedVersion: nullable(STRING),
+  appliedAt: nullable(TIME),
+  lastError: nullable(STRING),
+  sequence: SEQUENCE,
+};
+const NODE = shape(NODE_PROPERTIES);
 const nodeParams = { type: 'object', required: ['id'], properties: { id: NODE_ID } } as const;
 
 type Description = Omit<NodeInput, 'nodeId'>;
@@ -50,19 +73,19 @@ export function fleetNodeRoutes(app: FastifyInstance, deps: ApiDeps): void {
     return reply.status(status).header(SEQUENCE_HEADER, String(seq)).header('cache-control', 'no-store').send({ ...payload, sequence: seq });
   };
 
-  app.get('/v1/fleet/nodes', { config, schema: { tags, summary: 'Every node, retired ones included, by name' } }, async (request) => {
+  app.get('/v1/fleet/nodes', { config, schema: { tags, summary: 'Every node, retired ones included, by name', response: answers({ 200: shape({ nodes: listOf(NODE) }) }, READS) } }, async (request) => {
     await waitForProjection(deps, 'fleet', request.headers[MIN_SEQUENCE_HEADER]);
     return { nodes: await fleet.views.nodes() };
   });
 
-  app.get<{ Params: { id: string } }>('/v1/fleet/nodes/:id', { config, schema: { tags, summary: 'One node: description, health, drain, enrollment, templates', params: nodeParams } }, async (request) => {
+  app.get<{ Params: { id: string } }>('/v1/fleet/nodes/:id', { config, schema: { tags, summary: 'One node: description, health, drain, enrollment, templates', response: answers({ 200: NODE }, [...READS, 404]), params: nodeParams } }, async (request) => {
     await waitForProjection(deps, 'fleet', request.headers[MIN_SEQUENCE_HEADER]);
     return fleet.views.node(request.params.id);
   });
 
   app.post<{ Body: NodeInput }>(
     '/v1/fleet/nodes',
-    { config, schema: { tags, summary: 'Register a new node (409 node_exists if the name is taken)', body: body({ nodeId: NODE_ID, ...DESCRIPTION }, ['nodeId', 'address']) } },
+    { config, schema: { tags, summary: 'Register a new node (409 node_exists if the name is taken)', response: answers({ 201: NODE }, [...WAITS, 409, 422]), body: body({ nodeId: NODE_ID, ...DESCRIPTION }, ['nodeId', 'address']) } },
     async (request, reply) => {
       const { seq } = await fleet.nodes.register(request.body, 'api', actorOf(request));
       return answerNode(reply, seq, 201, request.body.nodeId);
@@ -73,7 +96,7 @@ export function fleetNodeRoutes(app: FastifyInstance, deps: ApiDeps): void {
     '/v1/fleet/nodes/:id',
     {
       config,
-      schema: { tags, summary: 'Create or update a node; the same description again records nothing', params: nodeParams, body: body(DESCRIPTION, ['address']) },
+      schema: { tags, summary: 'Create or update a node; the same description again records nothing', response: answers({ 200: shape({ ...NODE_PROPERTIES, changed: BOOLEAN }) }, [...WAITS, 409, 422]), params: nodeParams, body: body(DESCRIPTION, ['address']) },
     },
     async (request, reply) => {
       const { seq, changed } = await fleet.nodes.describe({ ...request.body, nodeId: request.params.id }, 'api', actorOf(request));
@@ -86,7 +109,7 @@ export function fleetNodeRoutes(app: FastifyInstance, deps: ApiDeps): void {
     ['undrain', 'Undrain', 'Undo a drain'],
     ['retire', 'Retire', 'Retire for good: the name stays taken, agents are refused'],
   ] as const) {
-    app.post<{ Params: { id: string } }>(`/v1/fleet/nodes/:id/${path}`, { config, schema: { tags, summary, params: nodeParams } }, async (request, reply) => {
+    app.post<{ Params: { id: string } }>(`/v1/fleet/nodes/:id/${path}`, { config, schema: { tags, summary, response: answers({ 200: NODE }, [...WAITS, 404, 409, 422]), params: nodeParams } }, async (request, reply) => {
       const { seq } = await fleet.nodes.operate(type, request.params.id, actorOf(request));
       return answerNode(reply, seq, 200, request.params.id);
     });
@@ -94,7 +117,7 @@ export function fleetNodeRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.post<{ Params: { id: string } }>(
     '/v1/fleet/nodes/:id/enrollment-token',
-    { config, schema: { tags, summary: 'A one-time token (24 h) the node agent redeems at /v1/fleet/enroll; a new one replaces the last', params: nodeParams } },
+    { config, schema: { tags, summary: 'A one-time token (24 h) the node agent redeems at /v1/fleet/enroll; a new one replaces the last', response: answers({ 201: shape({ nodeId: NODE_ID, token: STRING, expiresAt: TIME, sequence: SEQUENCE }) }, [404, 409, 422]), params: nodeParams } },
     async (request, reply) => {
       const { seq, token, expiresAt } = await fleet.nodes.issueEnrollmentToken(request.params.id, actorOf(request));
       return answerSecret(reply, seq, 201, { nodeId: request.params.id, token, expiresAt: expiresAt.toISOString() });
@@ -105,7 +128,7 @@ export function fleetNodeRoutes(app: FastifyInstance, deps: ApiDeps): void {
     '/v1/fleet/enroll',
     {
       config: { access: 'public' },
-      schema: { tags, summary: "A node agent redeems its enrollment token, once, for its NATS credentials", security: [], body: body({ token: { type: 'string', minLength: 1, maxLength: 256 } }, ['token']) },
+      schema: { tags, summary: "A node agent redeems its enrollment token, once, for its NATS credentials", response: answers({ 200: shape({ nodeId: NODE_ID, nats: shape({ user: STRING, password: STRING, inboxPrefix: STRING }), sequence: SEQUENCE }) }, [401, 409, 422]), security: [], body: body({ token: { type: 'string', minLength: 1, maxLength: 256 } }, ['token']) },
     },
     async (request, reply) => {
       // A token naming no node answers like any other bad token (Nodes.enroll), so names cannot be probed.

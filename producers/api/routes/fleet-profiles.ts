@@ -14,6 +14,7 @@ import { actorOf } from '../authenticate.js';
 import { answerWritten, MIN_SEQUENCE_HEADER, waitForProjection } from '../read-your-writes.js';
 import { OPERATOR } from './fleet-nodes.js';
 import { body } from './schemas.js';
+import { answers, BOOLEAN, INTEGER, READS, listOf, SEQUENCE, shape, STRING, STRINGS as ANY_STRINGS, WAITS } from '../contract.js';
 
 /** profiles.ts's PROFILE_ID: it is the inbound's tag and a NATS subject token. */
 const PROFILE_ID = { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' } as const;
@@ -43,6 +44,17 @@ const SHAPE = {
   settings: SETTINGS,
 } as const;
 
+/** A profile as answers show it: the settings sent, plus the REALITY public key the server derived. */
+const PROFILE = shape({
+  profileId: PROFILE_ID,
+  kind: { type: 'string', enum: [...PROFILE_KINDS] },
+  port: INTEGER,
+  labels: ANY_STRINGS,
+  settings: shape({ ...SETTINGS.properties, publicKey: STRING }, [...Object.keys(SETTINGS.properties), 'publicKey']),
+  removed: BOOLEAN,
+  sequence: SEQUENCE,
+});
+
 type ProfileBody = { profileId: string; kind: string; port: number; labels?: string[]; settings?: Record<string, unknown> };
 
 export function fleetProfileRoutes(app: FastifyInstance, deps: ApiDeps): void {
@@ -54,12 +66,12 @@ export function fleetProfileRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const answerProfile = (reply: FastifyReply, seq: number, status: number, profileId: string) =>
     answerWritten(deps, reply, 'fleet', seq, status, async (): Promise<Record<string, unknown>> => ({ ...(await profiles.view(profileId)) }));
 
-  app.get('/v1/fleet/profiles', { config, schema: { tags, summary: 'Live profiles (removed ones left out), by id' } }, async (request) => {
+  app.get('/v1/fleet/profiles', { config, schema: { tags, summary: 'Live profiles (removed ones left out), by id', response: answers({ 200: shape({ profiles: listOf(PROFILE) }) }, READS) } }, async (request) => {
     await waitForProjection(deps, 'fleet', request.headers[MIN_SEQUENCE_HEADER]);
     return { profiles: await profiles.list() };
   });
 
-  app.get<{ Params: { id: string } }>('/v1/fleet/profiles/:id', { config, schema: { tags, summary: 'One profile, removed or not, with its public settings', params: profileParams } }, async (request) => {
+  app.get<{ Params: { id: string } }>('/v1/fleet/profiles/:id', { config, schema: { tags, summary: 'One profile, removed or not, with its public settings', response: answers({ 200: PROFILE }, [...READS, 404]), params: profileParams } }, async (request) => {
     await waitForProjection(deps, 'fleet', request.headers[MIN_SEQUENCE_HEADER]);
     return profiles.view(request.params.id);
   });
@@ -70,7 +82,7 @@ export function fleetProfileRoutes(app: FastifyInstance, deps: ApiDeps): void {
       config,
       schema: {
         tags,
-        summary: 'Create a profile; vless-reality gets a fresh key pair (the answer has the public key and short ids)',
+        summary: 'Create a profile; vless-reality gets a fresh key pair (the answer has the public key and short ids)', response: answers({ 201: PROFILE }, [...WAITS, 409, 422]),
         body: body({ profileId: PROFILE_ID, kind: { type: 'string', enum: [...PROFILE_KINDS] }, ...SHAPE }, ['profileId', 'kind', 'port']),
       },
     },
@@ -86,7 +98,7 @@ export function fleetProfileRoutes(app: FastifyInstance, deps: ApiDeps): void {
       config,
       schema: {
         tags,
-        summary: 'Replace port, labels and settings; the kind and the REALITY keys stay (a new key pair is a new profile)',
+        summary: 'Replace port, labels and settings; the kind and the REALITY keys stay (a new key pair is a new profile)', response: answers({ 200: PROFILE }, [...WAITS, 404, 409, 422]),
         params: profileParams,
         body: body(SHAPE, ['port']),
       },
@@ -99,7 +111,7 @@ export function fleetProfileRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.delete<{ Params: { id: string } }>(
     '/v1/fleet/profiles/:id',
-    { config, schema: { tags, summary: 'Remove a profile; nodes drop it at the next rollout', params: profileParams } },
+    { config, schema: { tags, summary: 'Remove a profile; nodes drop it at the next rollout', response: answers({ 200: shape({ profileId: PROFILE_ID, removed: BOOLEAN, sequence: SEQUENCE }) }, [...WAITS, 404, 409, 422]), params: profileParams } },
     async (request, reply) => {
       const { seq } = await profiles.remove(request.params.id, actorOf(request));
       return answerWritten(deps, reply, 'fleet', seq, 200, { profileId: request.params.id, removed: true });

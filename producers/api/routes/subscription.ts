@@ -15,6 +15,7 @@ import type { ApiDeps } from '../app.js';
 import { principalOf, SIGNED_IN } from '../authenticate.js';
 import { HttpError } from '../errors.js';
 import { MIN_SEQUENCE_HEADER, waitForProjection } from '../read-your-writes.js';
+import { answers, READS, shape, STRING } from '../contract.js';
 
 const FORMATS = ['base64', 'singbox', 'clash'] as const;
 type Format = (typeof FORMATS)[number];
@@ -39,7 +40,7 @@ export function subscriptionRoutes(app: FastifyInstance, deps: ApiDeps): void {
       schema: {
         tags,
         summary: 'Your subscription link for proxy clients; it changes when you rotate your proxy credentials',
-        response: { 200: { type: 'object', properties: { token: { type: 'string' }, url: { type: 'string' } } } },
+        response: answers({ 200: shape({ token: STRING, url: STRING }) }, [...READS, 404]),
       },
     },
     async (request, reply) => {
@@ -61,6 +62,18 @@ export function subscriptionRoutes(app: FastifyInstance, deps: ApiDeps): void {
         params: { type: 'object', required: ['token'], properties: { token: { type: 'string', minLength: 1, maxLength: 100 } } },
         // No additionalProperties: false here: some clients append parameters of their own to the URL they were given.
         querystring: { type: 'object', properties: { format: { type: 'string', enum: [...FORMATS], default: 'base64' } } },
+        response: answers(
+          {
+            200: {
+              content: {
+                'text/plain': { schema: { type: 'string', description: 'share links, one a line, base64-encoded' } },
+                'application/json': { schema: { type: 'object', additionalProperties: true, description: 'a sing-box configuration' } },
+                'text/yaml': { schema: { type: 'string', description: 'a Clash.Meta configuration' } },
+              },
+            },
+          },
+          [404],
+        ),
       },
     },
     async (request, reply) => {

@@ -13,6 +13,7 @@ import { HttpError } from '../errors.js';
 import { MIN_SEQUENCE_HEADER, waitForProjection } from '../read-your-writes.js';
 import { NODE_ID } from './fleet-nodes.js';
 import { UUID } from './schemas.js';
+import { answers, READS, shape, STRING, TIME } from '../contract.js';
 
 const BYTES = { type: 'string', pattern: '^[0-9]+$', description: 'bytes, as a decimal string' } as const;
 const MONTH = { type: 'string', pattern: '^[0-9]{4}-(0[1-9]|1[0-2])$' } as const;
@@ -54,19 +55,16 @@ export function usageRoutes(app: FastifyInstance, deps: ApiDeps): void {
             nodeId: NODE_ID,
           },
         },
-        response: {
-          200: {
-            type: 'object',
-            properties: {
-              granularity: { type: 'string' },
-              from: { type: 'string' },
-              to: { type: 'string' },
-              userId: { type: 'string' },
-              nodeId: { type: 'string' },
-              buckets: { type: 'array', items: { type: 'object', properties: { start: { type: 'string' }, uplink: BYTES, downlink: BYTES } } },
-            },
+        response: answers(
+          {
+            // One of userId and nodeId: the scope asked for.
+            200: shape(
+              { granularity: { type: 'string', enum: ['hour', 'day'] }, from: TIME, to: TIME, userId: UUID, nodeId: NODE_ID, buckets: { type: 'array', items: shape({ start: TIME, uplink: BYTES, downlink: BYTES }) } },
+              ['userId', 'nodeId'],
+            ),
           },
-        },
+          READS,
+        ),
       },
     },
     async (request) => {
@@ -94,9 +92,7 @@ export function usageRoutes(app: FastifyInstance, deps: ApiDeps): void {
         tags,
         summary: 'Uplink, downlink and their total in one UTC calendar month (default: this one); yours, or any user for operators',
         querystring: { type: 'object', additionalProperties: false, properties: { month: MONTH, userId: UUID } },
-        response: {
-          200: { type: 'object', properties: { userId: { type: 'string' }, month: { type: 'string' }, uplink: BYTES, downlink: BYTES, total: BYTES } },
-        },
+        response: answers({ 200: shape({ userId: UUID, month: { ...MONTH, ...STRING }, uplink: BYTES, downlink: BYTES, total: BYTES }) }, READS),
       },
     },
     async (request) => {

@@ -5,12 +5,13 @@ import type { ApiDeps } from '../app.js';
 import { HttpError } from '../errors.js';
 import { MIN_SEQUENCE_HEADER, SEQUENCE_HEADER, waitForProjection } from '../read-your-writes.js';
 import { idParams } from './schemas.js';
-import { userView } from './views.js';
+import { USER, userView } from './views.js';
+import { answers, READS } from '../contract.js';
 
 export function userRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get<{ Params: { id: string } }>(
     '/v1/users/:id',
-    { config: { access: SIGNED_IN }, schema: { tags: ['users'], summary: 'A user: yourself, or anyone for admins and operators', params: idParams } },
+    { config: { access: SIGNED_IN }, schema: { tags: ['users'], summary: 'A user: yourself, or anyone for admins and operators', response: answers({ 200: USER }, [...READS, 404]), params: idParams } },
     async (request, reply) => {
       const principal = principalOf(request);
       const staff = principal.roles.includes('admin') || principal.roles.includes('operator');

@@ -1,6 +1,9 @@
 /** How users, sessions and API keys look in answers, wherever a route shows them. */
 import type { SessionInfo } from '../../identity/tokens/refresh-sessions.js';
 import type { ApiKeyTable, UserTable } from '../../../schema/database.js';
+import { USER_STATUSES } from '../../../projectors/identity/users.queries.js';
+import { BOOLEAN, nullable, SEQUENCE, shape, STRING, STRINGS, TIME } from '../contract.js';
+import { UUID } from './schemas.js';
 
 export function userView(user: UserTable) {
   return {
@@ -37,3 +40,22 @@ export function apiKeyView(key: Pick<ApiKeyTable, 'id' | 'name' | 'roles' | 'iss
     ...(lastUsedAt === undefined ? {} : { lastUsedAt: lastUsedAt ? new Date(lastUsedAt).toISOString() : null }),
   };
 }
+
+/** The schemas of these views, for the routes' response declarations. */
+export const USER_PROPERTIES = {
+  id: UUID,
+  email: nullable(STRING),
+  displayName: nullable(STRING),
+  status: { type: 'string', enum: [...USER_STATUSES] },
+  emailVerified: BOOLEAN,
+  roles: STRINGS,
+  totpEnabled: BOOLEAN,
+  suspendedReason: nullable(STRING),
+  registeredAt: TIME,
+  sequence: SEQUENCE,
+};
+export const USER = shape(USER_PROPERTIES);
+export const SESSION_PROPERTIES = { id: STRING, device: STRING, ip: STRING, createdAt: TIME, lastSeenAt: TIME };
+export const SESSION = shape(SESSION_PROPERTIES);
+/** `lastUsedAt` only where the route looks it up (your own keys). */
+export const API_KEY = shape({ id: UUID, name: STRING, roles: STRINGS, issuedAt: TIME, revokedAt: nullable(TIME), lastUsedAt: nullable(TIME) }, ['lastUsedAt']);

@@ -1,0 +1,130 @@
+/**
+ * Every answer an integration test gets through `client()` is checked against
+ * the API's own OpenAPI document (`GET /docs`): the status must be declared
+ * for the operation, the body must match that status's schema (objects the
+ * document leaves open are the only ones allowed properties it does not
+ * list), and an error's code must be in the error table of docs/api.md. A
+ * mismatch fails the calling test, so the document cannot drift from the code.
+ */
+import { readFileSync } from 'node:fs';
+import AjvCompiler from '@fastify/ajv-compiler';
+import { ERROR } from '../../producers/api/contract.js';
+
+type Schema = Record<string, unknown>;
+interface Response {
+  content?: Record<string, { schema: Schema }>;
+}
+interface Operation {
+  method: string;
+  template: string;
+  pattern: RegExp;
+  /** Static segments first, so /v1/keys/{userId}/transparency is not taken for a longer parameter. */
+  rank: number[];
+  responses: Record<string, Response>;
+}
+type Validate = ((data: unknown) => boolean) & { errors?: { instancePath: string; message?: string }[] | null };
+
+/** Routes the document hides on purpose: probes, metrics and the document itself. */
+const HIDDEN = new Set(['/health', '/ready', '/metrics', '/docs']);
+
+const compile = AjvCompiler()({}, { customOptions: { coerceTypes: false, useDefaults: false, removeAdditional: false, allErrors: true, strict: false } }) as unknown as (route: { schema: Schema }) => Validate;
+
+/** Objects the document does not declare open are closed: a property the schema forgot is a mismatch. */
+function closed(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(closed);
+  if (!schema || typeof schema !== 'object') return schema;
+  const out: Schema = {};
+  for (const [k, v] of Object.entries(schema)) out[k] = k === 'properties' ? Object.fromEntries(Object.entries(v as Schema).map(([p, s]) => [p, closed(s)])) : closed(v);
+  if (out['properties'] && out['additionalProperties'] === undefined) out['additionalProperties'] = false;
+  return out;
+}
+
+let documentedCodes: Set<string> | undefined;
+/** The codes in the error table of docs/api.md (every backticked lower-case word of its rows). */
+function errorCodes(): Set<string> {
+  if (documentedCodes) return documentedCodes;
+  const text = readFileSync(new URL('../../docs/api.md', import.meta.url), 'utf8');
+  const section = text.slice(text.indexOf('## Errors'));
+  const table = section.split('\n').filter((line) => line.startsWith('| '));
+  documentedCodes = new Set(table.flatMap((line) => [...line.matchAll(/`([a-z][a-z0-9_]*)`/g)].map((m) => m[1] ?? '')));
+  return documentedCodes;
+}
+
+class Contract {
+  private readonly operations: Operation[] = [];
+  private readonly validators = new Map<string, Validate>();
+
+  constructor(document: { paths: Record<string, Record<string, { responses: Record<string, Response> }>> }) {
+    for (const [template, methods] of Object.entries(document.paths)) {
+      const segments = template.split('/');
+      const pattern = new RegExp(`^${segments.map((s) => (s.startsWith('{') ? '[^/]+' : s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/')}$`);
+      const rank = segments.map((s) => (s.startsWith('{') ? 1 : 0));
+      for (const [method, operation] of Object.entries(methods)) this.operations.push({ method: method.toUpperCase(), template, pattern, rank, responses: operation.responses });
+    }
+    this.operations.sort((a, b) => compareRanks(a.rank, b.rank));
+  }
+
+  check(method: string, url: string, status: number, contentType: string | null, text: string): void {
+    const path = url.split('?')[0] ?? url;
+    if (HIDDEN.has(path)) return;
+    const operation = this.operations.find((o) => o.method === method.toUpperCase() && o.pattern.test(path));
+    const where = `${method} ${operation?.template ?? path} → ${status}`;
+    if (!operation) {
+      // No such route: fastify's not-found answer, in the error shape.
+      if (status !== 404) throw new Error(`contract: ${where}: the OpenAPI document has no such operation`);
+      return this.validate(`404 ${where}`, ERROR, JSON.parse(text), where);
+    }
+    const response = operation.responses[String(status)];
+    if (!response) throw new Error(`contract: ${where}: status ${status} is not declared (declared: ${Object.keys(operation.responses).join(', ')})`);
+    if (!response.content) {
+      if (text !== '') throw new Error(`contract: ${where}: the document declares no body, the answer has one`);
+      return;
+    }
+    const type = (contentType ?? '').split(';')[0]?.trim() ?? '';
+    const media = response.content[type];
+    if (!media) throw new Error(`contract: ${where}: content-type ${type} is not declared (declared: ${Object.keys(response.content).join(', ')})`);
+    const body: unknown = type === 'application/json' ? JSON.parse(text) : text;
+    this.validate(`${operation.method} ${operation.template} ${status} ${type}`, media.schema, body, where);
+    if (status >= 400) {
+      const code = (body as { code?: string }).code ?? '';
+      if (!errorCodes().has(code)) throw new Error(`contract: ${where}: error code ${code} is not in the error table of docs/api.md`);
+    }
+  }
+
+  private validate(key: string, schema: Schema, body: unknown, where: string): void {
+    let validate = this.validators.get(key);
+    if (!validate) {
+      validate = compile({ schema: closed(schema) as Schema });
+      this.validators.set(key, validate);
+    }
+    if (!validate(body)) {
+      const problems = (validate.errors ?? []).map((e) => `${e.instancePath || '(body)'} ${e.message ?? ''}`).join('; ');
+      throw new Error(`contract: ${where}: the body does not match the document: ${problems}\n${JSON.stringify(body).slice(0, 2000)}`);
+    }
+  }
+}
+
+function compareRanks(a: number[], b: number[]): number {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const d = (a[i] ?? -1) - (b[i] ?? -1);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+const contracts = new Map<string, Promise<Contract>>();
+
+/** The contract of the API at baseUrl, fetched once per API. */
+function contractOf(baseUrl: string): Promise<Contract> {
+  let contract = contracts.get(baseUrl);
+  if (!contract) {
+    contract = fetch(`${baseUrl}/docs`).then(async (res) => new Contract((await res.json()) as ConstructorParameters<typeof Contract>[0]));
+    contracts.set(baseUrl, contract);
+  }
+  return contract;
+}
+
+/** Throws when the answer breaks the API's OpenAPI document. */
+export async function checkAnswer(baseUrl: string, method: string, url: string, status: number, contentType: string | null, text: string): Promise<void> {
+  (await contractOf(baseUrl)).check(method, url, status, contentType, text);
+}
