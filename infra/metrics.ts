@@ -4,12 +4,15 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+const PREFIX = 'relaygrid_';
+const MISNAMED_DEFAULT_GAUGES = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
 export class Metrics {
   readonly registry = new Registry();
 
   readonly projectorLag = new Gauge({
     name: 'relaygrid_projector_lag_events',
-    help: 'Events of the projector\'s subject filter not yet applied (its consumer\'s pending count; when stopped, the failed event and all behind it)',
+    help: 'Events of the projector\'s subject filter after its checkpoint, not yet applied (set from its first moment, on a standby too; when stopped, the failed event and all behind it)',
     labelNames: ['projector'],
     registers: [this.registry],
   });
@@ -128,6 +131,12 @@ export class Metrics {
   });
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
-    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'relaygrid_' });
+    if (options.defaultMetrics ?? true) {
+      collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
+      // prom-client names these gauges `…_total`, which Prometheus reserves for counters (`promtool check
+      // metrics` rejects them). They are only the sums of the same gauges without the suffix, which count
+      // by type: `sum(relaygrid_nodejs_active_handles)` gives the same number.
+      for (const name of MISNAMED_DEFAULT_GAUGES) this.registry.removeSingleMetric(`${PREFIX}${name}`);
+    }
   }
 }
