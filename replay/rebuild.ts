@@ -102,7 +102,7 @@ async function projectToTail(rt: Runtime, projection: Projection, onLag: (lag: n
       const status = projector.status();
       if (status.state === 'stopped') throw new Error(`rebuild stopped at sequence ${status.failure?.seq}: ${status.failure?.error}`);
       // Lag is measured after a batch: before the first one there is none to report.
-      if (status.state !== 'running' || status.checkpoint === 0) continue;
+      if (status.state !== 'running' || status.checkpoint === 0 || status.lag === null) continue;
       onLag(status.lag);
       if (status.lag > 0) continue;
       // No lag, and nothing newer in the stream than what the consumer has seen.

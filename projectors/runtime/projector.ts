@@ -18,6 +18,7 @@ import type { SchemaDocument } from '../../infra/streams/schema-bucket.js';
 import { contextFromTraceparent, tracer } from '../../infra/tracing.js';
 import { isTransientInfraError } from '../../infra/transient.js';
 import type { Database } from '../../schema/database.js';
+import { pendingFrom } from '../../replay/range.js';
 import { advanceCheckpoint, CheckpointFencedError, readCheckpoint } from './checkpoints.js';
 import { LeaderLock } from './leader-lock.js';
 import { LeaderLoop } from './leader-loop.js';
@@ -40,7 +41,8 @@ export interface ProjectorStatus {
   name: string;
   state: ProjectorState;
   checkpoint: number;
-  lag: number;
+  /** Null until first measured (a moment after start). */
+  lag: number | null;
   failure?: ProjectorFailure;
 }
 
@@ -59,7 +61,12 @@ export interface ProjectorDeps {
   batchSize?: number;
   standbyPollMs?: number;
   stoppedPollMs?: number;
+  /** How often the lag is measured from the stream while no batch has updated it (default 5 s). */
+  lagPollMs?: number;
 }
+
+/** Lag measurements while no batch moves the lag: a standby, a stopped, retrying or hung projector. */
+export const DEFAULT_LAG_POLL_MS = 5000;
 
 /** The events of a message, or why it cannot be decoded (an unknown schema may still be learned). */
 function tryDecode(registry: SchemaRegistry, raw: RawMessage): StoredEvent[] | Error {
@@ -84,7 +91,11 @@ interface DecodedBatch {
 export class Projector {
   private state: ProjectorState = 'starting';
   private checkpoint = 0;
-  private lag = 0;
+  private lag: number | null = null;
+  /** Bumped by every lag a batch reports, so a measurement begun before it does not overwrite it. */
+  private lagGeneration = 0;
+  private lagTimer: NodeJS.Timeout | undefined;
+  private measuring = false;
   private failure: ProjectorFailure | undefined;
   private messages: ConsumerMessages | undefined;
   private readonly loop: LeaderLoop;
@@ -106,6 +117,10 @@ export class Projector {
         if (this.state === 'stopped') await this.waitWhileStopped();
       },
       isFenced: (err) => err instanceof CheckpointFencedError,
+      // Retrying (NATS or Postgres away, stream missing): not running until project() says so again.
+      onFailure: () => {
+        if (this.state === 'running') this.state = 'starting';
+      },
     });
     this.stream = deps.names.stream(deps.projection.context);
     this.log = deps.log.child({ projector: deps.projection.name });
@@ -122,13 +137,64 @@ export class Projector {
 
   /** Runs until close(): waits as a standby until it holds the lock, then projects. */
   async run(): Promise<void> {
-    await this.loop.run();
-    this.state = 'closed';
+    this.watchLag();
+    try {
+      await this.loop.run();
+    } finally {
+      clearInterval(this.lagTimer);
+      this.state = 'closed';
+    }
   }
 
   async close(): Promise<void> {
+    clearInterval(this.lagTimer);
     this.messages?.stop();
     await this.loop.close();
+  }
+
+  /**
+   * The lag series exists from the start and stays true when no batch updates it: a projector
+   * that is a standby, stopped, retrying or wedged before (or in) a batch still shows how far
+   * behind the read model is. Measured from the checkpoint in Postgres, which every instance
+   * shares, so a standby reports the same lag as the leader.
+   */
+  private watchLag(): void {
+    let measuredGeneration = -1;
+    const tick = () => {
+      if (this.lagGeneration === measuredGeneration) void this.measureLag();
+      measuredGeneration = this.lagGeneration;
+    };
+    void this.measureLag();
+    measuredGeneration = this.lagGeneration;
+    this.lagTimer = setInterval(tick, this.deps.lagPollMs ?? DEFAULT_LAG_POLL_MS);
+    this.lagTimer.unref();
+  }
+
+  private async measureLag(): Promise<void> {
+    if (this.measuring) return; // a slow server: one measurement at a time
+    this.measuring = true;
+    const generation = this.lagGeneration;
+    try {
+      const checkpoint = await readCheckpoint(this.deps.db, this.name, this.stream);
+      const lag = await pendingFrom(this.deps.nats, this.stream, checkpoint + 1, this.deps.projection.filter(this.deps.names));
+      if (generation === this.lagGeneration && this.state !== 'closed') this.setLag(lag);
+    } catch (err) {
+      // The last value stays: NATS or Postgres is away, which /ready reports.
+      this.log.debug({ err }, 'lag not measured');
+    } finally {
+      this.measuring = false;
+    }
+  }
+
+  private setLag(lag: number): void {
+    this.lag = lag;
+    this.deps.metrics.projectorLag.set({ projector: this.name }, lag);
+  }
+
+  /** A lag the batch loop knows (it is newer than any measurement in flight). */
+  private reportLag(lag: number): void {
+    this.lagGeneration++;
+    this.setLag(lag);
   }
 
   private async project(): Promise<void> {
@@ -158,8 +224,7 @@ export class Projector {
         const ok = await this.flush(batch);
         batch = [];
         if (!ok) break; // stop() has set the lag from the failed message
-        this.lag = pending;
-        metrics.projectorLag.set({ projector: this.name }, pending);
+        this.reportLag(pending);
         if (this.loop.closed) break;
       }
     } finally {
@@ -279,8 +344,7 @@ export class Projector {
     this.failure = { seq: msg.seq, eventId, eventType, error: error.message };
     this.state = 'stopped';
     // The failed message and everything after it in this projector's filter are waiting.
-    this.lag = msg.info.pending + 1;
-    this.deps.metrics.projectorLag.set({ projector: this.name }, this.lag);
+    this.reportLag(msg.info.pending + 1);
     this.deps.metrics.projectorStopped.set({ projector: this.name }, 1);
     this.log.error({ seq: msg.seq, eventId, eventType, err: error }, 'projector stopped on an event it cannot apply');
   }
