@@ -14,6 +14,7 @@ import type { Kysely } from 'kysely';
 import type { MessagingConfig } from '../infra/config.js';
 import type { Logger } from '../infra/logger.js';
 import type { Metrics } from '../infra/metrics.js';
+import type { ReadinessReport } from '../infra/readiness.js';
 import type { Nats } from '../infra/nats/connection.js';
 import type { Names } from '../infra/naming.js';
 import type { EventStore } from '../producers/event-store/event-store.js';
@@ -44,6 +45,8 @@ export interface GatewayDeps {
   metrics: Metrics;
   log: Logger;
   config: MessagingConfig;
+  /** GET /ready answers this (infra/readiness.ts); without it the gateway serves no /ready. */
+  readiness?: () => Promise<ReadinessReport>;
 }
 
 /** How far past RG_WS_MAX_FRAME_BYTES a frame may be and still get an error frame rather than a dropped connection. */
@@ -129,9 +132,20 @@ export class Gateway {
     this.app.get('/health', (res) => {
       res.cork(() => res.writeHeader('content-type', 'application/json').end(JSON.stringify({ status: 'ok', gateway: this.id, connections: this.connections.size })));
     });
-    this.app.get('/metrics', (res) => this.serveMetrics(res));
+    this.app.get('/metrics', (res) =>
+      this.answerLater(res, async () => ({ status: '200 OK', type: d.metrics.registry.contentType, body: await d.metrics.registry.metrics() })),
+    );
+    const readiness = d.readiness;
+    if (readiness) {
+      this.app.get('/ready', (res) =>
+        this.answerLater(res, async () => {
+          const report = await readiness();
+          return { status: report.ready ? '200 OK' : '503 Service Unavailable', type: 'application/json', body: JSON.stringify(report) };
+        }),
+      );
+    }
     this.app.any('/*', (res) => {
-      res.cork(() => res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').end('{"code":"not_found","message":"the gateway serves GET /v1/ws"}'));
+      res.cork(() => res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').end('{"code":"not_found","message":"the gateway serves GET /v1/ws, /health, /ready and /metrics"}'));
     });
   }
 
@@ -612,14 +626,21 @@ export class Gateway {
     }
   }
 
-  private serveMetrics(res: HttpResponse): void {
+  /** An HTTP answer produced asynchronously: uWS needs onAborted first, and nothing written to a response the client dropped. */
+  private answerLater(res: HttpResponse, produce: () => Promise<{ status: string; type: string; body: string }>): void {
     let aborted = false;
     res.onAborted(() => {
       aborted = true;
     });
-    void this.d.metrics.registry.metrics().then((text) => {
-      if (!aborted) res.cork(() => res.writeHeader('content-type', this.d.metrics.registry.contentType).end(text));
-    });
+    produce().then(
+      ({ status, type, body }) => {
+        if (!aborted) res.cork(() => res.writeStatus(status).writeHeader('content-type', type).end(body));
+      },
+      (err: unknown) => {
+        this.d.log.error({ err }, 'gateway endpoint failed');
+        if (!aborted) res.cork(() => res.writeStatus('500 Internal Server Error').writeHeader('content-type', 'application/json').end('{"code":"internal","message":"internal error"}'));
+      },
+    );
   }
 }
 

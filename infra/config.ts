@@ -23,6 +23,8 @@ export interface Config {
   namespace: string;
   apiPort: number;
   gatewayPort: number;
+  /** Where the roles without a port of their own serve /health, /ready and /metrics. */
+  opsPorts: OpsPorts;
   /** Stream replicas: 1 on one machine, 3 on a cluster. */
   streamReplicas: number;
   logLevel: string;
@@ -34,6 +36,13 @@ export interface Config {
   masterKey: Buffer | undefined;
   auth: AuthConfig;
   messaging: MessagingConfig;
+}
+
+/** One port per role, so that roles run alone on one host do not collide. */
+export interface OpsPorts {
+  projector: number;
+  fleetWorker: number;
+  auditWorker: number;
 }
 
 /** The messenger gateway's retention and limits (docs/messaging.md). */
@@ -91,6 +100,7 @@ export const DEFAULTS = {
   namespace: 'rg',
   apiPort: 8080,
   gatewayPort: 8081,
+  opsPorts: { projector: 8082, fleetWorker: 8083, auditWorker: 8084 },
   streamReplicas: 1,
   logLevel: 'info',
   auth: {
@@ -222,6 +232,11 @@ export function loadConfig(env: Env = process.env): Config {
     namespace,
     apiPort: integer(env, 'RG_API_PORT', DEFAULTS.apiPort, 0, 65535),
     gatewayPort: integer(env, 'RG_GATEWAY_PORT', DEFAULTS.gatewayPort, 0, 65535),
+    opsPorts: {
+      projector: integer(env, 'RG_PROJECTOR_PORT', DEFAULTS.opsPorts.projector, 0, 65535),
+      fleetWorker: integer(env, 'RG_FLEET_WORKER_PORT', DEFAULTS.opsPorts.fleetWorker, 0, 65535),
+      auditWorker: integer(env, 'RG_AUDIT_WORKER_PORT', DEFAULTS.opsPorts.auditWorker, 0, 65535),
+    },
     streamReplicas: integer(env, 'RG_STREAM_REPLICAS', DEFAULTS.streamReplicas, 1, 5),
     logLevel,
     masterKey: masterKey(env),

@@ -8,7 +8,7 @@ import { openFleet } from './fleet.js';
 import { Subscriptions } from '../../producers/fleet/subscriptions.js';
 import { CheckpointWatcher } from '../../projectors/runtime/checkpoint-watcher.js';
 import type { ProjectorStatus } from '../../projectors/runtime/projector.js';
-import { readinessProbe } from '../readiness.js';
+import { readinessProbe, type ReadinessReport } from '../readiness.js';
 import { requireMasterKey } from '../config.js';
 import { Identity } from '../../producers/identity/identity.js';
 import { Messaging } from '../../producers/messaging/messaging.js';
@@ -25,6 +25,8 @@ export interface RunningApi {
 }
 
 export interface ApiOptions {
+  /** The process's readiness (`serve` covers every role in it); else NATS, Postgres, Redis and these projectors. */
+  readiness?: () => Promise<ReadinessReport>;
   projectorStatus?: () => ProjectorStatus[];
   host?: string;
   readTimeoutMs?: number;
@@ -55,7 +57,7 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
     watcher,
     metrics: rt.metrics,
     log: rt.log,
-    readiness: readinessProbe({ nats: rt.nats, db: rt.db, redis: rt.redis, projectors: opts.projectorStatus ?? (() => []) }),
+    readiness: opts.readiness ?? readinessProbe({ nats: rt.nats, db: rt.db, redis: rt.redis, projectors: opts.projectorStatus ?? (() => []) }),
     ...(opts.readTimeoutMs ? { readTimeoutMs: opts.readTimeoutMs } : {}),
   });
   const address = await app.listen({ port: rt.config.apiPort, host: opts.host ?? '0.0.0.0' });

@@ -3,6 +3,7 @@ import { Gateway } from '../../gateways/gateway.js';
 import { EventStore } from '../../producers/event-store/event-store.js';
 import type { Runtime } from '../runtime.js';
 import { openIdentity } from './api.js';
+import { readinessProbe, type ReadinessReport } from '../readiness.js';
 
 export interface RunningGateway {
   gateway: Gateway;
@@ -10,12 +11,20 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
-export async function startGateway(rt: Runtime, opts: { host?: string; port?: number } = {}): Promise<RunningGateway> {
+export interface GatewayOptions {
+  host?: string;
+  port?: number;
+  /** The process's readiness (`serve` covers every role in it); else NATS, Postgres and Redis. */
+  readiness?: () => Promise<ReadinessReport>;
+}
+
+export async function startGateway(rt: Runtime, opts: GatewayOptions = {}): Promise<RunningGateway> {
   const store = new EventStore(rt.nats, rt.names, rt.registry);
   // Only the token check and the revocation list: the gateway verifies access JWTs, it does not log anyone in.
   const identity = openIdentity(rt);
   await identity.start();
-  const gateway = new Gateway({ ...rt, store, auth: identity.auth, revocations: identity.deps.revocations, config: rt.config.messaging });
+  const readiness = opts.readiness ?? readinessProbe({ nats: rt.nats, db: rt.db, redis: rt.redis });
+  const gateway = new Gateway({ ...rt, store, auth: identity.auth, revocations: identity.deps.revocations, config: rt.config.messaging, readiness });
   const port = await gateway.start(opts.port ?? rt.config.gatewayPort, opts.host ?? '0.0.0.0');
   rt.log.info({ gateway: gateway.id, port }, 'gateway listening');
   return {
