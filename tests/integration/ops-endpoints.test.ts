@@ -21,7 +21,7 @@ import { LeaderLock } from '../../projectors/runtime/leader-lock.js';
 import { Projector } from '../../projectors/runtime/projector.js';
 import { projectorDeps } from '../../infra/roles/projectors.js';
 import { generateKeyPair } from '../../replay/audit/note.js';
-import { CLI, sandboxEnv } from '../support/cli.js';
+import { CLI, runCli, sandboxEnv } from '../support/cli.js';
 import { eventually, isolated, type Isolated } from '../support/isolated.js';
 import { testUsers } from '../support/users.js';
 
@@ -177,6 +177,13 @@ describe('each role run alone serves /health, /ready and /metrics', () => {
       expect(promtool(scrape), r.command).toEqual({ status: 0, lines: [] });
     }
     expect(await (await fetch(`${role('fleet-worker').url}/metrics`)).text()).toMatch(/relaygrid_fleet_agent_requests_total\{op="desired",outcome="refused"\} 1/);
+  });
+
+  it('a port in use stops a second projector at start with one line naming the variable', async () => {
+    const { port } = role('projector');
+    const result = await runCli(env.config, ['projector', 'users'], { RG_PROJECTOR_PORT: String(port) });
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim()).toBe(`relaygrid: RG_PROJECTOR_PORT: port ${port} is in use: give each projector on this host a port of its own (0 picks a free one)`);
   });
 
   it('a standby measures its lag again as events arrive, without ever writing a batch', async () => {

@@ -5,6 +5,8 @@ describe('configuration', () => {
   it('has working defaults', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({ namespace: 'rg', apiPort: 8080, gatewayPort: 8081, natsUrl: 'nats://127.0.0.1:4222' });
+    // One port per role, so that roles run alone on one host do not collide.
+    expect(config.opsPorts).toEqual({ projector: 8082, fleetWorker: 8083, auditWorker: 8084 });
     expect(config.auth).toMatchObject({ accessTokenTtlSeconds: 300, trustProxy: false });
     // No master key unless one is given: the roles that need it ask for it (requireMasterKey).
     expect(config.masterKey).toBeUndefined();
@@ -18,6 +20,9 @@ describe('configuration', () => {
   it.each([
     ['RG_API_PORT', 'eighty', /RG_API_PORT: "eighty" is not a whole number/],
     ['RG_GATEWAY_PORT', '70000', /RG_GATEWAY_PORT: 70000 is outside/],
+    ['RG_PROJECTOR_PORT', 'any', /RG_PROJECTOR_PORT: "any" is not a whole number/],
+    ['RG_FLEET_WORKER_PORT', '65536', /RG_FLEET_WORKER_PORT: 65536 is outside/],
+    ['RG_AUDIT_WORKER_PORT', '-1', /RG_AUDIT_WORKER_PORT: "-1" is not a whole number/],
     ['RG_NAMESPACE', 'Prod.1', /RG_NAMESPACE/],
     ['DATABASE_URL', 'mysql://x', /DATABASE_URL: scheme "mysql"/],
     ['NATS_URL', 'not a url', /NATS_URL/],

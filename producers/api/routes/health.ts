@@ -1,6 +1,6 @@
 /**
- * /health: the process is alive. /ready: it can do its job (NATS, Postgres,
- * Redis answer; no projector is stopped). /metrics: Prometheus.
+ * /health: the process is alive. /ready: it can do its job (the process's
+ * readiness, infra/readiness.ts). /metrics: Prometheus.
  */
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../app.js';
