@@ -95,7 +95,7 @@ export class Projector {
   /** Bumped by every lag a batch reports, so a measurement begun before it does not overwrite it. */
   private lagGeneration = 0;
   private lagTimer: NodeJS.Timeout | undefined;
-  private measuring = false;
+  private measurement: Promise<void> | undefined;
   private failure: ProjectorFailure | undefined;
   private messages: ConsumerMessages | undefined;
   private readonly loop: LeaderLoop;
@@ -143,6 +143,7 @@ export class Projector {
     } finally {
       clearInterval(this.lagTimer);
       this.state = 'closed';
+      await this.measurement; // nothing of this projector's outlives run()
     }
   }
 
@@ -161,29 +162,31 @@ export class Projector {
   private watchLag(): void {
     let measuredGeneration = -1;
     const tick = () => {
-      if (this.lagGeneration === measuredGeneration) void this.measureLag();
+      if (this.lagGeneration === measuredGeneration) this.measureLag();
       measuredGeneration = this.lagGeneration;
     };
-    void this.measureLag();
+    this.measureLag();
     measuredGeneration = this.lagGeneration;
     this.lagTimer = setInterval(tick, this.deps.lagPollMs ?? DEFAULT_LAG_POLL_MS);
     this.lagTimer.unref();
   }
 
-  private async measureLag(): Promise<void> {
-    if (this.measuring) return; // a slow server: one measurement at a time
-    this.measuring = true;
+  private measureLag(): void {
+    if (this.measurement) return; // a slow server: one measurement at a time
     const generation = this.lagGeneration;
-    try {
-      const checkpoint = await readCheckpoint(this.deps.db, this.name, this.stream);
-      const lag = await pendingFrom(this.deps.nats, this.stream, checkpoint + 1, this.deps.projection.filter(this.deps.names));
-      if (generation === this.lagGeneration && this.state !== 'closed') this.setLag(lag);
-    } catch (err) {
-      // The last value stays: NATS or Postgres is away, which /ready reports.
-      this.log.debug({ err }, 'lag not measured');
-    } finally {
-      this.measuring = false;
-    }
+    this.measurement = (async () => {
+      try {
+        // Read only: the projector itself creates its checkpoint row when it first leads.
+        const row = await this.deps.db.selectFrom('projector_checkpoints').select('seq').where('projector', '=', this.name).executeTakeFirst();
+        const lag = await pendingFrom(this.deps.nats, this.stream, (row?.seq ?? 0) + 1, this.deps.projection.filter(this.deps.names));
+        if (generation === this.lagGeneration && this.state !== 'closed') this.setLag(lag);
+      } catch (err) {
+        // The last value stays: NATS or Postgres is away, which /ready reports.
+        this.log.debug({ err }, 'lag not measured');
+      } finally {
+        this.measurement = undefined;
+      }
+    })();
   }
 
   private setLag(lag: number): void {
