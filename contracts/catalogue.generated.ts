@@ -424,6 +424,14 @@ export interface UserRegisteredV3 {
   registeredAt: Date;
 }
 
+/** A registration that claimed an address but never appended its UserRegistered: the user id is closed for good (this event takes the aggregate's first sequence, so the stalled registration can no longer append), and the address may be claimed by someone else. Appended by the next registration of the address, or by the stalled one's own clean-up. */
+export interface UserRegistrationAbandonedV1 {
+  userId: string;
+  /** The reservation key the registration had claimed: hex HMAC-SHA256 of the normalised address under the installation's index key. */
+  emailHash: string;
+  abandonedAt: Date;
+}
+
 /** A suspended account was reinstated. */
 export interface UserReinstatedV1 {
   userId: string;
@@ -669,6 +677,7 @@ export const SCHEMA_FILES: readonly SchemaEntry[] = [
   { context: 'identity', name: 'UserRegistered', version: 1, schema: {"type":"record","name":"UserRegistered","namespace":"relaygrid.identity","doc":"A person created an account. v1: email only.","fields":[{"name":"userId","type":"string"},{"name":"email","type":"string","doc":"Lower-cased, trimmed."},{"name":"registeredAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'identity', name: 'UserRegistered', version: 2, schema: {"type":"record","name":"UserRegistered","namespace":"relaygrid.identity","doc":"A person created an account. v2 adds an optional display name; v1 events read as displayName = null.","fields":[{"name":"userId","type":"string"},{"name":"email","type":"string","doc":"Lower-cased, trimmed."},{"name":"displayName","type":["null","string"],"default":null},{"name":"registeredAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'identity', name: 'UserRegistered', version: 3, schema: {"type":"record","name":"UserRegistered","namespace":"relaygrid.identity","doc":"A person created an account. v3 moves personal data into sealed fields (crypto-shredding) and adds the password hash and initial roles; the plaintext email and display name of v1/v2 are no longer read.","fields":[{"name":"userId","type":"string"},{"name":"emailHash","type":"string","default":"","doc":"Reservation key of the address (hex HMAC-SHA256 under the installation's index key), so the account can release it later."},{"name":"emailSealed","doc":"The normalised email address (UTF-8). AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten.","type":["null","bytes"],"default":null},{"name":"displayNameSealed","doc":"The display name (UTF-8). AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten.","type":["null","bytes"],"default":null},{"name":"passwordHashSealed","doc":"The argon2id PHC string of the password; null for an account that has no password yet. AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten.","type":["null","bytes"],"default":null},{"name":"roles","type":{"type":"array","items":"string"},"default":[],"doc":"Roles held from the start (client for self-registration)."},{"name":"registeredAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'identity', name: 'UserRegistrationAbandoned', version: 1, schema: {"type":"record","name":"UserRegistrationAbandoned","namespace":"relaygrid.identity","doc":"A registration that claimed an address but never appended its UserRegistered: the user id is closed for good (this event takes the aggregate's first sequence, so the stalled registration can no longer append), and the address may be claimed by someone else. Appended by the next registration of the address, or by the stalled one's own clean-up.","fields":[{"name":"userId","type":"string"},{"name":"emailHash","type":"string","doc":"The reservation key the registration had claimed: hex HMAC-SHA256 of the normalised address under the installation's index key."},{"name":"abandonedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'identity', name: 'UserReinstated', version: 1, schema: {"type":"record","name":"UserReinstated","namespace":"relaygrid.identity","doc":"A suspended account was reinstated.","fields":[{"name":"userId","type":"string"},{"name":"reinstatedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'identity', name: 'UserSuspended', version: 1, schema: {"type":"record","name":"UserSuspended","namespace":"relaygrid.identity","doc":"An operator suspended the account: no logins, no proxy access, sessions ended.","fields":[{"name":"userId","type":"string"},{"name":"reason","type":"string"},{"name":"suspendedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'messaging', name: 'ContactAdded', version: 1, schema: {"type":"record","name":"ContactAdded","namespace":"relaygrid.messaging","doc":"The user added someone to their contacts (who may then see their presence when it is set to contacts). Aggregate: the user's contacts.","fields":[{"name":"userId","type":"string"},{"name":"contactId","type":"string"},{"name":"addedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
@@ -734,6 +743,7 @@ export interface EventDataMap {
   'identity.TotpEnabled': TotpEnabledV1;
   'identity.UserForgotten': UserForgottenV1;
   'identity.UserRegistered': UserRegisteredV3;
+  'identity.UserRegistrationAbandoned': UserRegistrationAbandonedV1;
   'identity.UserReinstated': UserReinstatedV1;
   'identity.UserSuspended': UserSuspendedV1;
   'messaging.ContactAdded': ContactAddedV1;

@@ -42,6 +42,8 @@ const DOMAIN_STATUS: Record<string, number> = {
   token_expired: 400,
   invalid_totp: 400,
   totp_not_started: 409,
+  last_admin: 409,
+  cannot_suspend_self: 409,
   // messaging (docs/messaging.md)
   invalid_key: 400,
   cannot_target_self: 400,

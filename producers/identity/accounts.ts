@@ -5,6 +5,7 @@
  * under the person's key before it reaches a command.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import type { EventMeta } from '../../contracts/envelope.js';
 import { uuidv7 } from '../../contracts/ids.js';
 import { DomainError } from '../decider.js';
 import { openText } from './crypto/person-keys.js';
@@ -12,7 +13,8 @@ import { open, seal } from './crypto/sealing.js';
 import type { Actor, IdentityDeps } from './identity-deps.js';
 import { normaliseEmail } from './email.js';
 import { newProxyCredentials } from './proxy-credentials.js';
-import { releaseEmail, reserveEmail } from './register-user.js';
+import { keepingAnAdmin } from './admin-guard.js';
+import { abandonRegistration, releaseEmail, reserveEmail } from './register-user.js';
 import { DEFAULT_ROLES, type Role } from './roles.js';
 import type { Visibility } from './privacy.js';
 import type { UserState, VerificationTicket } from './user.decider.js';
@@ -50,27 +52,55 @@ export class Accounts {
     // registration leaves nothing behind.
     const passwordHash = await d.passwords.hash(input.password);
     await reserveEmail(d.handler, emailHash, userId, meta, now);
-    const key = await d.keys.create(userId);
-    const sealIt = (plaintext: string) => seal(key, userId, plaintext);
-    const { ticket, token } = this.ticket(userId, email, sealIt, now);
-    const result = await this.d.decideUser(
-      userId,
-      {
-        type: 'RegisterUser',
+    let token: string | undefined;
+    try {
+      const key = await d.keys.create(userId);
+      const sealIt = (plaintext: string) => seal(key, userId, plaintext);
+      const verification = this.ticket(userId, email, sealIt, now);
+      token = verification.token;
+      const result = await this.d.decideUser(
         userId,
-        emailHash,
-        emailSealed: sealIt(email),
-        displayNameSealed: input.displayName ? sealIt(input.displayName) : null,
-        passwordHashSealed: sealIt(passwordHash),
-        roles: input.roles ?? DEFAULT_ROLES,
-        credentialsSealed: sealIt(JSON.stringify(newProxyCredentials(userId))),
-        verification: ticket,
-        at: now,
-      },
-      actor,
-      true,
-    );
-    return { userId, seq: result.seq, verificationToken: token };
+        {
+          type: 'RegisterUser',
+          userId,
+          emailHash,
+          emailSealed: sealIt(email),
+          displayNameSealed: input.displayName ? sealIt(input.displayName) : null,
+          passwordHashSealed: sealIt(passwordHash),
+          roles: input.roles ?? DEFAULT_ROLES,
+          credentialsSealed: sealIt(JSON.stringify(newProxyCredentials(userId))),
+          verification: verification.ticket,
+          at: now,
+        },
+        actor,
+        true,
+      );
+      return { userId, seq: result.seq, verificationToken: verification.token };
+    } catch (err) {
+      const completed = await this.undoRegistration(userId, emailHash, meta, now);
+      if (completed !== null && token !== undefined) return { userId, seq: completed, verificationToken: token };
+      throw err;
+    }
+  }
+
+  /**
+   * A registration failed after claiming its address: close the user id and
+   * give the address back, so the next attempt finds it free. If this fails
+   * too (NATS refusing still), the next registration of the address does the
+   * same before it claims. Answers the sequence when the registration turns
+   * out to have been stored after all (its guard was claimed, see
+   * register-user.ts), else null.
+   */
+  private async undoRegistration(userId: string, emailHash: string, meta: EventMeta, now: Date): Promise<number | null> {
+    const { d } = this;
+    try {
+      const { state, seq } = await abandonRegistration(d.handler, userId, emailHash, meta, now);
+      if (state.userId) return seq;
+      await releaseEmail(d.handler, emailHash, userId, meta, now);
+    } catch (err) {
+      d.log.warn({ err, userId }, 'a failed registration was not undone; the next registration of its address will');
+    }
+    return null;
   }
 
   /** `<userId>.<secret>`: the mail sender gets it from the outbox event; only its hash decides. */
@@ -160,7 +190,8 @@ export class Accounts {
    */
   async forget(userId: string, actor: Actor, now = new Date()): Promise<Written> {
     const { d } = this;
-    const result = await this.d.decideUser(userId, { type: 'Forget', at: now }, actor);
+    // The last active admin cannot forget themselves: nobody could administer the installation after.
+    const result = await keepingAnAdmin(d, userId, (otherActiveAdmins) => d.decideUser(userId, { type: 'Forget', otherActiveAdmins, at: now }, actor));
     await d.keys.forget(userId);
     // A forgotten user keeps the reservation key of their address, so it can be released.
     if (result.state.emailHash) await releaseEmail(d.handler, result.state.emailHash, userId, d.meta(actor), now);

@@ -6,6 +6,7 @@
 import { uuidv7 } from '../../contracts/ids.js';
 import { DomainError } from '../decider.js';
 import type { Accounts } from './accounts.js';
+import { keepingAnAdmin } from './admin-guard.js';
 import { apiKeyDecider } from './api-key.decider.js';
 import { formatApiKey, newApiKeySecret } from './authentication.js';
 import type { Actor, IdentityDeps } from './identity-deps.js';
@@ -23,9 +24,14 @@ export class Administration {
     return (await this.d.decideUser(userId, command, actor)).seq;
   }
 
-  /** Suspension ends every session and kills live access tokens; the fleet revokes proxy access from the event. */
+  /**
+   * Suspension ends every session and kills live access tokens; the fleet
+   * revokes proxy access from the event. Nobody suspends themselves, and the
+   * last active admin stays (admin-guard.ts).
+   */
   async suspend(userId: string, reason: string, actor: Actor, now = new Date()): Promise<number> {
-    const seq = await this.decide(userId, { type: 'Suspend', reason, at: now }, actor);
+    const by = actor.actor.startsWith('user:') ? actor.actor.slice('user:'.length) : undefined;
+    const seq = await keepingAnAdmin(this.d, userId, (otherActiveAdmins) => this.decide(userId, { type: 'Suspend', reason, by, otherActiveAdmins, at: now }, actor));
     await this.d.revocations.revokeUser(userId);
     await this.accounts.endSessions(userId, 'suspended', actor, { tokensRevoked: true });
     return seq;
@@ -39,9 +45,10 @@ export class Administration {
     return this.decide(userId, { type: 'GrantRole', role, at: now }, actor);
   }
 
-  /** Tokens minted with the role stop working at once; the user's next refresh carries the new set. */
+  /** Tokens minted with the role stop working at once; the user's next refresh carries the new set. The last active admin keeps `admin`. */
   async revokeRole(userId: string, role: string, actor: Actor, now = new Date()): Promise<number> {
-    const seq = await this.decide(userId, { type: 'RevokeRole', role, at: now }, actor);
+    const revoke = (otherActiveAdmins?: number) => this.decide(userId, { type: 'RevokeRole', role, otherActiveAdmins, at: now }, actor);
+    const seq = role === 'admin' ? await keepingAnAdmin(this.d, userId, revoke) : await revoke();
     await this.d.revocations.revokeUser(userId);
     return seq;
   }

@@ -18,10 +18,12 @@ export type EmailReservationCommand =
       userId: string;
       at: Date;
       /**
-       * Set when the current owner's registration never completed (its user
-       * aggregate has no events past the grace period): the claim may move.
+       * The holder whose claim the caller found stale (its registration was
+       * closed as abandoned, or the holder was forgotten; see register-user.ts):
+       * the claim may move from that holder, and from no one else, so a
+       * takeover decided against one holder cannot displace the next.
        */
-      ownerAbandoned?: boolean;
+      takeOverFrom?: string;
     };
 
 export const emailReservationDecider: Decider<EmailReservationState, EmailReservationCommand, 'identity.EmailReserved' | 'identity.EmailReleased'> = {
@@ -33,7 +35,7 @@ export const emailReservationDecider: Decider<EmailReservationState, EmailReserv
       return [{ type: 'identity.EmailReleased', data: { emailHash: command.emailHash, userId: command.userId, releasedAt: command.at } }];
     }
     if (state.owner === command.userId) return [];
-    if (state.owner !== null && !command.ownerAbandoned) {
+    if (state.owner !== null && state.owner !== command.takeOverFrom) {
       throw new DomainError('email_taken', 'this email address is already registered', { owner: state.owner, reservedAt: state.reservedAt });
     }
     return [{ type: 'identity.EmailReserved', data: { emailHash: command.emailHash, userId: command.userId, reservedAt: command.at } }];

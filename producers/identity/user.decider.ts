@@ -25,12 +25,15 @@ export type UserEventKey =
   | 'identity.PrivacySettingsChanged'
   | 'identity.TotpEnabled'
   | 'identity.TotpDisabled'
-  | 'identity.RecoveryCodeUsed';
+  | 'identity.RecoveryCodeUsed'
+  | 'identity.UserRegistrationAbandoned';
 
 export interface UserState {
   /** Null until the user is registered. */
   userId: string | null;
   status: 'active' | 'suspended' | 'forgotten';
+  /** A registration that never completed was closed for good (see register-user.ts): the id never becomes a user. */
+  abandoned: boolean;
   emailHash: string | null;
   emailSealed: Buffer | null;
   passwordHashSealed: Buffer | null;
@@ -63,26 +66,38 @@ export type UserCommand =
       verification: VerificationTicket;
       at: Date;
     }
+  | { type: 'AbandonRegistration'; userId: string; emailHash: string; at: Date }
   | { type: 'ChangePassword'; passwordHashSealed: Buffer; at: Date }
   | { type: 'RequestEmailVerification'; verification: VerificationTicket; at: Date }
   | { type: 'VerifyEmail'; tokenHash: string; at: Date }
   | { type: 'ChangeEmail'; emailHash: string; emailSealed: Buffer; verification: VerificationTicket; at: Date }
   | { type: 'GrantRole'; role: string; at: Date }
-  | { type: 'RevokeRole'; role: string; at: Date }
-  | { type: 'Suspend'; reason: string; at: Date }
+  | ({ type: 'RevokeRole'; role: string; at: Date } & AdminCount)
+  | ({ type: 'Suspend'; reason: string; at: Date; /** The acting user, when a user (not an operator) acts. */ by?: string } & AdminCount)
   | { type: 'Reinstate'; at: Date }
-  | { type: 'Forget'; at: Date }
+  | ({ type: 'Forget'; at: Date } & AdminCount)
   | { type: 'RotateProxyCredentials'; credentialsSealed: Buffer; at: Date }
   | { type: 'ChangePrivacy'; presence: Visibility; readReceipts: Visibility; at: Date }
   | { type: 'EnableTotp'; secretSealed: Buffer; recoveryCodeHashes: string[]; at: Date }
   | { type: 'DisableTotp'; at: Date }
   | { type: 'UseRecoveryCode'; index: number; at: Date };
 
+/**
+ * What a command that can take the admin role away (suspending, revoking
+ * `admin`, forgetting) knows about the others: the active admins besides this
+ * user, counted from the log under the admin lock (admin-guard.ts). Left out,
+ * it counts as none, so an uncounted command can never remove an admin.
+ */
+interface AdminCount {
+  otherActiveAdmins?: number;
+}
+
 type E = DomainEvent<UserEventKey>;
 
 const initialState: UserState = {
   userId: null,
   status: 'active',
+  abandoned: false,
   emailHash: null,
   emailSealed: null,
   passwordHashSealed: null,
@@ -101,6 +116,14 @@ function live(state: UserState): string {
   return state.userId;
 }
 
+/** Refuses a change that would leave the installation without an active admin. */
+function keepAnAdmin(state: UserState, command: AdminCount): void {
+  const activeAdmin = state.status === 'active' && state.roles.includes('admin');
+  if (activeAdmin && !((command.otherActiveAdmins ?? 0) > 0)) {
+    throw new DomainError('last_admin', 'this is the last active admin: make another admin first');
+  }
+}
+
 function verificationRequested(userId: string, ticket: VerificationTicket, at: Date): E {
   return { type: 'identity.EmailVerificationRequested', data: { userId, ...ticket, requestedAt: at } };
 }
@@ -108,6 +131,8 @@ function verificationRequested(userId: string, ticket: VerificationTicket, at: D
 function decide(command: UserCommand, state: UserState): E[] {
   if (command.type === 'RegisterUser') {
     if (state.userId) throw new DomainError('user_exists', `user ${command.userId} is already registered`);
+    // The next registration of the address found this one stalled and took the address over.
+    if (state.abandoned) throw new DomainError('email_taken', 'this email address is already registered');
     const { userId, at } = command;
     return [
       {
@@ -126,8 +151,14 @@ function decide(command: UserCommand, state: UserState): E[] {
       verificationRequested(userId, command.verification, at),
     ];
   }
+  if (command.type === 'AbandonRegistration') {
+    // A registered user (or one already closed) is not abandoned: nothing to do, the caller reads the state.
+    if (state.userId || state.abandoned) return [];
+    return [{ type: 'identity.UserRegistrationAbandoned', data: { userId: command.userId, emailHash: command.emailHash, abandonedAt: command.at } }];
+  }
   if (command.type === 'Forget') {
     if (state.status === 'forgotten') return [];
+    keepAnAdmin(state, command);
     return [{ type: 'identity.UserForgotten', data: { userId: live(state), forgottenAt: command.at } }];
   }
   const userId = live(state);
@@ -157,9 +188,12 @@ function decide(command: UserCommand, state: UserState): E[] {
     case 'RevokeRole':
       if (!isRole(command.role)) throw new DomainError('unknown_role', `"${command.role}" is not a role`);
       if (!state.roles.includes(command.role)) return [];
+      if (command.role === 'admin') keepAnAdmin(state, command);
       return [{ type: 'identity.RoleRevoked', data: { userId, role: command.role, revokedAt: command.at } }];
     case 'Suspend':
+      if (command.by === userId) throw new DomainError('cannot_suspend_self', 'you cannot suspend your own account');
       if (state.status === 'suspended') return [];
+      keepAnAdmin(state, command);
       return [{ type: 'identity.UserSuspended', data: { userId, reason: command.reason, suspendedAt: command.at } }];
     case 'Reinstate':
       if (state.status !== 'suspended') return [];
@@ -228,6 +262,8 @@ function evolve(state: UserState, event: E): UserState {
       return { ...state, totp: { secretSealed: event.data.secretSealed, recoveryCodeHashes: event.data.recoveryCodeHashes, used: [] } };
     case 'identity.TotpDisabled':
       return { ...state, totp: null };
+    case 'identity.UserRegistrationAbandoned':
+      return { ...state, abandoned: true };
     case 'identity.RecoveryCodeUsed':
       return state.totp ? { ...state, totp: { ...state.totp, used: [...state.totp.used, event.data.index] } } : state;
   }

@@ -58,7 +58,7 @@ describe('email reservation decider', () => {
 
   it('lets a new owner take over an abandoned reservation', () => {
     given(emailReservationDecider, [reserved])
-      .when({ type: 'ReserveEmail', emailHash: 'h', userId: 'u2', at, ownerAbandoned: true })
+      .when({ type: 'ReserveEmail', emailHash: 'h', userId: 'u2', at, takeOverFrom: 'u1' })
       .then([{ type: 'identity.EmailReserved', data: { emailHash: 'h', userId: 'u2', reservedAt: at } }]);
   });
 });

@@ -85,6 +85,36 @@ describe('user', () => {
     given(userDecider, [registered, forgotten]).when({ type: 'GrantRole', role: 'admin', at }).thenError('user_forgotten');
   });
 
+  it('the last active admin: not suspended, not demoted, not forgotten; nobody suspends themselves', () => {
+    const admin: DomainEvent<UserEventKey> = { type: 'identity.RoleGranted', data: { userId: 'u1', role: 'admin', grantedAt: at } };
+    const revoked: DomainEvent<UserEventKey> = { type: 'identity.RoleRevoked', data: { userId: 'u1', role: 'admin', revokedAt: at } };
+    given(userDecider, [registered, admin]).when({ type: 'Suspend', reason: 'x', otherActiveAdmins: 0, at }).thenError('last_admin');
+    given(userDecider, [registered, admin]).when({ type: 'RevokeRole', role: 'admin', otherActiveAdmins: 0, at }).thenError('last_admin');
+    given(userDecider, [registered, admin]).when({ type: 'Forget', otherActiveAdmins: 0, at }).thenError('last_admin');
+    // Uncounted counts as none: a caller that forgot to count cannot remove an admin.
+    given(userDecider, [registered, admin]).when({ type: 'RevokeRole', role: 'admin', at }).thenError('last_admin');
+    given(userDecider, [registered, admin]).when({ type: 'Suspend', reason: 'x', by: 'u1', otherActiveAdmins: 3, at }).thenError('cannot_suspend_self');
+    given(userDecider, [registered]).when({ type: 'Suspend', reason: 'x', by: 'u1', at }).thenError('cannot_suspend_self');
+
+    given(userDecider, [registered, admin]).when({ type: 'RevokeRole', role: 'admin', otherActiveAdmins: 1, at }).then([revoked]);
+    given(userDecider, [registered, admin]).when({ type: 'Suspend', reason: 'spam', by: 'u2', otherActiveAdmins: 1, at }).then([suspended]);
+    given(userDecider, [registered, admin]).when({ type: 'Forget', otherActiveAdmins: 1, at }).then([forgotten]);
+    // A suspended admin is not an active one: taking the role away leaves the active admins as they were.
+    given(userDecider, [registered, admin, suspended]).when({ type: 'RevokeRole', role: 'admin', otherActiveAdmins: 0, at }).then([revoked]);
+    given(userDecider, [registered, admin]).when({ type: 'RevokeRole', role: 'client', at }).then([{ type: 'identity.RoleRevoked', data: { userId: 'u1', role: 'client', revokedAt: at } }]);
+  });
+
+  it('a registration that never completed is closed once; the closed id can never register', () => {
+    const abandoned: DomainEvent<UserEventKey> = { type: 'identity.UserRegistrationAbandoned', data: { userId: 'u1', emailHash: 'eh', abandonedAt: at } };
+    given(userDecider).when({ type: 'AbandonRegistration', userId: 'u1', emailHash: 'eh', at }).then([abandoned]);
+    given(userDecider, [abandoned]).when({ type: 'AbandonRegistration', userId: 'u1', emailHash: 'eh', at }).then([]);
+    given(userDecider, [registered]).when({ type: 'AbandonRegistration', userId: 'u1', emailHash: 'eh', at }).then([]);
+    given(userDecider, [abandoned])
+      .when({ type: 'RegisterUser', userId: 'u1', emailHash: 'eh', emailSealed: sealed('a@x'), displayNameSealed: null, passwordHashSealed: null, roles: ['client'], credentialsSealed: sealed('c'), verification: ticket, at })
+      .thenError('email_taken');
+    given(userDecider, [abandoned]).when({ type: 'GrantRole', role: 'admin', at }).thenError('user_not_found');
+  });
+
   it('privacy: only a change is an event', () => {
     given(userDecider, [registered]).when({ type: 'ChangePrivacy', presence: 'contacts', readReceipts: 'contacts', at }).then([]);
     given(userDecider, [registered])
@@ -140,6 +170,14 @@ describe('API key', () => {
 
 describe('email reservation', () => {
   const reserved = { type: 'identity.EmailReserved', data: { emailHash: 'eh', userId: 'u1', reservedAt: at } } as const;
+  it('moves only from the holder the caller found stale, so a second takeover cannot displace the first', () => {
+    given(emailReservationDecider, [reserved])
+      .when({ type: 'ReserveEmail', emailHash: 'eh', userId: 'u2', at: later, takeOverFrom: 'u1' })
+      .then([{ type: 'identity.EmailReserved', data: { emailHash: 'eh', userId: 'u2', reservedAt: later } }]);
+    given(emailReservationDecider, [reserved, { type: 'identity.EmailReserved', data: { emailHash: 'eh', userId: 'u2', reservedAt: later } }])
+      .when({ type: 'ReserveEmail', emailHash: 'eh', userId: 'u3', at: later, takeOverFrom: 'u1' })
+      .thenError('email_taken');
+  });
   it('only the holder releases; a released address can be claimed again', () => {
     given(emailReservationDecider, [reserved]).when({ type: 'ReleaseEmail', emailHash: 'eh', userId: 'u2', at }).then([]);
     given(emailReservationDecider, [reserved]).when({ type: 'ReleaseEmail', emailHash: 'eh', userId: 'u1', at }).then([{ type: 'identity.EmailReleased', data: { emailHash: 'eh', userId: 'u1', releasedAt: at } }]);
