@@ -6,7 +6,6 @@
  * create-admin` process killed between its steps.
  */
 import { spawn } from 'node:child_process';
-import type { StreamConfig } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../../contracts/envelope.js';
 import { startApi, type RunningApi } from '../../infra/roles/api.js';
@@ -68,7 +67,7 @@ describe('a registration that fails part-way', () => {
   /** Makes a stream stop storing some of its subjects for the duration of `fn`: JetStream then answers "no responders". */
   async function withStreamSubjects(stream: string, subjects: string[], fn: () => Promise<void>): Promise<void> {
     const { config } = await env.rt.nats.jsm.streams.info(stream);
-    await env.rt.nats.jsm.streams.update(stream, { ...config, subjects } as StreamConfig);
+    await env.rt.nats.jsm.streams.update(stream, { ...config, subjects });
     try {
       await fn();
     } finally {
@@ -102,11 +101,11 @@ describe('a registration that fails part-way', () => {
   it('JetStream refusing the user append (and the clean-up): the CLI fails, and the next create-admin takes the address over', async () => {
     const email = 'nats-refuses@example.org';
     const prefix = env.rt.names.prefix;
-    let failed;
+    let failed: Awaited<ReturnType<typeof createAdmin>> | undefined;
     await withStreamSubjects(env.rt.names.guardStream, [`${prefix}.guard.identity.email.>`], async () => {
       failed = await createAdmin(email);
     });
-    expect(failed!.code).not.toBe(0);
+    expect(failed?.code).not.toBe(0);
     const [stalled] = await claimants(email);
     expect(stalled).toBeDefined();
 
@@ -123,11 +122,11 @@ describe('a registration that fails part-way', () => {
     const prefix = env.rt.names.prefix;
     const identityStream = env.rt.names.stream('identity');
     const before = (await env.rt.nats.jsm.streams.info(identityStream)).config.subjects ?? [];
-    let failed;
+    let failed: Awaited<ReturnType<typeof register>> | undefined;
     await withStreamSubjects(identityStream, [...before.filter((s) => !s.startsWith(`${prefix}.evt.identity`)), `${prefix}.evt.identity.email.>`], async () => {
       failed = await register(email);
     });
-    expect(failed!.status).toBe(500);
+    expect(failed?.status).toBe(500);
     const [claimed] = await claimants(email);
 
     // The next attempt finds the stalled claim, closing it stores the registration its guard held: the address is taken, by a real user with a key.
@@ -160,6 +159,6 @@ describe('a registration that fails part-way', () => {
 
     const next = await createAdmin(email);
     expect(next.code, next.stderr).toBe(0);
-    await expectOneUserFor(email, createdId(next.stdout)!, [stalled!]);
+    await expectOneUserFor(email, createdId(next.stdout)!, [stalled]);
   });
 });
