@@ -54,7 +54,7 @@ export function accountRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.delete<{ Body: { password: string } }>(
     '/v1/account',
-    { config: { access }, schema: { tags, summary: 'Delete your account: your personal data becomes unreadable everywhere', response: answers({ 200: shape({ deleted: BOOLEAN, sequence: SEQUENCE }) }, [410, 422, 429]), body: body({ password: { type: 'string', minLength: 1, maxLength: 256 } }, ['password']) } },
+    { config: { access }, schema: { tags, summary: 'Delete your account: your personal data becomes unreadable everywhere', response: answers({ 200: shape({ deleted: BOOLEAN, sequence: SEQUENCE }) }, [409, 410, 422, 429]), body: body({ password: { type: 'string', minLength: 1, maxLength: 256 } }, ['password']) } },
     async (request, reply) => {
       const { userId } = principalOf(request);
       await identity.accounts.checkPassword(userId, request.body.password);
