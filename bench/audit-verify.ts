@@ -67,7 +67,7 @@ async function main(): Promise<void> {
         const cpu0 = cpuSample();
         let counted = 0;
         const seconds = await timed(async () => {
-          if (kind === 'raw') counted = await readStream(rt.nats, stream, () => undefined);
+          if (kind === 'raw') counted = await readStream(rt, stream, () => undefined);
           else counted = (await verifyStream(rt, stream, checkpoints)).leaves;
         });
         if (counted !== leaves) throw new Error(`${kind} saw ${counted} leaves, expected ${leaves}`);

@@ -49,7 +49,7 @@ export async function replayInto(rt: Runtime, databaseUrl: string, from?: Bound,
     const groups = new Map<string, Projection[]>();
     for (const projection of PROJECTIONS.values()) {
       const stream = rt.names.stream(projection.context);
-      if (!ranges.has(stream)) ranges.set(stream, resolveRange(rt.nats, stream, from, to));
+      if (!ranges.has(stream)) ranges.set(stream, resolveRange(rt, stream, from, to));
       const key = `${stream} ${projection.filter(rt.names)}`;
       groups.set(key, [...(groups.get(key) ?? []), projection]);
     }

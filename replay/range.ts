@@ -5,6 +5,7 @@
  */
 import { AckPolicy, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
 import type { Nats } from '../infra/nats/connection.js';
+import type { Names } from '../infra/naming.js';
 import { CliError } from '../infra/cli/cli-error.js';
 
 /** A bad argument: the CLI prints the message as one line and exits 2. */
@@ -37,15 +38,30 @@ export interface SeqRange {
   subjects?: string[];
 }
 
-/** The stream's info, or a one-line error naming the stream. */
-export async function streamInfo(nats: Nats, stream: string) {
+/**
+ * The server as one installation sees it: the connection, and the namespace
+ * whose streams (`<NS>_…`) are its own.
+ */
+export interface NamespacedNats {
+  nats: Nats;
+  names: Pick<Names, 'upper'>;
+}
+
+/**
+ * The stream's info, or a one-line error naming the stream and this
+ * installation's streams to choose from. Only its own: the server may hold
+ * other installations' and test runs' streams, which are neither a useful
+ * suggestion nor this installation's business to list.
+ */
+export async function streamInfo(log: NamespacedNats, stream: string) {
   try {
-    return await nats.jsm.streams.info(stream);
+    return await log.nats.jsm.streams.info(stream);
   } catch (err) {
     if ((err as { code?: unknown }).code === 404 || /not found/i.test((err as Error).message)) {
+      const prefix = `${log.names.upper}_`;
       const known: string[] = [];
-      for await (const name of nats.jsm.streams.names()) known.push(name);
-      throw new ReplayArgumentError(`--stream: no stream "${stream}" (streams: ${known.sort().join(', ') || 'none'})`);
+      for await (const name of log.nats.jsm.streams.names()) if (name.startsWith(prefix)) known.push(name);
+      throw new ReplayArgumentError(`--stream: no stream "${stream}" (streams of namespace ${log.names.upper}: ${known.sort().join(', ') || 'none'})`);
     }
     throw err;
   }
@@ -55,8 +71,9 @@ export async function streamInfo(nats: Nats, stream: string) {
  * Resolves the bounds to sequences. `--from T` is the first message stored at
  * or after T, `--to T` the last one stored at or before T (inclusive).
  */
-export async function resolveRange(nats: Nats, stream: string, from?: Bound, to?: Bound): Promise<SeqRange> {
-  const info = await streamInfo(nats, stream);
+export async function resolveRange(log: NamespacedNats, stream: string, from?: Bound, to?: Bound): Promise<SeqRange> {
+  const { nats } = log;
+  const info = await streamInfo(log, stream);
   const { first_seq: first, last_seq: last } = info.state;
   const isTime = (b: Bound | undefined): b is { time: Date } => b !== undefined && 'time' in b;
   if (isTime(from) && isTime(to) && from.time.getTime() > to.time.getTime()) throw new ReplayArgumentError('--from: must not be after --to');
@@ -136,14 +153,14 @@ export async function readRange(
  * get would add its own (the audit leaf must not see those).
  */
 export async function readStream(
-  nats: Nats,
+  log: NamespacedNats,
   stream: string,
   onMessage: (msg: JsMsg) => void | Promise<void>,
   bounds: { from?: number; to?: number } = {},
 ): Promise<number> {
   const from = bounds.from === undefined ? undefined : { seq: bounds.from };
   const to = bounds.to === undefined ? undefined : { seq: bounds.to };
-  return readRange(nats, await resolveRange(nats, stream, from, to), onMessage);
+  return readRange(log.nats, await resolveRange(log, stream, from, to), onMessage);
 }
 
 /** Messages (of the filter) from `from` to the end of the stream. */

@@ -32,7 +32,7 @@ export async function stateAt(rt: Runtime, subject: string, at?: Bound): Promise
   if (!decider) throw new ReplayArgumentError(`<aggregate subject>: no aggregate kind "${parsed.context}.${parsed.aggregate}" (known: ${[...DECIDERS.keys()].join(', ')})`);
   const { events } = await new EventStore(rt.nats, rt.names, rt.registry).read(subject);
   // A time means what was stored by then, as for every replay range (not the events' own ce-time).
-  const lastSeq = at === undefined ? Infinity : 'seq' in at ? at.seq : (await resolveRange(rt.nats, parsed.stream, undefined, at)).to;
+  const lastSeq = at === undefined ? Infinity : 'seq' in at ? at.seq : (await resolveRange(rt, parsed.stream, undefined, at)).to;
   const upTo = events.filter((e) => e.seq <= lastSeq);
   const state = fold(decider, decider.initialState, upTo as unknown as StoredEvent<never>[]);
   return {

@@ -48,7 +48,7 @@ export async function checkpointsFromStream(rt: Runtime): Promise<RawCheckpoint[
   const stream = rt.names.auditCheckpointStream;
   const out: RawCheckpoint[] = [];
   try {
-    await readStream(rt.nats, stream, (msg) => {
+    await readStream(rt, stream, (msg) => {
       out.push({ source: `stream ${stream} seq ${msg.seq}`, text: Buffer.from(msg.data).toString('utf8') });
     });
   } catch (err) {

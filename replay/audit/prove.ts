@@ -19,7 +19,7 @@ async function storedAt(rt: Runtime, stream: string, seq: number): Promise<Store
   let found: StoredMessage | undefined;
   // A consumer, not a direct get: direct gets add headers the leaf must not see.
   await readStream(
-    rt.nats,
+    rt,
     stream,
     (msg) => {
       if (msg.seq === seq) found = storedMessageOf(msg);

@@ -110,7 +110,7 @@ export async function verifyStream(rt: Runtime, stream: string, checkpoints: rea
 async function verify(rt: Runtime, stream: string, checkpoints: readonly VerifiedCheckpoint[]): Promise<VerifyReport> {
   const latest = checkpoints.at(-1);
   if (!latest) throw new AuditFailedError('no checkpoints to verify against');
-  const range = await resolveRange(rt.nats, stream);
+  const range = await resolveRange(rt, stream);
   const total = Math.max(0, range.to - range.from + 1);
   const records = await RecordedLeaves.open(rt.db, rt.names.auditStream);
 

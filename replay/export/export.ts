@@ -36,7 +36,7 @@ export interface ExportResult {
 export const EXPORT_BATCH = 2048;
 
 export async function exportRange(rt: Pick<Runtime, 'nats' | 'names' | 'registry'>, opts: ExportOptions, hooks: ExportHooks = {}): Promise<ExportResult> {
-  const range = await resolveRange(rt.nats, opts.stream, opts.from, opts.to);
+  const range = await resolveRange(rt, opts.stream, opts.from, opts.to);
   checkSubjectFilter(opts.stream, range.subjects ?? [], opts.subject);
   const schemas = await WriterSchemas.load(rt);
   const reader = new MessageReader(schemas, typeFilter(opts.types, schemas));

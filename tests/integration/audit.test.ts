@@ -81,7 +81,7 @@ describe('auditable log', () => {
 
   async function auditMessages(stream = env.rt.names.auditStream): Promise<CopiedMessage[]> {
     const out: CopiedMessage[] = [];
-    await readStream(env.rt.nats, stream, (msg) => {
+    await readStream(env.rt, stream, (msg) => {
       out.push({ subject: msg.subject, headers: msg.headers, data: msg.data });
     });
     return out;
@@ -205,15 +205,23 @@ describe('auditable log', () => {
     const missingKey = await cli(['verify', '--key', join(dir, 'no-such.pub')]);
     expect(missingKey.code).toBe(2);
     expect(missingKey.stderr).toMatch(/^relaygrid: --key: cannot read key file .*no-such\.pub \(ENOENT\)\n$/);
-    const noStream = await cli(['verify', '--key', verifierFile, '--stream', 'NO_SUCH_STREAM']);
-    expect(noStream.code).toBe(2);
-    expect(noStream.stderr).toMatch(/^relaygrid: --stream: no stream "NO_SUCH_STREAM" \(streams: .*\)\n$/);
+    // Another installation's stream on the same server is none of this one's business.
+    const foreign = `OTHER${env.namespace.toUpperCase()}_AUDIT`;
+    await env.rt.nats.jsm.streams.add({ name: foreign, subjects: [`other${env.namespace}.x`] });
+    try {
+      const noStream = await cli(['verify', '--key', verifierFile, '--stream', 'NO_SUCH_STREAM']);
+      expect(noStream.code).toBe(2);
+      expect(noStream.stderr).toMatch(new RegExp(`^relaygrid: --stream: no stream "NO_SUCH_STREAM" \\(streams of namespace ${env.rt.names.upper}: [^\\n]*\\b${env.rt.names.auditStream}\\b[^\\n]*\\)\\n$`));
+      expect(noStream.stderr).not.toContain(foreign);
+    } finally {
+      await env.rt.nats.jsm.streams.delete(foreign);
+    }
   });
 
   it('worker and verifier hash real consumer messages from the raw header bytes, as nats.js decodes them, odd headers included', async () => {
     // The audit stream's own messages take the raw path (infra/nats/raw-headers.ts).
     let audited = 0;
-    await readStream(env.rt.nats, env.rt.names.auditStream, (msg) => {
+    await readStream(env.rt, env.rt.names.auditStream, (msg) => {
       expect(rawHeaderBlock(msg)?.length).toBeGreaterThan(0);
       expect(deliveredLeafHash(msg).equals(messageLeafHash(storedMessageOf(msg)))).toBe(true);
       audited++;
@@ -237,7 +245,7 @@ describe('auditable log', () => {
     await env.rt.nats.nc.flush();
     await eventually(async () => (await env.rt.nats.jsm.streams.info(stream)).state.messages === blocks.length);
     const raw: Buffer[] = [];
-    await readStream(env.rt.nats, stream, (msg) => {
+    await readStream(env.rt, stream, (msg) => {
       raw.push(Buffer.from(rawHeaderBlock(msg)!));
       expect(deliveredLeafHash(msg).equals(messageLeafHash(storedMessageOf(msg))), raw.at(-1)!.toString('latin1')).toBe(true);
     });

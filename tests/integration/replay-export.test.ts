@@ -352,7 +352,7 @@ describe('relaygrid replay export', () => {
     });
 
     it.each([
-      [['--stream', 'RG_NOPE'], /--stream: no stream "RG_NOPE" \(streams: .*_IDENTITY/],
+      [['--stream', 'RG_NOPE'], /--stream: no stream "RG_NOPE" \(streams of namespace T[0-9A-F]+: .*_IDENTITY/],
       [['--from', '5', '--to', '3'], /--from: must not be after --to/],
       [['--from', '2026-11-02T00:00:00Z', '--to', '2026-11-01T00:00:00Z'], /--from: must not be after --to/],
       [['--from', 'yesterday'], /--from: "yesterday" is neither a stream sequence nor an ISO time/],
