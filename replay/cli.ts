@@ -21,7 +21,7 @@ export const REPLAY_USAGE = `usage: relaygrid replay <command>
   rebuild <projector>                       blue/green rebuild of a read model from the start of the log
   state <aggregate subject> [--at seq|time] an aggregate as it was, with the events that made it
   into --database-url URL [--from …] [--to …]   every projector over a range into another database
-  audit verify | prove <event id> | verify-proof <proof> --checkpoint F --key F | keygen <name> --out F`;
+  audit verify [--file F] | export --out F | prove <event id> | verify-proof <proof> --checkpoint F --key F | keygen <name> --out F`;
 
 const COMMANDS = ['schemas', 'export', 'rebuild', 'state', 'into', 'audit'];
 

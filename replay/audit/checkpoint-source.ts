@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Runtime } from '../../infra/runtime.js';
 import { sizeOfCheckpointFile } from '../../workers/audit/checkpoints.js';
 import { ReplayArgumentError } from '../range.js';
-import { AuditFailedError } from './errors.js';
+import { AuditFailedError, CheckpointKeyError } from './errors.js';
 import { NoteError, openCheckpoint, type Checkpoint, type Verifier } from './note.js';
 import { readStream } from '../range.js';
 
@@ -58,17 +58,21 @@ export async function checkpointsFromStream(rt: Runtime): Promise<RawCheckpoint[
   return out;
 }
 
+/** One checkpoint opened with the verifier key; a bad signature, origin or body is a CheckpointKeyError (exit 3). */
+export function openWithKey(text: string, verifier: Verifier, source: string): Checkpoint {
+  try {
+    return openCheckpoint(text, verifier, verifier.name);
+  } catch (err) {
+    if (err instanceof NoteError) throw new CheckpointKeyError(`checkpoint ${source}: ${err.message}`);
+    throw err;
+  }
+}
+
 /** Opens every checkpoint; any bad one fails the audit. */
 export function verifyCheckpoints(raw: readonly RawCheckpoint[], verifier: Verifier): VerifiedCheckpoint[] {
   const bySize = new Map<number, VerifiedCheckpoint>();
   for (const r of raw) {
-    let c: Checkpoint;
-    try {
-      c = openCheckpoint(r.text, verifier, verifier.name);
-    } catch (err) {
-      if (err instanceof NoteError) throw new AuditFailedError(`checkpoint ${r.source}: ${err.message}`);
-      throw err;
-    }
+    const c = openWithKey(r.text, verifier, r.source);
     if (r.claimedSize !== undefined && r.claimedSize !== c.size) throw new AuditFailedError(`checkpoint ${r.source} is of tree size ${c.size}, not ${r.claimedSize}`);
     const seen = bySize.get(c.size);
     if (seen && !seen.root.equals(c.root)) {

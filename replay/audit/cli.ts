@@ -1,8 +1,9 @@
 /**
- * `relaygrid replay audit …`: the auditors' commands. `verify` and `prove`
- * read the log (a runtime); `verify-proof` and `keygen` touch no NATS,
- * Postgres or Redis at all, so an auditor can run them anywhere. Bad
- * arguments and failed audits both end with one line and a non-zero exit.
+ * `relaygrid replay audit …`: the auditors' commands. `verify`, `export` and
+ * `prove` read the log (a runtime); `verify --file`, `verify-proof` and
+ * `keygen` touch no NATS, Postgres or Redis at all, so an auditor can run
+ * them anywhere. Bad arguments and failed audits both end with one line and
+ * a non-zero exit (errors.ts lists the codes).
  */
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -16,6 +17,9 @@ import { generateKeyPair, NoteError } from './note.js';
 import { parseProofFile, verifyProofFile } from './proof.js';
 import { proveEvent } from './prove.js';
 import { verifyStream } from './verify.js';
+import { exportAudit } from './export-audit.js';
+import { verifyExportFile } from './verify-file.js';
+import { parseBound } from '../range.js';
 
 export const AUDIT_USAGE = `usage: relaygrid replay audit <command>
 
@@ -23,6 +27,11 @@ export const AUDIT_USAGE = `usage: relaygrid replay audit <command>
         recompute the Merkle tree from the stream's stored bytes (default <NS>_AUDIT) and check
         every checkpoint (from <NS>_AUDIT_CHECKPOINTS, or the *.checkpoint files in DIR):
         signature, root, consistency between consecutive ones; names the first bad leaf
+  verify --file EXPORT --checkpoints DIR [--key KEY]
+        the same check on an export file, offline (no NATS, no database)
+  export --out FILE [--to SEQ]
+        the audit stream byte for byte, leaf 0 up to its last sequence now (or SEQ), with the
+        worker's leaf records, into FILE for verify --file
   prove <event id> [--out FILE]
         a JSON inclusion proof of the event against the newest checkpoint covering it
   verify-proof <proof file> --checkpoint FILE --key KEY
@@ -31,7 +40,10 @@ export const AUDIT_USAGE = `usage: relaygrid replay audit <command>
         a new Ed25519 signing key in FILE (mode 600) and FILE.pub; prints the verifier key
 
 KEY is a verifier key <name>+<hash>+<base64> or a file holding one; without --key, verify uses
-RG_AUDIT_VERIFIER_KEY, or the public half of RG_AUDIT_SIGNING_KEY.`;
+RG_AUDIT_VERIFIER_KEY, or the public half of RG_AUDIT_SIGNING_KEY.
+
+Exit codes: 0 verified, 1 the log does not match its signed checkpoints (or a proof does not
+verify), 2 bad arguments, 3 a checkpoint is not signed by KEY, 4 not a complete export file.`;
 
 function parse(args: string[], options: Record<string, { type: 'string' }>) {
   return parseArgs({ args, options, allowPositionals: true, strict: true });
@@ -55,15 +67,33 @@ async function withRuntime<T>(config: Config, fn: (rt: Runtime) => Promise<T>): 
 }
 
 async function verify(config: Config, args: string[]): Promise<void> {
-  const { values, positionals } = parse(args, { stream: { type: 'string' }, checkpoints: { type: 'string' }, key: { type: 'string' } });
+  const { values, positionals } = parse(args, { stream: { type: 'string' }, checkpoints: { type: 'string' }, key: { type: 'string' }, file: { type: 'string' } });
   if (positionals.length > 0) throw new ReplayArgumentError(`verify: unexpected argument "${positionals[0]}"\n\n${AUDIT_USAGE}`);
+  if (values.file !== undefined) {
+    if (values.stream !== undefined) throw new ReplayArgumentError('--stream: not with --file (the export names its stream)');
+    if (values.checkpoints === undefined) throw new ReplayArgumentError('--checkpoints: the directory of signed checkpoints is required with --file (offline, there is no checkpoint stream)');
+  }
   // The key first: a missing or unreadable key should fail before any connection is made.
   const verifier = resolveVerifier(values.key);
+  if (values.file !== undefined) {
+    // Offline: files only, no runtime.
+    await verifyExportFile(values.file, verifyCheckpoints(await checkpointsFromDir(values.checkpoints!), verifier));
+    return;
+  }
   await withRuntime(config, async (rt) => {
     const raw = values.checkpoints !== undefined ? await checkpointsFromDir(values.checkpoints) : await checkpointsFromStream(rt);
     const checkpoints = verifyCheckpoints(raw, verifier);
     await verifyStream(rt, values.stream ?? rt.names.auditStream, checkpoints);
   });
+}
+
+async function exportLog(config: Config, args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, { out: { type: 'string' }, to: { type: 'string' } });
+  if (positionals.length > 0) throw new ReplayArgumentError(`export: unexpected argument "${positionals[0]}"\n\n${AUDIT_USAGE}`);
+  if (values.out === undefined) throw new ReplayArgumentError('--out: the file to write the export to is required');
+  const to = parseBound('--to', values.to);
+  if (to && !('seq' in to)) throw new ReplayArgumentError('--to: a stream sequence (an export always starts at leaf 0)');
+  await withRuntime(config, (rt) => exportAudit(rt, values.out!, to?.seq));
 }
 
 async function prove(config: Config, args: string[]): Promise<void> {
@@ -128,6 +158,8 @@ export async function runAudit(config: Config, args: string[]): Promise<void> {
   switch (command) {
     case 'verify':
       return verify(config, rest);
+    case 'export':
+      return exportLog(config, rest);
     case 'prove':
       return prove(config, rest);
     case 'verify-proof':

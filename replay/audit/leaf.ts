@@ -26,7 +26,7 @@
  * whitespace stripped), i.e. what every reader of the log sees.
  */
 import type { JsMsg } from '@nats-io/jetstream';
-import type { MsgHdrs } from '@nats-io/transport-node';
+import { MsgHdrsImpl, type MsgHdrs } from '@nats-io/transport-node';
 import { sha256 } from './merkle.js';
 import { HeaderSpans, rawHeaderBlock, scanHeaderBlock, sortSpans } from '../../infra/nats/raw-headers.js';
 
@@ -198,4 +198,16 @@ export function deliveredLeafHash(msg: Pick<JsMsg, 'subject' | 'headers' | 'data
   const block = rawHeaderBlock(msg);
   if (block && scanHeaderBlock(block, spans) && sortSpans(block, spans)) return spansLeafHash(msg.subject, block, msg.data);
   return messageLeafHash(storedMessageOf(msg));
+}
+
+/**
+ * The leaf hash of a message given as its stored bytes: the subject, the raw
+ * header block (empty when it has none) and the body, as an export holds it
+ * (export-file.ts). The same hash deliveredLeafHash answers for the message:
+ * the raw scan where it applies, else the pairs nats.js decodes from the
+ * block (which throws where a consumer's `headers` would throw).
+ */
+export function rawLeafHash(subject: string, block: Uint8Array, data: Uint8Array): Buffer {
+  if (scanHeaderBlock(block, spans) && sortSpans(block, spans)) return spansLeafHash(subject, block, data);
+  return messageLeafHash({ subject, headers: headerPairs(MsgHdrsImpl.decode(block)), data });
 }

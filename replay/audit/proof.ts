@@ -17,7 +17,8 @@ import { cloudEventAttributes, type CloudEventAttributes } from '../../contracts
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { messageLeafHash, type StoredMessage } from './leaf.js';
 import { verifyInclusion } from './merkle.js';
-import { NoteError, openCheckpoint, type Checkpoint, type Verifier } from './note.js';
+import type { Checkpoint, Verifier } from './note.js';
+import { openWithKey } from './checkpoint-source.js';
 
 export const PROOF_FORMAT = 'relaygrid-audit-inclusion-proof/v1';
 
@@ -99,13 +100,7 @@ export interface ProofVerdict {
  * with the reason; returns what was proven.
  */
 export function verifyProofFile(proof: InclusionProofFile, checkpointText: string, verifier: Verifier, checkpointSource: string): ProofVerdict {
-  let checkpoint: Checkpoint;
-  try {
-    checkpoint = openCheckpoint(checkpointText, verifier, verifier.name);
-  } catch (err) {
-    if (err instanceof NoteError) throw new AuditFailedError(`checkpoint ${checkpointSource}: ${err.message}`);
-    throw err;
-  }
+  const checkpoint = openWithKey(checkpointText, verifier, checkpointSource);
   if (proof.origin !== checkpoint.origin) throw new AuditFailedError(`the proof is for log "${proof.origin}", the checkpoint for "${checkpoint.origin}"`);
   if (proof.treeSize !== checkpoint.size) {
     throw new AuditFailedError(`the proof is for tree size ${proof.treeSize}, the checkpoint for ${checkpoint.size}: prove again against this checkpoint`);

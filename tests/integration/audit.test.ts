@@ -22,6 +22,7 @@ import { generateKeyPair, openCheckpoint, parseSignerKey, parseVerifierKey, sign
 import type { InclusionProofFile } from '../../replay/audit/proof.js';
 import { readStream } from '../../replay/range.js';
 import { startAuditWorker, type AuditWorker } from '../../workers/audit/audit-worker.js';
+import { freePort } from '../../infra/stack/ports.js';
 import { runCli } from '../support/cli.js';
 import { eventually, isolated, type Isolated } from '../support/isolated.js';
 
@@ -252,6 +253,128 @@ describe('auditable log', () => {
     // Stored and delivered byte for byte, so both paths were really given these blocks.
     expect(raw.map((b) => b.toString('utf8'))).toEqual(blocks);
     await env.rt.nats.jsm.streams.delete(stream);
+  });
+
+  describe('export, verified offline', () => {
+    let exportFile: string;
+    let lines: string[];
+    /** No NATS, Postgres or Redis behind these: verify --file must not need them. */
+    let offline: Record<string, string>;
+
+    beforeAll(async () => {
+      exportFile = join(dir, 'audit.export');
+      const [nats, pg, redis] = [await freePort(), await freePort(), await freePort()];
+      offline = { NATS_URL: `nats://127.0.0.1:${nats}`, DATABASE_URL: `postgres://nobody@127.0.0.1:${pg}/none`, REDIS_URL: `redis://127.0.0.1:${redis}` };
+    });
+
+    const verifyFile = (file: string, key = verifierFile) => cli(['verify', '--file', file, '--checkpoints', checkpointDir, '--key', key], offline);
+
+    /** A copy of the export with `change` applied to its lines (line 0 the header, line i + 1 leaf i). */
+    async function tampered(name: string, change: (lines: string[]) => void): Promise<string> {
+      const copy = [...lines];
+      change(copy);
+      const path = join(dir, name);
+      await writeFile(path, copy.join(''));
+      return path;
+    }
+    const record = (line: string) => JSON.parse(line) as { leaf: number; seq: number; subject: string; headers: string; body: string; recorded?: string };
+    const withRecord = (line: string, change: (r: ReturnType<typeof record>) => void) => {
+      const r = record(line);
+      change(r);
+      return `${JSON.stringify(r)}\n`;
+    };
+    const flipByte = (b64: string, at: (bytes: Buffer) => number) => {
+      const bytes = Buffer.from(b64, 'base64');
+      const i = at(bytes);
+      bytes[i] = bytes[i]! ^ 0x01;
+      return bytes.toString('base64');
+    };
+
+    it('holds every stored header block and body byte for byte, with leaf index, seq and the worker\'s record', async () => {
+      expect(await audit(['export', '--out', exportFile])).toMatch(
+        new RegExp(`^audit export ${env.rt.names.auditStream}: 32 leaves in \\d+\\.\\d\\d s .*32 leaves \\(seq 1\\.\\.32\\), 32 with the worker's records, [\\d,]+ bytes written to ${exportFile}\\n$`),
+      );
+      lines = (await readFile(exportFile, 'utf8')).split(/(?<=\n)/);
+      expect(lines).toHaveLength(34);
+      expect(JSON.parse(lines[0]!)).toMatchObject({ format: 'relaygrid-audit-export', version: 1, stream: env.rt.names.auditStream, leaves: 32, recorded: 32 });
+      expect(JSON.parse(lines[33]!)).toEqual({ end: true, records: 32, missing: 0 });
+      let i = 0;
+      await readStream(env.rt, env.rt.names.auditStream, (msg) => {
+        const r = record(lines[i + 1]!);
+        expect(r).toMatchObject({ leaf: i, seq: msg.seq, subject: msg.subject });
+        expect(Buffer.from(r.headers, 'base64').equals(Buffer.from(rawHeaderBlock(msg)!))).toBe(true);
+        expect(Buffer.from(r.body, 'base64').equals(Buffer.from(msg.data))).toBe(true);
+        expect(r.recorded).toBe(deliveredLeafHash(msg).toString('base64'));
+        i++;
+      });
+      expect(i).toBe(32);
+    });
+
+    it('verify --file passes as a subprocess with NATS, Postgres and Redis unreachable', async () => {
+      const result = await verifyFile(exportFile);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).toMatch(/^audit verify export audit\.export: 32 leaves in .*4 checkpoints verified \(latest: size 32, root [A-Za-z0-9+/]{43}=\), 3 consistency proofs, 0 leaves after the latest checkpoint\n$/);
+    });
+
+    it('export --to 20: leaves 0..19; the checkpoints beyond them are counted, not checked', async () => {
+      const prefix = join(dir, 'audit-20.export');
+      await audit(['export', '--out', prefix, '--to', '20']);
+      expect(JSON.parse((await readFile(prefix, 'utf8')).split('\n')[0]!)).toMatchObject({ leaves: 20, recorded: 20 });
+      const result = await verifyFile(prefix);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).toMatch(/2 checkpoints verified \(latest: size 20, .*, 2 newer checkpoints beyond the export not checked\n$/);
+    });
+
+    it.each([
+      ['a body byte altered', (l: string[]) => (l[8] = withRecord(l[8]!, (r) => (r.body = flipByte(r.body, (b) => b.length - 1)))), /checkpoint file 10\.checkpoint: first bad index 7 \(stream seq 8\), the first leaf that differs from the audit worker's records in the export/],
+      ['a header byte altered', (l: string[]) => (l[14] = withRecord(l[14]!, (r) => (r.headers = flipByte(r.headers, (b) => b.indexOf('ce-id: ') + 8)))), /checkpoint file 20\.checkpoint: first bad index 13 \(stream seq 14\), the first leaf/],
+      ['a record removed', (l: string[]) => l.splice(13, 1), /first bad index 12: audit-\S+ line 14 holds leaf 13 where leaf 12 belongs \(a record removed, inserted or moved\)/],
+      ['two records swapped', (l: string[]) => ([l[16], l[17]] = [l[17]!, l[16]!]), /first bad index 15: audit-\S+ line 17 holds leaf 16 where leaf 15 belongs/],
+      [
+        'two messages swapped under their leaf numbers and records',
+        (l: string[]) => {
+          const [a, b] = [record(l[22]!), record(l[23]!)];
+          l[22] = `${JSON.stringify({ ...a, subject: b.subject, headers: b.headers, body: b.body })}\n`;
+          l[23] = `${JSON.stringify({ ...b, subject: a.subject, headers: a.headers, body: a.body })}\n`;
+        },
+        /checkpoint file 25\.checkpoint: first bad index 21 \(stream seq 22\), the first leaf that differs/,
+      ],
+      [
+        'a record removed and the rest renumbered with their records: only a range',
+        (l: string[]) => {
+          l.splice(13, 1);
+          for (let i = 13; i < l.length - 1; i++) l[i] = withRecord(l[i]!, (r) => (r.leaf = i - 1));
+          l[0] = `${JSON.stringify({ ...JSON.parse(l[0]!), leaves: 31, recorded: 31 })}\n`;
+          l[l.length - 1] = `${JSON.stringify({ end: true, records: 31, missing: 0 })}\n`;
+        },
+        /checkpoint file 20\.checkpoint: first bad index is between 10 and 19 \(no matching worker records/,
+      ],
+    ] as [string, (l: string[]) => void, RegExp][])('%s: exit 1 naming the first bad index, one line', async (name, change, finding) => {
+      const result = await verifyFile(await tampered(`audit-${name.replaceAll(' ', '-')}.export`, change));
+      expect(result.code, result.stderr).toBe(1);
+      expect(result.stderr).toMatch(/^relaygrid: export audit-\S+: [^\n]+\n$/);
+      expect(result.stderr).toMatch(finding);
+    });
+
+    it('another key: exit 3; a cut-off or foreign file: exit 4; --file without --checkpoints: exit 2', async () => {
+      const other = join(dir, 'other.pub');
+      await writeFile(other, `${generateKeyPair(`relaygrid.test/${env.namespace}`).verifier}\n`);
+      const wrongKey = await verifyFile(exportFile, other);
+      expect(wrongKey.code).toBe(3);
+      expect(wrongKey.stderr).toMatch(/^relaygrid: checkpoint file \d+\.checkpoint: not signed by key relaygrid\.test\/t[0-9a-f]+\+[0-9a-f]{8} \(signed by .*\)\n$/);
+
+      const cut = await verifyFile(await tampered('audit-cut.export', (l) => l.splice(20)));
+      expect(cut.code).toBe(4);
+      expect(cut.stderr).toMatch(/^relaygrid: audit-cut\.export ends at line 20 without its trailer: the export is incomplete/);
+      const proof = join(dir, `proof-${appended[4]!.id}.json`);
+      const foreign = await verifyFile(proof);
+      expect(foreign.code).toBe(4);
+      expect(foreign.stderr).toMatch(/line 1: not JSON|not an audit export/);
+
+      const noCheckpoints = await cli(['verify', '--file', exportFile, '--key', verifierFile], offline);
+      expect(noCheckpoints.code).toBe(2);
+      expect(noCheckpoints.stderr).toMatch(/^relaygrid: --checkpoints: the directory of signed checkpoints is required with --file/);
+    });
   });
 
   describe('tampering with a copy of the audit stream', () => {
