@@ -255,3 +255,18 @@ export function configSources(env: Env = process.env): ConfigSources {
   const set = (name: string) => env[name] !== undefined && env[name] !== '';
   return { natsUrl: set('NATS_URL'), databaseUrl: set('DATABASE_URL'), redisUrl: set('REDIS_URL') };
 }
+
+/**
+ * RG_STACK_NATS_PORT, RG_STACK_POSTGRES_PORT, RG_STACK_REDIS_PORT: where
+ * `start` looks for a local service whose URL is unset, and the port it
+ * prefers for the one it starts (defaults: the default URLs' ports). For a
+ * machine where those ports belong to something else, and for tests.
+ */
+export function localStackPorts(env: Env = process.env): Partial<Record<'nats' | 'postgres' | 'redis', number>> {
+  const ports: Partial<Record<'nats' | 'postgres' | 'redis', number>> = {};
+  for (const service of ['nats', 'postgres', 'redis'] as const) {
+    const name = `RG_STACK_${service.toUpperCase()}_PORT`;
+    if (env[name] !== undefined && env[name] !== '') ports[service] = integer(env, name, 0, 1, 65535);
+  }
+  return ports;
+}

@@ -5,8 +5,9 @@
  */
 import type { Config } from '../infra/config.js';
 import { withRuntime as withRole, type Runtime } from '../infra/runtime.js';
-import { runAudit } from './audit/cli.js';
+import { AUDIT_USAGE, runAudit } from './audit/cli.js';
 import { runExport } from './export/cli.js';
+import { EXPORT_USAGE } from './export/args.js';
 import { runInto } from './into.js';
 import { runRebuild } from './rebuild.js';
 import { ReplayArgumentError } from './range.js';
@@ -24,6 +25,14 @@ export const REPLAY_USAGE = `usage: relaygrid replay <command>
   audit verify [--file F] | export --out F | prove <event id> | verify-proof <proof> --checkpoint F --key F | keygen <name> --out F`;
 
 const COMMANDS = ['schemas', 'export', 'rebuild', 'state', 'into', 'audit'];
+
+/** What `relaygrid replay … --help` prints: the subcommand's own usage where it has one. */
+export function replayHelp(args: string[]): string {
+  const command = args.find((arg) => !arg.startsWith('-'));
+  if (command === 'export') return EXPORT_USAGE;
+  if (command === 'audit') return AUDIT_USAGE;
+  return REPLAY_USAGE;
+}
 
 export async function runReplay(config: Config, args: string[]): Promise<void> {
   const [command, ...rest] = args;

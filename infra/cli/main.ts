@@ -1,95 +1,188 @@
 #!/usr/bin/env node
 /**
  * The `relaygrid` command. One subcommand per role; `start` runs them all in
- * one process. Configuration errors end with one line naming the variable.
+ * one process. Every command answers `--help` without touching anything, and
+ * checks its arguments before it connects. Configuration errors end with one
+ * line naming the variable. Run from the folder where `npm start` runs, the
+ * commands find that stack in .relaygrid/stack.json (infra/stack/stack-file.ts).
  */
-import { configSources, ConfigError, loadConfig } from '../config.js';
+import { configSources, ConfigError, loadConfig, localStackPorts, type Config } from '../config.js';
 import { createLogger } from '../logger.js';
 import { runMigrate, serve } from '../roles/serve.js';
 import { startAll } from '../roles/start.js';
-import { runSkip } from '../roles/skip.js';
-import { runUsers } from '../roles/users.js';
-import { runReplay } from '../../replay/cli.js';
+import { parseSkipArgs, runSkip } from '../roles/skip.js';
+import { parseUsersArgs, runUsers, USERS_USAGE } from '../roles/users.js';
+import { replayHelp, runReplay } from '../../replay/cli.js';
 import { runNatsConfig } from '../roles/nats-config.js';
-import { runAgent } from '../roles/agent.js';
-import { runFleetCli } from '../roles/fleet-cli.js';
+import { AGENT_USAGE, runAgent } from '../roles/agent.js';
+import { FLEET_USAGE, parseFleetArgs, runFleetCommand } from '../roles/fleet-cli.js';
+import { checkProjectorNames } from '../roles/projectors.js';
+import { envFromStack } from '../stack/stack-file.js';
 import { loadAuditWorkerConfig } from '../../workers/audit/config.js';
 import { withRuntime as withRole, type Runtime } from '../runtime.js';
 import { CliError } from './cli-error.js';
 
-const USAGE = `usage: relaygrid <command>
+class UsageError extends CliError {}
+
+/** The configuration, loaded on first use: `--help` and bad arguments never need it. */
+type LazyConfig = () => Config;
+
+interface Command {
+  /** What follows `relaygrid` in the usage line. */
+  synopsis: string;
+  summary: string;
+  /** `relaygrid <command> … --help`; defaults to the synopsis and summary. */
+  help?: (args: string[]) => string;
+  run(args: string[], config: LazyConfig): Promise<void>;
+}
+
+const role = (config: LazyConfig, name: string, fn: (rt: Runtime) => Promise<void>) => withRole(config(), name, fn);
+
+/** For the roles that take no arguments: a stray one is a mistake, not something to ignore. */
+function noArguments(command: string, args: string[]): void {
+  if (args.length > 0) throw new UsageError(`${command}: unexpected argument "${args[0]}" (\`relaygrid ${command} --help\`)`);
+}
+
+const server = (name: string, roleName: string, roles: (args: string[]) => Parameters<typeof serve>[1]) =>
+  (args: string[], config: LazyConfig) => {
+    noArguments(name, args);
+    return role(config, roleName, (rt) => serve(rt, roles(args)));
+  };
+
+const COMMANDS: Record<string, Command> = {
+  start: {
+    synopsis: 'start',
+    summary: 'migrate, then run every role in one process (starts local\nNATS, Redis and Postgres when none are configured or running,\nand records them in .relaygrid/stack.json for the other commands)',
+    run: async (args) => {
+      noArguments('start', args);
+      // Not from stack.json: `start` is what writes it.
+      return startAll(loadConfig(), configSources(), localStackPorts());
+    },
+  },
+  migrate: {
+    synopsis: 'migrate',
+    summary: "create or update streams, KV buckets, the fleet's object stores\nand Postgres tables",
+    run: async (args, config) => {
+      noArguments('migrate', args);
+      return role(config, 'migrate', runMigrate);
+    },
+  },
+  api: { synopsis: 'api', summary: 'run the HTTP API on RG_API_PORT', run: server('api', 'api', () => ({ api: true })) },
+  gateway: { synopsis: 'gateway', summary: "run the messenger's WebSocket gateway on RG_GATEWAY_PORT", run: server('gateway', 'gateway', () => ({ api: false, gateway: true })) },
+  projector: {
+    synopsis: 'projector [name...]',
+    summary: 'run projectors (all when no name is given)',
+    run: async (args, config) => {
+      checkProjectorNames(args);
+      return role(config, 'projector', (rt) => serve(rt, { api: false, projectors: args }));
+    },
+  },
+  'fleet-worker': {
+    synopsis: 'fleet-worker',
+    summary: 'serve node agents, judge node health, push user changes to\nnodes, and the relaygrid-ops NATS micro service',
+    run: server('fleet-worker', 'fleet', () => ({ api: false, fleet: true })),
+  },
+  fleet: {
+    synopsis: 'fleet <command>',
+    summary: 'nodes.yaml import, nodes, rollouts (`relaygrid fleet --help`)',
+    help: () => FLEET_USAGE,
+    run: async (args, config) => {
+      const cmd = await parseFleetArgs(args);
+      if (cmd.command === 'usage') console.log(FLEET_USAGE);
+      else await role(config, 'fleet-cli', (rt) => runFleetCommand(rt, cmd));
+    },
+  },
+  agent: {
+    synopsis: 'agent --node ID --state-dir DIR [--enroll TOKEN --api URL] [--core v2ray|xray]\n      [--core-binary PATH] [--api-port N] [--sync-interval S] [--usage-interval S]',
+    summary: 'run a node agent (see docs/operations.md, "Adding a node")',
+    help: () => AGENT_USAGE,
+    run: (args, config) => runAgent(config(), args),
+  },
+  'audit-worker': {
+    synopsis: 'audit-worker',
+    summary: 'keep the Merkle tree over the audit stream and sign checkpoints\n(RG_AUDIT_SIGNING_KEY, RG_AUDIT_CHECKPOINT_DIR; see docs/auditors.md)',
+    run: server('audit-worker', 'audit', () => ({ api: false, audit: loadAuditWorkerConfig() })),
+  },
+  'skip-event': {
+    synopsis: 'skip-event <projector> --seq N --reason "…" [--actor who]',
+    summary: 'record a failed event as skipped and move the projector past it',
+    run: async (args, config) => {
+      const cmd = parseSkipArgs(args);
+      return role(config, 'skip', (rt) => runSkip(rt, cmd));
+    },
+  },
+  'nats-config': {
+    synopsis: 'nats-config [--host H] [--port N] [--store-dir DIR]',
+    summary:
+      "print a nats-server config with Relaygrid's account and users\n(passwords from NATS_OPERATOR_/SERVICE_/ANALYST_/AUDIT_/GATEWAY_PASSWORD,\nenrolled nodes' users from DATABASE_URL)",
+    run: (args, config) => runNatsConfig(config(), args),
+  },
+  replay: {
+    synopsis: 'replay <command>',
+    summary: 'schemas, export, rebuild, state, into, audit\n(`relaygrid replay --help`)',
+    help: replayHelp,
+    run: (args, config) => runReplay(config(), args),
+  },
+  users: {
+    synopsis: 'users <command>',
+    summary: 'create the first admin, suspend, reinstate, grant or revoke\nroles, list (`relaygrid users --help`)',
+    help: () => USERS_USAGE,
+    run: async (args, config) => {
+      const cmd = await parseUsersArgs(args);
+      if (cmd.command === 'usage') console.log(USERS_USAGE);
+      else await role(config, 'users', (rt) => runUsers(rt, cmd));
+    },
+  },
+};
+
+const COLUMN = 24;
+
+function usage(): string {
+  const indent = (text: string) => text.replaceAll('\n', `\n${' '.repeat(COLUMN)}`);
+  const entries = Object.values(COMMANDS).map(({ synopsis, summary }) =>
+    synopsis.length < COLUMN - 3 && !synopsis.includes('\n')
+      ? `  ${synopsis.padEnd(COLUMN - 2)}${indent(summary)}`
+      : `  ${synopsis.replaceAll('\n', '\n  ')}\n${' '.repeat(COLUMN)}${indent(summary)}`,
+  );
+  return `usage: relaygrid <command> [--help]
 
 commands:
-  start                 migrate, then run every role in one process (starts local
-                        NATS, Redis and Postgres when none are configured or running)
-  migrate               create or update streams, KV buckets, the fleet's object stores
-                        and Postgres tables
-  api                   run the HTTP API on RG_API_PORT
-  gateway               run the messenger's WebSocket gateway on RG_GATEWAY_PORT
-  projector [name...]   run projectors (all when no name is given)
-  fleet-worker          serve node agents, judge node health, push user changes to
-                        nodes, and the relaygrid-ops NATS micro service
-  fleet <command>       nodes.yaml import, nodes, rollouts (\`relaygrid fleet\` for details)
-  agent --node ID --state-dir DIR [--enroll TOKEN --api URL] [--core v2ray|xray]
-        [--core-binary PATH] [--api-port N] [--sync-interval S] [--usage-interval S]
-                        run a node agent (see docs/operations.md, "Adding a node")
-  audit-worker          keep the Merkle tree over the audit stream and sign checkpoints
-                        (RG_AUDIT_SIGNING_KEY, RG_AUDIT_CHECKPOINT_DIR; see docs/auditors.md)
-  skip-event <projector> --seq N --reason "…" [--actor who]
-                        record a failed event as skipped and move the projector past it
-  nats-config [--host H] [--port N] [--store-dir DIR]
-                        print a nats-server config with Relaygrid's account and users
-                        (passwords from NATS_OPERATOR_/SERVICE_/ANALYST_/AUDIT_/GATEWAY_PASSWORD,
-                        enrolled nodes' users from DATABASE_URL)
-  replay <command>      schemas, export, rebuild, state, into, audit
-                        (\`relaygrid replay\` for details)
-  users <command>       create the first admin, suspend, reinstate, grant or revoke
-                        roles, list (\`relaygrid users\` for details)
+${entries.join('\n')}
 
 configuration (environment): NATS_URL, DATABASE_URL, REDIS_URL, RG_NAMESPACE,
   RG_MASTER_KEY, RG_API_PORT, RG_GATEWAY_PORT, RG_STREAM_REPLICAS, LOG_LEVEL and the
-  RG_* auth and messenger limits — see README.md`;
+  RG_* auth and messenger limits — see README.md. Unset, the commands take NATS_URL,
+  DATABASE_URL, REDIS_URL, RG_NAMESPACE and the development RG_MASTER_KEY from the stack
+  \`npm start\` runs in this folder (.relaygrid/stack.json), and say so on stderr.`;
+}
 
-class UsageError extends CliError {}
+/** `--help`/`-h` anywhere before a `--` that ends the options. */
+function wantsHelp(args: string[]): boolean {
+  const end = args.indexOf('--');
+  return (end === -1 ? args : args.slice(0, end)).some((arg) => arg === '--help' || arg === '-h');
+}
+
+function loadFromStack(): Config {
+  const { env, notice } = envFromStack(process.env);
+  // stderr: stdout stays what the command prints, for scripts to parse.
+  if (notice) console.error(`relaygrid: ${notice}`);
+  return loadConfig(env);
+}
 
 async function main(argv: string[]): Promise<void> {
-  const [command, ...args] = argv;
-  if (!command || command === 'help' || command === '--help' || command === '-h') {
-    console.log(USAGE);
+  const [name, ...args] = argv;
+  if (!name || name === 'help' || name === '--help' || name === '-h') {
+    console.log(usage());
     return;
   }
-  const config = loadConfig();
-  const withRuntime = (role: string, fn: (rt: Runtime) => Promise<void>) => withRole(config, role, fn);
-  switch (command) {
-    case 'migrate':
-      return withRuntime('migrate', runMigrate);
-    case 'api':
-      return withRuntime('api', (rt) => serve(rt, { api: true }));
-    case 'gateway':
-      return withRuntime('gateway', (rt) => serve(rt, { api: false, gateway: true }));
-    case 'audit-worker':
-      return withRuntime('audit', (rt) => serve(rt, { api: false, audit: loadAuditWorkerConfig() }));
-    case 'fleet-worker':
-      return withRuntime('fleet', (rt) => serve(rt, { api: false, fleet: true }));
-    case 'fleet':
-      return withRuntime('fleet-cli', (rt) => runFleetCli(rt, args));
-    case 'agent':
-      return runAgent(config, args);
-    case 'projector':
-      return withRuntime('projector', (rt) => serve(rt, { api: false, projectors: args }));
-    case 'skip-event':
-      return withRuntime('skip', (rt) => runSkip(rt, args));
-    case 'replay':
-      return runReplay(config, args);
-    case 'nats-config':
-      return runNatsConfig(config, args);
-    case 'users':
-      return withRuntime('users', (rt) => runUsers(rt, args));
-    case 'start':
-      return startAll(config, configSources());
-    default:
-      throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!command) throw new UsageError(`unknown command "${name}"\n\n${usage()}`);
+  if (wantsHelp(args)) {
+    console.log(command.help?.(args) ?? `usage: relaygrid ${command.synopsis}\n\n${command.summary}`);
+    return;
   }
+  let config: Config | undefined;
+  return command.run(args, () => (config ??= loadFromStack()));
 }
 
 main(process.argv.slice(2)).then(

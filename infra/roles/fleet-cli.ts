@@ -24,6 +24,7 @@ import { CheckpointWatcher } from '../../projectors/runtime/checkpoint-watcher.j
 import { openFleet } from './fleet.js';
 import type { Runtime } from '../runtime.js';
 import { CliError } from '../cli/cli-error.js';
+import { printTable } from '../cli/table.js';
 
 export const FLEET_USAGE = `usage: relaygrid fleet <command>
 
@@ -49,28 +50,85 @@ export function parseNodesFile(text: string): NodeInput[] {
   });
 }
 
-export async function runFleetCli(rt: Runtime, args: string[]): Promise<void> {
+type RolloutAction = 'Pause' | 'Resume' | 'Abort' | 'RollBack';
+const ROLLOUT_ACTIONS: Record<string, RolloutAction> = { pause: 'Pause', resume: 'Resume', abort: 'Abort', rollback: 'RollBack' };
+const NODE_OPERATIONS = { drain: 'Drain', undrain: 'Undrain', retire: 'Retire' } as const;
+const COMMANDS = ['import', 'add', 'nodes', 'enroll-token', 'drain', 'undrain', 'retire', 'rollout'];
+
+/** A `fleet` command whose arguments (and nodes.yaml) have been checked: what runs once connected. */
+export type FleetCommand =
+  | { command: 'usage' }
+  | { command: 'import'; nodes: NodeInput[] }
+  | { command: 'add'; node: NodeInput }
+  | { command: 'nodes' }
+  | { command: 'enroll-token'; node: string }
+  | { command: 'drain' | 'undrain' | 'retire'; node: string }
+  | { command: 'rollout plan'; reason: string }
+  | { command: 'rollout status'; rolloutId: string }
+  | { command: 'rollout action'; action: RolloutAction; verb: string; rolloutId: string };
+
+/** Checks the arguments, and reads and checks nodes.yaml, before anything connects. */
+export async function parseFleetArgs(args: string[]): Promise<FleetCommand> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
     options: { reason: { type: 'string' }, address: { type: 'string' }, region: { type: 'string' }, country: { type: 'string' }, city: { type: 'string' }, labels: { type: 'string' }, roles: { type: 'string' } },
   });
   const [command, target, rolloutId] = positionals;
-  if (!command) {
-    console.log(FLEET_USAGE);
-    return;
-  }
-  const watcher = new CheckpointWatcher(rt.config.databaseUrl, rt.db);
-  const fleet = openFleet(rt, watcher);
-  const actor = { actor: `operator:${userInfo().username}` };
   const need = (what: string, value: string | undefined) => {
     if (!value) throw new FleetCommandError(`${what}: required\n\n${FLEET_USAGE}`);
     return value;
   };
+  switch (command) {
+    case undefined:
+      return { command: 'usage' };
+    case 'import': {
+      const file = need('<nodes.yaml>', target);
+      const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+        throw new FleetCommandError(`<nodes.yaml>: cannot read ${file} (${err.code ?? err.message})`);
+      });
+      return { command, nodes: parseNodesFile(text) };
+    }
+    case 'add': {
+      const list = (v: string | undefined) => (v === undefined ? undefined : v.split(',').filter(Boolean));
+      return { command, node: { nodeId: need('<node>', target), address: need('--address', values.address), region: values.region, country: values.country, city: values.city, labels: list(values.labels), roles: list(values.roles) } };
+    }
+    case 'nodes':
+      return { command };
+    case 'enroll-token':
+    case 'drain':
+    case 'undrain':
+    case 'retire':
+      return { command, node: need('<node>', target) };
+    case 'rollout': {
+      if (target === 'plan') return { command: 'rollout plan', reason: values.reason ?? 'planned from the CLI' };
+      if (target === 'status') return { command: 'rollout status', rolloutId: need('<rollout id>', rolloutId) };
+      const action = target === undefined ? undefined : ROLLOUT_ACTIONS[target];
+      if (action === undefined) throw new FleetCommandError(`rollout: unknown action "${String(target)}" (one of plan, status, ${Object.keys(ROLLOUT_ACTIONS).join(', ')})\n\n${FLEET_USAGE}`);
+      return { command: 'rollout action', action, verb: target!, rolloutId: need('<rollout id>', rolloutId) };
+    }
+    default:
+      throw new FleetCommandError(`fleet: unknown command "${command}" (one of ${COMMANDS.join(', ')})\n\n${FLEET_USAGE}`);
+  }
+}
+
+const dash = (value: string | null | undefined) => (value === null || value === undefined || value === '' ? '-' : value);
+
+/** Parses and runs in one go, for callers that already hold a runtime (tests). */
+export async function runFleetCli(rt: Runtime, args: string[]): Promise<void> {
+  const cmd = await parseFleetArgs(args);
+  if (cmd.command === 'usage') console.log(FLEET_USAGE);
+  else await runFleetCommand(rt, cmd);
+}
+
+export async function runFleetCommand(rt: Runtime, cmd: Exclude<FleetCommand, { command: 'usage' }>): Promise<void> {
+  const watcher = new CheckpointWatcher(rt.config.databaseUrl, rt.db);
+  const fleet = openFleet(rt, watcher);
+  const actor = { actor: `operator:${userInfo().username}` };
   try {
-    switch (command) {
+    switch (cmd.command) {
       case 'import': {
-        const nodes = parseNodesFile(await readFile(need('<nodes.yaml>', target), 'utf8'));
+        const { nodes } = cmd;
         let changed = 0;
         for (const [i, node] of nodes.entries()) {
           try {
@@ -85,47 +143,48 @@ export async function runFleetCli(rt: Runtime, args: string[]): Promise<void> {
         console.log(`${nodes.length} nodes in the file, ${changed} created or updated`);
         return;
       }
-      case 'add': {
-        const list = (v: string | undefined) => (v === undefined ? undefined : v.split(',').filter(Boolean));
-        const node: NodeInput = { nodeId: need('<node>', target), address: need('--address', values.address), region: values.region, country: values.country, city: values.city, labels: list(values.labels), roles: list(values.roles) };
-        await fleet.nodes.register(node, 'cli', actor);
-        console.log(`${target}: registered; next: relaygrid fleet enroll-token ${target}`);
+      case 'add':
+        await fleet.nodes.register(cmd.node, 'cli', actor);
+        console.log(`${cmd.node.nodeId}: registered; next: relaygrid fleet enroll-token ${cmd.node.nodeId}`);
         return;
-      }
       case 'nodes':
-        for (const n of await fleet.views.nodes()) {
-          console.log(`${n.nodeId}\t${n.address}\t${n.health}${n.drained ? ' (drained)' : ''}${n.retired ? ' (retired)' : ''}\tapplied ${n.appliedVersion ?? '-'}${n.lastError ? `\tlast error: ${n.lastError}` : ''}`);
-        }
+        // TEMPLATE is the applied template: the identifier `rollout status` lists per target.
+        printTable(
+          ['NODE', 'ADDRESS', 'HEALTH', 'STATE', 'TEMPLATE', 'VERSION', 'LAST ERROR'],
+          (await fleet.views.nodes()).map((n) => [
+            n.nodeId,
+            n.address,
+            n.health,
+            n.retired ? 'retired' : n.drained ? 'drained' : 'active',
+            dash(n.appliedTemplate),
+            dash(n.appliedVersion),
+            dash(n.lastError),
+          ]),
+        );
         return;
       case 'enroll-token': {
-        const { token, expiresAt } = await fleet.nodes.issueEnrollmentToken(need('<node>', target), actor);
-        console.log(`${token}\n(valid once, until ${expiresAt.toISOString()}: relaygrid agent --node ${target} --enroll <token> --api <url>)`);
+        const { token, expiresAt } = await fleet.nodes.issueEnrollmentToken(cmd.node, actor);
+        console.log(`${token}\n(valid once, until ${expiresAt.toISOString()}: relaygrid agent --node ${cmd.node} --enroll <token> --api <url>)`);
         return;
       }
       case 'drain':
       case 'undrain':
-      case 'retire': {
-        const type = command === 'drain' ? 'Drain' : command === 'undrain' ? 'Undrain' : 'Retire';
-        await fleet.nodes.operate(type, need('<node>', target), actor);
-        console.log(`${target}: ${command === 'retire' ? 'retired' : command + 'ed'}`);
+      case 'retire':
+        await fleet.nodes.operate(NODE_OPERATIONS[cmd.command], cmd.node, actor);
+        console.log(`${cmd.node}: ${cmd.command === 'retire' ? 'retired' : cmd.command + 'ed'}`);
+        return;
+      case 'rollout plan': {
+        const planned = await fleet.rollouts.plan({ reason: cmd.reason }, actor);
+        console.log(`rollout ${planned.rolloutId}: ${planned.targets} nodes, canary first`);
         return;
       }
-      case 'rollout': {
-        if (target === 'plan') {
-          const planned = await fleet.rollouts.plan({ reason: values.reason ?? 'planned from the CLI' }, actor);
-          console.log(`rollout ${planned.rolloutId}: ${planned.targets} nodes, canary first`);
-          return;
-        }
-        const id = need('<rollout id>', rolloutId);
-        if (target === 'status') console.log(JSON.stringify(await fleet.views.rollout(id), null, 2));
-        else if (target === 'pause' || target === 'resume' || target === 'abort' || target === 'rollback') {
-          await fleet.rollouts.operate(target === 'rollback' ? 'RollBack' : target === 'pause' ? 'Pause' : target === 'resume' ? 'Resume' : 'Abort', id, actor);
-          console.log(`rollout ${id}: ${target} recorded`);
-        } else throw new FleetCommandError(`rollout: unknown action "${String(target)}"\n\n${FLEET_USAGE}`);
+      case 'rollout status':
+        console.log(JSON.stringify(await fleet.views.rollout(cmd.rolloutId), null, 2));
         return;
-      }
-      default:
-        throw new FleetCommandError(`fleet: unknown command "${command}"\n\n${FLEET_USAGE}`);
+      case 'rollout action':
+        await fleet.rollouts.operate(cmd.action, cmd.rolloutId, actor);
+        console.log(`rollout ${cmd.rolloutId}: ${cmd.verb} recorded`);
+        return;
     }
   } catch (err) {
     if (err instanceof DomainError) throw new FleetCommandError(err.message);

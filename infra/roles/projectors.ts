@@ -48,13 +48,16 @@ export function projectorDeps(rt: Runtime): Omit<ProjectorDeps, 'projection'> {
   };
 }
 
+/** Refuses an unknown name; the CLI calls it before it connects. */
+export function checkProjectorNames(names: readonly string[]): void {
+  const unknown = names.find((name) => !PROJECTIONS.has(name));
+  if (unknown !== undefined) throw new UnknownProjectorError(`unknown projector "${unknown}" (known: ${[...PROJECTIONS.keys()].join(', ')})`);
+}
+
 export function startProjectors(rt: Runtime, names: readonly string[] = [...PROJECTIONS.keys()], batchSize?: number): RunningProjectors {
+  checkProjectorNames(names);
   const deps = projectorDeps(rt);
-  const projectors = names.map((name) => {
-    const projection = PROJECTIONS.get(name);
-    if (!projection) throw new UnknownProjectorError(`unknown projector "${name}" (known: ${[...PROJECTIONS.keys()].join(', ')})`);
-    return new Projector({ ...deps, projection, ...(batchSize ? { batchSize } : {}) });
-  });
+  const projectors = names.map((name) => new Projector({ ...deps, projection: PROJECTIONS.get(name)!, ...(batchSize ? { batchSize } : {}) }));
   const done = Promise.all(projectors.map((p) => p.run())).then(() => undefined);
   return {
     projectors,

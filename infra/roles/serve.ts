@@ -68,10 +68,11 @@ async function startOps(rt: Runtime, roles: Roles, readiness: () => Promise<Read
 }
 
 /**
- * Runs the API, the gateway, the fleet worker, projectors and/or the audit worker until SIGINT/SIGTERM, then stops them in order.
+ * Runs the API, the gateway, the fleet worker, projectors and/or the audit worker until SIGINT/SIGTERM
+ * (or `until`, which `start` listens for from before its services start), then stops them in order.
  * One readiness for the process covers every role in it: the API and the gateway serve it on their ports, the other roles on their own.
  */
-export async function serve(rt: Runtime, roles: Roles): Promise<void> {
+export async function serve(rt: Runtime, roles: Roles, until: Promise<string> = untilSignal()): Promise<void> {
   // Filled in as each role starts: /ready may be asked before the last one has.
   const started: { projectors?: RunningProjectors; audit?: AuditWorker; fleet?: RunningFleetWorker } = {};
   const readiness = readinessProbe({
@@ -103,7 +104,7 @@ export async function serve(rt: Runtime, roles: Roles): Promise<void> {
   if (fleet) console.log(`Relaygrid fleet worker serving agents on ${rt.names.prefix}.fleet.agent.* and operators on ${rt.names.opsGroup}.>`);
   if (roles.audit) console.log(`audit checkpoints signed by ${roles.audit.signer.name} go to ${roles.audit.checkpointDir}`);
   if (ops) console.log(`Relaygrid ${ops.role} serving /health, /ready and /metrics on ${ops.server.url}`);
-  const signal = await untilSignal();
+  const signal = await until;
   rt.log.info({ signal }, 'stopping');
   await ops?.server.close();
   await fleet?.close();

@@ -144,7 +144,9 @@ export function outputTail(service: string, log: Logger, keep = OUTPUT_LINES): {
 export async function spawnService(opts: SpawnServiceOptions): Promise<ServiceProcess> {
   const { name, command, args, log } = opts;
   const stopSignal = opts.stopSignal ?? 'SIGTERM';
-  const graceMs = opts.graceMs ?? 10_000;
+  // Within `start`'s own stop deadline (infra/roles/start.ts): a service that
+  // ignores SIGTERM for 5 s is killed before the supervisor kills us.
+  const graceMs = opts.graceMs ?? 5_000;
 
   // Own process group: a Ctrl-C in the terminal then reaches only us, so the
   // application can drain its connections before we stop the services it uses,

@@ -18,8 +18,14 @@ export interface SkipRequest {
   reason: string;
 }
 
-export async function skipFailedEvent(db: Kysely<Database>, request: SkipRequest): Promise<void> {
+/** What can be refused without the database: the CLI checks it before it connects. */
+export function checkSkipRequest(request: SkipRequest): SkipRequest {
   if (!request.reason.trim()) throw new SkipRefusedError('--reason: say why the event may be skipped');
+  return request;
+}
+
+export async function skipFailedEvent(db: Kysely<Database>, request: SkipRequest): Promise<void> {
+  checkSkipRequest(request);
   await db.transaction().execute(async (trx) => {
     const failure = await trx
       .updateTable('projector_failures')

@@ -6,7 +6,6 @@
  */
 import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -16,9 +15,10 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS, loadConfig, type ConfigSources } from '../../infra/config.js';
 import { createLogger } from '../../infra/logger.js';
-import { DEFAULT_PORTS, ensureLocalStack, type LocalPorts } from '../../infra/stack/local-stack.js';
+import { DEFAULT_PORTS, ensureLocalStack } from '../../infra/stack/local-stack.js';
 import { localMasterKey } from '../../infra/stack/master-key.js';
-import { LOOPBACK, tcpAnswers } from '../../infra/stack/ports.js';
+import { LOOPBACK } from '../../infra/stack/ports.js';
+import { answers, listen, portOfServer, unusedPorts } from '../support/ports.js';
 
 const log = createLogger(process.env.LOG_LEVEL ?? 'silent', { test: 'local-stack' });
 const config = loadConfig({});
@@ -31,33 +31,6 @@ async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-/** Distinct ports nothing listens on: all held open at once, so no two are the same. */
-async function unusedPorts(): Promise<LocalPorts> {
-  const servers = await Promise.all([0, 1, 2].map(() => listen()));
-  const [nats, postgres, redis] = servers.map(portOfServer);
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  if (nats === undefined || postgres === undefined || redis === undefined) throw new Error('no ports');
-  return { nats, postgres, redis };
-}
-
-function listen(): Promise<net.Server> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer((socket) => socket.destroy());
-    server.once('error', reject);
-    server.listen(0, LOOPBACK, () => resolve(server));
-  });
-}
-
-function portOfServer(server: net.Server): number {
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('not a TCP server');
-  return address.port;
-}
-
-async function answers(port: number): Promise<boolean> {
-  return tcpAnswers(LOOPBACK, port, 500);
 }
 
 /** Connects, round-trips, and proves JetStream is on (the server was started with -js). */
