@@ -79,6 +79,14 @@ describe('relaygrid agent', () => {
     });
     const node = await worker.fleet.views.node('cli-node');
     expect(node.appliedTemplate).toBe(node.desiredTemplate);
+    // The operator's views: `fleet nodes` has a header, and names the template the way `rollout status` does.
+    const listed = await runCli(env.config, ['fleet', 'nodes']);
+    const [header, ...rows] = listed.stdout.trimEnd().split('\n');
+    expect(header?.split(/\s{2,}/)).toEqual(['NODE', 'ADDRESS', 'HEALTH', 'STATE', 'TEMPLATE', 'VERSION', 'LAST ERROR']);
+    const row = rows.map((r) => r.split(/\s{2,}/)).find((cells) => cells[0] === 'cli-node');
+    const status = JSON.parse((await runCli(env.config, ['fleet', 'rollout', 'status', rolloutId])).stdout) as { targets: { nodeId: string; template: string }[] };
+    expect(row?.slice(1, 5)).toEqual([LOOPBACK, 'healthy', 'active', status.targets.find((t) => t.nodeId === 'cli-node')?.template]);
+    expect(row?.[5]).toBe(node.appliedVersion);
     const config = JSON.parse(await readFile(join(stateDir, 'config.json'), 'utf8')) as { inbounds: { tag: string }[] };
     expect(config.inbounds.map((i) => i.tag).sort()).toEqual(['api', 'main']);
 

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openIdentity } from '../../infra/roles/api.js';
 import type { Identity } from '../../producers/identity/identity.js';
 import { runCli } from '../support/cli.js';
-import { isolated, type Isolated } from '../support/isolated.js';
+import { eventually, isolated, type Isolated } from '../support/isolated.js';
+import { startProjectors } from '../../infra/roles/projectors.js';
 import { readLog } from '../support/log.js';
 
 
@@ -42,6 +43,20 @@ describe('relaygrid users', () => {
     const state = await identity.deps.loadUser(user.userId);
     expect(state.roles).toContain('analyst');
     expect(state.status).toBe('suspended');
+  });
+
+  it('list prints a header naming the columns, then one row per user', async () => {
+    // `list` reads the users read model: its projector must have caught up.
+    const projectors = startProjectors(env.rt, ['users']);
+    const listed = await eventually(async () => {
+      const result = await cli(['list', '--q', 'someone@']);
+      return result.stdout.includes('suspended') && result;
+    }, 20_000, 200).finally(() => projectors.close());
+    expect(listed.code, listed.stderr).toBe(0);
+    const [header, ...rows] = listed.stdout.trimEnd().split('\n');
+    expect(header?.split(/\s{2,}/)).toEqual(['ID', 'STATUS', 'ROLES', 'EMAIL']);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]?.split(/\s{2,}/).slice(1)).toEqual(['suspended', 'client,analyst', 'someone@example.org']);
   });
 
   it.each([
