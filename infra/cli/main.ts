@@ -7,20 +7,27 @@
  * commands find that stack in .relaygrid/stack.json (infra/stack/stack-file.ts).
  */
 import { configSources, ConfigError, loadConfig, localStackPorts, type Config } from '../config.js';
-import { createLogger } from '../logger.js';
-import { runMigrate, serve } from '../roles/serve.js';
-import { startAll } from '../roles/start.js';
-import { parseSkipArgs, runSkip } from '../roles/skip.js';
-import { parseUsersArgs, runUsers, USERS_USAGE } from '../roles/users.js';
-import { replayHelp, runReplay } from '../../replay/cli.js';
-import { runNatsConfig } from '../roles/nats-config.js';
-import { AGENT_USAGE, runAgent } from '../roles/agent.js';
-import { FLEET_USAGE, parseFleetArgs, runFleetCommand } from '../roles/fleet-cli.js';
-import { checkProjectorNames } from '../roles/projectors.js';
 import { envFromStack } from '../stack/stack-file.js';
-import { loadAuditWorkerConfig } from '../../workers/audit/config.js';
-import { withRuntime as withRole, type Runtime } from '../runtime.js';
+import type { Runtime } from '../runtime.js';
+import type { serve as Serve } from '../roles/serve.js';
 import { CliError } from './cli-error.js';
+
+// Each command imports its roles when it runs: `--help`, and a mistake in the
+// arguments, answer at once instead of after loading every role there is.
+const roles = {
+  serve: () => import('../roles/serve.js'),
+  start: () => import('../roles/start.js'),
+  skip: () => import('../roles/skip.js'),
+  users: () => import('../roles/users.js'),
+  replay: () => import('../../replay/cli.js'),
+  natsConfig: () => import('../roles/nats-config.js'),
+  agent: () => import('../roles/agent.js'),
+  fleet: () => import('../roles/fleet-cli.js'),
+  projectors: () => import('../roles/projectors.js'),
+  auditConfig: () => import('../../workers/audit/config.js'),
+  runtime: () => import('../runtime.js'),
+  logger: () => import('../logger.js'),
+};
 
 class UsageError extends CliError {}
 
@@ -32,21 +39,23 @@ interface Command {
   synopsis: string;
   summary: string;
   /** `relaygrid <command> … --help`; defaults to the synopsis and summary. */
-  help?: (args: string[]) => string;
+  help?: (args: string[]) => Promise<string>;
   run(args: string[], config: LazyConfig): Promise<void>;
 }
 
-const role = (config: LazyConfig, name: string, fn: (rt: Runtime) => Promise<void>) => withRole(config(), name, fn);
+const role = async (config: LazyConfig, name: string, fn: (rt: Runtime) => Promise<void>) => (await roles.runtime()).withRuntime(config(), name, fn);
 
 /** For the roles that take no arguments: a stray one is a mistake, not something to ignore. */
 function noArguments(command: string, args: string[]): void {
   if (args.length > 0) throw new UsageError(`${command}: unexpected argument "${args[0]}" (\`relaygrid ${command} --help\`)`);
 }
 
-const server = (name: string, roleName: string, roles: (args: string[]) => Parameters<typeof serve>[1]) =>
-  (args: string[], config: LazyConfig) => {
+const server = (name: string, roleName: string, which: () => Parameters<typeof Serve>[1] | Promise<Parameters<typeof Serve>[1]>) =>
+  async (args: string[], config: LazyConfig) => {
     noArguments(name, args);
-    return role(config, roleName, (rt) => serve(rt, roles(args)));
+    const { serve } = await roles.serve();
+    const chosen = await which();
+    return role(config, roleName, (rt) => serve(rt, chosen));
   };
 
 const COMMANDS: Record<string, Command> = {
@@ -56,7 +65,7 @@ const COMMANDS: Record<string, Command> = {
     run: async (args) => {
       noArguments('start', args);
       // Not from stack.json: `start` is what writes it.
-      return startAll(loadConfig(), configSources(), localStackPorts());
+      return (await roles.start()).startAll(loadConfig(), configSources(), localStackPorts());
     },
   },
   migrate: {
@@ -64,7 +73,7 @@ const COMMANDS: Record<string, Command> = {
     summary: "create or update streams, KV buckets, the fleet's object stores\nand Postgres tables",
     run: async (args, config) => {
       noArguments('migrate', args);
-      return role(config, 'migrate', runMigrate);
+      return role(config, 'migrate', (await roles.serve()).runMigrate);
     },
   },
   api: { synopsis: 'api', summary: 'run the HTTP API on RG_API_PORT', run: server('api', 'api', () => ({ api: true })) },
@@ -73,7 +82,8 @@ const COMMANDS: Record<string, Command> = {
     synopsis: 'projector [name...]',
     summary: 'run projectors (all when no name is given)',
     run: async (args, config) => {
-      checkProjectorNames(args);
+      (await roles.projectors()).checkProjectorNames(args);
+      const { serve } = await roles.serve();
       return role(config, 'projector', (rt) => serve(rt, { api: false, projectors: args }));
     },
   },
@@ -85,8 +95,9 @@ const COMMANDS: Record<string, Command> = {
   fleet: {
     synopsis: 'fleet <command>',
     summary: 'nodes.yaml import, nodes, rollouts (`relaygrid fleet --help`)',
-    help: () => FLEET_USAGE,
+    help: async () => (await roles.fleet()).FLEET_USAGE,
     run: async (args, config) => {
+      const { FLEET_USAGE, parseFleetArgs, runFleetCommand } = await roles.fleet();
       const cmd = await parseFleetArgs(args);
       if (cmd.command === 'usage') console.log(FLEET_USAGE);
       else await role(config, 'fleet-cli', (rt) => runFleetCommand(rt, cmd));
@@ -95,18 +106,19 @@ const COMMANDS: Record<string, Command> = {
   agent: {
     synopsis: 'agent --node ID --state-dir DIR [--enroll TOKEN --api URL] [--core v2ray|xray]\n      [--core-binary PATH] [--api-port N] [--sync-interval S] [--usage-interval S]',
     summary: 'run a node agent (see docs/operations.md, "Adding a node")',
-    help: () => AGENT_USAGE,
-    run: (args, config) => runAgent(config(), args),
+    help: async () => (await roles.agent()).AGENT_USAGE,
+    run: async (args, config) => (await roles.agent()).runAgent(config(), args),
   },
   'audit-worker': {
     synopsis: 'audit-worker',
     summary: 'keep the Merkle tree over the audit stream and sign checkpoints\n(RG_AUDIT_SIGNING_KEY, RG_AUDIT_CHECKPOINT_DIR; see docs/auditors.md)',
-    run: server('audit-worker', 'audit', () => ({ api: false, audit: loadAuditWorkerConfig() })),
+    run: server('audit-worker', 'audit', async () => ({ api: false, audit: (await roles.auditConfig()).loadAuditWorkerConfig() })),
   },
   'skip-event': {
     synopsis: 'skip-event <projector> --seq N --reason "…" [--actor who]',
     summary: 'record a failed event as skipped and move the projector past it',
     run: async (args, config) => {
+      const { parseSkipArgs, runSkip } = await roles.skip();
       const cmd = parseSkipArgs(args);
       return role(config, 'skip', (rt) => runSkip(rt, cmd));
     },
@@ -115,19 +127,20 @@ const COMMANDS: Record<string, Command> = {
     synopsis: 'nats-config [--host H] [--port N] [--store-dir DIR]',
     summary:
       "print a nats-server config with Relaygrid's account and users\n(passwords from NATS_OPERATOR_/SERVICE_/ANALYST_/AUDIT_/GATEWAY_PASSWORD,\nenrolled nodes' users from DATABASE_URL)",
-    run: (args, config) => runNatsConfig(config(), args),
+    run: async (args, config) => (await roles.natsConfig()).runNatsConfig(config(), args),
   },
   replay: {
     synopsis: 'replay <command>',
     summary: 'schemas, export, rebuild, state, into, audit\n(`relaygrid replay --help`)',
-    help: replayHelp,
-    run: (args, config) => runReplay(config(), args),
+    help: async (args) => (await roles.replay()).replayHelp(args),
+    run: async (args, config) => (await roles.replay()).runReplay(config(), args),
   },
   users: {
     synopsis: 'users <command>',
     summary: 'create the first admin, suspend, reinstate, grant or revoke\nroles, list (`relaygrid users --help`)',
-    help: () => USERS_USAGE,
+    help: async () => (await roles.users()).USERS_USAGE,
     run: async (args, config) => {
+      const { parseUsersArgs, runUsers, USERS_USAGE } = await roles.users();
       const cmd = await parseUsersArgs(args);
       if (cmd.command === 'usage') console.log(USERS_USAGE);
       else await role(config, 'users', (rt) => runUsers(rt, cmd));
@@ -178,7 +191,7 @@ async function main(argv: string[]): Promise<void> {
   const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!command) throw new UsageError(`unknown command "${name}"\n\n${usage()}`);
   if (wantsHelp(args)) {
-    console.log(command.help?.(args) ?? `usage: relaygrid ${command.synopsis}\n\n${command.summary}`);
+    console.log((await command.help?.(args)) ?? `usage: relaygrid ${command.synopsis}\n\n${command.summary}`);
     return;
   }
   let config: Config | undefined;
@@ -194,8 +207,10 @@ main(process.argv.slice(2)).then(
       console.error(`relaygrid: ${(err as Error).message}`);
       process.exit(err instanceof CliError ? err.exitCode : 2);
     }
-    createLogger('error').fatal({ err }, 'relaygrid failed');
-    console.error(`relaygrid: ${(err as Error).message}`);
-    process.exit(1);
+    void roles.logger().then(({ createLogger }) => {
+      createLogger('error').fatal({ err }, 'relaygrid failed');
+      console.error(`relaygrid: ${(err as Error).message}`);
+      process.exit(1);
+    });
   },
 );
