@@ -145,7 +145,7 @@ export async function runFleetCommand(rt: Runtime, cmd: Exclude<FleetCommand, { 
       }
       case 'add':
         await fleet.nodes.register(cmd.node, 'cli', actor);
-        console.log(`${cmd.node.nodeId}: registered; next: relaygrid fleet enroll-token ${cmd.node.nodeId}`);
+        console.log(`${cmd.node.nodeId}: registered; next: npx relaygrid fleet enroll-token ${cmd.node.nodeId}`);
         return;
       case 'nodes':
         // TEMPLATE is the applied template: the identifier `rollout status` lists per target.
@@ -164,7 +164,8 @@ export async function runFleetCommand(rt: Runtime, cmd: Exclude<FleetCommand, { 
         return;
       case 'enroll-token': {
         const { token, expiresAt } = await fleet.nodes.issueEnrollmentToken(cmd.node, actor);
-        console.log(`${token}\n(valid once, until ${expiresAt.toISOString()}: relaygrid agent --node ${cmd.node} --enroll <token> --api <url>)`);
+        // The whole first start of the agent, --state-dir included: without it the agent refuses to start.
+        console.log(`${token}\n(valid once, until ${expiresAt.toISOString()}; on the node: npx relaygrid agent --node ${cmd.node} --state-dir /var/lib/relaygrid-agent --enroll ${token} --api <API URL>)`);
         return;
       }
       case 'drain':
