@@ -126,6 +126,20 @@ describe('ProcessCoreDriver with V2Ray 4.34', () => {
       expect(error).toContain('unknown config id: vlesss');
     });
 
+    it('refuses REALITY and an XTLS Vision flow, which V2Ray would accept and serve without', async () => {
+      const { core, apiPort } = await driver();
+      const reality = nodeConfig(await freePort());
+      (reality.inbounds as Array<Record<string, unknown>>)[0]!['streamSettings'] = {
+        network: 'tcp',
+        security: 'reality',
+        realitySettings: { show: false, dest: 'www.example.com:443', xver: 0, serverNames: ['www.example.com'], privateKey: 'SC1RS6EJYjhOAmMXZB5aAAJ3nDruyZ1ZJdKGyqOZ3l0', shortIds: [''] },
+      };
+      expect(await core.test(await writeConfig('reality', withLocalApi(reality, apiPort)))).toBe(`inbound ${INBOUND}: V2Ray has no REALITY (it would serve plain VLESS); run the agent with --core xray`);
+      const vision = nodeConfig(await freePort());
+      (vision.inbounds as Array<{ settings: { clients: unknown[] } }>)[0]!.settings.clients = [{ id: randomUUID(), email: 'u1', level: 0, flow: 'xtls-rprx-vision' }];
+      expect(await core.test(await writeConfig('vision', withLocalApi(vision, apiPort)))).toContain(`inbound ${INBOUND}: V2Ray has no xtls-rprx-vision flow`);
+    });
+
     it('keeps the panic line of unreadable JSON but not the goroutine dump', async () => {
       const { core } = await driver();
       const file = join(dir, 'truncated.json');

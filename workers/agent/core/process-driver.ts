@@ -11,6 +11,7 @@ import { status } from '@grpc/grpc-js';
 import type { Logger } from '../../../infra/logger.js';
 import { killOnExit } from '../../../infra/stack/processes.js';
 import { CoreApiClient, CoreApiError, methodPath, type CoreFlavour } from './core-api.js';
+import { unsupportedByCore } from './core-support.js';
 import type { CoreDriver, CoreUser, UserTraffic } from './driver.js';
 
 /** How each flavour's binary is told to validate or run a configuration file. */
@@ -107,15 +108,20 @@ interface RunningCore {
   releaseReaper: () => void;
 }
 
+/** The configuration file as JSON, or null when it is not plain JSON (the cores also read commented JSON): the core itself is then the only check. */
+async function readJson(configPath: string): Promise<unknown> {
+  try {
+    return JSON.parse(await readFile(configPath, 'utf8')) as unknown;
+  } catch {
+    return null;
+  }
+}
+
 async function readInboundProtocols(configPath: string): Promise<Map<string, string>> {
   const protocols = new Map<string, string>();
-  try {
-    const config = JSON.parse(await readFile(configPath, 'utf8')) as { inbounds?: Array<{ tag?: unknown; protocol?: unknown }> };
-    for (const inbound of config.inbounds ?? []) {
-      if (typeof inbound.tag === 'string' && typeof inbound.protocol === 'string') protocols.set(inbound.tag, inbound.protocol);
-    }
-  } catch {
-    // Not plain JSON (the cores also read commented JSON): the core itself is then the only check.
+  const config = (await readJson(configPath)) as { inbounds?: Array<{ tag?: unknown; protocol?: unknown }> } | null;
+  for (const inbound of Array.isArray(config?.inbounds) ? config.inbounds : []) {
+    if (typeof inbound.tag === 'string' && typeof inbound.protocol === 'string') protocols.set(inbound.tag, inbound.protocol);
   }
   return protocols;
 }
@@ -152,6 +158,8 @@ export class ProcessCoreDriver implements CoreDriver {
   }
 
   async test(configPath: string): Promise<string | null> {
+    const unsupported = unsupportedByCore(this.flavour, await readJson(configPath));
+    if (unsupported) return unsupported;
     const args = CORE_COMMANDS[this.flavour].test(configPath);
     const child = spawn(this.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     // Bounded: the first lines carry the error, and a runaway output must not grow without end.
