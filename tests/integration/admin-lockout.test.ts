@@ -65,7 +65,8 @@ describe('the last admin', () => {
 
   it('with a second admin, one can be demoted or suspended, but not the one left', async () => {
     const [first, second] = [await admin('first-admin@example.org'), await admin('second-admin@example.org')];
-    const root = (await runCli(env.config, ['users', 'list', '--q', 'root@'])).stdout.split(/\s+/)[0]!;
+    // `users list` prints a header row, then one row per user: the id is the first column.
+    const root = (await runCli(env.config, ['users', 'list', '--q', 'root@'])).stdout.split('\n')[1]!.split(/\s+/)[0]!;
     // root from the test above is the third; take it out by suspension at the CLI first.
     expect((await runCli(env.config, ['users', 'suspend', root, '--reason', 'left the company'])).code).toBe(0);
 
