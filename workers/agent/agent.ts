@@ -316,7 +316,7 @@ export class NodeAgent {
   private async writeAtomically(path: string, config: CoreConfig): Promise<void> {
     const tmp = `${path}.${randomUUID()}.tmp`;
     const local = withLocalApi(config, this.o.apiPort);
-    await writeFile(tmp, JSON.stringify(this.connections ? withAccessLog(local, this.connections.accessLogPath) : local, null, 2), { mode: 0o600, flush: true });
+    await writeFile(tmp, JSON.stringify(this.connections?.opened ? withAccessLog(local, this.connections.accessLogPath) : local, null, 2), { mode: 0o600, flush: true });
     await rename(tmp, path);
   }
 

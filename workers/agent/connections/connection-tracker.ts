@@ -56,8 +56,18 @@ export class ConnectionTracker {
     return this.fifo.path;
   }
 
-  open(): Promise<void> {
-    return this.fifo.open();
+  /** Whether the FIFO is open: only then may the core be told to log into it. */
+  opened = false;
+
+  /** Opens the FIFO; where that fails (a state directory that cannot hold one), cuts are `unsupported` and the agent runs on without. */
+  async open(): Promise<void> {
+    try {
+      await this.fifo.open();
+      this.opened = true;
+    } catch (err) {
+      this.support = 'unsupported';
+      this.o.log.error({ err, path: this.fifo.path }, 'cannot create the access log FIFO; removed users keep their open connections until they end');
+    }
   }
 
   close(): void {
