@@ -815,6 +815,45 @@ export interface SubscriptionStartedV1 {
   startedAt: Date;
 }
 
+export interface ConnectionRecordV1 {
+  /** Chosen by the agent when the core accepted the connection. */
+  connectionId: string;
+  userId: string;
+  /** Xray names it; V2Ray does not. */
+  inboundTag: null | string;
+  /** The inbound's local port, once the agent saw the socket. */
+  port: null | number;
+  /** The client's IP address (UTF-8, no port). AES-256-GCM under the user's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Null when the user has no key (unknown or forgotten). Unreadable once the person is forgotten. */
+  clientIpSealed: null | Buffer;
+  openedAt: Date;
+  /** Null while open. */
+  closedAt: null | Date;
+  /** Bytes from the client on this socket, as last seen by ss (at a prune or at the cut). */
+  uplink: bigint;
+  /** Bytes to the client on this socket, likewise. */
+  downlink: bigint;
+}
+
+/** Connections one node's core opened or closed during one interval, as its agent saw them (the access log, then ss). A connection open across intervals appears twice: opened (closedAt null), then closed with its bytes; the connection history keeps the last word per connectionId. reportId deduplicates a report the agent sent again from its spool. Aggregate: the node (usage.connections.<nodeId>). */
+export interface ConnectionsReportedV1 {
+  reportId: string;
+  nodeId: string;
+  connections: Array<ConnectionRecordV1>;
+}
+
+/** A user's live connections came from more distinct client IPs, across all nodes, than their subscription's ip_limit: the newest IP's connections were closed on the nodes holding it. Recorded at most once per user, IP and minute (the id derives from them, so several fleet workers hearing the same reports write one). Aggregate: the user (usage.iplimit.<userId>). */
+export interface IpLimitExceededV1 {
+  userId: string;
+  /** The IP whose connections were closed. AES-256-GCM under the user's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten. */
+  clientIpSealed: null | Buffer;
+  ipLimit: number;
+  /** Distinct live IPs counted, the cut one included. */
+  ipCount: number;
+  /** Nodes told to close that IP's connections. */
+  nodeIds: Array<string>;
+  detectedAt: Date;
+}
+
 export interface UserTrafficV1 {
   userId: string;
   /** bytes from the client */
@@ -917,6 +956,8 @@ export const SCHEMA_FILES: readonly SchemaEntry[] = [
   { context: 'plans', name: 'SubscriptionLimited', version: 1, schema: {"type":"record","name":"SubscriptionLimited","namespace":"relaygrid.plans","doc":"The period's allowance (with grants) is spent on a block-overage plan: access stops until a reset, a grant or an operator.","fields":[{"name":"userId","type":"string"},{"name":"periodStart","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"cause","type":"string","doc":"e.g. allowance_spent"},{"name":"usedBytes","type":"long","doc":"bytes used in the period when limited"},{"name":"limitedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'plans', name: 'SubscriptionReactivated', version: 1, schema: {"type":"record","name":"SubscriptionReactivated","namespace":"relaygrid.plans","doc":"A limited subscription is active again within its period (a grant, metering, an operator). A period roll reactivates by itself, without this event.","fields":[{"name":"userId","type":"string"},{"name":"periodStart","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"cause","type":"string","doc":"grant:<grantId>, metering or operator:<id>"},{"name":"reactivatedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'plans', name: 'SubscriptionStarted', version: 1, schema: {"type":"record","name":"SubscriptionStarted","namespace":"relaygrid.plans","doc":"A user's subscription to a plan started (replacing the current one, if any). Aggregate: the user's subscription (plans.subscription.<userId>).","fields":[{"name":"userId","type":"string"},{"name":"planId","type":"string"},{"name":"cause","type":"string","doc":"operator (granted by an operator) or next_plan (the previous subscription expired into it)"},{"name":"by","type":"string","doc":"who: operator:<id>, or system"},{"name":"status","type":"string","doc":"active or on_hold"},{"name":"startsAt","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"the anchor of periods and of the validity clock"},{"name":"periodStart","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"null while on hold"},{"name":"periodEnd","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"null: the period never ends (reset none), or on hold"},{"name":"timeZone","type":"string","doc":"the user's IANA zone when the period started"},{"name":"allowanceBytes","type":["null","long"],"doc":"the plan's allowance for this period; null = unlimited"},{"name":"resetStrategy","type":"string"},{"name":"ipLimit","type":["null","int"]},{"name":"nodeLabels","type":{"type":"array","items":"string"}},{"name":"inboundKinds","type":{"type":"array","items":"string"}},{"name":"overage","type":"string"},{"name":"validityKind","type":"string"},{"name":"validityDays","type":["null","int"]},{"name":"expiresAt","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"null: never, or on hold (set when the clock starts)"},{"name":"onHoldUntil","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"on hold only: when the clock starts without traffic"},{"name":"nextPlanId","type":["null","string"]},{"name":"startedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'usage', name: 'ConnectionsReported', version: 1, schema: {"type":"record","name":"ConnectionsReported","namespace":"relaygrid.usage","doc":"Connections one node's core opened or closed during one interval, as its agent saw them (the access log, then ss). A connection open across intervals appears twice: opened (closedAt null), then closed with its bytes; the connection history keeps the last word per connectionId. reportId deduplicates a report the agent sent again from its spool. Aggregate: the node (usage.connections.<nodeId>).","fields":[{"name":"reportId","type":"string"},{"name":"nodeId","type":"string"},{"name":"connections","type":{"type":"array","items":{"type":"record","name":"ConnectionRecord","fields":[{"name":"connectionId","type":"string","doc":"Chosen by the agent when the core accepted the connection."},{"name":"userId","type":"string"},{"name":"inboundTag","type":["null","string"],"default":null,"doc":"Xray names it; V2Ray does not."},{"name":"port","type":["null","int"],"default":null,"doc":"The inbound's local port, once the agent saw the socket."},{"name":"clientIpSealed","type":["null","bytes"],"default":null,"doc":"The client's IP address (UTF-8, no port). AES-256-GCM under the user's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Null when the user has no key (unknown or forgotten). Unreadable once the person is forgotten."},{"name":"openedAt","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"closedAt","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"default":null,"doc":"Null while open."},{"name":"uplink","type":"long","default":0,"doc":"Bytes from the client on this socket, as last seen by ss (at a prune or at the cut)."},{"name":"downlink","type":"long","default":0,"doc":"Bytes to the client on this socket, likewise."}]}}}]} },
+  { context: 'usage', name: 'IpLimitExceeded', version: 1, schema: {"type":"record","name":"IpLimitExceeded","namespace":"relaygrid.usage","doc":"A user's live connections came from more distinct client IPs, across all nodes, than their subscription's ip_limit: the newest IP's connections were closed on the nodes holding it. Recorded at most once per user, IP and minute (the id derives from them, so several fleet workers hearing the same reports write one). Aggregate: the user (usage.iplimit.<userId>).","fields":[{"name":"userId","type":"string"},{"name":"clientIpSealed","type":["null","bytes"],"default":null,"doc":"The IP whose connections were closed. AES-256-GCM under the user's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten."},{"name":"ipLimit","type":"int"},{"name":"ipCount","type":"int","doc":"Distinct live IPs counted, the cut one included."},{"name":"nodeIds","type":{"type":"array","items":"string"},"doc":"Nodes told to close that IP's connections."},{"name":"detectedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'usage', name: 'UsageTicked', version: 1, schema: {"type":"record","name":"UsageTicked","namespace":"relaygrid.usage","doc":"One node's per-user traffic for one interval, read from the core's StatsService with reset. tickId deduplicates a tick the agent sent again from its spool. Aggregate: the node (usage.node.<nodeId>).","fields":[{"name":"tickId","type":"string"},{"name":"nodeId","type":"string"},{"name":"intervalStart","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"intervalEnd","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"users","type":{"type":"array","items":{"type":"record","name":"UserTraffic","fields":[{"name":"userId","type":"string"},{"name":"uplink","type":"long","doc":"bytes from the client"},{"name":"downlink","type":"long","doc":"bytes to the client"}]}}}]} },
 ];
 
@@ -996,5 +1037,7 @@ export interface EventDataMap {
   'plans.SubscriptionLimited': SubscriptionLimitedV1;
   'plans.SubscriptionReactivated': SubscriptionReactivatedV1;
   'plans.SubscriptionStarted': SubscriptionStartedV1;
+  'usage.ConnectionsReported': ConnectionsReportedV1;
+  'usage.IpLimitExceeded': IpLimitExceededV1;
   'usage.UsageTicked': UsageTickedV1;
 }

@@ -34,7 +34,12 @@ export function uuidv7(now = Date.now()): string {
  * (and is deduplicated) while never colliding with an event id.
  */
 export function commitIdOf(eventIds: readonly string[]): string {
-  const bytes = createHash('sha256').update(eventIds.join(',')).digest().subarray(0, 16);
+  return derivedId(eventIds.join(','));
+}
+
+/** A UUIDv8 from a hash of `text`: an id every writer derives alike from the same facts (JetStream stores their copies once). */
+export function derivedId(text: string): string {
+  const bytes = createHash('sha256').update(text).digest().subarray(0, 16);
   bytes[6] = (bytes[6]! & 0x0f) | 0x80;
   bytes[8] = (bytes[8]! & 0x3f) | 0x80;
   return formatUuid(bytes);

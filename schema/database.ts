@@ -108,6 +108,7 @@ export interface Database {
   plans: PlanTable;
   subscriptions: SubscriptionTable;
   subscription_grants: SubscriptionGrantTable;
+  connection_history: ConnectionHistoryTable;
 }
 
 /** The audit worker's tree over <NS>_AUDIT (workers/audit/store.ts). One row per audit stream. */
@@ -362,4 +363,20 @@ export interface SubscriptionGrantTable {
   expires_at: Date | null;
   granted_by: string;
   granted_at: Date;
+}
+
+/** One proxied connection (projectors/usage/connections.projection.ts). The client IP is sealed with the user's key, never plain. */
+export interface ConnectionHistoryTable {
+  connection_id: string;
+  user_id: string;
+  node_id: string;
+  inbound_tag: string | null;
+  port: number | null;
+  client_ip_sealed: Buffer | null;
+  opened_at: Date;
+  /** Null while open (or when the agent stopped before it saw the close). */
+  closed_at: Date | null;
+  uplink: Int8;
+  downlink: Int8;
+  last_seq: number;
 }

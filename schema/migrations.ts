@@ -345,6 +345,27 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '2026-11-28-008-connection-history': {
+    async up(db: Kysely<unknown>) {
+      // The connection history (projectors/usage/connections.projection.ts); client IPs only sealed.
+      await db.schema
+        .createTable('connection_history')
+        .addColumn('connection_id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('node_id', 'text', (c) => c.notNull())
+        .addColumn('inbound_tag', 'text')
+        .addColumn('port', 'integer')
+        .addColumn('client_ip_sealed', 'bytea')
+        .addColumn('opened_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('closed_at', 'timestamptz')
+        .addColumn('uplink', 'bigint', (c) => c.notNull())
+        .addColumn('downlink', 'bigint', (c) => c.notNull())
+        .addColumn('last_seq', 'bigint', (c) => c.notNull())
+        .execute();
+      // A user's history, newest first, paged by (opened_at, connection_id).
+      await db.schema.createIndex('connection_history_user').on('connection_history').expression(sql`user_id, opened_at desc, connection_id desc`).execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -10,6 +10,9 @@ import { Fleet } from '../../producers/fleet/fleet.js';
 import { CheckpointWatcher } from '../../projectors/runtime/checkpoint-watcher.js';
 import { AgentEndpoints } from '../../workers/fleet/agent-endpoints.js';
 import { HealthTracker } from '../../workers/fleet/health.js';
+import { IpLimiter } from '../../workers/fleet/ip-limit.js';
+import { HEARTBEAT_INTERVAL_MS } from '../../workers/fleet/agent-protocol.js';
+import { PersonKeys } from '../../producers/identity/crypto/person-keys.js';
 import { OpsService } from '../../workers/fleet/ops-service.js';
 import { UserSync } from '../../workers/fleet/user-sync.js';
 import { Plans } from '../../producers/plans/plans.js';
@@ -20,6 +23,7 @@ import type { Runtime } from '../runtime.js';
 
 export interface RunningFleetWorker {
   fleet: Fleet;
+  ipLimit: IpLimiter;
   close(): Promise<void>;
 }
 
@@ -39,23 +43,28 @@ export async function startFleetWorker(rt: Runtime, opts: FleetWorkerOptions = {
   const watcher = new CheckpointWatcher(rt.config.databaseUrl, rt.db);
   const fleet = openFleet(rt, watcher);
   const health = new HealthTracker(fleet.deps, rt.log, opts.downAfterMs, rt.metrics);
-  const endpoints = new AgentEndpoints(fleet.deps, fleet.configs, fleet.rollouts, health, watcher, rt.log, rt.metrics);
+  const keys = new PersonKeys(rt.db, requireMasterKey(rt.config));
+  const ipLimit = new IpLimiter(fleet.deps, keys, rt.log, { nodeTimeoutMs: opts.downAfterMs ?? 3 * HEARTBEAT_INTERVAL_MS });
+  const endpoints = new AgentEndpoints(fleet.deps, fleet.configs, fleet.rollouts, health, watcher, rt.log, rt.metrics, { keys, ipLimit });
   const userSync = new UserSync(fleet.deps, fleet.configs, watcher, rt.log, rt.metrics);
   const plans = new Plans({ handler: fleet.deps.handler, db: rt.db });
   const ops = new OpsService(fleet.deps, fleet.rollouts, fleet.views, plans, rt.log);
   endpoints.start();
   health.start();
+  ipLimit.start();
   await userSync.start();
   await ops.start('0.1.0');
   const periods = startPeriodScheduler(plans.subscriptions, { databaseUrl: rt.config.databaseUrl, log: rt.log, metrics: rt.metrics, ...(opts.clock ? { clock: opts.clock } : {}) });
   rt.log.info('fleet worker started');
   return {
     fleet,
+    ipLimit,
     close: async () => {
       await periods.close();
       await ops.stop();
       await userSync.stop();
       await endpoints.stop();
+      ipLimit.stop();
       await health.stop();
       await watcher.close();
     },

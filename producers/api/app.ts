@@ -20,6 +20,7 @@ import { requestTracing } from './request-tracing.js';
 import { accountRoutes } from './routes/account.js';
 import { adminUserRoutes } from './routes/admin-users.js';
 import { authRoutes } from './routes/auth.js';
+import { connectionRoutes } from './routes/connections.js';
 import { contactRoutes } from './routes/contacts.js';
 import { deviceRoutes } from './routes/devices.js';
 import { fleetNodeRoutes } from './routes/fleet-nodes.js';
@@ -104,6 +105,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     fleetProfileRoutes(scoped, deps);
     fleetRolloutRoutes(scoped, deps);
     usageRoutes(scoped, deps);
+    connectionRoutes(scoped, deps);
     subscriptionRoutes(scoped, deps);
     planRoutes(scoped, deps);
     done();

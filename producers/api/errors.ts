@@ -91,6 +91,8 @@ const DOMAIN_STATUS: Record<string, number> = {
   invalid_request: 400,
   invalid_querystring: 400,
   invalid_tick: 400,
+  invalid_report: 400,
+  invalid_cursor: 400,
 };
 
 /**

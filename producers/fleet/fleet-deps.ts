@@ -29,7 +29,9 @@ export type AgentPush =
    * template). HTTP and SOCKS accounts cannot change without a restart: the
    * agent restarts its core for those at its next sync.
    */
-  | { type: 'users'; template: string; add: { tag: string; user: CoreUser }[]; remove: { tag: string; email: string }[] };
+  | { type: 'users'; template: string; add: { tag: string; user: CoreUser }[]; remove: { tag: string; email: string }[] }
+  /** Close this user's open connections from this client IP (they are over their IP limit); the user stays on the core. */
+  | { type: 'cut-ip'; userId: string; ip: string };
 
 export class FleetDeps {
   readonly names: Names;

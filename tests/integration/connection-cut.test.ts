@@ -89,9 +89,13 @@ describe('closing a removed user’s connections', () => {
     await eventually(() => alice.every((c) => c.closed), 1_000, 5);
     expect(bob.closed).toBe(false);
     expect(t.support).toBe('ok');
-    // Gone sockets leave the table; Bob's stays.
-    expect(await t.prune([port])).toBe(2);
+    // Cut sockets leave the table at once, as closed connections of the history; Bob's stays open.
+    expect(t.table.endpointsOf('alice').size).toBe(0);
+    expect(await t.prune([port])).toBe(0);
     expect([...t.table.endpointsOf('bob')]).toEqual([bob.endpoint]);
+    const records = t.log.takeRecords();
+    expect(records.filter((r) => r.userId === 'alice' && r.closedAt !== null && r.port === port)).toHaveLength(2);
+    expect(records.filter((r) => r.userId === 'bob' && r.closedAt === null)).toHaveLength(1);
   });
 
   it('reports `unsupported`, without throwing, when the kernel refuses SOCK_DESTROY (no CAP_NET_ADMIN)', async () => {

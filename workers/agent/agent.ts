@@ -19,6 +19,10 @@
  * - Reports applied/rejected when its template or rollout changes (not for
  *   every users-only version), heartbeats, and sends usage ticks through its
  *   spool.
+ * - Reports the connections its core opened and closed (the history) through
+ *   a second spool, publishes each user's live client IPs when they change
+ *   (the fleet's IP limit), and closes a user's connections from one IP when
+ *   the fleet says that user is over their limit.
  */
 import { randomUUID } from 'node:crypto';
 import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -29,13 +33,15 @@ import type { Names } from '../../infra/naming.js';
 import type { AgentOp } from '../../infra/naming.js';
 import type { CoreConfig } from '../fleet/render/core-config.js';
 import { inboundsSignature, usersByInbound, type InboundUsers } from '../fleet/render/render.js';
-import { CONFIG_CHUNK_BYTES, HEARTBEAT_INTERVAL_MS, type AgentPush, type AgentReply, type ConfigReply, type DesiredReply, type HeartbeatMessage, type ReportRequest } from '../fleet/agent-protocol.js';
+import { CONFIG_CHUNK_BYTES, HEARTBEAT_INTERVAL_MS, type AgentPush, type AgentReply, type ConfigReply, type ConnectionsWire, type DesiredReply, type HeartbeatMessage, type IpsMessage, type ReportRequest } from '../fleet/agent-protocol.js';
 import { isAlreadyApplied } from './core/core-api.js';
 import type { CoreDriver, CoreUser } from './core/driver.js';
 import { ticksOf } from '../../producers/usage/usage-ticks.js';
+import { MAX_CONNECTIONS_PER_REPORT } from '../../producers/usage/connection-reports.js';
+import { uuidv7 } from '../../contracts/ids.js';
 import { withAccessLog, withLocalApi } from './core/local-api.js';
 import { ConnectionTracker, type Removal } from './connections/connection-tracker.js';
-import { UsageSpool } from './spool.js';
+import { Spool, UsageSpool } from './spool.js';
 
 export interface AgentOptions {
   /** The connection, unless given to start() (the agent process serves its last good configuration before NATS answers). */
@@ -56,9 +62,14 @@ export interface AgentOptions {
    * on unless false. The benches with a thousand acknowledge-only agents turn it off.
    */
   cutConnections?: boolean;
-  /** How often connections whose sockets are gone leave the table. */
+  /** How often connections whose sockets are gone leave the table, and every user's live IPs are published again. */
   connectionPruneIntervalMs?: number;
 }
+
+/** Users per published IP message: about 80 bytes each, far under NATS's max_payload. */
+const USERS_PER_IPS_MESSAGE = 2_000;
+/** Changes to users' IPs within this long go out in one message. */
+const IPS_DEBOUNCE_MS = 10;
 
 interface Applied {
   template: string;
@@ -87,6 +98,11 @@ const sameUser = (a: CoreUser | undefined, b: CoreUser) => a !== undefined && JS
 
 export class NodeAgent {
   private readonly spool: UsageSpool;
+  /** Connection reports: they hold client IPs in plain text until the fleet seals them (the file is 0600). */
+  private readonly connectionSpool: Spool<ConnectionsWire>;
+  private ipsTimer: NodeJS.Timeout | null = null;
+  /** A report still sending: the next interval skips rather than send the spool twice at once. */
+  private reporting = false;
   private readonly configPath: string;
   private readonly lastGoodPath: string;
   private readonly statePath: string;
@@ -108,7 +124,7 @@ export class NodeAgent {
   private resumed = false;
   private intervalStart = new Date();
   /** Counters for tests and the bench. */
-  readonly stats = { syncs: 0, restarts: 0, liveUserChanges: 0, ticksSent: 0 };
+  readonly stats = { syncs: 0, restarts: 0, liveUserChanges: 0, ticksSent: 0, connectionReportsSent: 0, ipCuts: 0 };
   /** Who is connected, and the cut; null when cutConnections is off. */
   readonly connections: ConnectionTracker | null;
   /** Users removed from an inbound whose open connections are still to be closed. */
@@ -116,11 +132,12 @@ export class NodeAgent {
 
   constructor(private readonly o: AgentOptions) {
     this.spool = new UsageSpool(join(o.stateDir, 'usage-spool.ndjson'));
+    this.connectionSpool = new Spool(join(o.stateDir, 'connections-spool.ndjson'), (r) => r.reportId);
     this.configPath = join(o.stateDir, 'config.json');
     this.lastGoodPath = join(o.stateDir, 'last-good.json');
     this.statePath = join(o.stateDir, 'applied.json');
     o.driver.onExit = (code, signal) => this.coreExited(code, signal);
-    this.connections = o.cutConnections === false ? null : new ConnectionTracker({ fifoPath: join(o.stateDir, 'access-log.fifo'), log: o.log });
+    this.connections = o.cutConnections === false ? null : new ConnectionTracker({ fifoPath: join(o.stateDir, 'access-log.fifo'), log: o.log, onIpsChanged: () => this.ipsChanged() });
   }
 
   get appliedVersion(): string | null {
@@ -137,6 +154,7 @@ export class NodeAgent {
     this.resumed = true;
     await mkdir(this.o.stateDir, { recursive: true });
     await this.spool.load();
+    await this.connectionSpool.load();
     // Before any core starts: it opens the FIFO for writing.
     await this.connections?.open();
     await this.resumeLastGood();
@@ -156,6 +174,7 @@ export class NodeAgent {
     every(this.o.syncIntervalMs ?? 30_000, () => this.requestSync(0));
     every(this.o.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS, () => this.heartbeat());
     every(this.o.usageIntervalMs ?? 10_000, () => void this.exclusive(() => this.collectUsage()).catch((err: unknown) => this.o.log.warn({ err }, 'usage collection failed')));
+    every(this.o.usageIntervalMs ?? 10_000, () => void this.reportConnections().catch((err: unknown) => this.o.log.warn({ err }, 'connection report failed')));
     if (this.connections) every(this.o.connectionPruneIntervalMs ?? 15_000, () => void this.pruneConnections());
     this.heartbeat();
   }
@@ -172,6 +191,7 @@ export class NodeAgent {
   private quiesce(): void {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
+    if (this.ipsTimer) clearTimeout(this.ipsTimer);
     this.sub?.unsubscribe();
   }
 
@@ -214,6 +234,8 @@ export class NodeAgent {
       return;
     }
     if (push.type === 'desired') this.requestSync(push.minSeq);
+    // At once, not behind a sync: a connection over the limit is moving data meanwhile.
+    else if (push.type === 'cut-ip') void this.cutIp(push.userId, push.ip).catch((err: unknown) => this.o.log.warn({ err }, 'closing connections over the IP limit failed'));
     else void this.exclusive(() => this.applyUserPush(push)).catch((err: unknown) => this.o.log.warn({ err }, 'pushed user change failed; the next sync converges'));
   }
 
@@ -425,10 +447,62 @@ export class NodeAgent {
     }
   }
 
+  /** Ports of the inbounds whose connections the table follows (those of users the core changes live). */
+  private livePorts(): number[] {
+    return (this.applied?.config.inbounds ?? []).filter((i) => LIVE_KINDS.has(this.running.get(i.tag)?.kind ?? '')).map((i) => i.port);
+  }
+
   private async pruneConnections(): Promise<void> {
     if (!this.connections || !this.applied || !this.coreRunning) return;
-    const ports = this.applied.config.inbounds.filter((i) => LIVE_KINDS.has(this.running.get(i.tag)?.kind ?? '')).map((i) => i.port);
-    await this.connections.prune(ports).catch((err: unknown) => this.o.log.warn({ err }, 'pruning the connection table failed'));
+    await this.connections.prune(this.livePorts()).catch((err: unknown) => this.o.log.warn({ err }, 'pruning the connection table failed'));
+    // A snapshot of every connected user's IPs: a worker that (re)started, or missed a message, catches up.
+    this.publishIps([...this.connections.table.users()]);
+  }
+
+  private async cutIp(userId: string, ip: string): Promise<void> {
+    if (!this.connections || !this.coreRunning) return;
+    this.stats.ipCuts += await this.connections.cutIp(userId, ip, this.livePorts());
+  }
+
+  // -- connections -----------------------------------------------------------
+
+  private ipsChanged(): void {
+    if (this.ipsTimer || this.stopped) return;
+    this.ipsTimer = setTimeout(() => {
+      this.ipsTimer = null;
+      if (this.connections) this.publishIps(this.connections.log.takeChangedUsers());
+    }, IPS_DEBOUNCE_MS);
+    this.ipsTimer.unref();
+  }
+
+  /** Each user's live IPs (none: the user left), in messages every fleet worker hears; valid for three snapshot intervals. */
+  private publishIps(userIds: readonly string[]): void {
+    if (!this.connections || !this.nc || this.stopped || userIds.length === 0) return;
+    const ttlMs = 3 * (this.o.connectionPruneIntervalMs ?? 15_000);
+    for (let i = 0; i < userIds.length; i += USERS_PER_IPS_MESSAGE) {
+      const users = userIds.slice(i, i + USERS_PER_IPS_MESSAGE).map((userId) => ({ userId, ips: [...this.connections!.table.ipsSince(userId)].map(([ip, since]) => ({ ip, since: since.toISOString() })) }));
+      this.nc.publish(this.o.names.fleetAgent(this.o.nodeId, 'ips'), JSON.stringify({ ttlMs, users } satisfies IpsMessage));
+    }
+  }
+
+  /** Spools the connections opened and closed since the last report, and sends whatever the spool holds. */
+  async reportConnections(): Promise<void> {
+    if (!this.connections || this.reporting) return;
+    this.reporting = true;
+    try {
+      await this.reportConnectionsNow();
+    } finally {
+      this.reporting = false;
+    }
+  }
+
+  private async reportConnectionsNow(): Promise<void> {
+    if (!this.connections) return;
+    const records = this.connections.log.takeRecords();
+    for (let i = 0; i < records.length; i += MAX_CONNECTIONS_PER_REPORT) {
+      await this.connectionSpool.add({ reportId: uuidv7(), connections: records.slice(i, i + MAX_CONNECTIONS_PER_REPORT) });
+    }
+    this.stats.connectionReportsSent += await this.sendSpooled(this.connectionSpool, 'connections', (r) => r.reportId, 'invalid_report');
   }
 
   private async applyUserPush(push: Extract<AgentPush, { type: 'users' }>): Promise<void> {
@@ -492,26 +566,27 @@ export class NodeAgent {
       this.intervalStart = end;
       for (const tick of ticksOf(traffic, start, end)) await this.spool.add(tick);
     }
-    await this.sendSpooled();
+    this.stats.ticksSent += await this.sendSpooled(this.spool, 'usage', (t) => t.tickId, 'invalid_tick');
   }
 
-  private async sendSpooled(): Promise<void> {
+  /** Sends a spool's records in order, removing those the fleet took; answers how many. */
+  private async sendSpooled<T>(spool: Spool<T>, op: AgentOp, idOf: (record: T) => string, invalidCode: string): Promise<number> {
     const taken = new Set<string>();
     try {
-      for (const tick of this.spool.pending()) {
+      for (const record of spool.pending()) {
         try {
-          await this.request('usage', tick);
+          await this.request(op, record);
         } catch (err) {
-          // A tick the fleet refuses as malformed would block the spool forever; anything else waits for the next round.
-          if (!(err instanceof AgentRequestError && err.code === 'invalid_tick')) throw err;
-          this.o.log.error({ err, tickId: tick.tickId }, 'the fleet refused a usage tick; dropping it');
+          // A record the fleet refuses as malformed would block the spool forever; anything else waits for the next round.
+          if (!(err instanceof AgentRequestError && err.code === invalidCode)) throw err;
+          this.o.log.error({ err, id: idOf(record), op }, 'the fleet refused a spooled record; dropping it');
         }
-        taken.add(tick.tickId);
-        this.stats.ticksSent++;
+        taken.add(idOf(record));
       }
     } finally {
-      // Also when a send failed: what went before it is taken, and a crash before this line only resends (tick ids deduplicate).
-      await this.spool.remove(taken);
+      // Also when a send failed: what went before it is taken, and a crash before this line only resends (ids deduplicate).
+      await spool.remove(taken);
     }
+    return taken.size;
   }
 }

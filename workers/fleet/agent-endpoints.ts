@@ -12,12 +12,24 @@ import type { Metrics } from '../../infra/metrics.js';
 import { AGENT_OPS, type AgentOp } from '../../infra/naming.js';
 import type { Rollouts } from '../../producers/fleet/rollouts.js';
 import type { FleetDeps } from '../../producers/fleet/fleet-deps.js';
+import type { PersonKeys } from '../../producers/identity/crypto/person-keys.js';
+import { appendConnections } from '../../producers/usage/connection-reports.js';
 import { appendTick, parseTick } from '../../producers/usage/usage-ticks.js';
 import type { CheckpointWatcher } from '../../projectors/runtime/checkpoint-watcher.js';
 import type { ConfigStore } from './config-store.js';
 import type { HealthTracker } from './health.js';
+import type { IpLimiter } from './ip-limit.js';
 import { refusal } from './refusal.js';
-import { CONFIG_CHUNK_BYTES, type AgentReply, type ConfigReply, type ConfigRequest, type DesiredReply, type DesiredRequest, type HeartbeatMessage, type ReportRequest, type UsageRequest } from './agent-protocol.js';
+import { CONFIG_CHUNK_BYTES, type AgentReply, type ConfigReply, type ConfigRequest, type ConnectionsRequest, type DesiredReply, type DesiredRequest, type HeartbeatMessage, type IpsMessage, type ReportRequest, type UsageRequest } from './agent-protocol.js';
+
+/** What connection reports and the IP limit need: the keyring that seals client IPs, and the limiter. */
+export interface ConnectionServices {
+  keys: PersonKeys;
+  ipLimit: IpLimiter;
+}
+
+/** Published to every fleet worker, not to one of the queue group: each keeps its own view from all of them. */
+const BROADCAST: ReadonlySet<AgentOp> = new Set(['heartbeat', 'ips']);
 
 const READ_MODEL_WAIT_MS = 5_000;
 
@@ -32,7 +44,8 @@ export class AgentEndpoints {
     private readonly health: HealthTracker,
     private readonly watcher: CheckpointWatcher,
     private readonly log: Logger,
-    private readonly metrics?: Pick<Metrics, 'fleetAgentRequests'>,
+    private readonly metrics: Pick<Metrics, 'fleetAgentRequests'> | undefined,
+    private readonly connections: ConnectionServices,
   ) {}
 
   /**
@@ -40,6 +53,7 @@ export class AgentEndpoints {
    * every fleet worker: each judges health from all of them (the node decider
    * keeps one change when two workers record it), where a queue group would
    * give each worker half the heartbeats and make it think nodes were down.
+   * The live IP reports of the IP limit go to every worker for the same reason.
    */
   start(): void {
     const { nc } = this.d.nats;
@@ -50,7 +64,7 @@ export class AgentEndpoints {
     const callback = (err: Error | null, msg: Msg) => (err ? this.log.warn({ err }, 'agent subscription failed') : handle(msg));
     for (const op of AGENT_OPS) {
       const subject = this.d.names.fleetAgentRequests(op);
-      this.subs.push(nc.subscribe(subject, op === 'heartbeat' ? { callback } : { queue: 'relaygrid-fleet', callback }));
+      this.subs.push(nc.subscribe(subject, BROADCAST.has(op) ? { callback } : { queue: 'relaygrid-fleet', callback }));
     }
   }
 
@@ -89,9 +103,15 @@ export class AgentEndpoints {
       }
       case 'heartbeat':
         this.health.beat(nodeId, body as HeartbeatMessage);
+        this.connections.ipLimit.beat(nodeId);
         return {};
       case 'usage':
         return appendTick(this.d.handler.store, parseTick(nodeId, body as UsageRequest));
+      case 'connections':
+        return appendConnections(this.d.handler.store, this.connections.keys, nodeId, body as ConnectionsRequest);
+      case 'ips':
+        await this.connections.ipLimit.report(nodeId, body as IpsMessage);
+        return {};
     }
   }
 

@@ -6,10 +6,11 @@
  * publish on; a body never names a node.
  */
 import type { AgentReport } from '../../producers/fleet/rollouts.js';
+import type { ConnectionsWire } from '../../producers/usage/connection-reports.js';
 import type { TickWire } from '../../producers/usage/usage-ticks.js';
 
 export type { AgentPush } from '../../producers/fleet/fleet-deps.js';
-export type { TickWire };
+export type { ConnectionsWire, TickWire };
 
 export interface DesiredRequest {
   /** Wait until the fleet read model has reached this sequence (from a push). */
@@ -53,6 +54,22 @@ export interface HeartbeatMessage {
 }
 
 export type UsageRequest = TickWire;
+
+/** Connections opened or closed since the last report (spooled, request/reply: one fleet worker appends it). */
+export type ConnectionsRequest = ConnectionsWire;
+
+/**
+ * The live client IPs of some users on this node, each entry replacing what
+ * the fleet held for that user on this node (`ips: []`: none any more).
+ * Published, not requested: every fleet worker hears it, like heartbeats, and
+ * keeps the union over all nodes. Sent on every change and as a snapshot of
+ * all connected users every so often; an entry not refreshed within `ttlMs`
+ * is dropped (a lost message, an agent gone quiet).
+ */
+export interface IpsMessage {
+  ttlMs: number;
+  users: { userId: string; ips: { ip: string; since: string }[] }[];
+}
 
 export type AgentReply<T> = { ok: true; result: T } | { ok: false; error: { code: string; message: string } };
 

@@ -15,16 +15,16 @@ import { NODE_ID } from './fleet-nodes.js';
 import { UUID } from './schemas.js';
 import { answers, READS, shape, STRING, TIME } from '../contract.js';
 
-const BYTES = { type: 'string', pattern: '^[0-9]+$', description: 'bytes, as a decimal string' } as const;
+export const BYTES = { type: 'string', pattern: '^[0-9]+$', description: 'bytes, as a decimal string' } as const;
 const MONTH = { type: 'string', pattern: '^[0-9]{4}-(0[1-9]|1[0-2])$' } as const;
 
 /** Admins pass every role check, here as at the door. */
 const isOperator = (principal: Principal) => mayCall(principal, ['operator']);
 
 /** The user whose usage is asked for: the caller's own, or anyone's for an operator. */
-function userScope(principal: Principal, userId: string | undefined): string {
+export function userScope(principal: Principal, userId: string | undefined, what = 'usage'): string {
   if (userId === undefined || userId === principal.userId) return principal.userId;
-  if (!isOperator(principal)) throw new HttpError(403, 'forbidden', "userId: another user's usage is for operators");
+  if (!isOperator(principal)) throw new HttpError(403, 'forbidden', `userId: another user's ${what} is for operators`);
   return userId;
 }
 

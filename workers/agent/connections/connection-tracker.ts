@@ -12,10 +12,16 @@
  * removed. Where the kernel refuses, the cut reports `unsupported` (log line,
  * heartbeat field) and the agent goes on: the user's new connections are
  * refused all the same.
+ *
+ * The same table feeds the connection history and the IP limit (ConnectionLog):
+ * opens come from the access log, closes from prunes and cuts, with the bytes
+ * `ss -ti` last saw; `cutIp` closes one user's connections from one client IP
+ * (the fleet's answer to a user over their IP limit).
  */
 import type { Logger } from '../../../infra/logger.js';
 import { AccessFifo } from './access-fifo.js';
 import { parseAccessLine } from './access-log.js';
+import { ConnectionLog } from './connection-log.js';
 import { ConnectionTable } from './connection-table.js';
 import { SocketKiller, type KillResult } from './socket-killer.js';
 
@@ -34,12 +40,15 @@ export interface ConnectionTrackerOptions {
   /** Delay of the second pass, for access lines that trail the removal. */
   followUpMs?: number;
   maxEntries?: number;
+  /** A user's set of client IPs changed (ConnectionLog.takeChangedUsers says whose). */
+  onIpsChanged?: () => void;
 }
 
 const DEFAULT_FOLLOW_UP_MS = 250;
 
 export class ConnectionTracker {
   readonly table: ConnectionTable;
+  readonly log: ConnectionLog;
   private readonly fifo: AccessFifo;
   private readonly killer: SocketKiller;
   private readonly followUps = new Set<NodeJS.Timeout>();
@@ -47,7 +56,8 @@ export class ConnectionTracker {
   readonly stats = { cuts: 0, socketsClosed: 0, linesRead: 0 };
 
   constructor(private readonly o: ConnectionTrackerOptions) {
-    this.table = new ConnectionTable(o.maxEntries);
+    this.log = new ConnectionLog(o.onIpsChanged);
+    this.table = new ConnectionTable(o.maxEntries, this.log);
     this.killer = o.killer ?? new SocketKiller();
     this.fifo = new AccessFifo(o.fifoPath, (line) => this.onLine(line));
   }
@@ -103,17 +113,23 @@ export class ConnectionTracker {
     return closed;
   }
 
+  /** Closes the user's connections from one client IP on these ports; answers the sockets closed. */
+  async cutIp(email: string, ip: string, ports: readonly number[]): Promise<number> {
+    await this.fifo.settled();
+    return this.cutNow(ports.map((port) => ({ port, email })), (endpoint) => this.table.ipOf(endpoint) === ip);
+  }
+
   /** Forgets connections whose sockets on these ports are gone (bounded memory between cuts). */
   async prune(ports: readonly number[]): Promise<number> {
     const mark = this.table.mark;
     return this.table.retain(await this.killer.established(ports), mark);
   }
 
-  private async cutNow(removals: readonly Removal[]): Promise<number> {
+  private async cutNow(removals: readonly Removal[], only: (endpoint: string) => boolean = () => true): Promise<number> {
     const targets = new Map<number, Set<string>>();
     for (const { port, email } of removals) {
-      const endpoints = this.table.endpointsOf(email);
-      if (endpoints.size === 0) continue;
+      const endpoints = [...this.table.endpointsOf(email)].filter(only);
+      if (endpoints.length === 0) continue;
       let set = targets.get(port);
       if (!set) targets.set(port, (set = new Set()));
       for (const e of endpoints) set.add(e);
@@ -121,6 +137,9 @@ export class ConnectionTracker {
     if (targets.size === 0) return 0;
     const result = await this.killer.kill(targets);
     this.note(result);
+    // Closed now, with the bytes `ss` saw last: history and IP counts need not wait for a prune.
+    const at = new Date();
+    for (const [endpoint, info] of result.sockets) this.table.forget(endpoint, at, info);
     this.stats.cuts++;
     this.stats.socketsClosed += result.closed;
     return result.closed;
@@ -137,6 +156,6 @@ export class ConnectionTracker {
     const record = parseAccessLine(line);
     if (!record) return;
     this.stats.linesRead++;
-    this.table.record(record.client, record.email);
+    this.table.record(record.client, record.email, record.inboundTag);
   }
 }

@@ -8,6 +8,7 @@
  */
 import { execFile, type ExecFileException } from 'node:child_process';
 import { canonicalEndpoint } from './access-log.js';
+import type { SocketInfo } from './connection-table.js';
 
 export const SS = process.env['SS_BIN'] ?? '/usr/bin/ss';
 /** Endpoints per `ss` invocation: keeps the argument (~30 bytes each) and the kernel filter bytecode small; chunks run in parallel. */
@@ -16,6 +17,8 @@ export const ENDPOINTS_PER_CALL = 500;
 export interface KillResult {
   /** Sockets `ss` reported destroying. */
   closed: number;
+  /** Their peer endpoints, with what `ss` last saw of them. */
+  sockets: Map<string, SocketInfo>;
   /** Why the kernel (or the system) cannot destroy sockets here, when it cannot. */
   unsupported: string | null;
 }
@@ -36,6 +39,39 @@ function ss(binary: string, args: string[]): Promise<Output> {
 }
 
 const lines = (text: string) => text.split('\n').filter((l) => l.trim() !== '');
+
+const counter = (info: string, name: string): bigint => {
+  const match = new RegExp(`\\b${name}:(\\d+)`).exec(info);
+  return match ? BigInt(match[1]!) : 0n;
+};
+
+/**
+ * Sockets of `ss -tinH` output: a line per socket (`[State] Recv-Q Send-Q
+ * Local Peer`: the addresses are its last two columns), then an indented line
+ * of TCP info with the byte counters. From the server's side, bytes received
+ * came from the client (uplink), bytes sent went to it (downlink).
+ */
+export function parseSockets(stdout: string): Map<string, SocketInfo> {
+  const sockets = new Map<string, SocketInfo>();
+  let current: SocketInfo | null = null;
+  for (const line of lines(stdout)) {
+    if (/^\s/.test(line)) {
+      if (current) {
+        current.uplink = counter(line, 'bytes_received');
+        current.downlink = counter(line, 'bytes_sent');
+      }
+      continue;
+    }
+    const fields = line.trim().split(/\s+/);
+    const local = fields.at(-2) ?? '';
+    const peer = fields.at(-1);
+    current = null;
+    if (!peer) continue;
+    current = { localPort: Number(local.slice(local.lastIndexOf(':') + 1)), uplink: 0n, downlink: 0n };
+    sockets.set(canonicalEndpoint(peer), current);
+  }
+  return sockets;
+}
 
 /** `( sport = :P and ( dst E or dst F ) ) or …` for each port's endpoints. */
 export function killFilter(targets: ReadonlyMap<number, readonly string[]>): string {
@@ -69,29 +105,23 @@ export class SocketKiller {
 
   /** Destroys the established TCP sockets on each local port whose peer is one of its endpoints. */
   async kill(targets: ReadonlyMap<number, ReadonlySet<string>>): Promise<KillResult> {
-    const results = await Promise.all(chunkTargets(targets).map((chunk) => ss(this.binary, ['-K', '-tnH', 'state', 'connected', killFilter(chunk)])));
-    let closed = 0;
+    const results = await Promise.all(chunkTargets(targets).map((chunk) => ss(this.binary, ['-K', '-tinH', 'state', 'connected', killFilter(chunk)])));
+    const sockets = new Map<string, SocketInfo>();
     for (const { stdout, stderr, error } of results) {
-      if (error?.code === 'ENOENT') return { closed, unsupported: `${this.binary} not found (install iproute2)` };
+      if (error?.code === 'ENOENT') return { closed: sockets.size, sockets, unsupported: `${this.binary} not found (install iproute2)` };
       const refusal = lines(stderr).find((l) => REFUSED.test(l));
-      if (refusal) return { closed, unsupported: refusal.trim() };
+      if (refusal) return { closed: sockets.size, sockets, unsupported: refusal.trim() };
       if (error) throw new Error(`${this.binary} -K failed: ${stderr.trim() || error.message}`);
-      closed += lines(stdout).length;
+      for (const [peer, info] of parseSockets(stdout)) sockets.set(peer, info);
     }
-    return { closed, unsupported: null };
+    return { closed: sockets.size, sockets, unsupported: null };
   }
 
-  /** Peer endpoints of the established TCP sockets on these local ports. */
-  async established(ports: readonly number[]): Promise<Set<string>> {
-    const live = new Set<string>();
-    if (ports.length === 0) return live;
-    const { stdout, stderr, error } = await ss(this.binary, ['-tnH', 'state', 'established', `( ${ports.map((p) => `sport = :${p}`).join(' or ')} )`]);
+  /** The established TCP sockets on these local ports, by peer endpoint, with their byte counters. */
+  async established(ports: readonly number[]): Promise<Map<string, SocketInfo>> {
+    if (ports.length === 0) return new Map();
+    const { stdout, stderr, error } = await ss(this.binary, ['-tinH', 'state', 'established', `( ${ports.map((p) => `sport = :${p}`).join(' or ')} )`]);
     if (error) throw new Error(`${this.binary} failed: ${stderr.trim() || error.message}`);
-    // Recv-Q Send-Q Local Peer (one state asked for: no State column).
-    for (const line of lines(stdout)) {
-      const peer = line.trim().split(/\s+/)[3];
-      if (peer) live.add(canonicalEndpoint(peer));
-    }
-    return live;
+    return parseSockets(stdout);
   }
 }
