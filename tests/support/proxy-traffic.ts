@@ -113,7 +113,7 @@ export class Origin {
  * node the link names. TLS certificates are not verified (test nodes use
  * self-signed ones).
  */
-export function clientConfigFromLink(link: string, socksPort: number): Record<string, unknown> {
+export function clientConfigFromLink(link: string, socksPort: number, opts: { sendThrough?: string } = {}): Record<string, unknown> {
   const url = new URL(link);
   const protocol = url.protocol.replace(':', '');
   const address = url.hostname.replace(/^\[|\]$/g, '');
@@ -133,6 +133,8 @@ export function clientConfigFromLink(link: string, socksPort: number): Record<st
       {
         tag: 'to-node',
         protocol,
+        // The source address towards the node: loopback has many (127.0.0.2, …), so one machine can be several client IPs.
+        ...(opts.sendThrough ? { sendThrough: opts.sendThrough } : {}),
         settings,
         streamSettings: { network: params.get('type') ?? 'tcp', security, ...(security === 'tls' ? { tlsSettings: { serverName: params.get('sni') ?? address, allowInsecure: true } } : {}) },
       },

@@ -2,9 +2,10 @@
  * What the agent tells the fleet about connections, gathered from the
  * connection table as it changes:
  *
- * - history records: each connection once when it opens and once when it
- *   closes (once only when both fall in one interval), taken by the agent at
- *   each report interval and spooled;
+ * - history records: each connection when it opens, when `ss` first sees its
+ *   socket (the port), and when it closes (with its last byte counts) — one
+ *   record when these fall in one interval — taken by the agent at each report
+ *   interval and spooled;
  * - the users whose set of distinct client IPs changed, taken at once (the
  *   fleet's IP limit acts on them; core NATS, not spooled: a live view that
  *   the next change or snapshot supersedes).
@@ -26,6 +27,11 @@ export class ConnectionLog implements TableListener {
 
   opened(connection: Connection): void {
     this.pending.set(connection.id, { connection, closedAt: null });
+  }
+
+  /** Reported again with its port, unless a record of it is pending anyway (it will carry the port). */
+  seen(connection: Connection): void {
+    if (!this.pending.has(connection.id)) this.pending.set(connection.id, { connection, closedAt: null });
   }
 
   closed(connection: Connection, at: Date): void {

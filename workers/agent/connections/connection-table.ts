@@ -39,6 +39,8 @@ export interface SocketInfo {
 export interface TableListener {
   opened?(connection: Connection): void;
   closed?(connection: Connection, at: Date): void;
+  /** An open connection's socket was seen for the first time (its port is known now). */
+  seen?(connection: Connection): void;
   /** The user's set of distinct client IPs gained or lost one. */
   ipsChanged?(email: string): void;
 }
@@ -136,7 +138,11 @@ export class ConnectionTable {
     let removed = 0;
     for (const [endpoint, entry] of this.owners) {
       const info = live instanceof Map ? (live as ReadonlyMap<string, SocketInfo>).get(endpoint) : undefined;
-      if (info) noteSocket(entry.connection, info);
+      if (info) {
+        const first = entry.connection.port === null;
+        noteSocket(entry.connection, info);
+        if (first) this.listener.seen?.(entry.connection);
+      }
       if (entry.seq > mark || live.has(endpoint)) continue;
       this.forget(endpoint, at);
       removed++;
