@@ -13,7 +13,7 @@ import { answers, INTEGER, listOf, nullable, READS, shape, STRING, TIME } from '
 import { MIN_SEQUENCE_HEADER, waitForProjection } from '../read-your-writes.js';
 import { NODE_ID } from './fleet-nodes.js';
 import { UUID } from './schemas.js';
-import { BYTES, userScope } from './usage.js';
+import { BYTES, RANGE_QUERY, userScope } from './usage.js';
 
 const CONNECTION = shape({
   connectionId: UUID,
@@ -39,8 +39,7 @@ export function connectionRoutes(app: FastifyInstance, deps: ApiDeps): void {
           type: 'object',
           additionalProperties: false,
           properties: {
-            from: { type: 'string', format: 'date-time' },
-            to: { type: 'string', format: 'date-time' },
+            ...RANGE_QUERY,
             limit: { type: 'integer', minimum: 1, maximum: MAX_HISTORY_LIMIT, default: DEFAULT_HISTORY_LIMIT },
             cursor: { type: 'string', minLength: 1, maxLength: 200 },
             userId: UUID,

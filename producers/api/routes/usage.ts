@@ -15,6 +15,8 @@ import { NODE_ID } from './fleet-nodes.js';
 import { UUID } from './schemas.js';
 import { answers, READS, shape, STRING, TIME } from '../contract.js';
 
+/** `from` and `to` of a range query (producers/usage/usage-queries.ts usageRange). */
+export const RANGE_QUERY = { from: { type: 'string', format: 'date-time' }, to: { type: 'string', format: 'date-time' } } as const;
 export const BYTES = { type: 'string', pattern: '^[0-9]+$', description: 'bytes, as a decimal string' } as const;
 const MONTH = { type: 'string', pattern: '^[0-9]{4}-(0[1-9]|1[0-2])$' } as const;
 
@@ -48,8 +50,7 @@ export function usageRoutes(app: FastifyInstance, deps: ApiDeps): void {
           type: 'object',
           additionalProperties: false,
           properties: {
-            from: { type: 'string', format: 'date-time' },
-            to: { type: 'string', format: 'date-time' },
+            ...RANGE_QUERY,
             granularity: { type: 'string', enum: ['hour', 'day'], default: 'hour' },
             userId: UUID,
             nodeId: NODE_ID,
