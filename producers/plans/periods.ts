@@ -38,9 +38,10 @@ export interface Period {
 
 /**
  * Throws DomainError('invalid_time_zone', …, { field }) unless `timeZone` is a real IANA zone name;
- * returns its canonical spelling ('utc' → 'UTC', 'europe/berlin' → 'Europe/Berlin'). Fixed
- * offsets ('+01:00') are refused although Temporal accepts them: they have no DST rules, so a
- * user who picked one would see resets drift by an hour twice a year.
+ * returns its canonical spelling ('utc' → 'UTC', 'europe/berlin' → 'Europe/Berlin'). Offset
+ * strings ('+01:00') are refused although Temporal accepts them: they are not zone names, and a
+ * user who meant a place would see resets drift by an hour twice a year. The database's own
+ * fixed-offset zones (`Etc/GMT+12`, `EST`) are real IANA names and are accepted as such.
  */
 export function checkTimeZone(timeZone: string, field = 'timeZone'): string {
   const invalid = () =>

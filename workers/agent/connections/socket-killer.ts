@@ -37,6 +37,19 @@ function ss(binary: string, args: string[]): Promise<Output> {
 
 const lines = (text: string) => text.split('\n').filter((l) => l.trim() !== '');
 
+const PARALLEL_KILLS = 4;
+
+/**
+ * Why `ss` failed, for a log line: its exit, and its stderr only when that
+ * names no endpoint. Never execFile's message, which repeats the command
+ * line and with it every client address of the filter (personal data).
+ */
+function failure(error: ExecFileException, stderr: string): string {
+  const exit = error.signal ? `killed by ${error.signal}` : `exit ${String(error.code)}`;
+  const said = stderr.trim();
+  return said !== '' && !/\d+\.\d+\.\d+\.\d+|\[[0-9a-f:]+\]/i.test(said) ? `${exit}: ${said}` : exit;
+}
+
 /** `( sport = :P and ( dst E or dst F ) ) or …` for each port's endpoints. */
 export function killFilter(targets: ReadonlyMap<number, readonly string[]>): string {
   return [...targets].map(([port, endpoints]) => `( sport = :${port} and ( ${endpoints.map((e) => `dst ${e}`).join(' or ')} ) )`).join(' or ');
@@ -69,13 +82,18 @@ export class SocketKiller {
 
   /** Destroys the established TCP sockets on each local port whose peer is one of its endpoints. */
   async kill(targets: ReadonlyMap<number, ReadonlySet<string>>): Promise<KillResult> {
-    const results = await Promise.all(chunkTargets(targets).map((chunk) => ss(this.binary, ['-K', '-tnH', 'state', 'connected', killFilter(chunk)])));
+    const chunks = chunkTargets(targets);
+    const results: Output[] = [];
+    // A few `ss` at a time: a mass removal must not fork one process per 500 endpoints at once.
+    for (let i = 0; i < chunks.length; i += PARALLEL_KILLS) {
+      results.push(...(await Promise.all(chunks.slice(i, i + PARALLEL_KILLS).map((chunk) => ss(this.binary, ['-K', '-tnH', 'state', 'connected', killFilter(chunk)])))));
+    }
     let closed = 0;
     for (const { stdout, stderr, error } of results) {
       if (error?.code === 'ENOENT') return { closed, unsupported: `${this.binary} not found (install iproute2)` };
       const refusal = lines(stderr).find((l) => REFUSED.test(l));
       if (refusal) return { closed, unsupported: refusal.trim() };
-      if (error) throw new Error(`${this.binary} -K failed: ${stderr.trim() || error.message}`);
+      if (error) throw new Error(`${this.binary} -K failed: ${failure(error, stderr)}`);
       closed += lines(stdout).length;
     }
     return { closed, unsupported: null };
@@ -86,7 +104,7 @@ export class SocketKiller {
     const live = new Set<string>();
     if (ports.length === 0) return live;
     const { stdout, stderr, error } = await ss(this.binary, ['-tnH', 'state', 'established', `( ${ports.map((p) => `sport = :${p}`).join(' or ')} )`]);
-    if (error) throw new Error(`${this.binary} failed: ${stderr.trim() || error.message}`);
+    if (error) throw new Error(`${this.binary} failed: ${failure(error, stderr)}`);
     // Recv-Q Send-Q Local Peer (one state asked for: no State column).
     for (const line of lines(stdout)) {
       const peer = line.trim().split(/\s+/)[3];
