@@ -75,6 +75,20 @@ export function nextPeriod(strategy: ResetStrategy, anchor: Date, timeZone: stri
 }
 
 /**
+ * The period after `period`, when the user's zone changed from `fromZone` (the current period's)
+ * to `toZone`. The next boundary is found in the zone the current period runs in, and its local
+ * date then starts in the new zone: the period in which the change takes effect is one period
+ * give or take the difference of the two offsets (at most 26 h), and every later one is a whole
+ * period. Looking up the boundary in the new zone instead would let a user who moves west of the
+ * old boundary start a fresh period, and a fresh allowance, hours after the last one.
+ */
+export function nextPeriodInZone(strategy: ResetStrategy, anchor: Date, fromZone: string, toZone: string, period: Period): Period {
+  const next = nextPeriod(strategy, anchor, fromZone, period);
+  if (next.end === null || fromZone === toZone) return next;
+  return { start: next.start, end: startOfDay(zoned(next.end, fromZone).toPlainDate(), toZone) };
+}
+
+/**
  * `days` calendar days after `start`, at the same local wall-clock time in `timeZone` (a validity
  * of N days). Where that wall-clock time does not exist (inside a DST gap) it moves forward by the
  * gap, Temporal's 'compatible' disambiguation.
