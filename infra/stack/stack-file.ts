@@ -13,6 +13,7 @@
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { ConfigError } from '../config.js';
+import { isRunning } from './processes.js';
 
 /** Where `start` keeps its data and records, relative to the folder it runs in. */
 export function localDataDir(cwd: string = process.cwd()): string {
@@ -75,16 +76,6 @@ export function readStack(dataDir: string): StackRecord | undefined {
     return Number.isInteger(parsed.pid) && typeof parsed.urls === 'object' ? parsed : undefined;
   } catch {
     return undefined; // half-written by hand or by a crash: treated as absent
-  }
-}
-
-export function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists, under another user.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -38,9 +38,10 @@ export interface Period {
 
 /**
  * Throws DomainError('invalid_time_zone', …, { field }) unless `timeZone` is a real IANA zone name;
- * returns its canonical spelling ('utc' → 'UTC', 'europe/berlin' → 'Europe/Berlin'). Fixed
- * offsets ('+01:00') are refused although Temporal accepts them: they have no DST rules, so a
- * user who picked one would see resets drift by an hour twice a year.
+ * returns its canonical spelling ('utc' → 'UTC', 'europe/berlin' → 'Europe/Berlin'). Offset
+ * strings ('+01:00') are refused although Temporal accepts them: they are not zone names, and a
+ * user who meant a place would see resets drift by an hour twice a year. The database's own
+ * fixed-offset zones (`Etc/GMT+12`, `EST`) are real IANA names and are accepted as such.
  */
 export function checkTimeZone(timeZone: string, field = 'timeZone'): string {
   const invalid = () =>
@@ -71,6 +72,20 @@ export function nextPeriod(strategy: ResetStrategy, anchor: Date, timeZone: stri
   if (period.end === null) throw new RangeError(`nextPeriod: a period without an end has no successor (strategy ${strategy})`);
   // The end is a boundary, so the period that contains it starts exactly there.
   return periodAt(strategy, anchor, timeZone, period.end);
+}
+
+/**
+ * The period after `period`, when the user's zone changed from `fromZone` (the current period's)
+ * to `toZone`. The next boundary is found in the zone the current period runs in, and its local
+ * date then starts in the new zone: the period in which the change takes effect is one period
+ * give or take the difference of the two offsets (at most 26 h), and every later one is a whole
+ * period. Looking up the boundary in the new zone instead would let a user who moves west of the
+ * old boundary start a fresh period, and a fresh allowance, hours after the last one.
+ */
+export function nextPeriodInZone(strategy: ResetStrategy, anchor: Date, fromZone: string, toZone: string, period: Period): Period {
+  const next = nextPeriod(strategy, anchor, fromZone, period);
+  if (next.end === null || fromZone === toZone) return next;
+  return { start: next.start, end: startOfDay(zoned(next.end, fromZone).toPlainDate(), toZone) };
 }
 
 /**

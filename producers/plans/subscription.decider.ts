@@ -17,7 +17,7 @@
 import type { DomainEvent } from '../../contracts/envelope.js';
 import { DomainError, type Decider } from '../decider.js';
 import { periodTerms, type PeriodTerms, type PlanTerms, type Validity, validityOf } from './model.js';
-import { addLocalDays, nextPeriod, periodAt, type Period, type ResetStrategy } from './periods.js';
+import { addLocalDays, nextPeriodInZone, periodAt, type Period, type ResetStrategy } from './periods.js';
 
 export type SubscriptionEventKey =
   | 'plans.SubscriptionStarted'
@@ -151,8 +151,8 @@ function decide(command: SubscriptionCommand, state: SubscriptionState): E[] {
       if (at.getTime() < period.end.getTime()) throw new DomainError('period_not_over', `the period ends at ${period.end.toISOString()}`);
       // The expiry comes first when it falls within the period: there is no next period to roll to.
       if (state.expiresAt && state.expiresAt.getTime() <= period.end.getTime()) return [];
-      // The next period starts where this one ended, whatever the (new) strategy and zone make of its end.
-      const next = { start: period.end, end: nextPeriod(command.terms.resetStrategy, state.anchor ?? period.start, command.timeZone, period).end };
+      // The next period starts where this one ended; a new zone moves its end by at most the offsets' difference (periods.ts).
+      const next = nextPeriodInZone(command.terms.resetStrategy, state.anchor ?? period.start, state.timeZone, command.timeZone, period);
       return [
         {
           type: 'plans.PeriodRolled',

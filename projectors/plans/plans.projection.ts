@@ -151,9 +151,9 @@ function subscriptionStep(event: StoredEvent, fresh: Set<string>): RowStep<Subsc
     case 'plans.SubscriptionExpired':
       return change(event.data.userId, () => ({ phase: 'expired', limited: false, status_cause: event.data.cause }));
     case 'plans.SubscriptionDisabled':
-      return change(event.data.userId, () => ({ disabled_reason: event.data.reason, status_cause: event.data.by }));
+      return change(event.data.userId, () => ({ disabled_reason: event.data.reason, status_cause: 'disabled' }));
     case 'plans.SubscriptionEnabled':
-      return change(event.data.userId, () => ({ disabled_reason: null, status_cause: event.data.by }));
+      return change(event.data.userId, () => ({ disabled_reason: null, status_cause: 'enabled' }));
     default:
       return undefined;
   }

@@ -122,6 +122,17 @@ describe('subscription', () => {
     given(subscriptionDecider, started).when(roll(feb28, new Date(feb28.getTime() - 1))).thenError('period_not_over');
   });
 
+  it('a new zone moves the next boundary by its offset only: moving west of the boundary does not start a fresh period hours later', () => {
+    const monthly: PlanTerms = { ...terms, resetStrategy: 'calendar_month', validity: { kind: 'none' } };
+    const jan15 = new Date('2026-01-15T10:00:00Z');
+    const feb1 = new Date('2026-02-01T00:00:00Z');
+    const history = run([], start(monthly, jan15));
+    // In UTC until Feb 1; the user then picks UTC-12, where it is still Jan 31 noon.
+    const rolled = run(history, { type: 'RollPeriod', periodEnd: feb1, terms: monthly, timeZone: 'Etc/GMT+12', at: feb1 });
+    // Not Feb 1 12:00Z (the next local midnight there), but March 1 at local midnight: one month and 12 h.
+    expect(rolled).toMatchObject([{ type: 'plans.PeriodRolled', data: { periodStart: feb1, periodEnd: new Date('2026-03-01T12:00:00Z'), timeZone: 'Etc/GMT+12' } }]);
+  });
+
   it('marks limited once per period, on block overage only; reactivates once', () => {
     const limit: SubscriptionCommand = { type: 'MarkLimited', periodStart: at, usedBytes: 11n * MiB, cause: 'allowance_spent', at };
     const limited = run(started, limit);

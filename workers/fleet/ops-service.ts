@@ -97,7 +97,7 @@ export class OpsService {
       return { ...userAnswer(userOf(body), written), grantId: written.grantId };
     });
     this.endpoint(subscription, 'disable', async (body, by) => userAnswer(userOf(body), await subscriptions.disable(userOf(body), required(body['reason'], 'reason'), actor(by))));
-    this.endpoint(subscription, 'enable', async (body, by) => userAnswer(userOf(body), await subscriptions.enable(userOf(body), required(body['reason'], 'reason'), actor(by))));
+    this.endpoint(subscription, 'enable', async (body, by) => userAnswer(userOf(body), await subscriptions.enable(userOf(body), typeof body['reason'] === 'string' && body['reason'] !== '' ? body['reason'] : 'enabled by an operator', actor(by))));
   }
 
   async stop(): Promise<void> {

@@ -73,6 +73,19 @@ export function parseSockets(stdout: string): Map<string, SocketInfo> {
   return sockets;
 }
 
+const PARALLEL_KILLS = 4;
+
+/**
+ * Why `ss` failed, for a log line: its exit, and its stderr only when that
+ * names no endpoint. Never execFile's message, which repeats the command
+ * line and with it every client address of the filter (personal data).
+ */
+function failure(error: ExecFileException, stderr: string): string {
+  const exit = error.signal ? `killed by ${error.signal}` : `exit ${String(error.code)}`;
+  const said = stderr.trim();
+  return said !== '' && !/\d+\.\d+\.\d+\.\d+|\[[0-9a-f:]+\]/i.test(said) ? `${exit}: ${said}` : exit;
+}
+
 /** `( sport = :P and ( dst E or dst F ) ) or …` for each port's endpoints. */
 export function killFilter(targets: ReadonlyMap<number, readonly string[]>): string {
   return [...targets].map(([port, endpoints]) => `( sport = :${port} and ( ${endpoints.map((e) => `dst ${e}`).join(' or ')} ) )`).join(' or ');
@@ -105,13 +118,18 @@ export class SocketKiller {
 
   /** Destroys the established TCP sockets on each local port whose peer is one of its endpoints. */
   async kill(targets: ReadonlyMap<number, ReadonlySet<string>>): Promise<KillResult> {
-    const results = await Promise.all(chunkTargets(targets).map((chunk) => ss(this.binary, ['-K', '-tinH', 'state', 'connected', killFilter(chunk)])));
+    const chunks = chunkTargets(targets);
+    const results: Output[] = [];
+    // A few `ss` at a time: a mass removal must not fork one process per 500 endpoints at once.
+    for (let i = 0; i < chunks.length; i += PARALLEL_KILLS) {
+      results.push(...(await Promise.all(chunks.slice(i, i + PARALLEL_KILLS).map((chunk) => ss(this.binary, ['-K', '-tinH', 'state', 'connected', killFilter(chunk)])))));
+    }
     const sockets = new Map<string, SocketInfo>();
     for (const { stdout, stderr, error } of results) {
       if (error?.code === 'ENOENT') return { closed: sockets.size, sockets, unsupported: `${this.binary} not found (install iproute2)` };
       const refusal = lines(stderr).find((l) => REFUSED.test(l));
       if (refusal) return { closed: sockets.size, sockets, unsupported: refusal.trim() };
-      if (error) throw new Error(`${this.binary} -K failed: ${stderr.trim() || error.message}`);
+      if (error) throw new Error(`${this.binary} -K failed: ${failure(error, stderr)}`);
       for (const [peer, info] of parseSockets(stdout)) sockets.set(peer, info);
     }
     return { closed: sockets.size, sockets, unsupported: null };
@@ -121,7 +139,7 @@ export class SocketKiller {
   async established(ports: readonly number[]): Promise<Map<string, SocketInfo>> {
     if (ports.length === 0) return new Map();
     const { stdout, stderr, error } = await ss(this.binary, ['-tinH', 'state', 'established', `( ${ports.map((p) => `sport = :${p}`).join(' or ')} )`]);
-    if (error) throw new Error(`${this.binary} failed: ${stderr.trim() || error.message}`);
+    if (error) throw new Error(`${this.binary} failed: ${failure(error, stderr)}`);
     return parseSockets(stdout);
   }
 }
