@@ -61,6 +61,7 @@ export class Users {
       receipts_visibility: 'contacts',
       totp_enabled: false,
       suspended_reason: null,
+      time_zone: 'UTC',
       updated_at: registeredAt,
       last_seq: this.seqs[i] ?? 0,
     };

@@ -369,6 +369,14 @@ export interface SessionStartedV1 {
   startedAt: Date;
 }
 
+/** A user chose the IANA time zone their plan periods are computed in (default UTC until this event). Not sealed: a zone is coarse and the plans context must read it for every period it starts. Aggregate: the user. */
+export interface TimeZoneChangedV1 {
+  userId: string;
+  /** canonical IANA name, e.g. Europe/Berlin */
+  timeZone: string;
+  changedAt: Date;
+}
+
 /** The TOTP second factor was turned off. */
 export interface TotpDisabledV1 {
   userId: string;
@@ -607,6 +615,206 @@ export interface UserUnblockedV1 {
   unblockedAt: Date;
 }
 
+/** Extra bytes for a subscription (a top-up), usable until expiresAt across periods. Idempotent by grantId. */
+export interface GrantAddedV1 {
+  userId: string;
+  grantId: string;
+  bytes: bigint;
+  /** null: until the subscription ends */
+  expiresAt: null | Date;
+  by: string;
+  grantedAt: Date;
+}
+
+/** A usage period ended and the next began: usage starts from zero, a limited subscription is active again, and the plan's current terms apply. Exactly once per period end (previousPeriodEnd). */
+export interface PeriodRolledV1 {
+  userId: string;
+  planId: string;
+  /** the period end rolled: the idempotency key */
+  previousPeriodEnd: Date;
+  /** null while on hold */
+  periodStart: null | Date;
+  /** null: the period never ends (reset none), or on hold */
+  periodEnd: null | Date;
+  /** the user's IANA zone when the period started */
+  timeZone: string;
+  /** the plan's allowance for this period; null = unlimited */
+  allowanceBytes: null | bigint;
+  resetStrategy: string;
+  ipLimit: null | number;
+  nodeLabels: Array<string>;
+  inboundKinds: Array<string>;
+  overage: string;
+  rolledAt: Date;
+}
+
+/** An operator created a plan. Aggregate: the plan (plans.plan.<planId>). */
+export interface PlanCreatedV1 {
+  planId: string;
+  name: string;
+  /** bytes per period; null = unlimited */
+  allowanceBytes: null | bigint;
+  /** none, day, week, month (anniversary) or calendar_month (producers/plans/periods.ts) */
+  resetStrategy: string;
+  /** none (never expires), days (expires validityDays after the start) or on_hold (the validityDays clock starts at first traffic, or onHoldTimeoutDays after the start) */
+  validityKind: string;
+  validityDays: null | number;
+  onHoldTimeoutDays: null | number;
+  /** concurrent distinct client IPs; null = unlimited */
+  ipLimit: null | number;
+  /** nodes carrying any of these labels; empty = every node */
+  nodeLabels: Array<string>;
+  /** fleet profile kinds; empty = every kind */
+  inboundKinds: Array<string>;
+  /** price in integer minor units of currency */
+  priceMinor: bigint;
+  /** ISO 4217 code */
+  currency: string;
+  /** the plan a subscription moves to when it expires */
+  nextPlanId: null | string;
+  /** block (limited when the allowance is spent) or soft (keeps access) */
+  overage: string;
+  createdAt: Date;
+}
+
+/** An operator retired a plan: no new subscriptions; current subscribers keep it until their subscription ends. */
+export interface PlanRetiredV1 {
+  planId: string;
+  by: string;
+  retiredAt: Date;
+}
+
+/** An operator changed a plan's name or terms. Subscriptions take the new terms at their next period, never in the current one. */
+export interface PlanUpdatedV1 {
+  planId: string;
+  name: string;
+  /** bytes per period; null = unlimited */
+  allowanceBytes: null | bigint;
+  /** none, day, week, month (anniversary) or calendar_month (producers/plans/periods.ts) */
+  resetStrategy: string;
+  /** none (never expires), days (expires validityDays after the start) or on_hold (the validityDays clock starts at first traffic, or onHoldTimeoutDays after the start) */
+  validityKind: string;
+  validityDays: null | number;
+  onHoldTimeoutDays: null | number;
+  /** concurrent distinct client IPs; null = unlimited */
+  ipLimit: null | number;
+  /** nodes carrying any of these labels; empty = every node */
+  nodeLabels: Array<string>;
+  /** fleet profile kinds; empty = every kind */
+  inboundKinds: Array<string>;
+  /** price in integer minor units of currency */
+  priceMinor: bigint;
+  /** ISO 4217 code */
+  currency: string;
+  /** the plan a subscription moves to when it expires */
+  nextPlanId: null | string;
+  /** block (limited when the allowance is spent) or soft (keeps access) */
+  overage: string;
+  updatedAt: Date;
+}
+
+/** An on-hold subscription's clock started: at first traffic, or when the hold timed out. */
+export interface SubscriptionActivatedV1 {
+  userId: string;
+  planId: string;
+  /** first_traffic or on_hold_timeout */
+  cause: string;
+  /** the anchor of periods and of expiry */
+  clockStart: Date;
+  /** null while on hold */
+  periodStart: null | Date;
+  /** null: the period never ends (reset none), or on hold */
+  periodEnd: null | Date;
+  /** the user's IANA zone when the period started */
+  timeZone: string;
+  expiresAt: null | Date;
+  activatedAt: Date;
+}
+
+/** An operator (later: billing) suspended the subscription. */
+export interface SubscriptionDisabledV1 {
+  userId: string;
+  reason: string;
+  by: string;
+  disabledAt: Date;
+}
+
+/** An operator lifted a suspension: the subscription is back to what it would have been. */
+export interface SubscriptionEnabledV1 {
+  userId: string;
+  reason: string;
+  by: string;
+  enabledAt: Date;
+}
+
+/** A subscription reached its expiry. When nextPlanId is set a SubscriptionStarted (cause next_plan) follows in the same commit. */
+export interface SubscriptionExpiredV1 {
+  userId: string;
+  planId: string;
+  /** the expiry instant: the idempotency key */
+  expiresAt: Date;
+  /** the plan it moves to; null when none, or the next plan is retired or gone */
+  nextPlanId: null | string;
+  /** validity_ended; next_plan_retired or next_plan_missing when the next plan could not be taken */
+  cause: string;
+  expiredAt: Date;
+}
+
+/** The period's allowance (with grants) is spent on a block-overage plan: access stops until a reset, a grant or an operator. */
+export interface SubscriptionLimitedV1 {
+  userId: string;
+  periodStart: Date;
+  /** e.g. allowance_spent */
+  cause: string;
+  /** bytes used in the period when limited */
+  usedBytes: bigint;
+  limitedAt: Date;
+}
+
+/** A limited subscription is active again within its period (a grant, metering, an operator). A period roll reactivates by itself, without this event. */
+export interface SubscriptionReactivatedV1 {
+  userId: string;
+  periodStart: Date;
+  /** grant:<grantId>, metering or operator:<id> */
+  cause: string;
+  reactivatedAt: Date;
+}
+
+/** A user's subscription to a plan started (replacing the current one, if any). Aggregate: the user's subscription (plans.subscription.<userId>). */
+export interface SubscriptionStartedV1 {
+  userId: string;
+  planId: string;
+  /** operator (granted by an operator) or next_plan (the previous subscription expired into it) */
+  cause: string;
+  /** who: operator:<id>, or system */
+  by: string;
+  /** active or on_hold */
+  status: string;
+  /** the anchor of periods and of the validity clock */
+  startsAt: Date;
+  /** null while on hold */
+  periodStart: null | Date;
+  /** null: the period never ends (reset none), or on hold */
+  periodEnd: null | Date;
+  /** the user's IANA zone when the period started */
+  timeZone: string;
+  /** the plan's allowance for this period; null = unlimited */
+  allowanceBytes: null | bigint;
+  resetStrategy: string;
+  ipLimit: null | number;
+  nodeLabels: Array<string>;
+  inboundKinds: Array<string>;
+  overage: string;
+  validityKind: string;
+  validityDays: null | number;
+  /** null: never, or on hold (set when the clock starts) */
+  expiresAt: null | Date;
+  /** on hold only: when the clock starts without traffic */
+  onHoldUntil: null | Date;
+  nextPlanId: null | string;
+  startedAt: Date;
+}
+
 export interface UserTrafficV1 {
   userId: string;
   /** bytes from the client */
@@ -671,6 +879,7 @@ export const SCHEMA_FILES: readonly SchemaEntry[] = [
   { context: 'identity', name: 'RoleRevoked', version: 1, schema: {"type":"record","name":"RoleRevoked","namespace":"relaygrid.identity","doc":"A role was taken from a user.","fields":[{"name":"userId","type":"string"},{"name":"role","type":"string"},{"name":"revokedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'identity', name: 'SessionEnded', version: 1, schema: {"type":"record","name":"SessionEnded","namespace":"relaygrid.identity","doc":"A session ended: logout, revoked by its owner, refresh-token reuse, password change, suspension or forgetting.","fields":[{"name":"sessionId","type":"string"},{"name":"userId","type":"string"},{"name":"reason","type":"string"},{"name":"endedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'identity', name: 'SessionStarted', version: 1, schema: {"type":"record","name":"SessionStarted","namespace":"relaygrid.identity","doc":"A login: a session (one refresh-token family) began. Aggregate: the session.","fields":[{"name":"sessionId","type":"string"},{"name":"userId","type":"string"},{"name":"method","type":"string","doc":"password, password+totp or password+recovery"},{"name":"detailsSealed","doc":"JSON {device, ip} as seen at login. AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten.","type":"bytes"},{"name":"startedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'identity', name: 'TimeZoneChanged', version: 1, schema: {"type":"record","name":"TimeZoneChanged","namespace":"relaygrid.identity","doc":"A user chose the IANA time zone their plan periods are computed in (default UTC until this event). Not sealed: a zone is coarse and the plans context must read it for every period it starts. Aggregate: the user.","fields":[{"name":"userId","type":"string"},{"name":"timeZone","type":"string","doc":"canonical IANA name, e.g. Europe/Berlin"},{"name":"changedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'identity', name: 'TotpDisabled', version: 1, schema: {"type":"record","name":"TotpDisabled","namespace":"relaygrid.identity","doc":"The TOTP second factor was turned off.","fields":[{"name":"userId","type":"string"},{"name":"disabledAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'identity', name: 'TotpEnabled', version: 1, schema: {"type":"record","name":"TotpEnabled","namespace":"relaygrid.identity","doc":"The user confirmed a TOTP second factor; logins now need a code or a recovery code.","fields":[{"name":"userId","type":"string"},{"name":"secretSealed","doc":"The base32 TOTP secret. AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten.","type":"bytes"},{"name":"recoveryCodeHashes","type":{"type":"array","items":"string"},"doc":"Hex SHA-256 of each one-time recovery code."},{"name":"enabledAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'identity', name: 'UserForgotten', version: 1, schema: {"type":"record","name":"UserForgotten","namespace":"relaygrid.identity","doc":"The person asked to be forgotten: their data key was destroyed, so every sealed field of their events is unreadable from now on.","fields":[{"name":"userId","type":"string"},{"name":"forgottenAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
@@ -696,6 +905,18 @@ export const SCHEMA_FILES: readonly SchemaEntry[] = [
   { context: 'messaging', name: 'SignedPreKeyRotated', version: 1, schema: {"type":"record","name":"SignedPreKeyRotated","namespace":"relaygrid.messaging","doc":"A device replaced its signed prekey; new sessions use this one. Aggregate: the user's devices.","fields":[{"name":"deviceId","type":"string"},{"name":"userId","type":"string"},{"name":"signedPreKeyId","type":"int"},{"name":"signedPreKey","type":"string","doc":"base64 public key (32 or 33 bytes)"},{"name":"signedPreKeySignature","type":"string","doc":"base64 signature (64 bytes)"},{"name":"rotatedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'messaging', name: 'UserBlocked', version: 1, schema: {"type":"record","name":"UserBlocked","namespace":"relaygrid.messaging","doc":"The user blocked someone: no messages, presence or key bundles from this user reach the blocked one. Aggregate: the user's contacts.","fields":[{"name":"userId","type":"string"},{"name":"blockedId","type":"string"},{"name":"blockedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'messaging', name: 'UserUnblocked', version: 1, schema: {"type":"record","name":"UserUnblocked","namespace":"relaygrid.messaging","doc":"The user lifted a block. Aggregate: the user's contacts.","fields":[{"name":"userId","type":"string"},{"name":"blockedId","type":"string"},{"name":"unblockedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'plans', name: 'GrantAdded', version: 1, schema: {"type":"record","name":"GrantAdded","namespace":"relaygrid.plans","doc":"Extra bytes for a subscription (a top-up), usable until expiresAt across periods. Idempotent by grantId.","fields":[{"name":"userId","type":"string"},{"name":"grantId","type":"string"},{"name":"bytes","type":"long"},{"name":"expiresAt","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"null: until the subscription ends"},{"name":"by","type":"string"},{"name":"grantedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'plans', name: 'PeriodRolled', version: 1, schema: {"type":"record","name":"PeriodRolled","namespace":"relaygrid.plans","doc":"A usage period ended and the next began: usage starts from zero, a limited subscription is active again, and the plan's current terms apply. Exactly once per period end (previousPeriodEnd).","fields":[{"name":"userId","type":"string"},{"name":"planId","type":"string"},{"name":"previousPeriodEnd","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"the period end rolled: the idempotency key"},{"name":"periodStart","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"null while on hold"},{"name":"periodEnd","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"null: the period never ends (reset none), or on hold"},{"name":"timeZone","type":"string","doc":"the user's IANA zone when the period started"},{"name":"allowanceBytes","type":["null","long"],"doc":"the plan's allowance for this period; null = unlimited"},{"name":"resetStrategy","type":"string"},{"name":"ipLimit","type":["null","int"]},{"name":"nodeLabels","type":{"type":"array","items":"string"}},{"name":"inboundKinds","type":{"type":"array","items":"string"}},{"name":"overage","type":"string"},{"name":"rolledAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'plans', name: 'PlanCreated', version: 1, schema: {"type":"record","name":"PlanCreated","namespace":"relaygrid.plans","doc":"An operator created a plan. Aggregate: the plan (plans.plan.<planId>).","fields":[{"name":"planId","type":"string"},{"name":"name","type":"string"},{"name":"allowanceBytes","type":["null","long"],"doc":"bytes per period; null = unlimited"},{"name":"resetStrategy","type":"string","doc":"none, day, week, month (anniversary) or calendar_month (producers/plans/periods.ts)"},{"name":"validityKind","type":"string","doc":"none (never expires), days (expires validityDays after the start) or on_hold (the validityDays clock starts at first traffic, or onHoldTimeoutDays after the start)"},{"name":"validityDays","type":["null","int"]},{"name":"onHoldTimeoutDays","type":["null","int"]},{"name":"ipLimit","type":["null","int"],"doc":"concurrent distinct client IPs; null = unlimited"},{"name":"nodeLabels","type":{"type":"array","items":"string"},"doc":"nodes carrying any of these labels; empty = every node"},{"name":"inboundKinds","type":{"type":"array","items":"string"},"doc":"fleet profile kinds; empty = every kind"},{"name":"priceMinor","type":"long","doc":"price in integer minor units of currency"},{"name":"currency","type":"string","doc":"ISO 4217 code"},{"name":"nextPlanId","type":["null","string"],"doc":"the plan a subscription moves to when it expires"},{"name":"overage","type":"string","doc":"block (limited when the allowance is spent) or soft (keeps access)"},{"name":"createdAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'plans', name: 'PlanRetired', version: 1, schema: {"type":"record","name":"PlanRetired","namespace":"relaygrid.plans","doc":"An operator retired a plan: no new subscriptions; current subscribers keep it until their subscription ends.","fields":[{"name":"planId","type":"string"},{"name":"by","type":"string"},{"name":"retiredAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'plans', name: 'PlanUpdated', version: 1, schema: {"type":"record","name":"PlanUpdated","namespace":"relaygrid.plans","doc":"An operator changed a plan's name or terms. Subscriptions take the new terms at their next period, never in the current one.","fields":[{"name":"planId","type":"string"},{"name":"name","type":"string"},{"name":"allowanceBytes","type":["null","long"],"doc":"bytes per period; null = unlimited"},{"name":"resetStrategy","type":"string","doc":"none, day, week, month (anniversary) or calendar_month (producers/plans/periods.ts)"},{"name":"validityKind","type":"string","doc":"none (never expires), days (expires validityDays after the start) or on_hold (the validityDays clock starts at first traffic, or onHoldTimeoutDays after the start)"},{"name":"validityDays","type":["null","int"]},{"name":"onHoldTimeoutDays","type":["null","int"]},{"name":"ipLimit","type":["null","int"],"doc":"concurrent distinct client IPs; null = unlimited"},{"name":"nodeLabels","type":{"type":"array","items":"string"},"doc":"nodes carrying any of these labels; empty = every node"},{"name":"inboundKinds","type":{"type":"array","items":"string"},"doc":"fleet profile kinds; empty = every kind"},{"name":"priceMinor","type":"long","doc":"price in integer minor units of currency"},{"name":"currency","type":"string","doc":"ISO 4217 code"},{"name":"nextPlanId","type":["null","string"],"doc":"the plan a subscription moves to when it expires"},{"name":"overage","type":"string","doc":"block (limited when the allowance is spent) or soft (keeps access)"},{"name":"updatedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'plans', name: 'SubscriptionActivated', version: 1, schema: {"type":"record","name":"SubscriptionActivated","namespace":"relaygrid.plans","doc":"An on-hold subscription's clock started: at first traffic, or when the hold timed out.","fields":[{"name":"userId","type":"string"},{"name":"planId","type":"string"},{"name":"cause","type":"string","doc":"first_traffic or on_hold_timeout"},{"name":"clockStart","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"the anchor of periods and of expiry"},{"name":"periodStart","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"null while on hold"},{"name":"periodEnd","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"null: the period never ends (reset none), or on hold"},{"name":"timeZone","type":"string","doc":"the user's IANA zone when the period started"},{"name":"expiresAt","type":["null",{"type":"long","logicalType":"timestamp-millis"}]},{"name":"activatedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'plans', name: 'SubscriptionDisabled', version: 1, schema: {"type":"record","name":"SubscriptionDisabled","namespace":"relaygrid.plans","doc":"An operator (later: billing) suspended the subscription.","fields":[{"name":"userId","type":"string"},{"name":"reason","type":"string"},{"name":"by","type":"string"},{"name":"disabledAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'plans', name: 'SubscriptionEnabled', version: 1, schema: {"type":"record","name":"SubscriptionEnabled","namespace":"relaygrid.plans","doc":"An operator lifted a suspension: the subscription is back to what it would have been.","fields":[{"name":"userId","type":"string"},{"name":"reason","type":"string"},{"name":"by","type":"string"},{"name":"enabledAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'plans', name: 'SubscriptionExpired', version: 1, schema: {"type":"record","name":"SubscriptionExpired","namespace":"relaygrid.plans","doc":"A subscription reached its expiry. When nextPlanId is set a SubscriptionStarted (cause next_plan) follows in the same commit.","fields":[{"name":"userId","type":"string"},{"name":"planId","type":"string"},{"name":"expiresAt","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"the expiry instant: the idempotency key"},{"name":"nextPlanId","type":["null","string"],"doc":"the plan it moves to; null when none, or the next plan is retired or gone"},{"name":"cause","type":"string","doc":"validity_ended; next_plan_retired or next_plan_missing when the next plan could not be taken"},{"name":"expiredAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'plans', name: 'SubscriptionLimited', version: 1, schema: {"type":"record","name":"SubscriptionLimited","namespace":"relaygrid.plans","doc":"The period's allowance (with grants) is spent on a block-overage plan: access stops until a reset, a grant or an operator.","fields":[{"name":"userId","type":"string"},{"name":"periodStart","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"cause","type":"string","doc":"e.g. allowance_spent"},{"name":"usedBytes","type":"long","doc":"bytes used in the period when limited"},{"name":"limitedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'plans', name: 'SubscriptionReactivated', version: 1, schema: {"type":"record","name":"SubscriptionReactivated","namespace":"relaygrid.plans","doc":"A limited subscription is active again within its period (a grant, metering, an operator). A period roll reactivates by itself, without this event.","fields":[{"name":"userId","type":"string"},{"name":"periodStart","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"cause","type":"string","doc":"grant:<grantId>, metering or operator:<id>"},{"name":"reactivatedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'plans', name: 'SubscriptionStarted', version: 1, schema: {"type":"record","name":"SubscriptionStarted","namespace":"relaygrid.plans","doc":"A user's subscription to a plan started (replacing the current one, if any). Aggregate: the user's subscription (plans.subscription.<userId>).","fields":[{"name":"userId","type":"string"},{"name":"planId","type":"string"},{"name":"cause","type":"string","doc":"operator (granted by an operator) or next_plan (the previous subscription expired into it)"},{"name":"by","type":"string","doc":"who: operator:<id>, or system"},{"name":"status","type":"string","doc":"active or on_hold"},{"name":"startsAt","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"the anchor of periods and of the validity clock"},{"name":"periodStart","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"null while on hold"},{"name":"periodEnd","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"null: the period never ends (reset none), or on hold"},{"name":"timeZone","type":"string","doc":"the user's IANA zone when the period started"},{"name":"allowanceBytes","type":["null","long"],"doc":"the plan's allowance for this period; null = unlimited"},{"name":"resetStrategy","type":"string"},{"name":"ipLimit","type":["null","int"]},{"name":"nodeLabels","type":{"type":"array","items":"string"}},{"name":"inboundKinds","type":{"type":"array","items":"string"}},{"name":"overage","type":"string"},{"name":"validityKind","type":"string"},{"name":"validityDays","type":["null","int"]},{"name":"expiresAt","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"null: never, or on hold (set when the clock starts)"},{"name":"onHoldUntil","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"on hold only: when the clock starts without traffic"},{"name":"nextPlanId","type":["null","string"]},{"name":"startedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'usage', name: 'UsageTicked', version: 1, schema: {"type":"record","name":"UsageTicked","namespace":"relaygrid.usage","doc":"One node's per-user traffic for one interval, read from the core's StatsService with reset. tickId deduplicates a tick the agent sent again from its spool. Aggregate: the node (usage.node.<nodeId>).","fields":[{"name":"tickId","type":"string"},{"name":"nodeId","type":"string"},{"name":"intervalStart","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"intervalEnd","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"users","type":{"type":"array","items":{"type":"record","name":"UserTraffic","fields":[{"name":"userId","type":"string"},{"name":"uplink","type":"long","doc":"bytes from the client"},{"name":"downlink","type":"long","doc":"bytes to the client"}]}}}]} },
 ];
 
@@ -739,6 +960,7 @@ export interface EventDataMap {
   'identity.RoleRevoked': RoleRevokedV1;
   'identity.SessionEnded': SessionEndedV1;
   'identity.SessionStarted': SessionStartedV1;
+  'identity.TimeZoneChanged': TimeZoneChangedV1;
   'identity.TotpDisabled': TotpDisabledV1;
   'identity.TotpEnabled': TotpEnabledV1;
   'identity.UserForgotten': UserForgottenV1;
@@ -762,5 +984,17 @@ export interface EventDataMap {
   'messaging.SignedPreKeyRotated': SignedPreKeyRotatedV1;
   'messaging.UserBlocked': UserBlockedV1;
   'messaging.UserUnblocked': UserUnblockedV1;
+  'plans.GrantAdded': GrantAddedV1;
+  'plans.PeriodRolled': PeriodRolledV1;
+  'plans.PlanCreated': PlanCreatedV1;
+  'plans.PlanRetired': PlanRetiredV1;
+  'plans.PlanUpdated': PlanUpdatedV1;
+  'plans.SubscriptionActivated': SubscriptionActivatedV1;
+  'plans.SubscriptionDisabled': SubscriptionDisabledV1;
+  'plans.SubscriptionEnabled': SubscriptionEnabledV1;
+  'plans.SubscriptionExpired': SubscriptionExpiredV1;
+  'plans.SubscriptionLimited': SubscriptionLimitedV1;
+  'plans.SubscriptionReactivated': SubscriptionReactivatedV1;
+  'plans.SubscriptionStarted': SubscriptionStartedV1;
   'usage.UsageTicked': UsageTickedV1;
 }

@@ -7,8 +7,9 @@ import { devicesProjection } from './messaging/devices.projection.js';
 import { groupsProjection } from './messaging/groups.projection.js';
 import type { Projection } from './runtime/projection.js';
 import { fleetProjection } from './fleet/fleet.projection.js';
+import { plansProjection } from './plans/plans.projection.js';
 import { usageProjection } from './usage/usage.projection.js';
 
 export const PROJECTIONS: ReadonlyMap<string, Projection> = new Map(
-  [usersProjection, proxyCredentialsProjection, apiKeysProjection, devicesProjection, contactsProjection, groupsProjection, fleetProjection, usageProjection].map((p) => [p.name, p]),
+  [usersProjection, proxyCredentialsProjection, apiKeysProjection, devicesProjection, contactsProjection, groupsProjection, fleetProjection, usageProjection, plansProjection].map((p) => [p.name, p]),
 );

@@ -42,6 +42,8 @@ export interface UserTable {
   receipts_visibility: Visibility;
   totp_enabled: boolean;
   suspended_reason: string | null;
+  /** IANA zone plan periods start in (identity.TimeZoneChanged); 'UTC' until chosen. */
+  time_zone: string;
   updated_at: Date | null;
   /** Stream sequence of the last event folded into this row. */
   last_seq: number;
@@ -103,6 +105,9 @@ export interface Database {
   usage_ticks: UsageTickTable;
   usage_user_hourly: UsageUserHourlyTable;
   usage_node_hourly: UsageNodeHourlyTable;
+  plans: PlanTable;
+  subscriptions: SubscriptionTable;
+  subscription_grants: SubscriptionGrantTable;
 }
 
 /** The audit worker's tree over <NS>_AUDIT (workers/audit/store.ts). One row per audit stream. */
@@ -277,4 +282,84 @@ export interface UsageNodeHourlyTable {
   hour: Date;
   uplink: ColumnType<number, bigint | string | number, bigint | string | number>;
   downlink: ColumnType<number, bigint | string | number, bigint | string | number>;
+}
+
+/**
+ * 64-bit byte and money columns. Read them `::text` (producers/plans/catalogue.ts,
+ * subscriptions.ts): schema/db.ts refuses int8 values past 2^53 rather than round them.
+ */
+type Int8 = ColumnType<number, bigint | string | number, bigint | string | number>;
+
+/** The plan catalogue (projectors/plans). */
+export interface PlanTable {
+  id: string;
+  name: string;
+  /** Null: unlimited. */
+  allowance_bytes: Int8 | null;
+  reset_strategy: string;
+  validity_kind: string;
+  validity_days: number | null;
+  on_hold_timeout_days: number | null;
+  ip_limit: number | null;
+  node_labels: string[];
+  inbound_kinds: string[];
+  price_minor: Int8;
+  currency: string;
+  next_plan_id: string | null;
+  overage: string;
+  retired: boolean;
+  created_at: Date;
+  updated_at: Date;
+  last_seq: number;
+}
+
+/**
+ * Each user's current subscription, with the terms of its current period
+ * (a plan's change shows here at the next period). Who has access:
+ * `status = 'active'` (a soft-overage plan stays active when its allowance is
+ * spent; index subscriptions_status). `used_*` belong to metering (wave 2): the
+ * plans projector only sets them to 0 when a new period or subscription starts.
+ */
+export interface SubscriptionTable {
+  user_id: string;
+  plan_id: string;
+  /** active, limited, expired, on_hold or disabled. */
+  status: string;
+  /** The cause of the last status change, e.g. operator, next_plan, period_rolled, grant:<id>, allowance_spent. */
+  status_cause: string;
+  /** on_hold, running or expired: the status without a suspension laid over it. */
+  phase: string;
+  limited: boolean;
+  disabled_reason: string | null;
+  starts_at: Date;
+  period_start: Date | null;
+  period_end: Date | null;
+  time_zone: string;
+  /** The plan's allowance for this period, grants apart; null = unlimited. */
+  allowance_bytes: Int8 | null;
+  used_uplink_bytes: Int8;
+  used_downlink_bytes: Int8;
+  reset_strategy: string;
+  ip_limit: number | null;
+  node_labels: string[];
+  inbound_kinds: string[];
+  overage: string;
+  expires_at: Date | null;
+  on_hold_until: Date | null;
+  next_plan_id: string | null;
+  /** When the scheduler must act next (roll, expire or end the hold); null: nothing scheduled. */
+  next_due_at: Date | null;
+  updated_at: Date;
+  last_seq: number;
+}
+
+/** Top-ups, usable across periods until they expire; `used_bytes` is metering's. */
+export interface SubscriptionGrantTable {
+  user_id: string;
+  grant_id: string;
+  bytes: Int8;
+  used_bytes: Int8;
+  expires_at: Date | null;
+  granted_by: string;
+  granted_at: Date;
 }

@@ -276,6 +276,75 @@ const migrations: Record<string, Migration> = {
       }
     },
   },
+  '2026-11-27-007-plans': {
+    async up(db: Kysely<unknown>) {
+      // Read models of the plans context (projectors/plans/plans.projection.ts), and the user's time zone.
+      await db.schema.alterTable('users').addColumn('time_zone', 'text', (c) => c.notNull().defaultTo('UTC')).execute();
+      await db.schema
+        .createTable('plans')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('allowance_bytes', 'bigint')
+        .addColumn('reset_strategy', 'text', (c) => c.notNull())
+        .addColumn('validity_kind', 'text', (c) => c.notNull())
+        .addColumn('validity_days', 'integer')
+        .addColumn('on_hold_timeout_days', 'integer')
+        .addColumn('ip_limit', 'integer')
+        .addColumn('node_labels', sql`text[]`, (c) => c.notNull())
+        .addColumn('inbound_kinds', sql`text[]`, (c) => c.notNull())
+        .addColumn('price_minor', 'bigint', (c) => c.notNull())
+        .addColumn('currency', 'text', (c) => c.notNull())
+        .addColumn('next_plan_id', 'text')
+        .addColumn('overage', 'text', (c) => c.notNull())
+        .addColumn('retired', 'boolean', (c) => c.notNull())
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('updated_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('last_seq', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('subscriptions')
+        .addColumn('user_id', 'text', (c) => c.primaryKey())
+        .addColumn('plan_id', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('status_cause', 'text', (c) => c.notNull())
+        .addColumn('phase', 'text', (c) => c.notNull())
+        .addColumn('limited', 'boolean', (c) => c.notNull())
+        .addColumn('disabled_reason', 'text')
+        .addColumn('starts_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('period_start', 'timestamptz')
+        .addColumn('period_end', 'timestamptz')
+        .addColumn('time_zone', 'text', (c) => c.notNull())
+        .addColumn('allowance_bytes', 'bigint')
+        .addColumn('used_uplink_bytes', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addColumn('used_downlink_bytes', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addColumn('reset_strategy', 'text', (c) => c.notNull())
+        .addColumn('ip_limit', 'integer')
+        .addColumn('node_labels', sql`text[]`, (c) => c.notNull())
+        .addColumn('inbound_kinds', sql`text[]`, (c) => c.notNull())
+        .addColumn('overage', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'timestamptz')
+        .addColumn('on_hold_until', 'timestamptz')
+        .addColumn('next_plan_id', 'text')
+        .addColumn('next_due_at', 'timestamptz')
+        .addColumn('updated_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('last_seq', 'bigint', (c) => c.notNull())
+        .execute();
+      // Who has access (enforcement reads status = 'active' or a soft overage); what falls due (the scheduler).
+      await db.schema.createIndex('subscriptions_status').on('subscriptions').columns(['status', 'user_id']).execute();
+      await db.schema.createIndex('subscriptions_next_due').on('subscriptions').column('next_due_at').where(sql.ref('next_due_at'), 'is not', null).execute();
+      await db.schema
+        .createTable('subscription_grants')
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('grant_id', 'text', (c) => c.notNull())
+        .addColumn('bytes', 'bigint', (c) => c.notNull())
+        .addColumn('used_bytes', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addColumn('expires_at', 'timestamptz')
+        .addColumn('granted_by', 'text', (c) => c.notNull())
+        .addColumn('granted_at', 'timestamptz', (c) => c.notNull())
+        .addPrimaryKeyConstraint('subscription_grants_pkey', ['user_id', 'grant_id'])
+        .execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -9,6 +9,9 @@ import { DomainError, type Decider } from '../decider.js';
 import { asVisibility, DEFAULT_VISIBILITY, type Visibility } from './privacy.js';
 import { isRole, type Role } from './roles.js';
 
+/** Every user's zone until they choose one. */
+export const DEFAULT_TIME_ZONE = 'UTC';
+
 
 export type UserEventKey =
   | 'identity.UserRegistered'
@@ -23,6 +26,7 @@ export type UserEventKey =
   | 'identity.UserForgotten'
   | 'identity.ProxyCredentialsIssued'
   | 'identity.PrivacySettingsChanged'
+  | 'identity.TimeZoneChanged'
   | 'identity.TotpEnabled'
   | 'identity.TotpDisabled'
   | 'identity.RecoveryCodeUsed'
@@ -43,6 +47,8 @@ export interface UserState {
   privacy: { presence: Visibility; readReceipts: Visibility };
   totp: { secretSealed: Buffer; recoveryCodeHashes: string[]; used: number[] } | null;
   credentialsGeneration: number;
+  /** IANA zone the plans context computes this user's periods in (producers/plans/periods.ts). */
+  timeZone: string;
 }
 
 /** A verification token as the outbox event carries it. */
@@ -78,6 +84,8 @@ export type UserCommand =
   | ({ type: 'Forget'; at: Date } & AdminCount)
   | { type: 'RotateProxyCredentials'; credentialsSealed: Buffer; at: Date }
   | { type: 'ChangePrivacy'; presence: Visibility; readReceipts: Visibility; at: Date }
+  /** `timeZone` arrives canonical (checkTimeZone): the decider compares names only. */
+  | { type: 'ChangeTimeZone'; timeZone: string; at: Date }
   | { type: 'EnableTotp'; secretSealed: Buffer; recoveryCodeHashes: string[]; at: Date }
   | { type: 'DisableTotp'; at: Date }
   | { type: 'UseRecoveryCode'; index: number; at: Date };
@@ -107,6 +115,7 @@ const initialState: UserState = {
   privacy: { presence: DEFAULT_VISIBILITY, readReceipts: DEFAULT_VISIBILITY },
   totp: null,
   credentialsGeneration: 0,
+  timeZone: DEFAULT_TIME_ZONE,
 };
 
 /** The user must exist and not be forgotten; returns its id. */
@@ -209,6 +218,9 @@ function decide(command: UserCommand, state: UserState): E[] {
     case 'ChangePrivacy':
       if (state.privacy.presence === command.presence && state.privacy.readReceipts === command.readReceipts) return [];
       return [{ type: 'identity.PrivacySettingsChanged', data: { userId, presence: command.presence, readReceipts: command.readReceipts, changedAt: command.at } }];
+    case 'ChangeTimeZone':
+      if (state.timeZone === command.timeZone) return [];
+      return [{ type: 'identity.TimeZoneChanged', data: { userId, timeZone: command.timeZone, changedAt: command.at } }];
     case 'EnableTotp':
       if (state.totp) throw new DomainError('totp_already_enabled', 'a second factor is already enabled: disable it first');
       return [{ type: 'identity.TotpEnabled', data: { userId, secretSealed: command.secretSealed, recoveryCodeHashes: command.recoveryCodeHashes, enabledAt: command.at } }];
@@ -258,6 +270,8 @@ function evolve(state: UserState, event: E): UserState {
       return { ...state, credentialsGeneration: event.data.generation };
     case 'identity.PrivacySettingsChanged':
       return { ...state, privacy: { presence: asVisibility(event.data.presence), readReceipts: asVisibility(event.data.readReceipts) } };
+    case 'identity.TimeZoneChanged':
+      return { ...state, timeZone: event.data.timeZone };
     case 'identity.TotpEnabled':
       return { ...state, totp: { secretSealed: event.data.secretSealed, recoveryCodeHashes: event.data.recoveryCodeHashes, used: [] } };
     case 'identity.TotpDisabled':

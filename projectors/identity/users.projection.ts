@@ -10,6 +10,7 @@ import { openText } from '../../producers/identity/crypto/person-keys.js';
 import { isRole } from '../../producers/identity/roles.js';
 import type { UserTable } from '../../schema/database.js';
 import { asVisibility, DEFAULT_VISIBILITY } from '../../producers/identity/privacy.js';
+import { DEFAULT_TIME_ZONE } from '../../producers/identity/user.decider.js';
 import type { Projection } from '../runtime/projection.js';
 import { tokenArrayColumn, upsertUnnest, type UnnestColumn } from '../runtime/unnest.js';
 
@@ -26,6 +27,7 @@ export const USER_COLUMNS: UnnestColumn<UserTable>[] = [
   { name: 'receipts_visibility', arrayType: 'text[]', value: (r) => r.receipts_visibility },
   { name: 'totp_enabled', arrayType: 'boolean[]', value: (r) => r.totp_enabled },
   { name: 'suspended_reason', arrayType: 'text[]', value: (r) => r.suspended_reason },
+  { name: 'time_zone', arrayType: 'text[]', value: (r) => r.time_zone },
   { name: 'updated_at', arrayType: 'timestamptz[]', value: (r) => r.updated_at },
   { name: 'last_seq', arrayType: 'bigint[]', value: (r) => r.last_seq },
 ];
@@ -75,6 +77,7 @@ export function foldUsers(
         receipts_visibility: DEFAULT_VISIBILITY,
         totp_enabled: false,
         suspended_reason: null,
+        time_zone: DEFAULT_TIME_ZONE,
         updated_at: event.time,
         last_seq: event.seq,
       });
@@ -112,6 +115,9 @@ export function foldUsers(
       case 'identity.PrivacySettingsChanged':
         row.presence_visibility = asVisibility(event.data.presence);
         row.receipts_visibility = asVisibility(event.data.readReceipts);
+        break;
+      case 'identity.TimeZoneChanged':
+        row.time_zone = event.data.timeZone;
         break;
       case 'identity.TotpEnabled':
         row.totp_enabled = true;

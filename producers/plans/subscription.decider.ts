@@ -1,0 +1,309 @@
+/**
+ * A user's subscription (`<ns>.evt.plans.subscription.<userId>`): one current
+ * subscription per user, its history in the events. Pure: the service hands it
+ * the plan's terms and the user's time zone as the log has them
+ * (subscriptions.ts), and the period math is periods.ts's.
+ *
+ * Phases: `on_hold` (granted, clock not started), `running` (active, or
+ * `limited` when a block-overage allowance is spent), `expired`. `disabled` is
+ * an operator's suspension laid over the phase: lifting it returns to whatever
+ * the phase is by then. The status clients see is statusOf().
+ *
+ * The scheduled commands are idempotent by the instant they act on: rolling a
+ * period that is not the current one, expiring at an instant that is not the
+ * expiry, or ending a hold that is not held decides nothing, so a scheduler
+ * that fires twice (two workers, a restart mid-fire) records one event.
+ */
+import type { DomainEvent } from '../../contracts/envelope.js';
+import { DomainError, type Decider } from '../decider.js';
+import { periodTerms, type PeriodTerms, type PlanTerms, type Validity, validityOf } from './model.js';
+import { addLocalDays, nextPeriod, periodAt, type Period, type ResetStrategy } from './periods.js';
+
+export type SubscriptionEventKey =
+  | 'plans.SubscriptionStarted'
+  | 'plans.PeriodRolled'
+  | 'plans.SubscriptionActivated'
+  | 'plans.SubscriptionLimited'
+  | 'plans.SubscriptionReactivated'
+  | 'plans.SubscriptionExpired'
+  | 'plans.GrantAdded'
+  | 'plans.SubscriptionDisabled'
+  | 'plans.SubscriptionEnabled';
+
+export const SUBSCRIPTION_STATUSES = ['active', 'limited', 'expired', 'on_hold', 'disabled'] as const;
+export type SubscriptionStatus = (typeof SUBSCRIPTION_STATUSES)[number];
+
+export interface Grant {
+  grantId: string;
+  bytes: bigint;
+  expiresAt: Date | null;
+}
+
+export interface SubscriptionState {
+  userId: string | null;
+  planId: string | null;
+  phase: 'none' | 'on_hold' | 'running' | 'expired';
+  limited: boolean;
+  /** Bytes used when the period was limited: a grant that lifts the allowance above it reactivates. */
+  limitedAtBytes: bigint;
+  disabled: { reason: string } | null;
+  startsAt: Date | null;
+  /** Where periods and the validity clock count from: the start, or the end of the hold. */
+  anchor: Date | null;
+  period: Period | null;
+  timeZone: string;
+  terms: PeriodTerms | null;
+  validity: Validity;
+  expiresAt: Date | null;
+  onHoldUntil: Date | null;
+  nextPlanId: string | null;
+  grants: readonly Grant[];
+}
+
+export type StartCause = 'operator' | 'next_plan';
+
+export type SubscriptionCommand =
+  | { type: 'Start'; userId: string; planId: string; terms: PlanTerms; startsAt: Date; timeZone: string; cause: StartCause; by: string; at: Date }
+  /** `terms` are the plan's as they stand now (the retired plan's last ones too): the new period takes them. */
+  | { type: 'RollPeriod'; periodEnd: Date; terms: PeriodTerms; timeZone: string; at: Date }
+  | { type: 'Activate'; cause: 'first_traffic'; trafficAt: Date; timeZone: string; at: Date }
+  | { type: 'Activate'; cause: 'on_hold_timeout'; timeZone: string; at: Date }
+  | { type: 'MarkLimited'; periodStart: Date; usedBytes: bigint; cause: string; at: Date }
+  | { type: 'Reactivate'; periodStart: Date; cause: string; at: Date }
+  /** `next` is the next plan when it can be taken; `nextCause` says why not otherwise. */
+  | { type: 'Expire'; expiresAt: Date; next: { planId: string; terms: PlanTerms } | null; nextCause?: 'next_plan_retired' | 'next_plan_missing'; timeZone: string; at: Date }
+  | { type: 'AddGrant'; grantId: string; bytes: bigint; expiresAt: Date | null; by: string; at: Date }
+  | { type: 'Disable'; reason: string; by: string; at: Date }
+  | { type: 'Enable'; reason: string; by: string; at: Date };
+
+type E = DomainEvent<SubscriptionEventKey>;
+
+export function statusOf(state: Pick<SubscriptionState, 'phase' | 'limited' | 'disabled'>): SubscriptionStatus | null {
+  if (state.phase === 'none') return null;
+  if (state.phase === 'expired') return 'expired';
+  if (state.disabled) return 'disabled';
+  if (state.phase === 'on_hold') return 'on_hold';
+  return state.limited ? 'limited' : 'active';
+}
+
+const time = (d: Date | null | undefined) => d?.getTime() ?? null;
+const later = (a: Date, b: Date) => (a.getTime() >= b.getTime() ? a : b);
+
+/** The period running at `at` and the expiry, for a clock started at `anchor`. */
+function clock(strategy: ResetStrategy, validity: Validity, anchor: Date, timeZone: string, at: Date): { period: Period; expiresAt: Date | null } {
+  return {
+    period: periodAt(strategy, anchor, timeZone, later(at, anchor)),
+    expiresAt: validity.kind === 'none' ? null : addLocalDays(anchor, validity.days, timeZone),
+  };
+}
+
+function started(c: { userId: string; planId: string; terms: PlanTerms; startsAt: Date; timeZone: string; cause: StartCause; by: string; at: Date }): E {
+  const { terms, startsAt, timeZone } = c;
+  const onHold = terms.validity.kind === 'on_hold';
+  const running = onHold ? null : clock(terms.resetStrategy, terms.validity, startsAt, timeZone, c.at);
+  return {
+    type: 'plans.SubscriptionStarted',
+    data: {
+      userId: c.userId,
+      planId: c.planId,
+      cause: c.cause,
+      by: c.by,
+      status: onHold ? 'on_hold' : 'active',
+      startsAt,
+      periodStart: running?.period.start ?? null,
+      periodEnd: running?.period.end ?? null,
+      timeZone,
+      ...periodTerms(terms),
+      validityKind: terms.validity.kind,
+      validityDays: terms.validity.kind === 'none' ? null : terms.validity.days,
+      expiresAt: running?.expiresAt ?? null,
+      onHoldUntil: terms.validity.kind === 'on_hold' ? addLocalDays(startsAt, terms.validity.timeoutDays, timeZone) : null,
+      nextPlanId: terms.nextPlanId,
+      startedAt: c.at,
+    },
+  };
+}
+
+/** Grant bytes still usable at `at`. */
+function grantBytes(grants: readonly Grant[], at: Date): bigint {
+  return grants.filter((g) => g.expiresAt === null || g.expiresAt.getTime() > at.getTime()).reduce((sum, g) => sum + g.bytes, 0n);
+}
+
+function requireSubscription(state: SubscriptionState): string {
+  if (!state.userId || state.phase === 'none') throw new DomainError('subscription_not_found', 'this user has no subscription');
+  return state.userId;
+}
+
+function decide(command: SubscriptionCommand, state: SubscriptionState): E[] {
+  const { at } = command;
+  if (command.type === 'Start') {
+    if (command.startsAt.getTime() > at.getTime() + 60_000) throw new DomainError('invalid_subscription', 'startsAt: must not be in the future (a later start is not built yet)', { field: 'startsAt' });
+    const event = started(command);
+    const expires = event.type === 'plans.SubscriptionStarted' ? event.data.expiresAt : null;
+    if (expires && expires.getTime() <= at.getTime()) throw new DomainError('invalid_subscription', 'startsAt: the subscription would already have expired', { field: 'startsAt' });
+    return [event];
+  }
+  const userId = requireSubscription(state);
+  switch (command.type) {
+    case 'RollPeriod': {
+      const period = state.period;
+      if (state.phase !== 'running' || !period?.end || period.end.getTime() !== command.periodEnd.getTime()) return [];
+      if (at.getTime() < period.end.getTime()) throw new DomainError('period_not_over', `the period ends at ${period.end.toISOString()}`);
+      // The expiry comes first when it falls within the period: there is no next period to roll to.
+      if (state.expiresAt && state.expiresAt.getTime() <= period.end.getTime()) return [];
+      // The next period starts where this one ended, whatever the (new) strategy and zone make of its end.
+      const next = { start: period.end, end: nextPeriod(command.terms.resetStrategy, state.anchor ?? period.start, command.timeZone, period).end };
+      return [
+        {
+          type: 'plans.PeriodRolled',
+          data: { userId, planId: state.planId ?? '', previousPeriodEnd: period.end, periodStart: next.start, periodEnd: next.end, timeZone: command.timeZone, ...periodTerms(command.terms), rolledAt: at },
+        },
+      ];
+    }
+    case 'Activate': {
+      if (state.phase !== 'on_hold' || !state.terms || !state.startsAt) return [];
+      let clockStart: Date;
+      if (command.cause === 'first_traffic') clockStart = later(command.trafficAt, state.startsAt);
+      else {
+        if (!state.onHoldUntil || at.getTime() < state.onHoldUntil.getTime()) throw new DomainError('hold_not_over', `the hold ends at ${state.onHoldUntil?.toISOString() ?? 'first traffic'}`);
+        clockStart = state.onHoldUntil;
+      }
+      const { period, expiresAt } = clock(state.terms.resetStrategy, state.validity, clockStart, command.timeZone, clockStart);
+      return [
+        {
+          type: 'plans.SubscriptionActivated',
+          data: { userId, planId: state.planId ?? '', cause: command.cause, clockStart, periodStart: period.start, periodEnd: period.end, timeZone: command.timeZone, expiresAt, activatedAt: at },
+        },
+      ];
+    }
+    case 'MarkLimited':
+      if (state.phase !== 'running' || state.limited || state.terms?.overage !== 'block' || time(state.period?.start) !== command.periodStart.getTime()) return [];
+      return [{ type: 'plans.SubscriptionLimited', data: { userId, periodStart: command.periodStart, cause: command.cause, usedBytes: command.usedBytes, limitedAt: at } }];
+    case 'Reactivate':
+      if (!state.limited || time(state.period?.start) !== command.periodStart.getTime()) return [];
+      return [{ type: 'plans.SubscriptionReactivated', data: { userId, periodStart: command.periodStart, cause: command.cause, reactivatedAt: at } }];
+    case 'Expire': {
+      if (!state.expiresAt || state.phase !== 'running' || state.expiresAt.getTime() !== command.expiresAt.getTime()) return [];
+      if (at.getTime() < state.expiresAt.getTime()) throw new DomainError('not_expired', `the subscription expires at ${state.expiresAt.toISOString()}`);
+      const { next } = command;
+      const cause = next ? 'validity_ended' : (command.nextCause ?? 'validity_ended');
+      const expired: E = { type: 'plans.SubscriptionExpired', data: { userId, planId: state.planId ?? '', expiresAt: state.expiresAt, nextPlanId: next?.planId ?? null, cause, expiredAt: at } };
+      if (!next) return [expired];
+      return [expired, started({ userId, planId: next.planId, terms: next.terms, startsAt: state.expiresAt, timeZone: command.timeZone, cause: 'next_plan', by: 'system', at })];
+    }
+    case 'AddGrant': {
+      if (state.phase === 'expired') throw new DomainError('subscription_expired', 'this subscription has expired: start a plan first');
+      const known = state.grants.find((g) => g.grantId === command.grantId);
+      if (known) {
+        if (known.bytes === command.bytes && time(known.expiresAt) === time(command.expiresAt)) return [];
+        throw new DomainError('grant_conflict', `grant ${command.grantId} was already added with other terms`);
+      }
+      if (command.bytes <= 0n) throw new DomainError('invalid_grant', 'bytes: must be more than 0', { field: 'bytes' });
+      if (command.expiresAt && command.expiresAt.getTime() <= at.getTime()) throw new DomainError('invalid_grant', 'expiresAt: must be in the future', { field: 'expiresAt' });
+      const grant: Grant = { grantId: command.grantId, bytes: command.bytes, expiresAt: command.expiresAt };
+      const events: E[] = [{ type: 'plans.GrantAdded', data: { userId, ...grant, by: command.by, grantedAt: at } }];
+      const allowance = state.terms?.allowanceBytes;
+      const covered = allowance === null || allowance === undefined || allowance + grantBytes([...state.grants, grant], at) > state.limitedAtBytes;
+      if (state.limited && state.period && covered) {
+        events.push({ type: 'plans.SubscriptionReactivated', data: { userId, periodStart: state.period.start, cause: `grant:${command.grantId}`, reactivatedAt: at } });
+      }
+      return events;
+    }
+    case 'Disable':
+      if (state.phase === 'expired') throw new DomainError('subscription_expired', 'this subscription has expired');
+      return state.disabled ? [] : [{ type: 'plans.SubscriptionDisabled', data: { userId, reason: command.reason, by: command.by, disabledAt: at } }];
+    case 'Enable':
+      return state.disabled ? [{ type: 'plans.SubscriptionEnabled', data: { userId, reason: command.reason, by: command.by, enabledAt: at } }] : [];
+  }
+}
+
+function evolve(state: SubscriptionState, event: E): SubscriptionState {
+  switch (event.type) {
+    case 'plans.SubscriptionStarted': {
+      const d = event.data;
+      const onHold = d.status === 'on_hold';
+      return {
+        ...initialState,
+        userId: d.userId,
+        planId: d.planId,
+        phase: onHold ? 'on_hold' : 'running',
+        // An operator's grant lifts a suspension; a move to the next plan keeps it.
+        disabled: d.cause === 'next_plan' ? state.disabled : null,
+        startsAt: d.startsAt,
+        anchor: onHold ? null : d.startsAt,
+        period: d.periodStart ? { start: d.periodStart, end: d.periodEnd } : null,
+        timeZone: d.timeZone,
+        terms: periodTerms({ ...d, resetStrategy: d.resetStrategy as ResetStrategy, inboundKinds: d.inboundKinds as PeriodTerms['inboundKinds'], overage: d.overage as PeriodTerms['overage'] }),
+        validity: validityOf(d.validityKind, d.validityDays, null),
+        expiresAt: d.expiresAt,
+        onHoldUntil: d.onHoldUntil,
+        nextPlanId: d.nextPlanId,
+      };
+    }
+    case 'plans.PeriodRolled': {
+      const d = event.data;
+      const terms = periodTerms({ ...d, resetStrategy: d.resetStrategy as ResetStrategy, inboundKinds: d.inboundKinds as PeriodTerms['inboundKinds'], overage: d.overage as PeriodTerms['overage'] });
+      return { ...state, period: { start: d.periodStart ?? d.previousPeriodEnd, end: d.periodEnd }, timeZone: d.timeZone, terms, limited: false, limitedAtBytes: 0n };
+    }
+    case 'plans.SubscriptionActivated': {
+      const d = event.data;
+      return { ...state, phase: 'running', anchor: d.clockStart, period: { start: d.periodStart ?? d.clockStart, end: d.periodEnd }, timeZone: d.timeZone, expiresAt: d.expiresAt, onHoldUntil: null };
+    }
+    case 'plans.SubscriptionLimited':
+      return { ...state, limited: true, limitedAtBytes: event.data.usedBytes };
+    case 'plans.SubscriptionReactivated':
+      return { ...state, limited: false };
+    case 'plans.SubscriptionExpired':
+      return { ...state, phase: 'expired', limited: false };
+    case 'plans.GrantAdded': {
+      const { grantId, bytes, expiresAt } = event.data;
+      return { ...state, grants: [...state.grants, { grantId, bytes, expiresAt }] };
+    }
+    case 'plans.SubscriptionDisabled':
+      return { ...state, disabled: { reason: event.data.reason } };
+    case 'plans.SubscriptionEnabled':
+      return { ...state, disabled: null };
+  }
+}
+
+const initialState: SubscriptionState = {
+  userId: null,
+  planId: null,
+  phase: 'none',
+  limited: false,
+  limitedAtBytes: 0n,
+  disabled: null,
+  startsAt: null,
+  anchor: null,
+  period: null,
+  timeZone: 'UTC',
+  terms: null,
+  validity: { kind: 'none' },
+  expiresAt: null,
+  onHoldUntil: null,
+  nextPlanId: null,
+  grants: [],
+};
+
+/** What the scheduler must do for this subscription at `now`, if anything: the instant it acts on is the command's idempotency key. */
+export type Due = { kind: 'activate' } | { kind: 'expire'; expiresAt: Date } | { kind: 'roll'; periodEnd: Date };
+
+export function dueAt(state: SubscriptionState, now: Date): Due | null {
+  const t = now.getTime();
+  if (state.phase === 'on_hold') return state.onHoldUntil && state.onHoldUntil.getTime() <= t ? { kind: 'activate' } : null;
+  if (state.phase !== 'running') return null;
+  const end = state.period?.end ?? null;
+  if (state.expiresAt && state.expiresAt.getTime() <= t && (!end || state.expiresAt.getTime() <= end.getTime())) return { kind: 'expire', expiresAt: state.expiresAt };
+  if (end && end.getTime() <= t) return { kind: 'roll', periodEnd: end };
+  return null;
+}
+
+/** When the next scheduled command falls due: what the read model's `next_due_at` holds. */
+export function nextDueAt(s: { phase: SubscriptionState['phase']; onHoldUntil: Date | null; expiresAt: Date | null; periodEnd: Date | null }): Date | null {
+  if (s.phase === 'on_hold') return s.onHoldUntil;
+  if (s.phase !== 'running') return null;
+  const candidates = [s.expiresAt, s.periodEnd].filter((d): d is Date => d !== null);
+  return candidates.length === 0 ? null : new Date(Math.min(...candidates.map((d) => d.getTime())));
+}
+
+export const subscriptionDecider: Decider<SubscriptionState, SubscriptionCommand, SubscriptionEventKey> = { initialState, decide, evolve };
