@@ -6,7 +6,6 @@
  * that is behind.
  */
 import { randomUUID } from 'node:crypto';
-import { sql } from 'kysely';
 import { DomainError } from '../decider.js';
 import type { Actor } from '../identity/identity-deps.js';
 import { userDecider } from '../identity/user.decider.js';
