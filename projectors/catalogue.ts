@@ -10,7 +10,8 @@ import { fleetProjection } from './fleet/fleet.projection.js';
 import { plansProjection } from './plans/plans.projection.js';
 import { connectionsProjection } from './usage/connections.projection.js';
 import { usageProjection } from './usage/usage.projection.js';
+import { meteringProjection } from './plans/metering.projection.js';
 
 export const PROJECTIONS: ReadonlyMap<string, Projection> = new Map(
-  [usersProjection, proxyCredentialsProjection, apiKeysProjection, devicesProjection, contactsProjection, groupsProjection, fleetProjection, usageProjection, plansProjection, connectionsProjection].map((p) => [p.name, p]),
+  [usersProjection, proxyCredentialsProjection, apiKeysProjection, devicesProjection, contactsProjection, groupsProjection, fleetProjection, usageProjection, plansProjection, connectionsProjection, meteringProjection].map((p) => [p.name, p]),
 );
