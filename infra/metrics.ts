@@ -122,6 +122,30 @@ export class Metrics {
     labelNames: ['outcome'],
     registers: [this.registry],
   });
+  readonly schedulerFired = new Counter({
+    name: 'relaygrid_scheduler_fired_total',
+    help: 'Scheduled commands fired (the fire resolved: done now, or already done before), by scheduler',
+    labelNames: ['scheduler'],
+    registers: [this.registry],
+  });
+  readonly schedulerFailed = new Counter({
+    name: 'relaygrid_scheduler_failed_total',
+    help: 'Scheduled command firings that threw; each is retried with backoff, by scheduler',
+    labelNames: ['scheduler'],
+    registers: [this.registry],
+  });
+  readonly schedulerLag = new Gauge({
+    name: 'relaygrid_scheduler_lag_seconds',
+    help: 'Seconds since the oldest item still due became due, as the leading instance saw it (0 on standbys and when nothing is due; take the max over instances)',
+    labelNames: ['scheduler'],
+    registers: [this.registry],
+  });
+  readonly schedulerActive = new Gauge({
+    name: 'relaygrid_scheduler_active',
+    help: '1 when this instance holds the scheduler lock and fires, 0 when it is a standby',
+    labelNames: ['scheduler'],
+    registers: [this.registry],
+  });
   readonly httpDuration = new Histogram({
     name: 'relaygrid_http_request_seconds',
     help: 'HTTP request duration by route and status',

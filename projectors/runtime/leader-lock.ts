@@ -31,6 +31,20 @@ export class LeaderLock {
     return rows[0]?.locked === true;
   }
 
+  /**
+   * Whether the lock is still ours: a session lock lives as long as its connection, so a working
+   * connection means it is held. For holders that do work outside a fenced write (the scheduler).
+   */
+  async held(): Promise<boolean> {
+    if (!this.client) return false;
+    try {
+      await this.client.query('select 1');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   async release(): Promise<void> {
     const client = this.client;
     this.client = undefined;

@@ -65,17 +65,12 @@ describe('npm start in a fresh project folder', () => {
   let apiPort: number;
   let npm: ChildProcess;
   let exited: Promise<void>;
-  const output: string[] = [];
+  let output: string[] = [];
 
-  beforeAll(async () => {
-    // Under /tmp, searchable by others: embedded Postgres runs as user postgres when we are root.
-    dir = await realpath(await mkdtemp(path.join(tmpdir(), 'relaygrid-project-')));
-    await chmod(dir, 0o755);
-    await copyFile(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
-    await symlink(await realpath(path.join(ROOT, 'node_modules')), path.join(dir, 'node_modules'));
-    await symlink(path.join(ROOT, 'dist'), path.join(dir, 'dist'));
-    ports = await unusedPorts();
-    apiPort = await freePort();
+  /** `npm start` in dir, resolved once the API listens. */
+  async function npmStart(): Promise<void> {
+    output = [];
+    const lines = output;
     // --ignore-scripts skips only `prestart` (the build, which the test run already did): `start` is run as written.
     npm = spawn('npm', ['start', '--ignore-scripts'], {
       cwd: dir,
@@ -88,13 +83,26 @@ describe('npm start in a fresh project folder', () => {
       }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    npm.stdout?.on('data', (d: Buffer) => output.push(d.toString()));
-    npm.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
-    exited = new Promise((resolve) => npm.once('exit', () => resolve()));
+    npm.stdout?.on('data', (d: Buffer) => lines.push(d.toString()));
+    npm.stderr?.on('data', (d: Buffer) => lines.push(d.toString()));
+    const started = npm;
+    exited = new Promise((resolve) => started.once('exit', () => resolve()));
     await eventually(() => {
-      if (npm.exitCode !== null || npm.signalCode !== null) throw new Error(`npm start ended early:\n${output.join('')}`);
-      return output.join('').includes('Relaygrid API listening on');
+      if (started.exitCode !== null || started.signalCode !== null) throw new Error(`npm start ended early:\n${lines.join('')}`);
+      return lines.join('').includes('Relaygrid API listening on');
     }, 120_000, 200);
+  }
+
+  beforeAll(async () => {
+    // Under /tmp, searchable by others: embedded Postgres runs as user postgres when we are root.
+    dir = await realpath(await mkdtemp(path.join(tmpdir(), 'relaygrid-project-')));
+    await chmod(dir, 0o755);
+    await copyFile(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
+    await symlink(await realpath(path.join(ROOT, 'node_modules')), path.join(dir, 'node_modules'));
+    await symlink(path.join(ROOT, 'dist'), path.join(dir, 'dist'));
+    ports = await unusedPorts();
+    apiPort = await freePort();
+    await npmStart();
   }, 150_000);
 
   afterAll(async () => {
@@ -143,4 +151,21 @@ describe('npm start in a fresh project folder', () => {
     // Commands must not pick a stack that is gone.
     expect(existsSync(path.join(dir, '.relaygrid', 'stack.json'))).toBe(false);
   }, 30_000);
+
+  it('a start killed with SIGKILL takes nats-server and redis-server with it, and the next start stops the Postgres it left', async () => {
+    await npmStart();
+    const start = (await processesIn(dir)).find((p) => p.command.includes('dist/infra/cli/main.js start'));
+    expect(start).toBeDefined();
+    process.kill(start!.pid, 'SIGKILL');
+    await exited;
+    // The kernel's parent-death signal: no exit hook of ours ran.
+    const services = async () => (await processesIn(dir)).map((p) => p.command).filter((c) => /nats-server|redis-server/.test(c));
+    expect(await eventually(async () => ((await services()).length === 0 ? 'none' : false), 10_000, 100).catch(services)).toBe('none');
+
+    await npmStart();
+    expect(output.join('')).toMatch(/stopping the Postgres a previous start left running/);
+    npm.kill('SIGTERM');
+    await exited;
+    expect(await eventually(async () => ((await processesIn(dir)).length === 0 ? 'none' : false), 10_000, 100).catch(async () => processesIn(dir))).toBe('none');
+  }, 240_000);
 });
