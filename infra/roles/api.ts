@@ -12,6 +12,7 @@ import { readinessProbe, type ReadinessReport } from '../readiness.js';
 import { requireMasterKey } from '../config.js';
 import { Identity } from '../../producers/identity/identity.js';
 import { Messaging } from '../../producers/messaging/messaging.js';
+import { Plans } from '../../producers/plans/plans.js';
 import { proveEvent } from '../../replay/audit/prove.js';
 import type { Runtime } from '../runtime.js';
 
@@ -20,6 +21,7 @@ export interface RunningApi {
   identity: Identity;
   messaging: Messaging;
   fleet: Fleet;
+  plans: Plans;
   url: string;
   close(): Promise<void>;
 }
@@ -46,12 +48,14 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
   const watcher = new CheckpointWatcher(rt.config.databaseUrl, rt.db);
   const fleet = openFleet(rt, watcher, handler);
   const subscriptions = new Subscriptions(rt.db, fleet.configs, requireMasterKey(rt.config), rt.log);
+  const plans = new Plans({ handler, db: rt.db });
   const app = buildApi({
     handler,
     identity,
     messaging,
     fleet,
     subscriptions,
+    plans,
     trustProxy: rt.config.auth.trustProxy,
     db: rt.db,
     watcher,
@@ -66,6 +70,7 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
     identity,
     messaging,
     fleet,
+    plans,
     url: address.replace('0.0.0.0', '127.0.0.1'),
     close: async () => {
       await app.close();

@@ -90,14 +90,18 @@ export class Catalogue {
     return { seq };
   }
 
+  /** Every column, the 64-bit ones as text: schema/db.ts refuses int8 values past 2^53 rather than round them. */
   private select() {
-    return this.d.db.selectFrom('plans').selectAll().select((eb) => [eb.cast<string | null>('allowance_bytes', 'text').as('allowance_bytes'), eb.cast<string>('price_minor', 'text').as('price_minor')]);
+    return this.d.db
+      .selectFrom('plans')
+      .select(['id', 'name', 'reset_strategy', 'validity_kind', 'validity_days', 'on_hold_timeout_days', 'ip_limit', 'node_labels', 'inbound_kinds', 'currency', 'next_plan_id', 'overage', 'retired', 'created_at', 'updated_at', 'last_seq'])
+      .select((eb) => [eb.cast<string | null>('allowance_bytes', 'text').as('allowance_bytes'), eb.cast<string>('price_minor', 'text').as('price_minor')]);
   }
 
   async list(opts: { includeRetired?: boolean } = {}): Promise<PlanView[]> {
     let query = this.select().orderBy('id');
     if (!opts.includeRetired) query = query.where('retired', '=', false);
-    return (await query.execute()).map((r) => planView(r as PlanRow));
+    return (await query.execute()).map(planView);
   }
 
   async view(planId: string): Promise<PlanView> {
