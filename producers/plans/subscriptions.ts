@@ -39,6 +39,11 @@ function time(value: unknown, field: string, code: string): Date {
   return date;
 }
 
+/** A `subscriptions` row's allowance plus its unexpired grants left, as text (null = unlimited): the view's and the subscription link's `total`. */
+export function allowanceWithGrants(now: Date) {
+  return sql<string | null>`(subscriptions.allowance_bytes + coalesce((select sum(g.bytes - g.used_bytes) from subscription_grants g where g.user_id = subscriptions.user_id and (g.expires_at is null or g.expires_at > ${now})), 0))::text`;
+}
+
 export class PlanSubscriptions {
   constructor(
     private readonly d: PlansDeps,
@@ -144,7 +149,7 @@ export class PlanSubscriptions {
       .select(['plan_id', 'status', 'period_start', 'period_end', 'expires_at', 'time_zone', 'ip_limit'])
       .select([
         sql<string>`(used_uplink_bytes + used_downlink_bytes)::text`.as('used'),
-        sql<string | null>`(allowance_bytes + coalesce((select sum(g.bytes - g.used_bytes) from subscription_grants g where g.user_id = subscriptions.user_id and (g.expires_at is null or g.expires_at > ${now})), 0))::text`.as('allowance'),
+        allowanceWithGrants(now).as('allowance'),
       ])
       .where('user_id', '=', userId)
       .executeTakeFirst();

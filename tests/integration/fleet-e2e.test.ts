@@ -28,6 +28,7 @@ import { withLocalApi } from '../../workers/agent/core/local-api.js';
 import { client } from '../support/http.js';
 import { fleetStack, type FleetStackWithApi } from '../support/fleet-stack.js';
 import { eventually, type Isolated } from '../support/isolated.js';
+import { createPlan, grantPlan } from '../support/plans.js';
 import { clientConfigFromLink, curl, Origin } from '../support/proxy-traffic.js';
 
 const V2RAY = process.env['V2RAY_BIN'] ?? '/usr/bin/v2ray';
@@ -55,6 +56,8 @@ describe('the fleet with real v2ray cores', () => {
   const agents = new Map<string, RunningAgent>();
   const clients: ProcessCoreDriver[] = [];
   const ports = { a: 0, b: 0, bad: 0 };
+  /** Every node, every kind: access needs a subscription, and these users are not about plans. */
+  let everywhere: string;
 
   async function startAgent(nodeId: string): Promise<RunningAgent> {
     const nc = await connect({ servers: env.config.natsUrl, inboxPrefix: env.rt.names.fleetInbox(nodeId) });
@@ -81,6 +84,7 @@ describe('the fleet with real v2ray cores', () => {
 
   async function register(email: string): Promise<{ userId: string; token: string }> {
     const { userId } = await api.identity.accounts.register({ email, password: 'correct horse battery staple' }, operator);
+    await grantPlan(api.plans, userId, everywhere);
     return { userId, token: api.identity.deps.tokens.issue(userId, crypto.randomUUID(), ['client']) };
   }
 
@@ -124,6 +128,7 @@ describe('the fleet with real v2ray cores', () => {
     origin = new Origin();
     originUrl = `http://${LOOPBACK}:${await origin.listen()}`;
     call = client(api.url);
+    everywhere = await createPlan(api.plans);
     ports.a = await freePort();
     ports.b = await freePort();
     ports.bad = await freePort();
@@ -204,7 +209,8 @@ describe('the fleet with real v2ray cores', () => {
     // The next rendered version agrees with the push: it no longer lists Alice, and applying it restarted nothing.
     await eventually(async () => {
       const version = agents.get('node-a')!.agent.appliedVersion;
-      const desired = await worker.fleet.configs.render((await node('node-a')).desired_template!);
+      const a = await node('node-a');
+      const desired = await worker.fleet.configs.render(a.desired_template!, a.labels);
       return version === desired.version && !desired.bytes.toString().includes(alice.userId);
     }, 10_000);
     expect(agents.get('node-a')!.agent.stats.restarts).toBe(restartsBefore);

@@ -6,10 +6,13 @@
  * - A template is the profile set one node runs (`<NS>_FLEET_TEMPLATES`,
  *   named by the hash of its rendered inbounds): what rollouts point at, kept
  *   for roll-backs.
- * - A configuration is a template plus today's users (`<NS>_FLEET_CONFIGS`,
- *   named `<template>/<version>`, its own hash being the version agents
- *   report), served by version to agents fetching it in chunks. Rendered on demand, once
- *   per template and users revision, and shared by every node with that template.
+ * - A configuration is a template plus today's users of the node
+ *   (`<NS>_FLEET_CONFIGS`, named `<template>/<version>`, its own hash being
+ *   the version agents report), served by version to agents fetching it in
+ *   chunks. Which users depends on the node's labels (their plans name the
+ *   nodes they may use, entitled-users.ts), so it is rendered on demand once
+ *   per template, access key and users revision, and shared by every node
+ *   with the same template and the same labels that plans name.
  */
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import type { Kysely } from 'kysely';
@@ -18,8 +21,9 @@ import type { Names } from '../../infra/naming.js';
 import type { Database } from '../../schema/database.js';
 import { open, seal } from '../../producers/identity/crypto/sealing.js';
 import { Lru } from '../../producers/event-store/lru.js';
-import { proxyUserOf, type InboundProfile, type ProxyUser } from '../../producers/fleet/model.js';
+import type { InboundProfile, ProxyUser } from '../../producers/fleet/model.js';
 import { contentHash, renderConfig, renderTemplate } from './render/render.js';
+import { accessKey, entitledUsers, namedLabels, usersOnNode, type EntitledUser } from './entitled-users.js';
 
 export interface RenderedConfig {
   template: string;
@@ -37,8 +41,8 @@ export class ConfigStore {
   private readonly rendered = new Lru<string, RenderedConfig>(64);
   private readonly rendering = new Map<string, Promise<RenderedConfig>>();
   private readonly byName = new Lru<string, Uint8Array>(64);
-  private loadingUsers?: Promise<{ revision: number; list: ProxyUser[] }>;
-  private users?: { revision: number; list: ProxyUser[] };
+  private loadingUsers?: Promise<Entitled>;
+  private users?: Entitled;
 
   constructor(
     private readonly nats: Nats,
@@ -78,18 +82,19 @@ export class ConfigStore {
   }
 
   /**
-   * The configuration of a template with every active user, as of the
-   * proxy-credentials read model's current checkpoint.
+   * The configuration of a template for a node with these labels: every user
+   * entitled to it, as of the proxy-credentials and plans read models'
+   * current checkpoints.
    */
-  async render(template: string): Promise<RenderedConfig> {
-    const users = await this.activeUsers();
-    const key = `${template}@${users.revision}`;
+  async render(template: string, nodeLabels: readonly string[]): Promise<RenderedConfig> {
+    const users = await this.entitled();
+    const key = `${template}@${accessKey(users.named, nodeLabels)}@${users.revision}`;
     const cached = this.rendered.get(key);
     if (cached) return cached;
     // A wave of agents asks at once: one rendering serves them all.
     let pending = this.rendering.get(key);
     if (!pending) {
-      pending = this.renderOnce(template, users.list, key).finally(() => this.rendering.delete(key));
+      pending = this.renderOnce(template, usersOnNode(users.list.values(), nodeLabels), key).finally(() => this.rendering.delete(key));
       this.rendering.set(key, pending);
     }
     return pending;
@@ -125,24 +130,29 @@ export class ConfigStore {
     return bytes;
   }
 
-  /** Active users' credentials, reloaded only when the proxy-credentials projector has moved. */
-  private async activeUsers(): Promise<{ revision: number; list: ProxyUser[] }> {
-    const checkpoint = await this.db.selectFrom('projector_checkpoints').select('seq').where('projector', '=', 'proxy-credentials').executeTakeFirst();
-    const revision = checkpoint?.seq ?? 0;
+  /** Entitled users, reloaded only when the proxy-credentials or the plans projector has moved. */
+  private async entitled(): Promise<Entitled> {
+    const rows = await this.db.selectFrom('projector_checkpoints').select(['projector', 'seq']).where('projector', 'in', REVISION_PROJECTORS).execute();
+    const revision = REVISION_PROJECTORS.map((p) => rows.find((r) => r.projector === p)?.seq ?? 0).join('.');
     if (this.users?.revision === revision) return this.users;
-    // A wave of agents after a change: one read of the table serves them all.
+    // A wave of agents after a change: one read of the tables serves them all.
     this.loadingUsers ??= this.loadUsers(revision).finally(() => (this.loadingUsers = undefined));
     return this.loadingUsers;
   }
 
-  private async loadUsers(revision: number): Promise<{ revision: number; list: ProxyUser[] }> {
-    const rows = await this.db
-      .selectFrom('proxy_credentials')
-      .select(['user_id', 'vless_id', 'trojan_password', 'proxy_username', 'proxy_password'])
-      .where('status', '=', 'active')
-      .execute();
-    const list = rows.map(proxyUserOf);
-    this.users = { revision, list };
+  private async loadUsers(revision: string): Promise<Entitled> {
+    const list = await entitledUsers(this.db);
+    this.users = { revision, list, named: namedLabels(list.values()) };
     return this.users;
   }
+}
+
+/** The read models users on nodes come from: their checkpoints together are the users revision. */
+const REVISION_PROJECTORS = ['proxy-credentials', 'plans'];
+
+interface Entitled {
+  revision: string;
+  list: Map<string, EntitledUser>;
+  /** The node labels some plan of `list` names. */
+  named: Set<string>;
 }
