@@ -187,6 +187,8 @@ function agentsChild(): void {
             heartbeatIntervalMs: HEARTBEAT_MS,
             // No traffic is ever reported here, so collection finds nothing to send.
             usageIntervalMs: 10_000,
+            // No core, so no connections to close (and no FIFO per agent); bench/connection-cut.ts measures the cut on a real core.
+            cutConnections: false,
           });
           agents.push(agent);
           await agent.start();

@@ -70,6 +70,11 @@ export class Metrics {
     labelNames: ['health'],
     registers: [this.registry],
   });
+  readonly fleetCutUnsupported = new Gauge({
+    name: 'relaygrid_fleet_nodes_connection_cut_unsupported',
+    help: 'Nodes whose agent reports it cannot close removed users\' open connections (the kernel refused SOCK_DESTROY: not root nor CAP_NET_ADMIN, or no CONFIG_INET_DIAG_DESTROY)',
+    registers: [this.registry],
+  });
   readonly gatewayConnections = new Gauge({
     name: 'relaygrid_gateway_connections',
     help: 'WebSocket connections open on this gateway',

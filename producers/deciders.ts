@@ -15,6 +15,8 @@ import { rolloutDecider } from './fleet/rollout.decider.js';
 import { contactsDecider } from './messaging/contacts.decider.js';
 import { devicesDecider } from './messaging/devices.decider.js';
 import { groupDecider } from './messaging/group.decider.js';
+import { planDecider } from './plans/plan.decider.js';
+import { subscriptionDecider } from './plans/subscription.decider.js';
 
 export const DECIDERS: ReadonlyMap<string, Decider<unknown, never, EventKey>> = new Map<string, Decider<unknown, never, EventKey>>([
   ['identity.user', userDecider],
@@ -27,4 +29,6 @@ export const DECIDERS: ReadonlyMap<string, Decider<unknown, never, EventKey>> = 
   ['fleet.node', nodeDecider],
   ['fleet.profile', profileDecider],
   ['fleet.rollout', rolloutDecider],
+  ['plans.plan', planDecider],
+  ['plans.subscription', subscriptionDecider],
 ]);

@@ -23,6 +23,7 @@ const roles = {
   natsConfig: () => import('../roles/nats-config.js'),
   agent: () => import('../roles/agent.js'),
   fleet: () => import('../roles/fleet-cli.js'),
+  plans: () => import('../roles/plans-cli.js'),
   projectors: () => import('../roles/projectors.js'),
   auditConfig: () => import('../../workers/audit/config.js'),
   runtime: () => import('../runtime.js'),
@@ -144,6 +145,17 @@ const COMMANDS: Record<string, Command> = {
       const cmd = await parseUsersArgs(args);
       if (cmd.command === 'usage') console.log(USERS_USAGE);
       else await role(config, 'users', (rt) => runUsers(rt, cmd));
+    },
+  },
+  plans: {
+    synopsis: 'plans <command>',
+    summary: 'the plan catalogue: list, create, update, retire; subscribe a\nuser to a plan, grant bytes (`relaygrid plans --help`)',
+    help: async () => (await roles.plans()).PLANS_USAGE,
+    run: async (args, config) => {
+      const { parsePlansArgs, runPlans, PLANS_USAGE } = await roles.plans();
+      const cmd = parsePlansArgs(args);
+      if (cmd.command === 'usage') console.log(PLANS_USAGE);
+      else await role(config, 'plans', (rt) => runPlans(rt, cmd));
     },
   },
 };

@@ -1,7 +1,8 @@
 /**
  * The fleet worker role (`relaygrid fleet-worker`, also run by `start`): the
  * agents' endpoints, node health from heartbeats, user changes pushed to
- * nodes, and the `relaygrid-ops` NATS micro service.
+ * nodes, the `relaygrid-ops` NATS micro service, and the plans' scheduled
+ * commands (period rolls, expiries, the end of holds: workers/plans).
  */
 import { CommandHandler } from '../../producers/event-store/command-handler.js';
 import { EventStore } from '../../producers/event-store/event-store.js';
@@ -11,6 +12,9 @@ import { AgentEndpoints } from '../../workers/fleet/agent-endpoints.js';
 import { HealthTracker } from '../../workers/fleet/health.js';
 import { OpsService } from '../../workers/fleet/ops-service.js';
 import { UserSync } from '../../workers/fleet/user-sync.js';
+import { Plans } from '../../producers/plans/plans.js';
+import { startPeriodScheduler } from '../../workers/plans/period-scheduler.js';
+import type { Clock } from '../../workers/scheduler/clock.js';
 import { requireMasterKey } from '../config.js';
 import type { Runtime } from '../runtime.js';
 
@@ -22,6 +26,8 @@ export interface RunningFleetWorker {
 export interface FleetWorkerOptions {
   /** No heartbeat for this long: the node is down (default three heartbeat intervals). */
   downAfterMs?: number;
+  /** What the plans' scheduler reads the time from (tests move a ManualClock). */
+  clock?: Clock;
 }
 
 /** The fleet context on this process's connections; needs RG_MASTER_KEY. */
@@ -40,10 +46,13 @@ export async function startFleetWorker(rt: Runtime, opts: FleetWorkerOptions = {
   health.start();
   await userSync.start();
   await ops.start('0.1.0');
+  const plans = new Plans({ handler: fleet.deps.handler, db: rt.db });
+  const periods = startPeriodScheduler(plans.subscriptions, { databaseUrl: rt.config.databaseUrl, log: rt.log, metrics: rt.metrics, ...(opts.clock ? { clock: opts.clock } : {}) });
   rt.log.info('fleet worker started');
   return {
     fleet,
     close: async () => {
+      await periods.close();
       await ops.stop();
       await userSync.stop();
       await endpoints.stop();

@@ -109,7 +109,7 @@ export function foldUsers(
         row.suspended_reason = null;
         break;
       case 'identity.UserForgotten':
-        Object.assign(row, { status: 'forgotten', email: null, display_name: null, email_verified: false, suspended_reason: null, totp_enabled: false });
+        Object.assign(row, { status: 'forgotten', email: null, display_name: null, email_verified: false, suspended_reason: null, totp_enabled: false, time_zone: DEFAULT_TIME_ZONE });
         forgotten.push(userId);
         break;
       case 'identity.PrivacySettingsChanged':

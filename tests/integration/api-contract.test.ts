@@ -17,6 +17,9 @@ const SAMPLES: Record<string, string> = {
   '^[a-z0-9][a-z0-9-]{0,62}$': 'n1',
   '^[a-z0-9][a-z0-9_-]{0,62}$': 'p1',
   '^[0-9]{6}$': '123456',
+  '^[A-Za-z0-9_-]{1,128}$': 'plan-1',
+  '^[A-Za-z0-9_-]{1,64}$': 'grant-1',
+  '^(0|[1-9][0-9]{0,18})$': '1048576',
 };
 
 /** A value the schema accepts (the other fields of a body, so the refusal is about the one field under test). */
@@ -26,6 +29,7 @@ function valid(schema: Schema): unknown {
     case 'string':
       if (schema.pattern) return SAMPLES[schema.pattern] ?? expect.fail(`no sample for pattern ${schema.pattern}`);
       if (schema.format === 'email') return 'someone@example.org';
+      if (schema.format === 'date-time') return '2026-01-01T00:00:00Z';
       return 'x'.repeat(Math.max(schema.minLength ?? 1, 1));
     case 'integer':
       return schema.minimum ?? 1;

@@ -7,9 +7,9 @@
  *   configured from the user's subscription link carries curl through the
  *   node to a local HTTP server;
  * - the bytes of that transfer appear in the user's usage;
- * - suspending the user makes their new connections fail within seconds
- *   while another user's download through the same node completes, with no
- *   core restart;
+ * - suspending the user closes their open connections and makes their new
+ *   ones fail within seconds, while another user's download through the
+ *   same node completes, with no core restart;
  * - an agent that was down during a rollout applies it when it returns;
  * - a profile the core rejects: the canary reports the core's error, keeps
  *   serving its last good configuration, and the rollout halts after it;
@@ -216,7 +216,7 @@ describe('the fleet with real v2ray cores', () => {
     expect(BigInt(monthly.body.downlink)).toBe(BigInt(row.downlink));
   }, 60_000);
 
-  it('suspension cuts the user’s new connections within seconds while another user’s download completes, without a restart', async () => {
+  it('suspension closes the user’s open download and refuses new connections within seconds while another user’s download completes, without a restart', async () => {
     const alice = await register(`alice2-${Date.now()}@example.org`);
     const bob = await register(`bob-${Date.now()}@example.org`);
     const aliceSocks = await clientFrom(await linkFor(alice.token, ports.a));
@@ -227,9 +227,22 @@ describe('the fleet with real v2ray cores', () => {
     const pidBefore = agents.get('node-a')!.driver.pid;
 
     const held = curl(bobSocks, `${originUrl}/held/400000`);
-    await eventually(() => origin.heldRequests > 0, 5_000);
+    // Alice's download is streaming (a few MB at 50 KB/s: far longer than the test) when she is suspended.
+    const trickleBytes = 5_000_000;
+    const aliceDownload = curl(aliceSocks, `${originUrl}/trickle/${trickleBytes}`);
+    await eventually(() => origin.heldRequests > 0 && origin.openTrickles > 0, 5_000);
+    await new Promise((r) => setTimeout(r, 300));
     const suspendedAt = Date.now();
     await api.identity.admin.suspend(alice.userId, 'test', operator);
+    // Her open connection ends (the core alone would let it stream on), and the origin stops sending.
+    const cut = await Promise.race([aliceDownload, new Promise<null>((r) => setTimeout(() => r(null), 3_000))]);
+    expect(cut, 'Alice’s open download still streams 3 s after her suspension').not.toBeNull();
+    expect(cut!.code).not.toBe(0);
+    expect(cut!.body).toBeGreaterThan(0);
+    expect(cut!.body).toBeLessThan(trickleBytes);
+    await eventually(() => origin.openTrickles === 0, 1_000, 20);
+    // The agent notes the kernel's answer when `ss` returns, which may be a moment after the client saw the reset.
+    await eventually(() => agents.get('node-a')!.agent.connections?.support === 'ok', 1_000, 20);
     await eventually(async () => (await curl(aliceSocks, `${originUrl}/bytes/1000`)).code !== 0, 5_000, 100);
     expect(Date.now() - suspendedAt).toBeLessThan(5_000);
 

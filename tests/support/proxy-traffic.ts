@@ -31,13 +31,17 @@ export function curl(socksPort: number, url: string, extra: string[] = []): Prom
 /**
  * The origin: `/bytes/<n>` answers n random bytes, `/upload` takes a body,
  * `/held/<n>` sends half of n bytes and the rest once released (a connection
- * that stays open across a change). Counts body bytes each way.
+ * that stays open across a change), `/trickle/<n>` sends 1 KiB every 20 ms
+ * until n bytes or the connection ends (a download in progress). Counts body
+ * bytes each way, and the trickles still sending.
  */
 export class Origin {
   readonly server: http.Server;
   sent = 0;
   received = 0;
   heldRequests = 0;
+  /** Trickle responses still open: one the proxy tore down is no longer here. */
+  openTrickles = 0;
   private releaseHeld: Array<() => void> = [];
 
   constructor() {
@@ -64,6 +68,20 @@ export class Origin {
           this.releaseHeld.push(() => {
             send(n - Math.floor(n / 2));
             res.end();
+          });
+        } else if (route === 'trickle' && Number.isInteger(n)) {
+          res.writeHead(200, { 'content-length': n });
+          this.openTrickles++;
+          let left = n;
+          const timer = setInterval(() => {
+            const bytes = Math.min(1_024, left);
+            send(bytes);
+            left -= bytes;
+            if (left === 0) res.end();
+          }, 20);
+          res.once('close', () => {
+            clearInterval(timer);
+            this.openTrickles--;
           });
         } else {
           res.writeHead(404);

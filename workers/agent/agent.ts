@@ -14,6 +14,8 @@
  *   - only users changed: add and remove them through the core's
  *     HandlerService and write the file, no restart, no dropped connection.
  * - Applies pushed user changes through the HandlerService at once.
+ * - Closes the open connections of every user it removes from an inbound
+ *   (ConnectionTracker): the core itself would let them run on.
  * - Reports applied/rejected when its template or rollout changes (not for
  *   every users-only version), heartbeats, and sends usage ticks through its
  *   spool.
@@ -27,11 +29,12 @@ import type { Names } from '../../infra/naming.js';
 import type { AgentOp } from '../../infra/naming.js';
 import type { CoreConfig } from '../fleet/render/core-config.js';
 import { inboundsSignature, usersByInbound, type InboundUsers } from '../fleet/render/render.js';
-import { CONFIG_CHUNK_BYTES, HEARTBEAT_INTERVAL_MS, type AgentPush, type AgentReply, type ConfigReply, type DesiredReply, type ReportRequest } from '../fleet/agent-protocol.js';
+import { CONFIG_CHUNK_BYTES, HEARTBEAT_INTERVAL_MS, type AgentPush, type AgentReply, type ConfigReply, type DesiredReply, type HeartbeatMessage, type ReportRequest } from '../fleet/agent-protocol.js';
 import { isAlreadyApplied } from './core/core-api.js';
 import type { CoreDriver, CoreUser } from './core/driver.js';
 import { ticksOf } from '../../producers/usage/usage-ticks.js';
-import { withLocalApi } from './core/local-api.js';
+import { withAccessLog, withLocalApi } from './core/local-api.js';
+import { ConnectionTracker, type Removal } from './connections/connection-tracker.js';
 import { UsageSpool } from './spool.js';
 
 export interface AgentOptions {
@@ -48,6 +51,13 @@ export interface AgentOptions {
   heartbeatIntervalMs?: number;
   usageIntervalMs?: number;
   requestTimeoutMs?: number;
+  /**
+   * Close a removed user's open connections (the access log FIFO and `ss -K`):
+   * on unless false. The benches with a thousand acknowledge-only agents turn it off.
+   */
+  cutConnections?: boolean;
+  /** How often connections whose sockets are gone leave the table. */
+  connectionPruneIntervalMs?: number;
 }
 
 interface Applied {
@@ -99,6 +109,10 @@ export class NodeAgent {
   private intervalStart = new Date();
   /** Counters for tests and the bench. */
   readonly stats = { syncs: 0, restarts: 0, liveUserChanges: 0, ticksSent: 0 };
+  /** Who is connected, and the cut; null when cutConnections is off. */
+  readonly connections: ConnectionTracker | null;
+  /** Users removed from an inbound whose open connections are still to be closed. */
+  private pendingCuts: Removal[] = [];
 
   constructor(private readonly o: AgentOptions) {
     this.spool = new UsageSpool(join(o.stateDir, 'usage-spool.ndjson'));
@@ -106,6 +120,7 @@ export class NodeAgent {
     this.lastGoodPath = join(o.stateDir, 'last-good.json');
     this.statePath = join(o.stateDir, 'applied.json');
     o.driver.onExit = (code, signal) => this.coreExited(code, signal);
+    this.connections = o.cutConnections === false ? null : new ConnectionTracker({ fifoPath: join(o.stateDir, 'access-log.fifo'), log: o.log });
   }
 
   get appliedVersion(): string | null {
@@ -122,6 +137,8 @@ export class NodeAgent {
     this.resumed = true;
     await mkdir(this.o.stateDir, { recursive: true });
     await this.spool.load();
+    // Before any core starts: it opens the FIFO for writing.
+    await this.connections?.open();
     await this.resumeLastGood();
   }
 
@@ -139,6 +156,7 @@ export class NodeAgent {
     every(this.o.syncIntervalMs ?? 30_000, () => this.requestSync(0));
     every(this.o.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS, () => this.heartbeat());
     every(this.o.usageIntervalMs ?? 10_000, () => void this.exclusive(() => this.collectUsage()).catch((err: unknown) => this.o.log.warn({ err }, 'usage collection failed')));
+    if (this.connections) every(this.o.connectionPruneIntervalMs ?? 15_000, () => void this.pruneConnections());
     this.heartbeat();
   }
 
@@ -147,6 +165,7 @@ export class NodeAgent {
     this.quiesce();
     await this.serial.catch(() => undefined);
     if (stopCore) await this.stopCore();
+    this.connections?.close();
   }
 
   /** No more syncs, pushes, heartbeats or usage from now on. */
@@ -227,6 +246,7 @@ export class NodeAgent {
     try {
       await this.o.driver.start(this.configPath);
       this.coreRunning = true;
+      this.connections?.coreStarted();
       // The core started from the file: users pushed since it was written come back at the next sync.
       this.running = usersByInbound(this.applied!.config);
       return true;
@@ -295,7 +315,8 @@ export class NodeAgent {
 
   private async writeAtomically(path: string, config: CoreConfig): Promise<void> {
     const tmp = `${path}.${randomUUID()}.tmp`;
-    await writeFile(tmp, JSON.stringify(withLocalApi(config, this.o.apiPort), null, 2), { mode: 0o600, flush: true });
+    const local = withLocalApi(config, this.o.apiPort);
+    await writeFile(tmp, JSON.stringify(this.connections?.opened ? withAccessLog(local, this.connections.accessLogPath) : local, null, 2), { mode: 0o600, flush: true });
     await rename(tmp, path);
   }
 
@@ -328,6 +349,8 @@ export class NodeAgent {
       return this.noteReport(desired, 'rejected', false, error);
     }
     this.coreRunning = true;
+    // The restart closed every connection: HTTP/SOCKS users removed this way are cut too.
+    this.connections?.coreStarted();
     this.stats.restarts++;
     this.running = usersByInbound(config);
     await this.remember(desired, config);
@@ -342,6 +365,7 @@ export class NodeAgent {
       for (const email of [...current.users.keys()]) if (!inbound.users.has(email)) await this.removeUser(tag, email);
       for (const user of inbound.users.values()) await this.addUser(tag, user);
     }
+    await this.cutRemoved();
     await this.writeAtomically(this.configPath, config);
     await this.remember(desired, config);
     await this.noteReport(desired, 'applied', false, null);
@@ -372,6 +396,39 @@ export class NodeAgent {
     await this.o.driver.removeUser(tag, email).catch(ignoreAlreadyApplied);
     inbound.users.delete(email);
     this.stats.liveUserChanges++;
+    const port = this.inboundPort(tag);
+    if (port !== null) this.pendingCuts.push({ port, email });
+  }
+
+  private inboundPort(tag: string): number | null {
+    const inbound = this.applied?.config.inbounds.find((i) => i.tag === tag);
+    return inbound ? inbound.port : null;
+  }
+
+  /**
+   * Closes the open connections of the users just removed (new credentials
+   * for a user count: the old ones' connections end). A failure is logged,
+   * not thrown: the removal itself is done and the next one tries again.
+   */
+  private async cutRemoved(): Promise<void> {
+    const removals = this.pendingCuts;
+    this.pendingCuts = [];
+    if (!this.connections || removals.length === 0) return;
+    const tagOf = new Map((this.applied?.config.inbounds ?? []).map((i) => [i.port, i.tag]));
+    try {
+      await this.connections.cut(removals, ({ port, email }) => {
+        const tag = tagOf.get(port);
+        return tag !== undefined && this.running.get(tag)?.users.has(email) === false;
+      });
+    } catch (err) {
+      this.o.log.warn({ err, users: removals.length }, 'closing removed users’ connections failed');
+    }
+  }
+
+  private async pruneConnections(): Promise<void> {
+    if (!this.connections || !this.applied || !this.coreRunning) return;
+    const ports = this.applied.config.inbounds.filter((i) => LIVE_KINDS.has(this.running.get(i.tag)?.kind ?? '')).map((i) => i.port);
+    await this.connections.prune(ports).catch((err: unknown) => this.o.log.warn({ err }, 'pruning the connection table failed'));
   }
 
   private async applyUserPush(push: Extract<AgentPush, { type: 'users' }>): Promise<void> {
@@ -389,6 +446,7 @@ export class NodeAgent {
       if (LIVE_KINDS.has(inbound.kind)) await this.addUser(tag, user);
       else accountsChanged ||= !sameUser(inbound.users.get(user.email), user);
     }
+    await this.cutRemoved();
     // HTTP/SOCKS accounts change only with a restart, which the next version brings.
     if (accountsChanged) this.requestSync(0);
   }
@@ -413,7 +471,7 @@ export class NodeAgent {
 
   private heartbeat(): void {
     if (this.stopped) return;
-    this.nc?.publish(this.o.names.fleetAgent(this.o.nodeId, 'heartbeat'), JSON.stringify({ coreRunning: this.coreRunning, version: this.applied?.version ?? null }));
+    this.nc?.publish(this.o.names.fleetAgent(this.o.nodeId, 'heartbeat'), JSON.stringify({ coreRunning: this.coreRunning, version: this.applied?.version ?? null, connectionCut: this.connections?.support ?? 'off' } satisfies HeartbeatMessage));
   }
 
   private coreExited(code: number | null, signal: NodeJS.Signals | null): void {

@@ -43,6 +43,13 @@ export type ReportRequest = Omit<AgentReport, 'nodeId'>;
 export interface HeartbeatMessage {
   coreRunning: boolean;
   version: string | null;
+  /**
+   * Whether the agent can close a removed user's open connections: `ok` once a
+   * cut worked, `unsupported` when the kernel refused SOCK_DESTROY (not root
+   * nor CAP_NET_ADMIN, or no CONFIG_INET_DIAG_DESTROY), `unknown` before the
+   * first cut, `off` when the agent runs without it. Absent from older agents.
+   */
+  connectionCut?: 'unknown' | 'ok' | 'unsupported' | 'off';
 }
 
 export type UsageRequest = TickWire;

@@ -22,6 +22,8 @@ type Judgement = Exclude<NodeHealth, 'unknown'>;
 export class HealthTracker {
   private readonly beats = new Map<string, { at: number; serving: boolean }>();
   private readonly judged = new Map<string, Judgement>();
+  /** Nodes whose agent cannot close open connections, as their last heartbeat said. */
+  private readonly cutUnsupported = new Set<string>();
   private readonly startedAt = Date.now();
   private timer?: NodeJS.Timeout;
   private sweeping?: Promise<void>;
@@ -30,14 +32,24 @@ export class HealthTracker {
     private readonly d: FleetDeps,
     private readonly log: Logger,
     private readonly downAfterMs = 3 * HEARTBEAT_INTERVAL_MS,
-    private readonly metrics?: Pick<Metrics, 'fleetHealthChanges'>,
+    private readonly metrics?: Pick<Metrics, 'fleetHealthChanges' | 'fleetCutUnsupported'>,
   ) {}
 
   beat(nodeId: string, message: HeartbeatMessage): void {
     const first = !this.beats.has(nodeId);
     this.beats.set(nodeId, { at: Date.now(), serving: message.coreRunning === true || !message.version });
+    this.noteCutSupport(nodeId, message.connectionCut === 'unsupported');
     // A node's first heartbeat (or a change in its core) is judged at once, not at the next sweep.
     if (first || this.judge(nodeId) !== this.judged.get(nodeId)) this.kick();
+  }
+
+  private noteCutSupport(nodeId: string, unsupported: boolean): void {
+    if (unsupported === this.cutUnsupported.has(nodeId)) return;
+    if (unsupported) {
+      this.cutUnsupported.add(nodeId);
+      this.log.warn({ nodeId }, 'node cannot close removed users’ open connections (run its agent as root or with CAP_NET_ADMIN)');
+    } else this.cutUnsupported.delete(nodeId);
+    this.metrics?.fleetCutUnsupported.set(this.cutUnsupported.size);
   }
 
   start(intervalMs = 1_000): void {

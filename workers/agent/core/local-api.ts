@@ -62,3 +62,16 @@ export function withLocalApi<T extends CoreConfig>(config: T, apiPort: number): 
 
   return copy as T;
 }
+
+/**
+ * A copy of `config` whose core writes its access log to `path` (the agent's
+ * FIFO, see workers/agent/connections/access-fifo.ts): one line per accepted
+ * connection, naming the user and the client's address, which is how the
+ * agent knows whose connections to close. The error log keeps its settings.
+ */
+export function withAccessLog<T extends CoreConfig>(config: T, path: string): T {
+  const copy: CoreConfig = structuredClone(config);
+  const log = (copy.log ?? {}) as Record<string, unknown>;
+  copy.log = { ...log, access: path };
+  return copy as T;
+}
