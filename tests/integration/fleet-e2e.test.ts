@@ -342,8 +342,16 @@ describe('the fleet with real v2ray cores', () => {
 
     const pidBefore = agents.get('node-a')!.driver.pid;
     const restartsBefore = agents.get('node-a')!.agent.stats.restarts;
+    // Her download is streaming when the subscription is disabled: the removal closes it, as a suspension does.
+    const trickleBytes = 5_000_000;
+    const open = curl(socks, `${originUrl}/trickle/${trickleBytes}`);
+    await eventually(() => origin.openTrickles > 0, 5_000);
+    await new Promise((r) => setTimeout(r, 300));
     const disabledAt = Date.now();
     await api.plans.subscriptions.disable(dana.userId, 'test', operator);
+    const cut = await Promise.race([open, new Promise<null>((r) => setTimeout(() => r(null), 3_000))]);
+    expect(cut, 'the open download still streams 3 s after the subscription was disabled').not.toBeNull();
+    expect(cut!.body).toBeLessThan(trickleBytes);
     await eventually(async () => (await curl(socks, `${originUrl}/bytes/1000`)).code !== 0, 5_000, 100);
     expect(Date.now() - disabledAt).toBeLessThan(5_000);
     expect(await listed(dana.token)).toEqual([]);
