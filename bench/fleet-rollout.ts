@@ -110,6 +110,8 @@ function agentsChild(): void {
   const { log, counts } = countingLogger();
   /** email → every node's first removal time; waiters resolve once a count is reached. */
   const removals = new Map<string, number[]>();
+  /** Removals of the emails a `removalsOf` request waits for, counted as they come (a recount per removal would be the bottleneck). */
+  const watched = { emails: new Set<string>(), count: 0 };
   const raw = new Map<number, number[]>();
   const waiters = new Set<() => void>();
   const wake = () => {
@@ -172,6 +174,7 @@ function agentsChild(): void {
             let list = removals.get(email);
             if (!list) removals.set(email, (list = []));
             list.push(at);
+            if (watched.emails.has(email)) watched.count++;
             wake();
           };
           const agent = new NodeAgent({
@@ -210,8 +213,9 @@ function agentsChild(): void {
       /** Every node's first removal of each of `emails`, once all are in (or at the timeout). */
       removalsOf: async (a) => {
         const emails = a['emails'] as string[];
-        const count = () => emails.reduce((n, e) => n + (removals.get(e)?.length ?? 0), 0);
-        await waitCount(count, emails.length * agents.length, a['timeoutMs'] as number);
+        watched.emails = new Set(emails);
+        watched.count = emails.reduce((n, e) => n + (removals.get(e)?.length ?? 0), 0);
+        await waitCount(() => watched.count, emails.length * agents.length, a['timeoutMs'] as number);
         return Object.fromEntries(emails.map((e) => [e, removals.get(e) ?? []]));
       },
       /** Arrival times of the round's raw messages: `want` of them (default one per node). */

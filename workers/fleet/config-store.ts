@@ -41,8 +41,10 @@ export class ConfigStore {
   private readonly rendered = new Lru<string, RenderedConfig>(64);
   private readonly rendering = new Map<string, Promise<RenderedConfig>>();
   private readonly byName = new Lru<string, Uint8Array>(64);
-  private loadingUsers?: Promise<Entitled>;
+  private loadingUsers?: { generation: number; promise: Promise<Entitled> };
   private users?: Entitled;
+  private generation = 0;
+  private loads = 0;
 
   constructor(
     private readonly nats: Nats,
@@ -88,7 +90,7 @@ export class ConfigStore {
    */
   async render(template: string, nodeLabels: readonly string[]): Promise<RenderedConfig> {
     const users = await this.entitled();
-    const key = `${template}@${accessKey(users.named, nodeLabels)}@${users.revision}`;
+    const key = `${template}@${accessKey(users.named, nodeLabels)}@${users.load}`;
     const cached = this.rendered.get(key);
     if (cached) return cached;
     // A wave of agents asks at once: one rendering serves them all.
@@ -130,28 +132,58 @@ export class ConfigStore {
     return bytes;
   }
 
-  /** Entitled users, reloaded only when the proxy-credentials or the plans projector has moved. */
+  /**
+   * The user sync calls this once the read models have a batch of changes,
+   * before pushing them: the next rendering reads users again, so no agent
+   * syncing after the push can be handed a version without the change.
+   */
+  invalidateUsers(): void {
+    this.generation++;
+  }
+
+  /**
+   * Entitled users. Read again after invalidateUsers(), and otherwise when the
+   * proxy-credentials or plans checkpoint has moved but not more than once
+   * per RELOAD_MS: during a burst of plans events (a thousand users limited
+   * in one tick) every sync would otherwise read and render anew, and the
+   * pushes, not the renderings, are what carry those changes to the nodes.
+   */
   private async entitled(): Promise<Entitled> {
     const rows = await this.db.selectFrom('projector_checkpoints').select(['projector', 'seq']).where('projector', 'in', REVISION_PROJECTORS).execute();
     const revision = REVISION_PROJECTORS.map((p) => rows.find((r) => r.projector === p)?.seq ?? 0).join('.');
-    if (this.users?.revision === revision) return this.users;
+    const users = this.users;
+    if (users && users.generation === this.generation && (users.revision === revision || Date.now() - users.loadedAt < RELOAD_MS)) return users;
     // A wave of agents after a change: one read of the tables serves them all.
-    this.loadingUsers ??= this.loadUsers(revision).finally(() => (this.loadingUsers = undefined));
-    return this.loadingUsers;
+    if (this.loadingUsers?.generation !== this.generation) {
+      const generation = this.generation;
+      const promise = this.loadUsers(revision, generation).finally(() => {
+        if (this.loadingUsers?.promise === promise) this.loadingUsers = undefined;
+      });
+      this.loadingUsers = { generation, promise };
+    }
+    return this.loadingUsers.promise;
   }
 
-  private async loadUsers(revision: string): Promise<Entitled> {
+  private async loadUsers(revision: string, generation: number): Promise<Entitled> {
     const list = await entitledUsers(this.db);
-    this.users = { revision, list, named: namedLabels(list.values()) };
-    return this.users;
+    const loaded: Entitled = { load: ++this.loads, revision, generation, loadedAt: Date.now(), list, named: namedLabels(list.values()) };
+    if (generation === this.generation) this.users = loaded;
+    return loaded;
   }
 }
+
+/** At most one read of users per this long for checkpoint moves alone (invalidateUsers() reads at once). */
+const RELOAD_MS = 2_000;
 
 /** The read models users on nodes come from: their checkpoints together are the users revision. */
 const REVISION_PROJECTORS = ['proxy-credentials', 'plans'];
 
 interface Entitled {
+  /** Which read of the tables: the users revision renderings are cached by. */
+  load: number;
   revision: string;
+  generation: number;
+  loadedAt: number;
   list: Map<string, EntitledUser>;
   /** The node labels some plan of `list` names. */
   named: Set<string>;

@@ -104,6 +104,8 @@ export class UserSync {
         if (!(await this.watcher.waitFor(projector, seq, READ_MODEL_WAIT_MS))) this.log.warn({ projector, upTo: seq }, 'read model is behind; pushing what it has');
       }),
     );
+    // Before anything is pushed: an agent that syncs after the push must get a version with the change.
+    this.configs.invalidateUsers();
     const ids = [...batch];
     const [entitled, nodes] = await Promise.all([
       entitledUsers(this.d.db, ids),
