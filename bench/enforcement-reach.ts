@@ -28,8 +28,8 @@
  *                subjects the children subscribe; latency = arrival − the
  *                time before the first publish.
  *
- * Metering is not in this branch yet: the events are appended by its command
- * (markLimited) rather than by real ticks.
+ * The events are appended by the metering worker's command (markLimited),
+ * not by real ticks: the figure starts at the decision, not at the fold.
  *
  * Env: BENCH_NODES (1000), BENCH_CHILDREN (4), BENCH_USERS (1000),
  *      BENCH_REACH_TIMEOUT_MS (60000), BENCH_STATE_DIR (/dev/shm), BENCH_QUIET_WAIT_MS.

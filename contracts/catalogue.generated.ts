@@ -615,6 +615,14 @@ export interface UserUnblockedV1 {
   unblockedAt: Date;
 }
 
+/** The subscription expires in daysLeft local days (3 or 1), once per expiry and reminder: for the notifier. A reminder found late is skipped when a nearer one is due. */
+export interface ExpiryApproachingV1 {
+  userId: string;
+  expiresAt: Date;
+  daysLeft: number;
+  notedAt: Date;
+}
+
 /** Extra bytes for a subscription (a top-up), usable until expiresAt across periods. Idempotent by grantId. */
 export interface GrantAddedV1 {
   userId: string;
@@ -815,6 +823,18 @@ export interface SubscriptionStartedV1 {
   startedAt: Date;
 }
 
+/** The period's usage reached a share of the plan's allowance (80, 95 or 100 percent; grants not counted), once per period and percent: for the notifier. Several thresholds crossed by one batch of ticks are several events of one decision. */
+export interface UsageThresholdReachedV1 {
+  userId: string;
+  periodStart: Date;
+  percent: number;
+  /** bytes used in the period when noticed */
+  usedBytes: bigint;
+  /** the period's allowance */
+  allowanceBytes: bigint;
+  reachedAt: Date;
+}
+
 export interface UserTrafficV1 {
   userId: string;
   /** bytes from the client */
@@ -905,6 +925,7 @@ export const SCHEMA_FILES: readonly SchemaEntry[] = [
   { context: 'messaging', name: 'SignedPreKeyRotated', version: 1, schema: {"type":"record","name":"SignedPreKeyRotated","namespace":"relaygrid.messaging","doc":"A device replaced its signed prekey; new sessions use this one. Aggregate: the user's devices.","fields":[{"name":"deviceId","type":"string"},{"name":"userId","type":"string"},{"name":"signedPreKeyId","type":"int"},{"name":"signedPreKey","type":"string","doc":"base64 public key (32 or 33 bytes)"},{"name":"signedPreKeySignature","type":"string","doc":"base64 signature (64 bytes)"},{"name":"rotatedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'messaging', name: 'UserBlocked', version: 1, schema: {"type":"record","name":"UserBlocked","namespace":"relaygrid.messaging","doc":"The user blocked someone: no messages, presence or key bundles from this user reach the blocked one. Aggregate: the user's contacts.","fields":[{"name":"userId","type":"string"},{"name":"blockedId","type":"string"},{"name":"blockedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'messaging', name: 'UserUnblocked', version: 1, schema: {"type":"record","name":"UserUnblocked","namespace":"relaygrid.messaging","doc":"The user lifted a block. Aggregate: the user's contacts.","fields":[{"name":"userId","type":"string"},{"name":"blockedId","type":"string"},{"name":"unblockedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'plans', name: 'ExpiryApproaching', version: 1, schema: {"type":"record","name":"ExpiryApproaching","namespace":"relaygrid.plans","doc":"The subscription expires in daysLeft local days (3 or 1), once per expiry and reminder: for the notifier. A reminder found late is skipped when a nearer one is due.","fields":[{"name":"userId","type":"string"},{"name":"expiresAt","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"daysLeft","type":"int"},{"name":"notedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'plans', name: 'GrantAdded', version: 1, schema: {"type":"record","name":"GrantAdded","namespace":"relaygrid.plans","doc":"Extra bytes for a subscription (a top-up), usable until expiresAt across periods. Idempotent by grantId.","fields":[{"name":"userId","type":"string"},{"name":"grantId","type":"string"},{"name":"bytes","type":"long"},{"name":"expiresAt","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"null: until the subscription ends"},{"name":"by","type":"string"},{"name":"grantedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'plans', name: 'PeriodRolled', version: 1, schema: {"type":"record","name":"PeriodRolled","namespace":"relaygrid.plans","doc":"A usage period ended and the next began: usage starts from zero, a limited subscription is active again, and the plan's current terms apply. Exactly once per period end (previousPeriodEnd).","fields":[{"name":"userId","type":"string"},{"name":"planId","type":"string"},{"name":"previousPeriodEnd","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"the period end rolled: the idempotency key"},{"name":"periodStart","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"null while on hold"},{"name":"periodEnd","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"null: the period never ends (reset none), or on hold"},{"name":"timeZone","type":"string","doc":"the user's IANA zone when the period started"},{"name":"allowanceBytes","type":["null","long"],"doc":"the plan's allowance for this period; null = unlimited"},{"name":"resetStrategy","type":"string"},{"name":"ipLimit","type":["null","int"]},{"name":"nodeLabels","type":{"type":"array","items":"string"}},{"name":"inboundKinds","type":{"type":"array","items":"string"}},{"name":"overage","type":"string"},{"name":"rolledAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'plans', name: 'PlanCreated', version: 1, schema: {"type":"record","name":"PlanCreated","namespace":"relaygrid.plans","doc":"An operator created a plan. Aggregate: the plan (plans.plan.<planId>).","fields":[{"name":"planId","type":"string"},{"name":"name","type":"string"},{"name":"allowanceBytes","type":["null","long"],"doc":"bytes per period; null = unlimited"},{"name":"resetStrategy","type":"string","doc":"none, day, week, month (anniversary) or calendar_month (producers/plans/periods.ts)"},{"name":"validityKind","type":"string","doc":"none (never expires), days (expires validityDays after the start) or on_hold (the validityDays clock starts at first traffic, or onHoldTimeoutDays after the start)"},{"name":"validityDays","type":["null","int"]},{"name":"onHoldTimeoutDays","type":["null","int"]},{"name":"ipLimit","type":["null","int"],"doc":"concurrent distinct client IPs; null = unlimited"},{"name":"nodeLabels","type":{"type":"array","items":"string"},"doc":"nodes carrying any of these labels; empty = every node"},{"name":"inboundKinds","type":{"type":"array","items":"string"},"doc":"fleet profile kinds; empty = every kind"},{"name":"priceMinor","type":"long","doc":"price in integer minor units of currency"},{"name":"currency","type":"string","doc":"ISO 4217 code"},{"name":"nextPlanId","type":["null","string"],"doc":"the plan a subscription moves to when it expires"},{"name":"overage","type":"string","doc":"block (limited when the allowance is spent) or soft (keeps access)"},{"name":"createdAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
@@ -917,6 +938,7 @@ export const SCHEMA_FILES: readonly SchemaEntry[] = [
   { context: 'plans', name: 'SubscriptionLimited', version: 1, schema: {"type":"record","name":"SubscriptionLimited","namespace":"relaygrid.plans","doc":"The period's allowance (with grants) is spent on a block-overage plan: access stops until a reset, a grant or an operator.","fields":[{"name":"userId","type":"string"},{"name":"periodStart","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"cause","type":"string","doc":"e.g. allowance_spent"},{"name":"usedBytes","type":"long","doc":"bytes used in the period when limited"},{"name":"limitedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'plans', name: 'SubscriptionReactivated', version: 1, schema: {"type":"record","name":"SubscriptionReactivated","namespace":"relaygrid.plans","doc":"A limited subscription is active again within its period (a grant, metering, an operator). A period roll reactivates by itself, without this event.","fields":[{"name":"userId","type":"string"},{"name":"periodStart","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"cause","type":"string","doc":"grant:<grantId>, metering or operator:<id>"},{"name":"reactivatedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'plans', name: 'SubscriptionStarted', version: 1, schema: {"type":"record","name":"SubscriptionStarted","namespace":"relaygrid.plans","doc":"A user's subscription to a plan started (replacing the current one, if any). Aggregate: the user's subscription (plans.subscription.<userId>).","fields":[{"name":"userId","type":"string"},{"name":"planId","type":"string"},{"name":"cause","type":"string","doc":"operator (granted by an operator) or next_plan (the previous subscription expired into it)"},{"name":"by","type":"string","doc":"who: operator:<id>, or system"},{"name":"status","type":"string","doc":"active or on_hold"},{"name":"startsAt","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"the anchor of periods and of the validity clock"},{"name":"periodStart","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"null while on hold"},{"name":"periodEnd","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"null: the period never ends (reset none), or on hold"},{"name":"timeZone","type":"string","doc":"the user's IANA zone when the period started"},{"name":"allowanceBytes","type":["null","long"],"doc":"the plan's allowance for this period; null = unlimited"},{"name":"resetStrategy","type":"string"},{"name":"ipLimit","type":["null","int"]},{"name":"nodeLabels","type":{"type":"array","items":"string"}},{"name":"inboundKinds","type":{"type":"array","items":"string"}},{"name":"overage","type":"string"},{"name":"validityKind","type":"string"},{"name":"validityDays","type":["null","int"]},{"name":"expiresAt","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"null: never, or on hold (set when the clock starts)"},{"name":"onHoldUntil","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"on hold only: when the clock starts without traffic"},{"name":"nextPlanId","type":["null","string"]},{"name":"startedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'plans', name: 'UsageThresholdReached', version: 1, schema: {"type":"record","name":"UsageThresholdReached","namespace":"relaygrid.plans","doc":"The period's usage reached a share of the plan's allowance (80, 95 or 100 percent; grants not counted), once per period and percent: for the notifier. Several thresholds crossed by one batch of ticks are several events of one decision.","fields":[{"name":"userId","type":"string"},{"name":"periodStart","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"percent","type":"int"},{"name":"usedBytes","type":"long","doc":"bytes used in the period when noticed"},{"name":"allowanceBytes","type":"long","doc":"the period's allowance"},{"name":"reachedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'usage', name: 'UsageTicked', version: 1, schema: {"type":"record","name":"UsageTicked","namespace":"relaygrid.usage","doc":"One node's per-user traffic for one interval, read from the core's StatsService with reset. tickId deduplicates a tick the agent sent again from its spool. Aggregate: the node (usage.node.<nodeId>).","fields":[{"name":"tickId","type":"string"},{"name":"nodeId","type":"string"},{"name":"intervalStart","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"intervalEnd","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"users","type":{"type":"array","items":{"type":"record","name":"UserTraffic","fields":[{"name":"userId","type":"string"},{"name":"uplink","type":"long","doc":"bytes from the client"},{"name":"downlink","type":"long","doc":"bytes to the client"}]}}}]} },
 ];
 
@@ -984,6 +1006,7 @@ export interface EventDataMap {
   'messaging.SignedPreKeyRotated': SignedPreKeyRotatedV1;
   'messaging.UserBlocked': UserBlockedV1;
   'messaging.UserUnblocked': UserUnblockedV1;
+  'plans.ExpiryApproaching': ExpiryApproachingV1;
   'plans.GrantAdded': GrantAddedV1;
   'plans.PeriodRolled': PeriodRolledV1;
   'plans.PlanCreated': PlanCreatedV1;
@@ -996,5 +1019,6 @@ export interface EventDataMap {
   'plans.SubscriptionLimited': SubscriptionLimitedV1;
   'plans.SubscriptionReactivated': SubscriptionReactivatedV1;
   'plans.SubscriptionStarted': SubscriptionStartedV1;
+  'plans.UsageThresholdReached': UsageThresholdReachedV1;
   'usage.UsageTicked': UsageTickedV1;
 }

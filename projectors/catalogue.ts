@@ -9,7 +9,8 @@ import type { Projection } from './runtime/projection.js';
 import { fleetProjection } from './fleet/fleet.projection.js';
 import { plansProjection } from './plans/plans.projection.js';
 import { usageProjection } from './usage/usage.projection.js';
+import { meteringProjection } from './plans/metering.projection.js';
 
 export const PROJECTIONS: ReadonlyMap<string, Projection> = new Map(
-  [usersProjection, proxyCredentialsProjection, apiKeysProjection, devicesProjection, contactsProjection, groupsProjection, fleetProjection, usageProjection, plansProjection].map((p) => [p.name, p]),
+  [usersProjection, proxyCredentialsProjection, apiKeysProjection, devicesProjection, contactsProjection, groupsProjection, fleetProjection, usageProjection, plansProjection, meteringProjection].map((p) => [p.name, p]),
 );

@@ -108,6 +108,12 @@ export interface Database {
   plans: PlanTable;
   subscriptions: SubscriptionTable;
   subscription_grants: SubscriptionGrantTable;
+  subscription_periods: SubscriptionPeriodTable;
+  subscription_notices: SubscriptionNoticeTable;
+  metering_ticks: MeteringTickTable;
+  subscription_usage: SubscriptionUsageTable;
+  metering_pending: MeteringPendingTable;
+  subscription_grant_usage: SubscriptionGrantUsageTable;
 }
 
 /** The audit worker's tree over <NS>_AUDIT (workers/audit/store.ts). One row per audit stream. */
@@ -362,4 +368,57 @@ export interface SubscriptionGrantTable {
   expires_at: Date | null;
   granted_by: string;
   granted_at: Date;
+}
+
+/** Every period a subscription ran, with its allowance (projectors/plans/metering-periods.ts): what a tick is attributed by. */
+export interface SubscriptionPeriodTable {
+  user_id: string;
+  period_start: Date;
+  /** The scheduled boundary, where the next period of the same subscription starts; null: strategy none. */
+  period_end: Date | null;
+  /** Where the subscription stopped in this period (its expiry, a new subscription, a hold): no period of it follows. */
+  ended_at: Date | null;
+  allowance_bytes: Int8 | null;
+}
+
+/** Threshold and expiry notices recorded (`usage:<periodStart>:<percent>`, `expiry:<expiresAt>:<daysLeft>`): the metering worker's "done". */
+export interface SubscriptionNoticeTable {
+  user_id: string;
+  notice: string;
+  noted_at: Date;
+}
+
+/** The metering projector's tick ledger (projectors/plans/metering.projection.ts): a tick id counts once. */
+export interface MeteringTickTable {
+  tick_id: string;
+}
+
+/** Usage of one user in one period, by the tick's interval end (docs/metering.md). */
+export interface SubscriptionUsageTable {
+  user_id: string;
+  period_start: Date;
+  uplink_bytes: Int8;
+  downlink_bytes: Int8;
+  /** Of the period's usage, what grants covered (past the allowance). */
+  grant_bytes: Int8;
+  ticks: number;
+  first_at: Date;
+  last_at: Date;
+}
+
+/** Traffic of a user whose period is not known yet (on hold, or the subscription not projected yet). */
+export interface MeteringPendingTable {
+  user_id: string;
+  tick_id: string;
+  at: Date;
+  uplink_bytes: Int8;
+  downlink_bytes: Int8;
+}
+
+/** Bytes drawn from each grant (a grant outlives periods until it expires). */
+export interface SubscriptionGrantUsageTable {
+  user_id: string;
+  grant_id: string;
+  granted_at: Date;
+  used_bytes: Int8;
 }

@@ -345,6 +345,60 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '2026-11-28-008-metering': {
+    async up(db: Kysely<unknown>) {
+      // Metering (docs/metering.md). Period boundaries and notices: the plans projector's, in its transaction.
+      await db.schema
+        .createTable('subscription_periods')
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('period_start', 'timestamptz', (c) => c.notNull())
+        .addColumn('period_end', 'timestamptz')
+        .addColumn('ended_at', 'timestamptz')
+        .addColumn('allowance_bytes', 'bigint')
+        .addPrimaryKeyConstraint('subscription_periods_pkey', ['user_id', 'period_start'])
+        .execute();
+      await db.schema
+        .createTable('subscription_notices')
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('notice', 'text', (c) => c.notNull())
+        .addColumn('noted_at', 'timestamptz', (c) => c.notNull())
+        .addPrimaryKeyConstraint('subscription_notices_pkey', ['user_id', 'notice'])
+        .execute();
+      // The metering projector's, from usage ticks: its own tick ledger, usage per period, ticks no period covers yet, grants drawn.
+      await db.schema.createTable('metering_ticks').addColumn('tick_id', 'text', (c) => c.primaryKey()).execute();
+      await db.schema
+        .createTable('subscription_usage')
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('period_start', 'timestamptz', (c) => c.notNull())
+        .addColumn('uplink_bytes', 'bigint', (c) => c.notNull())
+        .addColumn('downlink_bytes', 'bigint', (c) => c.notNull())
+        .addColumn('grant_bytes', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addColumn('ticks', 'integer', (c) => c.notNull())
+        .addColumn('first_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('last_at', 'timestamptz', (c) => c.notNull())
+        .addPrimaryKeyConstraint('subscription_usage_pkey', ['user_id', 'period_start'])
+        .execute();
+      await db.schema
+        .createTable('metering_pending')
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('tick_id', 'text', (c) => c.notNull())
+        .addColumn('at', 'timestamptz', (c) => c.notNull())
+        .addColumn('uplink_bytes', 'bigint', (c) => c.notNull())
+        .addColumn('downlink_bytes', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('metering_pending_pkey', ['user_id', 'tick_id'])
+        .execute();
+      await db.schema
+        .createTable('subscription_grant_usage')
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('grant_id', 'text', (c) => c.notNull())
+        .addColumn('granted_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('used_bytes', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('subscription_grant_usage_pkey', ['user_id', 'grant_id', 'granted_at'])
+        .execute();
+      // Expiry reminders are due from the expiry (workers/plans/metering-worker.ts).
+      await db.schema.createIndex('subscriptions_expires').on('subscriptions').column('expires_at').where(sql.ref('expires_at'), 'is not', null).execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

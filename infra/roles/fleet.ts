@@ -2,7 +2,8 @@
  * The fleet worker role (`relaygrid fleet-worker`, also run by `start`): the
  * agents' endpoints, node health from heartbeats, user changes pushed to
  * nodes, the `relaygrid-ops` NATS micro service, and the plans' scheduled
- * commands (period rolls, expiries, the end of holds: workers/plans).
+ * commands (period rolls, expiries, the end of holds: workers/plans), and
+ * metering's commands (limits, thresholds, first traffic: workers/plans/metering-worker.ts).
  */
 import { CommandHandler } from '../../producers/event-store/command-handler.js';
 import { EventStore } from '../../producers/event-store/event-store.js';
@@ -14,6 +15,7 @@ import { OpsService } from '../../workers/fleet/ops-service.js';
 import { UserSync } from '../../workers/fleet/user-sync.js';
 import { Plans } from '../../producers/plans/plans.js';
 import { startPeriodScheduler } from '../../workers/plans/period-scheduler.js';
+import { startMeteringWorker } from '../../workers/plans/metering-worker.js';
 import type { Clock } from '../../workers/scheduler/clock.js';
 import { requireMasterKey } from '../config.js';
 import type { Runtime } from '../runtime.js';
@@ -48,10 +50,12 @@ export async function startFleetWorker(rt: Runtime, opts: FleetWorkerOptions = {
   await ops.start('0.1.0');
   const plans = new Plans({ handler: fleet.deps.handler, db: rt.db });
   const periods = startPeriodScheduler(plans.subscriptions, { databaseUrl: rt.config.databaseUrl, log: rt.log, metrics: rt.metrics, ...(opts.clock ? { clock: opts.clock } : {}) });
+  const metering = await startMeteringWorker(plans, { databaseUrl: rt.config.databaseUrl, watcher, log: rt.log, metrics: rt.metrics, ...(opts.clock ? { clock: opts.clock } : {}) });
   rt.log.info('fleet worker started');
   return {
     fleet,
     close: async () => {
+      await metering.close();
       await periods.close();
       await ops.stop();
       await userSync.stop();

@@ -24,7 +24,7 @@ import type { Database } from '../../schema/database.js';
 import type { ConfigStore } from '../../workers/fleet/config-store.js';
 import { deriveKey } from '../identity/crypto/sealing.js';
 import { accessOn, givesAccess, nodeAllowed, type AccessTerms } from '../plans/access.js';
-import { allowanceWithGrants } from '../plans/subscriptions.js';
+import { currentUsage } from '../plans/metering-queries.js';
 import { proxyUserOf, type InboundProfile, type ProfileSettings, type ProxyUser } from './model.js';
 import { describeEndpoints, type ClientProfile, type Endpoint, type EndpointSource } from './subscription/endpoint.js';
 
@@ -46,7 +46,7 @@ export interface Subscriber {
 export interface LinkPlan extends AccessTerms {
   uplinkBytes: bigint;
   downlinkBytes: bigint;
-  /** This period's allowance with unexpired grants left; null = unlimited. */
+  /** This period's allowance with what grants covered of it and what is left of unexpired grants (metering's `total`); null = unlimited. */
   allowanceBytes: bigint | null;
   expiresAt: Date | null;
 }
@@ -114,11 +114,12 @@ export class Subscriptions {
   }
 
   private async planOf(userId: string, now = new Date()): Promise<LinkPlan | null> {
+    // This period's usage and room as metering has them: the same figures as GET /v1/account/subscription.
     const row = await this.db
       .selectFrom('subscriptions')
-      .select(['status', 'overage', 'node_labels', 'inbound_kinds', 'expires_at'])
-      .select((eb) => [eb.cast<string>('used_uplink_bytes', 'text').as('up'), eb.cast<string>('used_downlink_bytes', 'text').as('down'), allowanceWithGrants(now).as('allowance')])
-      .where('user_id', '=', userId)
+      .innerJoin(currentUsage(now).as('c'), 'c.user_id', 'subscriptions.user_id')
+      .select(['subscriptions.status', 'subscriptions.overage', 'node_labels', 'inbound_kinds', 'subscriptions.expires_at', 'c.uplink', 'c.downlink', 'c.total'])
+      .where('subscriptions.user_id', '=', userId)
       .executeTakeFirst();
     if (!row) return null;
     return {
@@ -126,9 +127,9 @@ export class Subscriptions {
       overage: row.overage,
       nodeLabels: row.node_labels,
       inboundKinds: row.inbound_kinds,
-      uplinkBytes: BigInt(row.up),
-      downlinkBytes: BigInt(row.down),
-      allowanceBytes: row.allowance === null ? null : BigInt(row.allowance),
+      uplinkBytes: BigInt(row.uplink),
+      downlinkBytes: BigInt(row.downlink),
+      allowanceBytes: row.total === null ? null : BigInt(row.total),
       expiresAt: row.expires_at,
     };
   }

@@ -28,7 +28,9 @@ export type SubscriptionEventKey =
   | 'plans.SubscriptionExpired'
   | 'plans.GrantAdded'
   | 'plans.SubscriptionDisabled'
-  | 'plans.SubscriptionEnabled';
+  | 'plans.SubscriptionEnabled'
+  | 'plans.UsageThresholdReached'
+  | 'plans.ExpiryApproaching';
 
 export const SUBSCRIPTION_STATUSES = ['active', 'limited', 'expired', 'on_hold', 'disabled'] as const;
 export type SubscriptionStatus = (typeof SUBSCRIPTION_STATUSES)[number];
@@ -58,6 +60,20 @@ export interface SubscriptionState {
   onHoldUntil: Date | null;
   nextPlanId: string | null;
   grants: readonly Grant[];
+  /** Usage thresholds noticed in the current period (metering). */
+  notedPercents: readonly number[];
+  /** Expiry reminders sent or skipped for the current expiry. */
+  remindedDays: readonly number[];
+}
+
+/** Shares of the allowance that are noticed, once per period each. */
+export const THRESHOLD_PERCENTS = [80, 95, 100] as const;
+/** Local days before the expiry that are reminded, once per expiry each. */
+export const EXPIRY_REMINDER_DAYS = [3, 1] as const;
+
+/** When each reminder for `expiresAt` falls due: `days` local days before it. */
+export function reminderAt(expiresAt: Date, days: number, timeZone: string): Date {
+  return addLocalDays(expiresAt, -days, timeZone);
 }
 
 export type StartCause = 'operator' | 'next_plan';
@@ -74,7 +90,11 @@ export type SubscriptionCommand =
   | { type: 'Expire'; expiresAt: Date; next: { planId: string; terms: PlanTerms } | null; nextCause?: 'next_plan_retired' | 'next_plan_missing'; timeZone: string; at: Date }
   | { type: 'AddGrant'; grantId: string; bytes: bigint; expiresAt: Date | null; by: string; at: Date }
   | { type: 'Disable'; reason: string; by: string; at: Date }
-  | { type: 'Enable'; reason: string; by: string; at: Date };
+  | { type: 'Enable'; reason: string; by: string; at: Date }
+  /** Metering: the period's usage as projected; the thresholds it reached that were not noticed yet are. */
+  | { type: 'NoteUsage'; periodStart: Date; usedBytes: bigint; at: Date }
+  /** The scheduler: the nearest reminder due for this expiry, unless noticed (earlier ones due too are skipped). */
+  | { type: 'NoteExpiry'; expiresAt: Date; at: Date };
 
 type E = DomainEvent<SubscriptionEventKey>;
 
@@ -214,6 +234,22 @@ function decide(command: SubscriptionCommand, state: SubscriptionState): E[] {
       return state.disabled ? [] : [{ type: 'plans.SubscriptionDisabled', data: { userId, reason: command.reason, by: command.by, disabledAt: at } }];
     case 'Enable':
       return state.disabled ? [{ type: 'plans.SubscriptionEnabled', data: { userId, reason: command.reason, by: command.by, enabledAt: at } }] : [];
+    case 'NoteUsage': {
+      const allowance = state.terms?.allowanceBytes;
+      if (state.phase !== 'running' || !allowance || time(state.period?.start) !== command.periodStart.getTime()) return [];
+      return THRESHOLD_PERCENTS.filter((p) => !state.notedPercents.includes(p) && command.usedBytes * 100n >= allowance * BigInt(p)).map((percent) => ({
+        type: 'plans.UsageThresholdReached',
+        data: { userId, periodStart: command.periodStart, percent, usedBytes: command.usedBytes, allowanceBytes: allowance, reachedAt: at },
+      }));
+    }
+    case 'NoteExpiry': {
+      const { expiresAt } = state;
+      if (state.phase !== 'running' || !expiresAt || expiresAt.getTime() !== command.expiresAt.getTime() || at.getTime() >= expiresAt.getTime()) return [];
+      const due = EXPIRY_REMINDER_DAYS.filter((d) => reminderAt(expiresAt, d, state.timeZone).getTime() <= at.getTime());
+      const nearest = Math.min(...due);
+      if (due.length === 0 || state.remindedDays.includes(nearest)) return [];
+      return [{ type: 'plans.ExpiryApproaching', data: { userId, expiresAt, daysLeft: nearest, notedAt: at } }];
+    }
   }
 }
 
@@ -243,11 +279,11 @@ function evolve(state: SubscriptionState, event: E): SubscriptionState {
     case 'plans.PeriodRolled': {
       const d = event.data;
       const terms = periodTerms({ ...d, resetStrategy: d.resetStrategy as ResetStrategy, inboundKinds: d.inboundKinds as PeriodTerms['inboundKinds'], overage: d.overage as PeriodTerms['overage'] });
-      return { ...state, period: { start: d.periodStart ?? d.previousPeriodEnd, end: d.periodEnd }, timeZone: d.timeZone, terms, limited: false, limitedAtBytes: 0n };
+      return { ...state, period: { start: d.periodStart ?? d.previousPeriodEnd, end: d.periodEnd }, timeZone: d.timeZone, terms, limited: false, limitedAtBytes: 0n, notedPercents: [] };
     }
     case 'plans.SubscriptionActivated': {
       const d = event.data;
-      return { ...state, phase: 'running', anchor: d.clockStart, period: { start: d.periodStart ?? d.clockStart, end: d.periodEnd }, timeZone: d.timeZone, expiresAt: d.expiresAt, onHoldUntil: null };
+      return { ...state, phase: 'running', anchor: d.clockStart, period: { start: d.periodStart ?? d.clockStart, end: d.periodEnd }, timeZone: d.timeZone, expiresAt: d.expiresAt, onHoldUntil: null, notedPercents: [], remindedDays: [] };
     }
     case 'plans.SubscriptionLimited':
       return { ...state, limited: true, limitedAtBytes: event.data.usedBytes };
@@ -263,6 +299,11 @@ function evolve(state: SubscriptionState, event: E): SubscriptionState {
       return { ...state, disabled: { reason: event.data.reason } };
     case 'plans.SubscriptionEnabled':
       return { ...state, disabled: null };
+    case 'plans.UsageThresholdReached':
+      return { ...state, notedPercents: [...state.notedPercents, event.data.percent] };
+    case 'plans.ExpiryApproaching':
+      // The reminders before it are past: they are not sent late.
+      return { ...state, remindedDays: EXPIRY_REMINDER_DAYS.filter((d) => d >= event.data.daysLeft) };
   }
 }
 
@@ -283,6 +324,8 @@ const initialState: SubscriptionState = {
   onHoldUntil: null,
   nextPlanId: null,
   grants: [],
+  notedPercents: [],
+  remindedDays: [],
 };
 
 /** What the scheduler must do for this subscription at `now`, if anything: the instant it acts on is the command's idempotency key. */

@@ -6,12 +6,12 @@
  * that is behind.
  */
 import { randomUUID } from 'node:crypto';
-import { sql } from 'kysely';
 import { DomainError } from '../decider.js';
 import type { Actor } from '../identity/identity-deps.js';
 import { userDecider } from '../identity/user.decider.js';
 import type { Written } from '../messaging/messaging-deps.js';
 import type { Catalogue } from './catalogue.js';
+import { currentUsage } from './metering-queries.js';
 import { checkPlanId, parseBytes } from './model.js';
 import type { PlansDeps } from './plans-deps.js';
 import { dueAt, subscriptionDecider, type SubscriptionCommand } from './subscription.decider.js';
@@ -37,11 +37,6 @@ function time(value: unknown, field: string, code: string): Date {
   const date = typeof value === 'string' ? new Date(value) : undefined;
   if (!date || Number.isNaN(date.getTime())) throw new DomainError(code, `${field}: must be an RFC 3339 date-time`, { field });
   return date;
-}
-
-/** A `subscriptions` row's allowance plus its unexpired grants left, as text (null = unlimited): the view's and the subscription link's `total`. */
-export function allowanceWithGrants(now: Date) {
-  return sql<string | null>`(subscriptions.allowance_bytes + coalesce((select sum(g.bytes - g.used_bytes) from subscription_grants g where g.user_id = subscriptions.user_id and (g.expires_at is null or g.expires_at > ${now})), 0))::text`;
 }
 
 export class PlanSubscriptions {
@@ -142,16 +137,13 @@ export class PlanSubscriptions {
     return rows.map((r) => ({ userId: r.user_id, dueAt: r.next_due_at! }));
   }
 
-  /** The user's subscription as the read model has it; 404 subscription_not_found when none. */
+  /** The user's subscription as the read model has it; 404 subscription_not_found when none. Usage is metering's (metering-queries.ts). */
   async view(userId: string, now = new Date()): Promise<SubscriptionView> {
     const row = await this.d.db
       .selectFrom('subscriptions')
-      .select(['plan_id', 'status', 'period_start', 'period_end', 'expires_at', 'time_zone', 'ip_limit'])
-      .select([
-        sql<string>`(used_uplink_bytes + used_downlink_bytes)::text`.as('used'),
-        allowanceWithGrants(now).as('allowance'),
-      ])
-      .where('user_id', '=', userId)
+      .innerJoin(currentUsage(now).as('c'), 'c.user_id', 'subscriptions.user_id')
+      .select(['plan_id', 'subscriptions.status', 'subscriptions.period_start', 'period_end', 'subscriptions.expires_at', 'subscriptions.time_zone', 'ip_limit', 'c.used', 'c.total as allowance'])
+      .where('subscriptions.user_id', '=', userId)
       .executeTakeFirst();
     if (!row) throw new DomainError('subscription_not_found', 'no subscription');
     return {

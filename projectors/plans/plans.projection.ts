@@ -18,6 +18,7 @@ import { nextDueAt, statusOf } from '../../producers/plans/subscription.decider.
 import type { Projection } from '../runtime/projection.js';
 import { foldRows, type RowStep } from '../runtime/batch-fold.js';
 import { tokenArrayColumn, upsertUnnest, type UnnestColumn } from '../runtime/unnest.js';
+import { recordMeteringPlans } from './metering-periods.js';
 
 type Bytes = string | null;
 type PlanRow = Omit<PlanTable, 'allowance_bytes' | 'price_minor'> & { allowance_bytes: Bytes; price_minor: string };
@@ -218,7 +219,7 @@ async function writeGrants(trx: Transaction<Database>, events: readonly StoredEv
 export const plansProjection: Projection = {
   name: 'plans',
   context: 'plans',
-  tables: ['plans', 'subscriptions', 'subscription_grants'],
+  tables: ['plans', 'subscriptions', 'subscription_grants', 'subscription_periods', 'subscription_notices'],
   filter: (names) => names.contextSubjects('plans'),
   async apply(trx, events) {
     const plans = await foldRows(events, planStep, loadRows(trx, 'plans', 'id', PLAN_COLUMNS));
@@ -228,5 +229,6 @@ export const plansProjection: Projection = {
     await upsertUnnest(trx, 'subscriptions', SUBSCRIPTION_COLUMNS, subscriptions.map(derived), ['user_id']);
     if (fresh.size > 0) await sql`update subscriptions set used_uplink_bytes = 0, used_downlink_bytes = 0 where user_id = any(${[...fresh]}::text[])`.execute(trx);
     await writeGrants(trx, events);
+    await recordMeteringPlans(trx, events);
   },
 };

@@ -23,6 +23,7 @@ export class CheckpointWatcher {
   private readonly waiters = new Set<Waiter>();
   private readonly known = new Map<string, number>();
   private poll: NodeJS.Timeout | undefined;
+  private readonly movers = new Set<{ projectors: ReadonlySet<string>; listener: () => void }>();
 
   constructor(
     private readonly databaseUrl: string,
@@ -81,9 +82,22 @@ export class CheckpointWatcher {
    */
   private note(projector: string, seq: number): void {
     this.known.set(projector, seq);
+    for (const m of this.movers) if (m.projectors.has(projector)) m.listener();
     for (const waiter of this.waiters) {
       if (waiter.projector === projector && seq >= waiter.seq) waiter.resolve(true);
     }
+  }
+
+  /**
+   * Calls `listener` whenever one of `projectors` commits a batch (workers
+   * that act on what a projection just wrote, instead of polling it). While
+   * the LISTEN connection is down nothing is called: pair it with a slow poll.
+   */
+  async onMove(projectors: readonly string[], listener: () => void): Promise<() => void> {
+    const mover = { projectors: new Set(projectors), listener };
+    this.movers.add(mover);
+    await this.listen().catch(() => undefined);
+    return () => this.movers.delete(mover);
   }
 
   private listen(): Promise<void> {

@@ -46,15 +46,23 @@ class HourlySums {
   }
 }
 
-/** The ticks of the batch that `usage_ticks` had not seen, recording them as seen. */
-async function newTicks(trx: Transaction<Database>, ticks: readonly UsageTickedV1[]): Promise<UsageTickedV1[]> {
+/**
+ * The ticks of the batch that the ledger had not seen, recording them as seen:
+ * `usage_ticks` (this projection's), or `metering_ticks` (metering's, which
+ * runs in its own transaction and so needs its own memory of what it counted).
+ */
+export async function newTicks(trx: Transaction<Database>, ticks: readonly UsageTickedV1[], ledger: 'usage_ticks' | 'metering_ticks' = 'usage_ticks'): Promise<UsageTickedV1[]> {
   const unique = [...new Map(ticks.map((t) => [t.tickId, t])).values()];
   if (unique.length === 0) return [];
-  const inserted = await sql<{ tick_id: string }>`
+  const ids = unique.map((t) => t.tickId);
+  const inserted =
+    ledger === 'usage_ticks'
+      ? await sql<{ tick_id: string }>`
     insert into usage_ticks (tick_id, node_id, interval_end)
-    select * from unnest(${unique.map((t) => t.tickId)}::text[], ${unique.map((t) => t.nodeId)}::text[], ${unique.map((t) => t.intervalEnd)}::timestamptz[])
+    select * from unnest(${ids}::text[], ${unique.map((t) => t.nodeId)}::text[], ${unique.map((t) => t.intervalEnd)}::timestamptz[])
     on conflict (tick_id) do nothing returning tick_id
-  `.execute(trx);
+  `.execute(trx)
+      : await sql<{ tick_id: string }>`insert into metering_ticks (tick_id) select * from unnest(${ids}::text[]) on conflict (tick_id) do nothing returning tick_id`.execute(trx);
   const fresh = new Set(inserted.rows.map((r) => r.tick_id));
   return unique.filter((t) => fresh.has(t.tickId));
 }

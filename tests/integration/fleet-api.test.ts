@@ -334,11 +334,16 @@ describe('fleet over HTTP', () => {
       expect(none.text).toBe('');
       expect(none.headers.get('subscription-userinfo')).toBe('upload=0; download=0; total=0; expire=0');
 
-      // A plan of 1 GiB for 30 days: the header reports the period's usage (metering's columns), the allowance and the expiry.
+      // A plan of 1 GiB for 30 days: the header reports the period's usage (metering's), the allowance and the expiry.
       const planId = await createPlan(api.plans, { allowanceBytes: String(2n ** 30n), validity: { kind: 'days', days: 30 } });
       await projected('plans', await grantPlan(api.plans, user.id, planId));
       const subscription = await env.rt.db.selectFrom('subscriptions').select('expires_at').where('user_id', '=', user.id).executeTakeFirstOrThrow();
-      const userinfo = `upload=0; download=0; total=${2 ** 30}; expire=${Math.floor(subscription.expires_at!.getTime() / 1000)}`;
+      const now = new Date();
+      const { seq: tickSeq } = await appendTick(api.fleet.deps.handler.store, {
+        tickId: randomUUID(), nodeId: 'sub-a', intervalStart: new Date(now.getTime() - 1_000), intervalEnd: now, users: [{ userId: user.id, uplink: 100n, downlink: 200n }],
+      });
+      await projected('metering', tickSeq);
+      const userinfo = `upload=100; download=200; total=${2 ** 30}; expire=${Math.floor(subscription.expires_at!.getTime() / 1000)}`;
 
       const plain = await fetchSub(mine.url);
       expect(plain.status).toBe(200);

@@ -1,0 +1,175 @@
+/**
+ * Metering: usage ticks folded into each subscription's usage per period
+ * (`subscription_usage`, keyed by user and period start), exactly once per
+ * tick id (its own ledger, `metering_ticks`, in the same transaction).
+ *
+ * A tick counts in the period its interval END falls in, found in the period
+ * history the plans projector keeps (`subscription_periods`) — not in "the
+ * current period": the two projectors read different streams, so a tick from
+ * before a roll may be applied after the roll (it still goes to the old
+ * period), and a tick from after a boundary may be applied before the roll is
+ * (it goes to the period that starts at that boundary, which is where the next
+ * period of the same subscription always starts). A tick no period covers yet
+ * (a hold before its first traffic is acted on; a subscription not projected
+ * yet; after an expiry) waits in `metering_pending` and is attributed when one
+ * of the user's later ticks is applied and a period covers it.
+ *
+ * Usage past a period's allowance is drawn from grants, soonest expiry first
+ * (then the oldest grant), into `subscription_grant_usage`. Bytes stay bigint
+ * from the event to the row; nothing goes through a JS number.
+ */
+import { sql, type RawBuilder, type Transaction } from 'kysely';
+import type { UsageTickedV1 } from '../../contracts/catalogue.generated.js';
+import type { Database } from '../../schema/database.js';
+import type { Projection } from '../runtime/projection.js';
+import { newTicks } from '../usage/usage.projection.js';
+
+export const METERING_PROJECTOR = 'metering';
+
+interface UserRecord {
+  userId: string;
+  tickId: string;
+  at: Date;
+  uplink: bigint;
+  downlink: bigint;
+}
+
+/** One record per user and interval end: several nodes' ticks for the same instant add up. */
+function records(ticks: readonly UsageTickedV1[]): UserRecord[] {
+  const byKey = new Map<string, UserRecord>();
+  for (const tick of ticks) {
+    for (const u of tick.users) {
+      const key = `${u.userId}\n${tick.intervalEnd.getTime()}`;
+      const r = byKey.get(key);
+      if (r) {
+        r.uplink += u.uplink;
+        r.downlink += u.downlink;
+      } else byKey.set(key, { userId: u.userId, tickId: tick.tickId, at: tick.intervalEnd, uplink: u.uplink, downlink: u.downlink });
+    }
+  }
+  return [...byKey.values()];
+}
+
+/**
+ * The period a record at `at` belongs to: the user's latest period starting at
+ * or before it; the one after it when `at` is past its boundary and the
+ * subscription did not end there; none when the subscription had ended.
+ */
+const PERIOD_OF = sql`lateral (
+    select p.period_start as start, p.period_end, p.ended_at, p.allowance_bytes
+    from subscription_periods p where p.user_id = src.user_id and p.period_start <= src.at
+    order by p.period_start desc limit 1
+  ) p`;
+const ATTRIBUTED = sql`case
+  when src.at < coalesce(least(p.period_end, p.ended_at), 'infinity') then p.start
+  when p.ended_at is null then p.period_end end`;
+
+interface OverAllowance {
+  user_id: string;
+  period_start: Date;
+  need: string;
+  at: Date;
+}
+
+/**
+ * Adds attributed records to usage and parks the others; answers the periods
+ * now past their allowance plus what grants already cover.
+ */
+async function attribute(trx: Transaction<Database>, source: RawBuilder<unknown>): Promise<OverAllowance[]> {
+  const { rows } = await sql<OverAllowance>`
+    with src as (${source}),
+    a as (
+      select src.*, ${ATTRIBUTED} as period_start, p.allowance_bytes
+      from src left join ${PERIOD_OF} on true
+    ),
+    parked as (
+      insert into metering_pending (user_id, tick_id, at, uplink_bytes, downlink_bytes)
+      select user_id, tick_id, at, uplink, downlink from a where period_start is null
+      on conflict do nothing
+    ),
+    grouped as (
+      select user_id, period_start, max(allowance_bytes) as allowance, sum(uplink) as up, sum(downlink) as down, count(*) as n, min(at) as first_at, max(at) as last_at
+      from a where period_start is not null group by user_id, period_start
+    ),
+    added as (
+      insert into subscription_usage as u (user_id, period_start, uplink_bytes, downlink_bytes, ticks, first_at, last_at)
+      select user_id, period_start, up, down, n, first_at, last_at from grouped
+      on conflict (user_id, period_start) do update set
+        uplink_bytes = u.uplink_bytes + excluded.uplink_bytes, downlink_bytes = u.downlink_bytes + excluded.downlink_bytes,
+        ticks = u.ticks + excluded.ticks, first_at = least(u.first_at, excluded.first_at), last_at = greatest(u.last_at, excluded.last_at)
+      returning u.user_id, u.period_start, u.uplink_bytes + u.downlink_bytes - u.grant_bytes as uncovered, u.last_at
+    )
+    select added.user_id, added.period_start, (added.uncovered - g.allowance)::text as need, added.last_at as at
+    from added join grouped g using (user_id, period_start)
+    where g.allowance is not null and added.uncovered > g.allowance
+  `.execute(trx);
+  return rows;
+}
+
+function unnestRecords(rs: readonly UserRecord[]): RawBuilder<unknown> {
+  return sql`select * from unnest(${rs.map((r) => r.userId)}::text[], ${rs.map((r) => r.tickId)}::text[], ${rs.map((r) => r.at)}::timestamptz[],
+    ${rs.map((r) => r.uplink.toString())}::bigint[], ${rs.map((r) => r.downlink.toString())}::bigint[]) as src(user_id, tick_id, at, uplink, downlink)`;
+}
+
+/** The batch's users' parked records that a period now covers, taken out of `metering_pending`. */
+function coveredPending(userIds: readonly string[]): RawBuilder<unknown> {
+  return sql`
+    delete from metering_pending m using (
+      select src.user_id, src.tick_id from metering_pending src cross join ${PERIOD_OF}
+      where src.user_id = any(${userIds}::text[]) and ${ATTRIBUTED} is not null
+    ) k
+    where m.user_id = k.user_id and m.tick_id = k.tick_id
+    returning m.user_id, m.tick_id, m.at, m.uplink_bytes as uplink, m.downlink_bytes as downlink`;
+}
+
+/**
+ * Draws each period's usage past its allowance from the user's grants usable
+ * at the record's time: soonest expiry first, then the oldest, each up to
+ * what is left of it. What no grant covers stays uncovered (the limit).
+ */
+async function drawGrants(trx: Transaction<Database>, over: readonly OverAllowance[]): Promise<void> {
+  if (over.length === 0) return;
+  await sql`
+    with need as (
+      select * from unnest(${over.map((o) => o.user_id)}::text[], ${over.map((o) => o.period_start)}::timestamptz[], ${over.map((o) => o.need)}::numeric[], ${over.map((o) => o.at)}::timestamptz[])
+        as n(user_id, period_start, need, at)
+    ),
+    per_user as (select user_id, sum(need) as need, max(at) as at from need group by user_id),
+    avail as (
+      select g.user_id, g.grant_id, g.granted_at, g.bytes - coalesce(x.used_bytes, 0) as left_bytes, n.need,
+        sum(g.bytes - coalesce(x.used_bytes, 0)) over (partition by g.user_id order by g.expires_at nulls last, g.granted_at, g.grant_id) as upto
+      from per_user n
+      join subscription_grants g on g.user_id = n.user_id and (g.expires_at is null or g.expires_at > n.at)
+      left join subscription_grant_usage x on x.user_id = g.user_id and x.grant_id = g.grant_id and x.granted_at = g.granted_at
+      where g.bytes > coalesce(x.used_bytes, 0)
+    ),
+    take as (select user_id, grant_id, granted_at, least(left_bytes, greatest(0, need - (upto - left_bytes))) as bytes from avail),
+    drawn as (
+      insert into subscription_grant_usage as x (user_id, grant_id, granted_at, used_bytes)
+      select user_id, grant_id, granted_at, bytes from take where bytes > 0
+      on conflict (user_id, grant_id, granted_at) do update set used_bytes = x.used_bytes + excluded.used_bytes
+    ),
+    total as (select user_id, sum(bytes) as bytes from take group by user_id),
+    split as (
+      select n.user_id, n.period_start, least(n.need, greatest(0, t.bytes - (sum(n.need) over (partition by n.user_id order by n.period_start) - n.need))) as bytes
+      from need n join total t using (user_id)
+    )
+    update subscription_usage u set grant_bytes = u.grant_bytes + split.bytes
+    from split where u.user_id = split.user_id and u.period_start = split.period_start and split.bytes > 0
+  `.execute(trx);
+}
+
+export const meteringProjection: Projection = {
+  name: METERING_PROJECTOR,
+  context: 'usage',
+  tables: ['metering_ticks', 'subscription_usage', 'metering_pending', 'subscription_grant_usage'],
+  filter: (names) => names.aggregateSubjects('usage', 'node'),
+  async apply(trx, events) {
+    const ticks = events.flatMap((e) => (e.type === 'usage.UsageTicked' ? [e.data] : []));
+    const fresh = records(await newTicks(trx, ticks, 'metering_ticks'));
+    if (fresh.length === 0) return;
+    const users = [...new Set(fresh.map((r) => r.userId))];
+    const over = [...(await attribute(trx, coveredPending(users))), ...(await attribute(trx, unnestRecords(fresh)))];
+    await drawGrants(trx, over);
+  },
+};
