@@ -43,12 +43,12 @@ export async function startFleetWorker(rt: Runtime, opts: FleetWorkerOptions = {
   const health = new HealthTracker(fleet.deps, rt.log, opts.downAfterMs, rt.metrics);
   const endpoints = new AgentEndpoints(fleet.deps, fleet.configs, fleet.rollouts, health, watcher, rt.log, rt.metrics);
   const userSync = new UserSync(fleet.deps, fleet.configs, watcher, rt.log, rt.metrics);
-  const ops = new OpsService(fleet.deps, fleet.rollouts, fleet.views, rt.log);
+  const plans = new Plans({ handler: fleet.deps.handler, db: rt.db });
+  const ops = new OpsService(fleet.deps, fleet.rollouts, fleet.views, plans, rt.log);
   endpoints.start();
   health.start();
   await userSync.start();
   await ops.start('0.1.0');
-  const plans = new Plans({ handler: fleet.deps.handler, db: rt.db });
   const periods = startPeriodScheduler(plans.subscriptions, { databaseUrl: rt.config.databaseUrl, log: rt.log, metrics: rt.metrics, ...(opts.clock ? { clock: opts.clock } : {}) });
   const metering = await startMeteringWorker(plans, { databaseUrl: rt.config.databaseUrl, watcher, log: rt.log, metrics: rt.metrics, ...(opts.clock ? { clock: opts.clock } : {}) });
   rt.log.info('fleet worker started');

@@ -24,6 +24,8 @@ export const PLANS_USAGE = `usage: relaygrid plans <command>
   retire <planId>                        no new subscriptions; current ones keep it until they end
   subscribe <user id|email> <planId> [--starts-at ISO]   grant a plan; it replaces the user's subscription
   grant <user id|email> <bytes> [--expires-at ISO] [--grant-id ID]   add bytes (e.g. 10GiB); the same grant id again adds nothing
+  disable <user id|email> --reason "…"   suspend the subscription (the user leaves every node); periods keep running
+  enable <user id|email> [--reason "…"]  lift it again
 
 terms:
   --allowance <bytes|unlimited>          per period, e.g. 50GiB, 1048576
@@ -67,6 +69,7 @@ const OPTIONS = {
   'starts-at': { type: 'string' },
   'expires-at': { type: 'string' },
   'grant-id': { type: 'string' },
+  reason: { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -118,9 +121,10 @@ export type PlansCommand =
   | { command: 'update'; planId: string; patch: Record<string, unknown> }
   | { command: 'retire'; planId: string }
   | { command: 'subscribe'; target: string; planId: string; startsAt?: string }
-  | { command: 'grant'; target: string; bytes: string; expiresAt?: string; grantId?: string };
+  | { command: 'grant'; target: string; bytes: string; expiresAt?: string; grantId?: string }
+  | { command: 'disable' | 'enable'; target: string; reason: string };
 
-const COMMANDS = ['list', 'create', 'update', 'retire', 'subscribe', 'grant'] as const;
+const COMMANDS = ['list', 'create', 'update', 'retire', 'subscribe', 'grant', 'disable', 'enable'] as const;
 
 function toCliError(err: unknown): never {
   if (err instanceof DomainError) throw new PlansCommandError(`${err.code}: ${err.message}`);
@@ -172,6 +176,10 @@ export function parsePlansArgs(args: string[]): PlansCommand {
       const bytes = parseByteSize(need(second, '<bytes>'), '<bytes>');
       return { command, target: need(first, '<user id|email>'), bytes, ...(expiresAt ? { expiresAt } : {}), ...(values['grant-id'] ? { grantId: values['grant-id'] } : {}) };
     }
+    case 'disable':
+      return { command, target: need(first, '<user id|email>'), reason: need(values.reason, '--reason') };
+    case 'enable':
+      return { command, target: need(first, '<user id|email>'), reason: values.reason ?? 'enabled by an operator' };
     default:
       throw new PlansCommandError(`unknown plans command "${command}" (one of ${COMMANDS.join(', ')}; \`relaygrid plans --help\` shows the usage)`);
   }
@@ -222,6 +230,13 @@ export async function runPlans(rt: Runtime, cmd: Exclude<PlansCommand, { command
         const userId = await user(cmd.target);
         const { grantId } = await subscriptions.grant(userId, { bytes: cmd.bytes, expiresAt: cmd.expiresAt, grantId: cmd.grantId }, actor);
         console.log(`granted ${cmd.bytes} bytes to ${cmd.target} (grant ${grantId})`);
+        return;
+      }
+      case 'disable':
+      case 'enable': {
+        const userId = await user(cmd.target);
+        await subscriptions[cmd.command](userId, cmd.reason, actor);
+        console.log(`${cmd.command}d the subscription of ${cmd.target}`);
         return;
       }
     }

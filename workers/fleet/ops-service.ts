@@ -7,6 +7,17 @@
  *   nats req rg.ops.rollout.status '{"rolloutId":"…"}'
  *   nats req rg.ops.rollouts ''      nats req rg.ops.nodes ''
  *
+ * and the plans context (docs/plans.md), the same operations as the API and
+ * `relaygrid plans`:
+ *
+ *   nats req rg.ops.plans ''                       (every plan, retired ones too)
+ *   nats req rg.ops.plan.create '{"planId":"pro","name":"Pro","price":{"amountMinor":999,"currency":"EUR"}}'
+ *   nats req rg.ops.plan.update '{"planId":"pro","name":"Pro",…}'   nats req rg.ops.plan.retire '{"planId":"pro"}'
+ *   nats req rg.ops.subscription.get   '{"userId":"…"}'
+ *   nats req rg.ops.subscription.start '{"userId":"…","planId":"pro"}'
+ *   nats req rg.ops.subscription.grant '{"userId":"…","bytes":"1073741824","grantId":"promo-1"}'
+ *   nats req rg.ops.subscription.disable '{"userId":"…","reason":"chargeback"}'   (also enable)
+ *
  * Answers are JSON; a refusal is a micro error (Nats-Service-Error-Code 400,
  * 404 or 409, and the stable code in Nats-Service-Error) with a JSON body.
  * The operator's name in the events is `operator:<by>` when the request
@@ -19,8 +30,15 @@ import type { FleetDeps } from '../../producers/fleet/fleet-deps.js';
 import type { Rollouts } from '../../producers/fleet/rollouts.js';
 import { refusal } from './refusal.js';
 import type { FleetViews } from '../../producers/fleet/views.js';
+import type { Plans } from '../../producers/plans/plans.js';
 
 type Handler = (body: Record<string, unknown>, by: string) => Promise<unknown>;
+
+/** A non-empty string field of a request, or 400 invalid_request naming it. */
+function required(value: unknown, field: string): string {
+  if (typeof value !== 'string' || value === '') throw new DomainError('invalid_request', `${field}: required`, { field });
+  return value;
+}
 
 export class OpsService {
   private service?: Service;
@@ -29,6 +47,7 @@ export class OpsService {
     private readonly d: FleetDeps,
     private readonly rollouts: Rollouts,
     private readonly views: FleetViews,
+    private readonly plans: Plans,
     private readonly log: Logger,
   ) {}
 
@@ -37,10 +56,7 @@ export class OpsService {
     const svcm = new Svcm(this.d.nats.nc as unknown as ConstructorParameters<typeof Svcm>[0]);
     this.service = await svcm.add({ name: 'relaygrid-ops', version, description: `Relaygrid fleet operations (${this.d.names.namespace})`, metadata: { namespace: this.d.names.namespace } });
     const { views } = this;
-    const rolloutId = (body: Record<string, unknown>) => {
-      if (typeof body['rolloutId'] !== 'string') throw new DomainError('invalid_request', 'rolloutId: required');
-      return body['rolloutId'];
-    };
+    const rolloutId = (body: Record<string, unknown>) => required(body['rolloutId'], 'rolloutId');
     const operate = (type: 'Pause' | 'Resume' | 'Abort' | 'RollBack'): Handler => (body, by) => this.rollouts.operate(type, rolloutId(body), { actor: by });
     const rollout = this.service.addGroup(`${this.d.names.opsGroup}.rollout`);
     this.endpoint(rollout, 'plan', (body, by) => this.rollouts.plan({ reason: typeof body['reason'] === 'string' ? body['reason'] : 'planned over NATS' }, { actor: by }));
@@ -52,6 +68,36 @@ export class OpsService {
     const top = this.service.addGroup(this.d.names.opsGroup);
     this.endpoint(top, 'rollouts', () => views.rollouts());
     this.endpoint(top, 'nodes', () => views.nodes());
+    this.plansEndpoints(this.service, top);
+  }
+
+  private plansEndpoints(service: Service, top: ReturnType<Service['addGroup']>): void {
+    const { catalogue, subscriptions } = this.plans;
+    const actor = (by: string) => ({ actor: by });
+    // Writes answer with their event's sequence (x-min-sequence for a read that must see them), like the API.
+    const planAnswer = (planId: string, written: { seq: number }) => ({ planId, sequence: written.seq });
+    const userAnswer = (userId: string, written: { seq: number }) => ({ userId, sequence: written.seq });
+    this.endpoint(top, 'plans', () => catalogue.list({ includeRetired: true }));
+    const plan = service.addGroup(`${this.d.names.opsGroup}.plan`);
+    this.endpoint(plan, 'create', async (body, by) => {
+      const written = await catalogue.create(body, actor(by));
+      return planAnswer(written.planId, written);
+    });
+    this.endpoint(plan, 'update', async (body, by) => {
+      const { planId, ...terms } = body;
+      return planAnswer(required(planId, 'planId'), await catalogue.update(required(planId, 'planId'), terms, actor(by)));
+    });
+    this.endpoint(plan, 'retire', async (body, by) => planAnswer(required(body['planId'], 'planId'), await catalogue.retire(required(body['planId'], 'planId'), actor(by))));
+    const subscription = service.addGroup(`${this.d.names.opsGroup}.subscription`);
+    const userOf = (body: Record<string, unknown>) => required(body['userId'], 'userId');
+    this.endpoint(subscription, 'get', (body) => subscriptions.view(userOf(body)));
+    this.endpoint(subscription, 'start', async (body, by) => userAnswer(userOf(body), await subscriptions.start(userOf(body), body, actor(by))));
+    this.endpoint(subscription, 'grant', async (body, by) => {
+      const written = await subscriptions.grant(userOf(body), body, actor(by));
+      return { ...userAnswer(userOf(body), written), grantId: written.grantId };
+    });
+    this.endpoint(subscription, 'disable', async (body, by) => userAnswer(userOf(body), await subscriptions.disable(userOf(body), required(body['reason'], 'reason'), actor(by))));
+    this.endpoint(subscription, 'enable', async (body, by) => userAnswer(userOf(body), await subscriptions.enable(userOf(body), required(body['reason'], 'reason'), actor(by))));
   }
 
   async stop(): Promise<void> {

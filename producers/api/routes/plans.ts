@@ -154,6 +154,28 @@ export function planRoutes(app: FastifyInstance, deps: ApiDeps): void {
     },
   );
 
+  for (const change of ['disable', 'enable'] as const) {
+    app.post<{ Params: { id: string }; Body: { reason?: string } }>(
+      `/v1/admin/users/:id/subscription/${change}`,
+      {
+        config,
+        schema: {
+          tags,
+          summary: change === 'disable' ? "Suspend a user's subscription: they leave every node; periods and validity keep running" : 'Lift a suspension of the subscription',
+          response: answers({ 200: shape({ ...SUBSCRIPTION_PROPERTIES, sequence: SEQUENCE }) }, [...WAITS, 404, 409, 410, 422]),
+          params: idParams,
+          body: body({ reason: { type: 'string', minLength: 1, maxLength: 200 } }, change === 'disable' ? ['reason'] : []),
+        },
+      },
+      async (request, reply) => {
+        const userId = request.params.id;
+        await subscriptions.timeZoneOf(userId); // 404 user_not_found / 410 user_forgotten before anything is decided
+        const { seq } = await subscriptions[change](userId, request.body.reason ?? 'enabled by an operator', actorOf(request));
+        return answerWritten(deps, reply, 'plans', seq, 200, async (): Promise<Record<string, unknown>> => ({ ...(await subscriptions.view(userId)) }));
+      },
+    );
+  }
+
   app.get('/v1/account/subscription', { config: { access: SIGNED_IN }, schema: { tags: ['account'], summary: 'Your subscription: plan, status, this period and its usage', response: answers({ 200: SUBSCRIPTION }, [...READS, 404]) } }, async (request) => {
     await waitForProjection(deps, 'plans', request.headers[MIN_SEQUENCE_HEADER]);
     return subscriptions.view(principalOf(request).userId);
