@@ -1,8 +1,8 @@
 /**
  * User changes reach the nodes without a restart. Follows the identity log
  * (credential issues, suspensions, reinstatements, forgetting) and the plans
- * log (every subscription event: started, limited, reactivated, expired,
- * disabled, enabled, a period rolled onto new terms…) from "now", with one
+ * log (subscription started, activated, limited, reactivated, expired,
+ * disabled, enabled, a period rolled onto new terms) from "now", with one
  * ordered consumer each. For a batch of changed users it waits until the
  * proxy-credentials and plans read models have the changes, reads who is
  * entitled to what (entitled-users.ts), and pushes one `users` message per
@@ -28,9 +28,24 @@ import { userChanges, type UserChanges } from './user-changes.js';
 /** The logs followed, the events in them that change who is on a node, and the read model each waits for. */
 const FOLLOWED = [
   { context: 'identity', aggregate: 'user', projector: 'proxy-credentials', relevant: (type: string) => IDENTITY_EVENTS.has(type) },
-  { context: 'plans', aggregate: 'subscription', projector: 'plans', relevant: (type: string) => type.startsWith('plans.') },
+  { context: 'plans', aggregate: 'subscription', projector: 'plans', relevant: (type: string) => SUBSCRIPTION_EVENTS.has(type) },
 ] as const;
 const IDENTITY_EVENTS = new Set(['identity.ProxyCredentialsIssued', 'identity.UserSuspended', 'identity.UserReinstated', 'identity.UserForgotten']);
+/**
+ * Subscription events that can change access or where it applies. Not
+ * GrantAdded (a grant that restores access decides a SubscriptionReactivated
+ * with it) nor the notices (thresholds, expiry reminders).
+ */
+const SUBSCRIPTION_EVENTS = new Set([
+  'plans.SubscriptionStarted',
+  'plans.PeriodRolled',
+  'plans.SubscriptionActivated',
+  'plans.SubscriptionLimited',
+  'plans.SubscriptionReactivated',
+  'plans.SubscriptionExpired',
+  'plans.SubscriptionDisabled',
+  'plans.SubscriptionEnabled',
+]);
 /** Changes arriving within this window go out together: one push per node, not one per change. */
 const BATCH_MS = 20;
 const READ_MODEL_WAIT_MS = 10_000;
