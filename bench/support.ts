@@ -12,6 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { sql } from 'kysely';
 import { openSandbox, type Sandbox } from '../infra/sandbox.js';
 import type { Runtime } from '../infra/runtime.js';
 
@@ -277,4 +278,12 @@ export function runMain(main: () => Promise<void>): void {
     console.error(err);
     process.exitCode = 1;
   });
+}
+
+/** Before a measured run that writes to Postgres: the audit worker caught up, a checkpoint, a quiet machine; returns the CPU sample to measure from. */
+export async function settledStart(rt: Runtime): Promise<CpuSample> {
+  await settleAudit(rt);
+  await sql`checkpoint`.execute(rt.db);
+  await waitQuiet();
+  return cpuSample();
 }

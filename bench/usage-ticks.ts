@@ -32,13 +32,13 @@
 import { randomInt } from 'node:crypto';
 import { sql } from 'kysely';
 import { uuidv7 } from '../contracts/ids.js';
-import { projectorDeps } from '../infra/roles/projectors.js';
 import { usageProjection } from '../projectors/usage/usage.projection.js';
-import { Projector } from '../projectors/runtime/projector.js';
+import type { Projector } from '../projectors/runtime/projector.js';
+import { countingProjector, untilProjected } from './counting-projector.js';
 import type { Runtime } from '../infra/runtime.js';
 import { EventStore } from '../producers/event-store/event-store.js';
 import { appendTick, MAX_USERS_PER_TICK, parseTick, ticksOf, type TickWire } from '../producers/usage/usage-ticks.js';
-import { cpuLine, cpuSample, cpuSince, envInt, fmt, machine, rowCount, runMain, settleAudit, table, until, waitQuiet, withBench, type CpuUse } from './support.js';
+import { cpuLine, cpuSince, envInt, fmt, machine, rowCount, runMain, table, until, settledStart, withBench, type CpuUse } from './support.js';
 
 const USERS = envInt('BENCH_USERS', 100_000);
 const NODES = envInt('BENCH_NODES', 20);
@@ -89,18 +89,7 @@ async function relaygridRun(store: EventStore, projector: Projector, interval: I
   const appendSeconds = (performance.now() - start) / 1000;
   if (acks.some((a) => a.duplicate)) throw new Error(`interval ${interval.index}: a fresh tick was taken for a duplicate`);
   const lastSeq = Math.max(...acks.map((a) => a.seq));
-  let failure: string | undefined;
-  await until(
-    'the usage projector to catch up',
-    () => {
-      const status = projector.status();
-      failure = status.failure?.error;
-      return status.checkpoint >= lastSeq || failure !== undefined;
-    },
-    10 * 60_000,
-    2,
-  );
-  if (failure) throw new Error(`the usage projector stopped: ${failure}`);
+  await untilProjected(projector, lastSeq);
   return { seconds: (performance.now() - start) / 1000, appendSeconds };
 }
 
@@ -143,17 +132,7 @@ async function main(): Promise<void> {
     console.log(`tick JSON: ${fmt.int(bytes / intervals[0]!.wires.length)} bytes per tick, ${fmt.s(bytes / 1e6)} MB per interval`);
 
     const store = new EventStore(rt.nats, rt.names, rt.registry);
-    let transactions = 0;
-    const projector = new Projector({
-      ...projectorDeps(rt),
-      projection: {
-        ...usageProjection,
-        apply: async (trx, events, ctx) => {
-          await usageProjection.apply(trx, events, ctx);
-          transactions++;
-        },
-      },
-    });
+    const { projector, transactions } = countingProjector(rt, usageProjection);
     const projecting = projector.run();
     const runs: Run[] = [];
     try {
@@ -162,18 +141,15 @@ async function main(): Promise<void> {
       for (const interval of intervals) {
         const order: Kind[] = interval.index % 2 === 1 ? ['raw', 'relaygrid'] : ['relaygrid', 'raw'];
         for (const kind of order) {
-          await settleAudit(rt);
-          await sql`checkpoint`.execute(rt.db);
-          await waitQuiet();
-          const cpuStart = cpuSample();
+          const cpuStart = await settledStart(rt);
           let run: Run;
           if (kind === 'raw') {
             const ticks = interval.wires.map(([nodeId, text]) => parseTick(nodeId, JSON.parse(text) as TickWire));
             run = { kind, interval: interval.index, records: USERS, seconds: await rawRun(rt, ticks), cpu: cpuSince(cpuStart, USERS) };
           } else {
-            const before = transactions;
+            const before = transactions();
             const { seconds, appendSeconds } = await relaygridRun(store, projector, interval);
-            run = { kind, interval: interval.index, records: USERS, seconds, appendSeconds, transactions: transactions - before, cpu: cpuSince(cpuStart, USERS) };
+            run = { kind, interval: interval.index, records: USERS, seconds, appendSeconds, transactions: transactions() - before, cpu: cpuSince(cpuStart, USERS) };
           }
           runs.push(run);
           console.log(

@@ -397,12 +397,13 @@ export interface MeteringTickTable {
 export interface SubscriptionUsageTable {
   user_id: string;
   period_start: Date;
+  /** The period's allowance as known at its last tick (null: unlimited, or not known yet). */
+  allowance_bytes: Int8 | null;
   uplink_bytes: Int8;
   downlink_bytes: Int8;
   /** Of the period's usage, what grants covered (past the allowance). */
   grant_bytes: Int8;
-  ticks: number;
-  first_at: Date;
+  /** The latest interval end counted. */
   last_at: Date;
 }
 

@@ -370,11 +370,10 @@ const migrations: Record<string, Migration> = {
         .createTable('subscription_usage')
         .addColumn('user_id', 'text', (c) => c.notNull())
         .addColumn('period_start', 'timestamptz', (c) => c.notNull())
+        .addColumn('allowance_bytes', 'bigint')
         .addColumn('uplink_bytes', 'bigint', (c) => c.notNull())
         .addColumn('downlink_bytes', 'bigint', (c) => c.notNull())
         .addColumn('grant_bytes', 'bigint', (c) => c.notNull().defaultTo(0))
-        .addColumn('ticks', 'integer', (c) => c.notNull())
-        .addColumn('first_at', 'timestamptz', (c) => c.notNull())
         .addColumn('last_at', 'timestamptz', (c) => c.notNull())
         .addPrimaryKeyConstraint('subscription_usage_pkey', ['user_id', 'period_start'])
         .execute();

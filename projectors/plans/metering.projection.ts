@@ -73,11 +73,13 @@ interface OverAllowance {
 
 /**
  * Adds attributed records to usage and parks the others; answers the periods
- * now past their allowance plus what grants already cover.
+ * now past their allowance plus what grants already cover. `source` has at
+ * most one record per user (an upsert may not touch a row twice), so no
+ * grouping is needed: see rounds().
  */
-async function attribute(trx: Transaction<Database>, source: RawBuilder<unknown>): Promise<OverAllowance[]> {
+async function attribute(trx: Transaction<Database>, source: RawBuilder<unknown>, before?: RawBuilder<unknown>): Promise<OverAllowance[]> {
   const { rows } = await sql<OverAllowance>`
-    with src as (${source}),
+    with ${before ? sql`${before},` : sql``} src as (${source}),
     a as (
       select src.*, ${ATTRIBUTED} as period_start, p.allowance_bytes
       from src left join ${PERIOD_OF} on true
@@ -87,23 +89,34 @@ async function attribute(trx: Transaction<Database>, source: RawBuilder<unknown>
       select user_id, tick_id, at, uplink, downlink from a where period_start is null
       on conflict do nothing
     ),
-    grouped as (
-      select user_id, period_start, max(allowance_bytes) as allowance, sum(uplink) as up, sum(downlink) as down, count(*) as n, min(at) as first_at, max(at) as last_at
-      from a where period_start is not null group by user_id, period_start
-    ),
     added as (
-      insert into subscription_usage as u (user_id, period_start, uplink_bytes, downlink_bytes, ticks, first_at, last_at)
-      select user_id, period_start, up, down, n, first_at, last_at from grouped
+      insert into subscription_usage as u (user_id, period_start, allowance_bytes, uplink_bytes, downlink_bytes, last_at)
+      select user_id, period_start, allowance_bytes, uplink, downlink, at from a where period_start is not null
       on conflict (user_id, period_start) do update set
+        allowance_bytes = excluded.allowance_bytes,
         uplink_bytes = u.uplink_bytes + excluded.uplink_bytes, downlink_bytes = u.downlink_bytes + excluded.downlink_bytes,
-        ticks = u.ticks + excluded.ticks, first_at = least(u.first_at, excluded.first_at), last_at = greatest(u.last_at, excluded.last_at)
-      returning u.user_id, u.period_start, u.uplink_bytes + u.downlink_bytes - u.grant_bytes as uncovered, u.last_at
+        last_at = greatest(u.last_at, excluded.last_at)
+      returning u.user_id, u.period_start, u.allowance_bytes, u.uplink_bytes + u.downlink_bytes - u.grant_bytes as uncovered, u.last_at
     )
-    select added.user_id, added.period_start, (added.uncovered - g.allowance)::text as need, added.last_at as at
-    from added join grouped g using (user_id, period_start)
-    where g.allowance is not null and added.uncovered > g.allowance
+    select user_id, period_start, (uncovered - allowance_bytes)::text as need, last_at as at
+    from added where allowance_bytes is not null and uncovered > allowance_bytes
   `.execute(trx);
   return rows;
+}
+
+/**
+ * The records in rounds with each user at most once per round: one round for
+ * a batch of one interval (the common case), more when a batch spans several.
+ */
+function rounds(rs: readonly UserRecord[]): UserRecord[][] {
+  const out: UserRecord[][] = [];
+  const seen = new Map<string, number>();
+  for (const r of rs) {
+    const n = seen.get(r.userId) ?? 0;
+    seen.set(r.userId, n + 1);
+    (out[n] ??= []).push(r);
+  }
+  return out;
 }
 
 function unnestRecords(rs: readonly UserRecord[]): RawBuilder<unknown> {
@@ -111,15 +124,21 @@ function unnestRecords(rs: readonly UserRecord[]): RawBuilder<unknown> {
     ${rs.map((r) => r.uplink.toString())}::bigint[], ${rs.map((r) => r.downlink.toString())}::bigint[]) as src(user_id, tick_id, at, uplink, downlink)`;
 }
 
-/** The batch's users' parked records that a period now covers, taken out of `metering_pending`. */
-function coveredPending(userIds: readonly string[]): RawBuilder<unknown> {
-  return sql`
+/**
+ * The batch's users' parked records that a period now covers, taken out of
+ * `metering_pending` and summed per user (attributed by the earliest: parked
+ * records of one user are a hold's first minutes, within its first period).
+ */
+async function unpark(trx: Transaction<Database>, userIds: readonly string[]): Promise<OverAllowance[]> {
+  const moved = sql`moved as (
     delete from metering_pending m using (
       select src.user_id, src.tick_id from metering_pending src cross join ${PERIOD_OF}
       where src.user_id = any(${userIds}::text[]) and ${ATTRIBUTED} is not null
     ) k
     where m.user_id = k.user_id and m.tick_id = k.tick_id
-    returning m.user_id, m.tick_id, m.at, m.uplink_bytes as uplink, m.downlink_bytes as downlink`;
+    returning m.*)`;
+  const summed = sql`select user_id, min(tick_id) as tick_id, min(at) as at, sum(uplink_bytes)::bigint as uplink, sum(downlink_bytes)::bigint as downlink from moved group by user_id`;
+  return attribute(trx, summed, moved);
 }
 
 /**
@@ -169,7 +188,12 @@ export const meteringProjection: Projection = {
     const fresh = records(await newTicks(trx, ticks, 'metering_ticks'));
     if (fresh.length === 0) return;
     const users = [...new Set(fresh.map((r) => r.userId))];
-    const over = [...(await attribute(trx, coveredPending(users))), ...(await attribute(trx, unnestRecords(fresh)))];
+    // Parked records are rare (holds before first traffic): look only when there are any.
+    const parked = await sql`select 1 from metering_pending limit 1`.execute(trx);
+    const a = parked.rows.length > 0 ? await unpark(trx, users) : [];
+    const b: OverAllowance[] = [];
+    for (const round of rounds(fresh)) b.push(...(await attribute(trx, unnestRecords(round))));
+    const over = [...a, ...b];
     await drawGrants(trx, over);
   },
 };
