@@ -63,7 +63,8 @@ import { Names } from '../infra/naming.js';
 import type { Runtime } from '../infra/runtime.js';
 import { NodeAgent } from '../workers/agent/agent.js';
 import { AckCoreDriver } from '../workers/agent/core/ack-driver.js';
-import { countingLogger, epochMs, formatCounts, mergeCounts, ms } from './fleet-support.js';
+import { Plans } from '../producers/plans/plans.js';
+import { countingLogger, epochMs, formatCounts, grantEveryone, mergeCounts, ms, nodeId, rawSubject, stopChildren, untilEntitled } from './fleet-support.js';
 import { Child, cpuOfPid, serveRequests, summary, type Summary } from './processes.js';
 import { cpuSample, cpuSince, envInt, fmt, inWindow, machine, runMain, table, timed, until, verdict, waitQuiet, withBench } from './support.js';
 
@@ -82,12 +83,10 @@ const GOAL_REACH_P99_MS = 3_000;
 const FIRST_PORT = 20_000;
 const operator = { actor: 'operator:bench' };
 
-const nodeId = (i: number) => `n${i.toString().padStart(4, '0')}`;
-const rawSubject = (names: Names, id: string) => `${names.prefix}.benchraw.${id}`;
-
 // ================================================================ child: agents
 
-interface StartArgs {
+/** Also the child of bench/enforcement-reach.ts, which starts it as `fleet-rollout.js agents`. */
+export interface StartArgs {
   natsUrl: string;
   namespace: string;
   nodeIds: string[];
@@ -95,7 +94,7 @@ interface StartArgs {
   child: number;
 }
 
-interface ChildStatus {
+export interface ChildStatus {
   /** Template each agent has applied (null: none yet). */
   applied: (string | null)[];
   syncs: number;
@@ -111,6 +110,8 @@ function agentsChild(): void {
   const { log, counts } = countingLogger();
   /** email → every node's first removal time; waiters resolve once a count is reached. */
   const removals = new Map<string, number[]>();
+  /** Removals of the emails a `removalsOf` request waits for, counted as they come (a recount per removal would be the bottleneck). */
+  const watched = { emails: new Set<string>(), count: 0 };
   const raw = new Map<number, number[]>();
   const waiters = new Set<() => void>();
   const wake = () => {
@@ -173,6 +174,7 @@ function agentsChild(): void {
             let list = removals.get(email);
             if (!list) removals.set(email, (list = []));
             list.push(at);
+            if (watched.emails.has(email)) watched.count++;
             wake();
           };
           const agent = new NodeAgent({
@@ -208,9 +210,18 @@ function agentsChild(): void {
         await waitCount(() => removals.get(email)?.length ?? 0, agents.length, a['timeoutMs'] as number);
         return removals.get(email) ?? [];
       },
+      /** Every node's first removal of each of `emails`, once all are in (or at the timeout). */
+      removalsOf: async (a) => {
+        const emails = a['emails'] as string[];
+        watched.emails = new Set(emails);
+        watched.count = emails.reduce((n, e) => n + (removals.get(e)?.length ?? 0), 0);
+        await waitCount(() => watched.count, emails.length * agents.length, a['timeoutMs'] as number);
+        return Object.fromEntries(emails.map((e) => [e, removals.get(e) ?? []]));
+      },
+      /** Arrival times of the round's raw messages: `want` of them (default one per node). */
       raw: async (a) => {
         const round = a['round'] as number;
-        await waitCount(() => raw.get(round)?.length ?? 0, agents.length, a['timeoutMs'] as number);
+        await waitCount(() => raw.get(round)?.length ?? 0, (a['want'] as number | undefined) ?? agents.length, a['timeoutMs'] as number);
         return raw.get(round) ?? [];
       },
       cpu: () => process.cpuUsage(),
@@ -319,8 +330,7 @@ async function main(): Promise<void> {
       console.error(`fleet process log lines (warn+): ${formatCounts(fleetLog.counts())}`);
       throw err;
     } finally {
-      await Promise.all(children.map((c) => c.request('stop').catch(() => undefined)));
-      await Promise.all(children.map((c) => c.close()));
+      await stopChildren(children);
       await worker.close();
       await projectors.close();
       await fleetProjector.close();
@@ -355,20 +365,16 @@ async function run(
   await fleet.profiles.create({ profileId: 'vless-1', kind: 'vless', port: FIRST_PORT, labels: [] }, operator);
 
   const users: string[] = [];
-  const userSeconds = await timed(() =>
-    inWindow(USERS, 4, async (i) => {
+  const userSeconds = await timed(async () => {
+    await inWindow(USERS, 4, async (i) => {
       const { userId } = await identity.accounts.register({ email: `bench-${i}-${namespace}@bench.relaygrid.test`, password: 'correct horse battery staple' }, operator);
       users.push(userId);
-    }),
-  );
+    });
+    await grantEveryone(new Plans({ handler: fleet.deps.handler, db: rt.db }), users, operator);
+  });
   // Every user must be in the configuration the rollout renders, or its node has nothing to remove on suspension.
-  await until(
-    'the proxy credentials of every user',
-    async () => (await rt.db.selectFrom('proxy_credentials').select(sql<number>`count(*)::int`.as('n')).where('status', '=', 'active').executeTakeFirstOrThrow()).n >= USERS,
-    60_000,
-    50,
-  );
-  console.log(`set-up: registered ${USERS} users with proxy credentials in ${fmt.s(userSeconds)} s`);
+  await untilEntitled(rt, USERS);
+  console.log(`set-up: registered ${USERS} users with proxy credentials and a plan for every node in ${fmt.s(userSeconds)} s`);
 
   const startSeconds = await timed(async () => {
     for (let c = 0; c < CHILDREN; c++) children.push(new Child('./fleet-rollout.js', ['agents']));

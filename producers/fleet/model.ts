@@ -50,6 +50,8 @@ export interface ProxyUser {
   trojanPassword: string;
   proxyUsername: string;
   proxyPassword: string;
+  /** The inbound kinds the user's plan allows; absent or empty = every kind (producers/plans/access.ts). */
+  inboundKinds?: readonly string[];
 }
 
 /** A `proxy_credentials` row (identity's read model) as nodes need it. */

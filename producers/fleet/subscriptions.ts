@@ -9,6 +9,10 @@
  * with it every link handed out before stops working, as it should, since the
  * old links would otherwise keep serving the new credentials.
  *
+ * A link lists only what the user's plan allows (producers/plans/access.ts):
+ * nothing without a subscription that gives access, else the nodes whose
+ * labels the plan names and the profiles of the kinds it names.
+ *
  * What clients get is built from the templates the nodes run (ConfigStore),
  * whose profiles carry the REALITY private keys: only the public settings are
  * copied out, field by field, before anything reaches the formats.
@@ -19,6 +23,8 @@ import type { Logger } from '../../infra/logger.js';
 import type { Database } from '../../schema/database.js';
 import type { ConfigStore } from '../../workers/fleet/config-store.js';
 import { deriveKey } from '../identity/crypto/sealing.js';
+import { accessOn, givesAccess, nodeAllowed, type AccessTerms } from '../plans/access.js';
+import { currentUsage } from '../plans/metering-queries.js';
 import { proxyUserOf, type InboundProfile, type ProfileSettings, type ProxyUser } from './model.js';
 import { describeEndpoints, type ClientProfile, type Endpoint, type EndpointSource } from './subscription/endpoint.js';
 
@@ -32,6 +38,17 @@ export interface Subscriber {
   /** False while the user is suspended (credentials revoked): they get an empty list, not an error, so clients keep the link. */
   active: boolean;
   generation: number;
+  /** The user's subscription as links need it; null without one. */
+  plan: LinkPlan | null;
+}
+
+/** A subscription as its link shows it: what it allows, and this period's figures for `subscription-userinfo`. */
+export interface LinkPlan extends AccessTerms {
+  uplinkBytes: bigint;
+  downlinkBytes: bigint;
+  /** This period's allowance with what grants covered of it and what is left of unexpired grants (metering's `total`); null = unlimited. */
+  allowanceBytes: bigint | null;
+  expiresAt: Date | null;
 }
 
 /** The settings a client needs to connect; the REALITY `dest` and TLS file paths are the node's business. */
@@ -50,6 +67,10 @@ export function clientProfile(p: InboundProfile): ClientProfile {
   return { profileId: p.profileId, kind: p.kind, port: p.port, settings: clientSettings(p.settings) };
 }
 
+/** Whether the subscriber may use anything at all: credentials active and a subscription that gives access. */
+export function entitled(subscriber: Subscriber): subscriber is Subscriber & { plan: LinkPlan } {
+  return subscriber.active && givesAccess(subscriber.plan);
+}
 
 export class Subscriptions {
   private readonly key: Buffer;
@@ -89,19 +110,41 @@ export class Subscriptions {
     if (!row) return null;
     // Constant time: the comparison must not tell an attacker how many leading characters they got right.
     if (!timingSafeEqual(Buffer.from(mac), Buffer.from(this.mac(userId, row.generation)))) return null;
-    return { user: proxyUserOf(row), active: row.status === 'active', generation: row.generation };
+    return { user: proxyUserOf(row), active: row.status === 'active', generation: row.generation, plan: await this.planOf(userId) };
+  }
+
+  private async planOf(userId: string, now = new Date()): Promise<LinkPlan | null> {
+    // This period's usage and room as metering has them: the same figures as GET /v1/account/subscription.
+    const row = await this.db
+      .selectFrom('subscriptions')
+      .innerJoin(currentUsage(now).as('c'), 'c.user_id', 'subscriptions.user_id')
+      .select(['subscriptions.status', 'subscriptions.overage', 'node_labels', 'inbound_kinds', 'subscriptions.expires_at', 'c.uplink', 'c.downlink', 'c.total'])
+      .where('subscriptions.user_id', '=', userId)
+      .executeTakeFirst();
+    if (!row) return null;
+    return {
+      status: row.status,
+      overage: row.overage,
+      nodeLabels: row.node_labels,
+      inboundKinds: row.inbound_kinds,
+      uplinkBytes: BigInt(row.uplink),
+      downlinkBytes: BigInt(row.downlink),
+      allowanceBytes: row.total === null ? null : BigInt(row.total),
+      expiresAt: row.expires_at,
+    };
   }
 
   /**
-   * One endpoint per profile of every node that serves clients now: healthy,
-   * not drained, not retired, with the template it has applied — not the one
-   * it was told, which during a rollout (or after a rejection) it may not run
-   * yet. Nodes by name, profiles in their template's order.
+   * One endpoint per profile the plan allows on every node it allows that
+   * serves clients now: healthy, not drained, not retired, with the template
+   * it has applied — not the one it was told, which during a rollout (or
+   * after a rejection) it may not run yet. Nodes by name, profiles in their
+   * template's order.
    */
-  async endpoints(user: ProxyUser): Promise<Endpoint[]> {
+  async endpoints(user: ProxyUser, plan: AccessTerms): Promise<Endpoint[]> {
     const nodes = await this.db
       .selectFrom('fleet_nodes')
-      .select(['id', 'address', 'city', 'applied_template'])
+      .select(['id', 'address', 'city', 'labels', 'applied_template'])
       .where('health', '=', 'healthy')
       .where('drained', '=', false)
       .where('retired', '=', false)
@@ -126,8 +169,9 @@ export class Subscriptions {
     };
     const sources: EndpointSource[] = [];
     for (const node of nodes) {
+      if (!nodeAllowed(plan, node.labels)) continue;
       const profiles = node.applied_template ? await profilesOf(node.applied_template) : null;
-      for (const profile of profiles ?? []) sources.push({ node: { name: node.id, address: node.address, city: node.city }, profile });
+      for (const profile of profiles ?? []) if (accessOn(plan, node.labels, profile.kind)) sources.push({ node: { name: node.id, address: node.address, city: node.city }, profile });
     }
     return describeEndpoints(sources, user);
   }

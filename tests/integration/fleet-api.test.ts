@@ -19,6 +19,7 @@ import { client, type Answer } from '../support/http.js';
 import { eventually, isolated, type Isolated } from '../support/isolated.js';
 import { readLog } from '../support/log.js';
 import { testUsers, type TestUsers } from '../support/users.js';
+import { createPlan, grantPlan } from '../support/plans.js';
 
 type Node = { nodeId: string; address: string; country: string; labels: string[]; drained: boolean; retired: boolean; enrolled: boolean; health: string; desiredTemplate: string | null; sequence: number; changed?: boolean };
 type Profile = { profileId: string; kind: string; port: number; labels: string[]; settings: { publicKey?: string; shortIds?: string[]; fingerprint?: string; serverNames?: string[] }; removed: boolean; sequence: number };
@@ -327,17 +328,27 @@ describe('fleet over HTTP', () => {
       };
       const links = (text: string) => Buffer.from(text, 'base64').toString('utf8').split('\n').filter(Boolean);
 
-      // Usage this month shows in the header.
+      // No subscription yet: the link works and lists nothing.
+      const none = await fetchSub(mine.url);
+      expect(none.status).toBe(200);
+      expect(none.text).toBe('');
+      expect(none.headers.get('subscription-userinfo')).toBe('upload=0; download=0; total=0; expire=0');
+
+      // A plan of 1 GiB for 30 days: the header reports the period's usage (metering's), the allowance and the expiry.
+      const planId = await createPlan(api.plans, { allowanceBytes: String(2n ** 30n), validity: { kind: 'days', days: 30 } });
+      await projected('plans', await grantPlan(api.plans, user.id, planId));
+      const subscription = await env.rt.db.selectFrom('subscriptions').select('expires_at').where('user_id', '=', user.id).executeTakeFirstOrThrow();
       const now = new Date();
       const { seq: tickSeq } = await appendTick(api.fleet.deps.handler.store, {
-        tickId: randomUUID(), nodeId: 'sub-a', intervalStart: new Date(now.getTime() - 60_000), intervalEnd: now, users: [{ userId: user.id, uplink: 100n, downlink: 200n }],
+        tickId: randomUUID(), nodeId: 'sub-a', intervalStart: new Date(now.getTime() - 1_000), intervalEnd: now, users: [{ userId: user.id, uplink: 100n, downlink: 200n }],
       });
-      await projected('usage', tickSeq);
+      await projected('metering', tickSeq);
+      const userinfo = `upload=100; download=200; total=${2 ** 30}; expire=${Math.floor(subscription.expires_at!.getTime() / 1000)}`;
 
       const plain = await fetchSub(mine.url);
       expect(plain.status).toBe(200);
       expect(plain.headers.get('content-type')).toMatch(/^text\/plain/);
-      expect(plain.headers.get('subscription-userinfo')).toBe('upload=100; download=200; total=0; expire=0');
+      expect(plain.headers.get('subscription-userinfo')).toBe(userinfo);
       expect(plain.headers.get('profile-update-interval')).toBe('12');
       expect(plain.headers.get('content-disposition')).toMatch(/filename="relaygrid\.txt"/);
       const listed = links(plain.text);
@@ -373,6 +384,14 @@ describe('fleet over HTTP', () => {
         expect(body).not.toContain('www.example.com:443'); // the REALITY dest is the node's business
       }
 
+      // A plan of HTTP proxies only, on nodes labelled `sub` or `nowhere`: no VLESS endpoint is offered.
+      const narrow = await proxyUser();
+      await projected('plans', await grantPlan(api.plans, narrow.id, await createPlan(api.plans, { nodeLabels: ['nowhere', 'sub'], inboundKinds: ['http'] })));
+      const narrowLink = expectStatus(await call<{ url: string }>('GET', '/v1/subscription', { token: narrow.token, headers: { 'x-min-sequence': String(narrow.seq) } }), 200).body.url;
+      expect(links((await fetchSub(narrowLink)).text)).toEqual([]);
+      const narrowOutbounds = (JSON.parse((await fetchSub(narrowLink, 'singbox')).text) as { outbounds: { type: string; server?: string }[] }).outbounds;
+      expect(narrowOutbounds.filter((o) => o.type !== 'selector').map((o) => `${o.type} ${o.server}`).sort()).toEqual(['http 198.51.100.1', 'http 198.51.100.2']);
+
       // A drained node leaves everyone's subscription.
       expectStatus(await call('POST', '/v1/fleet/nodes/sub-b/drain', { token: operator }), 200);
       expect(links((await fetchSub(mine.url)).text).map((l) => new URL(l).hostname)).toEqual(['198.51.100.1']);
@@ -399,7 +418,7 @@ describe('fleet over HTTP', () => {
       const empty = await fetchSub(next.url);
       expect(empty.status).toBe(200);
       expect(empty.text).toBe('');
-      expect(empty.headers.get('subscription-userinfo')).toBe('upload=100; download=200; total=0; expire=0');
+      expect(empty.headers.get('subscription-userinfo')).toBe(userinfo);
       expect(JSON.parse((await fetchSub(next.url, 'singbox')).text)).toEqual({ outbounds: [] });
       expect((parseYaml((await fetchSub(next.url, 'clash')).text) as { proxies: unknown[] }).proxies).toEqual([]);
     });

@@ -96,6 +96,7 @@ describe('docs/operations.md: adding a node from zero', () => {
     // "a user registered as in the README": through the accounts service, so they have proxy credentials.
     const { userId } = await stack.api.identity.accounts.register({ email: `alice-${uuidv7()}@example.org`, password: 'correct horse battery' });
     vars['USER_TOKEN'] = stack.api.identity.deps.tokens.issue(userId, uuidv7(), ['client']);
+    vars['USER_ID'] = userId;
   });
   afterAll(async () => {
     if (agent && agent.exitCode === null) {

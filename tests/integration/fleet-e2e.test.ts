@@ -12,7 +12,12 @@
  *   same node completes, with no core restart;
  * - an agent that was down during a rollout applies it when it returns;
  * - a profile the core rejects: the canary reports the core's error, keeps
- *   serving its last good configuration, and the rollout halts after it.
+ *   serving its last good configuration, and the rollout halts after it;
+ * - access is a function of the subscription: a user without one is on no
+ *   node (empty link, connections refused), a plan naming one node's label
+ *   puts them on that node only, disabling it removes them live and enabling
+ *   restores the same link, without a core restart; an admin without a
+ *   subscription is no proxy user.
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -25,9 +30,14 @@ import { freePort, LOOPBACK } from '../../infra/stack/ports.js';
 import { NodeAgent } from '../../workers/agent/agent.js';
 import { ProcessCoreDriver, stopAllCores } from '../../workers/agent/core/process-driver.js';
 import { withLocalApi } from '../../workers/agent/core/local-api.js';
+import { proxyUserOf } from '../../producers/fleet/model.js';
+import { describeEndpoint } from '../../producers/fleet/subscription/endpoint.js';
+import { shareLink } from '../../producers/fleet/subscription/share-links.js';
+import type { Role } from '../../producers/identity/roles.js';
 import { client } from '../support/http.js';
 import { fleetStack, type FleetStackWithApi } from '../support/fleet-stack.js';
 import { eventually, type Isolated } from '../support/isolated.js';
+import { createPlan, grantPlan } from '../support/plans.js';
 import { clientConfigFromLink, curl, Origin } from '../support/proxy-traffic.js';
 
 const V2RAY = process.env['V2RAY_BIN'] ?? '/usr/bin/v2ray';
@@ -55,6 +65,8 @@ describe('the fleet with real v2ray cores', () => {
   const agents = new Map<string, RunningAgent>();
   const clients: ProcessCoreDriver[] = [];
   const ports = { a: 0, b: 0, bad: 0 };
+  /** Every node, every kind: access needs a subscription, and these users are not about plans. */
+  let everywhere: string;
 
   async function startAgent(nodeId: string): Promise<RunningAgent> {
     const nc = await connect({ servers: env.config.natsUrl, inboxPrefix: env.rt.names.fleetInbox(nodeId) });
@@ -79,9 +91,34 @@ describe('the fleet with real v2ray cores', () => {
   const node = (id: string) => env.rt.db.selectFrom('fleet_nodes').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
   const rollout = (id: string) => env.rt.db.selectFrom('fleet_rollouts').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
 
-  async function register(email: string): Promise<{ userId: string; token: string }> {
-    const { userId } = await api.identity.accounts.register({ email, password: 'correct horse battery staple' }, operator);
-    return { userId, token: api.identity.deps.tokens.issue(userId, crypto.randomUUID(), ['client']) };
+  /** A registered user with proxy credentials, on the every-node plan unless `plan` is null. */
+  async function register(email: string, plan: string | null = everywhere, roles: Role[] = ['client']): Promise<{ userId: string; token: string }> {
+    const { userId } = await api.identity.accounts.register({ email, password: 'correct horse battery staple', roles }, operator);
+    if (plan) await grantPlan(api.plans, userId, plan);
+    return { userId, token: api.identity.deps.tokens.issue(userId, crypto.randomUUID(), roles) };
+  }
+
+  /** The user's subscription link's share links, as a client fetches them. */
+  async function listed(token: string): Promise<string[]> {
+    const sub = await eventually(async () => {
+      const answer = await call<{ url: string }>('GET', '/v1/subscription', { token });
+      return answer.status === 200 ? answer : undefined;
+    });
+    const res = await fetch(`${api.url}${sub.body.url}`);
+    expect(res.status).toBe(200);
+    return Buffer.from(await res.text(), 'base64').toString('utf8').split('\n').filter(Boolean);
+  }
+
+  /** A share link for the user's own credentials on a VLESS port, whether or not their subscription lists it. */
+  async function directLink(userId: string, port: number): Promise<string> {
+    const row = await eventually(() => env.rt.db.selectFrom('proxy_credentials').selectAll().where('user_id', '=', userId).executeTakeFirst());
+    return shareLink(describeEndpoint({ name: 'direct', address: LOOPBACK, city: '' }, { profileId: 'direct', kind: 'vless', port, settings: {} }, proxyUserOf(row)))!;
+  }
+
+  /** Whether the user is in the configuration node `nodeId` is meant to run now. */
+  async function renderedFor(nodeId: string, userId: string): Promise<boolean> {
+    const n = await node(nodeId);
+    return (await worker.fleet.configs.render(n.applied_template!, n.labels)).bytes.toString().includes(userId);
   }
 
   /** The user's subscription, as a proxy client fetches it: the share link of `port` on node `nodeId`. */
@@ -124,6 +161,7 @@ describe('the fleet with real v2ray cores', () => {
     origin = new Origin();
     originUrl = `http://${LOOPBACK}:${await origin.listen()}`;
     call = client(api.url);
+    everywhere = await createPlan(api.plans);
     ports.a = await freePort();
     ports.b = await freePort();
     ports.bad = await freePort();
@@ -217,7 +255,8 @@ describe('the fleet with real v2ray cores', () => {
     // The next rendered version agrees with the push: it no longer lists Alice, and applying it restarted nothing.
     await eventually(async () => {
       const version = agents.get('node-a')!.agent.appliedVersion;
-      const desired = await worker.fleet.configs.render((await node('node-a')).desired_template!);
+      const a = await node('node-a');
+      const desired = await worker.fleet.configs.render(a.desired_template!, a.labels);
       return version === desired.version && !desired.bytes.toString().includes(alice.userId);
     }, 10_000);
     expect(agents.get('node-a')!.agent.stats.restarts).toBe(restartsBefore);
@@ -275,5 +314,65 @@ describe('the fleet with real v2ray cores', () => {
     const carol = await register(`carol-${Date.now()}@example.org`);
     const socks = await clientFrom(await linkFor(carol.token, ports.a));
     await eventually(async () => (await curl(socks, `${originUrl}/bytes/1000`)).code === 0, 10_000, 200);
+  }, 60_000);
+
+  it('a user without a subscription is on no node; a plan naming node A’s label puts them on node A only; disabling removes them live, enabling restores the same link, no restart', async () => {
+    // Node A serves vless-a, node B vless-b (earlier tests rolled them out).
+    await eventually(async () => (await node('node-a')).health === 'healthy' && (await node('node-b')).health === 'healthy', 10_000);
+    const dana = await register(`dana-${Date.now()}@example.org`, null);
+    expect(await listed(dana.token)).toEqual([]);
+    const throughA = await clientFrom(await directLink(dana.userId, ports.a));
+    const throughB = await clientFrom(await directLink(dana.userId, ports.b));
+    expect((await curl(throughA, `${originUrl}/bytes/1000`)).code).not.toBe(0);
+    expect(await renderedFor('node-a', dana.userId)).toBe(false);
+
+    const onlyA = await createPlan(api.plans, { nodeLabels: ['a'] });
+    await grantPlan(api.plans, dana.userId, onlyA);
+    const links = await eventually(async () => {
+      const l = await listed(dana.token);
+      return l.length > 0 ? l : undefined;
+    });
+    expect(links.map((l) => new URL(l).port)).toEqual([String(ports.a)]);
+    const socks = await clientFrom(links[0]!);
+    await eventually(async () => (await curl(socks, `${originUrl}/bytes/1000`)).code === 0, 5_000, 100);
+    expect((await curl(throughA, `${originUrl}/bytes/1000`)).code).toBe(0);
+    // Node B's labels are not the plan's: neither pushed there nor rendered for it.
+    expect((await curl(throughB, `${originUrl}/bytes/1000`)).code).not.toBe(0);
+    expect(await renderedFor('node-b', dana.userId)).toBe(false);
+
+    const pidBefore = agents.get('node-a')!.driver.pid;
+    const restartsBefore = agents.get('node-a')!.agent.stats.restarts;
+    // Her download is streaming when the subscription is disabled: the removal closes it, as a suspension does.
+    const trickleBytes = 5_000_000;
+    const open = curl(socks, `${originUrl}/trickle/${trickleBytes}`);
+    await eventually(() => origin.openTrickles > 0, 5_000);
+    await new Promise((r) => setTimeout(r, 300));
+    const disabledAt = Date.now();
+    await api.plans.subscriptions.disable(dana.userId, 'test', operator);
+    const cut = await Promise.race([open, new Promise<null>((r) => setTimeout(() => r(null), 3_000))]);
+    expect(cut, 'the open download still streams 3 s after the subscription was disabled').not.toBeNull();
+    expect(cut!.body).toBeLessThan(trickleBytes);
+    await eventually(async () => (await curl(socks, `${originUrl}/bytes/1000`)).code !== 0, 5_000, 100);
+    expect(Date.now() - disabledAt).toBeLessThan(5_000);
+    expect(await listed(dana.token)).toEqual([]);
+    await eventually(async () => !(await renderedFor('node-a', dana.userId)), 5_000);
+
+    await api.plans.subscriptions.enable(dana.userId, 'test', operator);
+    await eventually(async () => (await curl(socks, `${originUrl}/bytes/1000`)).code === 0, 5_000, 100);
+    expect(await listed(dana.token)).toEqual(links);
+    expect(agents.get('node-a')!.driver.pid).toBe(pidBefore);
+    expect(agents.get('node-a')!.agent.stats.restarts).toBe(restartsBefore);
+  }, 60_000);
+
+  it('an admin without a subscription is not a proxy user; with one, they are', async () => {
+    const admin = await register(`admin-${Date.now()}@example.org`, null, ['admin', 'client']);
+    const socks = await clientFrom(await directLink(admin.userId, ports.a));
+    expect(await listed(admin.token)).toEqual([]);
+    expect((await curl(socks, `${originUrl}/bytes/1000`)).code).not.toBe(0);
+    expect(await renderedFor('node-a', admin.userId)).toBe(false);
+
+    await grantPlan(api.plans, admin.userId, everywhere);
+    await eventually(async () => (await curl(socks, `${originUrl}/bytes/1000`)).code === 0, 5_000, 100);
+    expect((await listed(admin.token)).length).toBeGreaterThan(0);
   }, 60_000);
 });

@@ -116,7 +116,7 @@ export class AgentEndpoints {
   }
 
   private async node(nodeId: string) {
-    const row = await this.d.db.selectFrom('fleet_nodes').select(['id', 'retired', 'desired_template', 'desired_rollout']).where('id', '=', nodeId).executeTakeFirst();
+    const row = await this.d.db.selectFrom('fleet_nodes').select(['id', 'retired', 'labels', 'desired_template', 'desired_rollout']).where('id', '=', nodeId).executeTakeFirst();
     if (!row) throw new DomainError('node_not_found', `no node ${nodeId}`);
     return row;
   }
@@ -126,7 +126,7 @@ export class AgentEndpoints {
     if (minSeq > 0 && !(await this.watcher.waitFor('fleet', minSeq, READ_MODEL_WAIT_MS))) throw new DomainError('read_model_behind', `the fleet read model has not reached ${minSeq} yet; retry`);
     const node = await this.node(nodeId);
     if (node.retired || !node.desired_template) return { retired: node.retired, template: null, version: null, rolloutId: null, size: 0 };
-    const rendered = await this.configs.render(node.desired_template);
+    const rendered = await this.configs.render(node.desired_template, node.labels);
     return { retired: false, template: rendered.template, version: rendered.version, rolloutId: node.desired_rollout, size: rendered.bytes.length };
   }
 

@@ -6,10 +6,13 @@
  * - A template is the profile set one node runs (`<NS>_FLEET_TEMPLATES`,
  *   named by the hash of its rendered inbounds): what rollouts point at, kept
  *   for roll-backs.
- * - A configuration is a template plus today's users (`<NS>_FLEET_CONFIGS`,
- *   named `<template>/<version>`, its own hash being the version agents
- *   report), served by version to agents fetching it in chunks. Rendered on demand, once
- *   per template and users revision, and shared by every node with that template.
+ * - A configuration is a template plus today's users of the node
+ *   (`<NS>_FLEET_CONFIGS`, named `<template>/<version>`, its own hash being
+ *   the version agents report), served by version to agents fetching it in
+ *   chunks. Which users depends on the node's labels (their plans name the
+ *   nodes they may use, entitled-users.ts), so it is rendered on demand once
+ *   per template, access key and users revision, and shared by every node
+ *   with the same template and the same labels that plans name.
  */
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import type { Kysely } from 'kysely';
@@ -18,8 +21,9 @@ import type { Names } from '../../infra/naming.js';
 import type { Database } from '../../schema/database.js';
 import { open, seal } from '../../producers/identity/crypto/sealing.js';
 import { Lru } from '../../producers/event-store/lru.js';
-import { proxyUserOf, type InboundProfile, type ProxyUser } from '../../producers/fleet/model.js';
+import type { InboundProfile, ProxyUser } from '../../producers/fleet/model.js';
 import { contentHash, renderConfig, renderTemplate } from './render/render.js';
+import { accessKey, entitledUsers, namedLabels, usersOnNode, type EntitledUser } from './entitled-users.js';
 
 export interface RenderedConfig {
   template: string;
@@ -37,8 +41,10 @@ export class ConfigStore {
   private readonly rendered = new Lru<string, RenderedConfig>(64);
   private readonly rendering = new Map<string, Promise<RenderedConfig>>();
   private readonly byName = new Lru<string, Uint8Array>(64);
-  private loadingUsers?: Promise<{ revision: number; list: ProxyUser[] }>;
-  private users?: { revision: number; list: ProxyUser[] };
+  private loadingUsers?: { generation: number; promise: Promise<Entitled> };
+  private users?: Entitled;
+  private generation = 0;
+  private loads = 0;
 
   constructor(
     private readonly nats: Nats,
@@ -78,18 +84,19 @@ export class ConfigStore {
   }
 
   /**
-   * The configuration of a template with every active user, as of the
-   * proxy-credentials read model's current checkpoint.
+   * The configuration of a template for a node with these labels: every user
+   * entitled to it, as of the proxy-credentials and plans read models'
+   * current checkpoints.
    */
-  async render(template: string): Promise<RenderedConfig> {
-    const users = await this.activeUsers();
-    const key = `${template}@${users.revision}`;
+  async render(template: string, nodeLabels: readonly string[]): Promise<RenderedConfig> {
+    const users = await this.entitled();
+    const key = `${template}@${accessKey(users.named, nodeLabels)}@${users.load}`;
     const cached = this.rendered.get(key);
     if (cached) return cached;
     // A wave of agents asks at once: one rendering serves them all.
     let pending = this.rendering.get(key);
     if (!pending) {
-      pending = this.renderOnce(template, users.list, key).finally(() => this.rendering.delete(key));
+      pending = this.renderOnce(template, usersOnNode(users.list.values(), nodeLabels), key).finally(() => this.rendering.delete(key));
       this.rendering.set(key, pending);
     }
     return pending;
@@ -125,24 +132,59 @@ export class ConfigStore {
     return bytes;
   }
 
-  /** Active users' credentials, reloaded only when the proxy-credentials projector has moved. */
-  private async activeUsers(): Promise<{ revision: number; list: ProxyUser[] }> {
-    const checkpoint = await this.db.selectFrom('projector_checkpoints').select('seq').where('projector', '=', 'proxy-credentials').executeTakeFirst();
-    const revision = checkpoint?.seq ?? 0;
-    if (this.users?.revision === revision) return this.users;
-    // A wave of agents after a change: one read of the table serves them all.
-    this.loadingUsers ??= this.loadUsers(revision).finally(() => (this.loadingUsers = undefined));
-    return this.loadingUsers;
+  /**
+   * The user sync calls this once the read models have a batch of changes,
+   * before pushing them: the next rendering reads users again, so no agent
+   * syncing after the push can be handed a version without the change.
+   */
+  invalidateUsers(): void {
+    this.generation++;
   }
 
-  private async loadUsers(revision: number): Promise<{ revision: number; list: ProxyUser[] }> {
-    const rows = await this.db
-      .selectFrom('proxy_credentials')
-      .select(['user_id', 'vless_id', 'trojan_password', 'proxy_username', 'proxy_password'])
-      .where('status', '=', 'active')
-      .execute();
-    const list = rows.map(proxyUserOf);
-    this.users = { revision, list };
-    return this.users;
+  /**
+   * Entitled users. Read again after invalidateUsers(), and otherwise when the
+   * proxy-credentials or plans checkpoint has moved but not more than once
+   * per RELOAD_MS: during a burst of plans events (a thousand users limited
+   * in one tick) every sync would otherwise read and render anew, and the
+   * pushes, not the renderings, are what carry those changes to the nodes.
+   */
+  private async entitled(): Promise<Entitled> {
+    const rows = await this.db.selectFrom('projector_checkpoints').select(['projector', 'seq']).where('projector', 'in', REVISION_PROJECTORS).execute();
+    const revision = REVISION_PROJECTORS.map((p) => rows.find((r) => r.projector === p)?.seq ?? 0).join('.');
+    const users = this.users;
+    if (users && users.generation === this.generation && (users.revision === revision || Date.now() - users.loadedAt < RELOAD_MS)) return users;
+    // A wave of agents after a change: one read of the tables serves them all.
+    if (this.loadingUsers?.generation !== this.generation) {
+      const generation = this.generation;
+      const promise = this.loadUsers(revision, generation).finally(() => {
+        if (this.loadingUsers?.promise === promise) this.loadingUsers = undefined;
+      });
+      this.loadingUsers = { generation, promise };
+    }
+    return this.loadingUsers.promise;
   }
+
+  private async loadUsers(revision: string, generation: number): Promise<Entitled> {
+    const list = await entitledUsers(this.db);
+    const loaded: Entitled = { load: ++this.loads, revision, generation, loadedAt: Date.now(), list, named: namedLabels(list.values()) };
+    if (generation === this.generation) this.users = loaded;
+    return loaded;
+  }
+}
+
+/** At most one read of users per this long for checkpoint moves alone (invalidateUsers() reads at once). */
+const RELOAD_MS = 2_000;
+
+/** The read models users on nodes come from: their checkpoints together are the users revision. */
+const REVISION_PROJECTORS = ['proxy-credentials', 'plans'];
+
+interface Entitled {
+  /** Which read of the tables: the users revision renderings are cached by. */
+  load: number;
+  revision: string;
+  generation: number;
+  loadedAt: number;
+  list: Map<string, EntitledUser>;
+  /** The node labels some plan of `list` names. */
+  named: Set<string>;
 }

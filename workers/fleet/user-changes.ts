@@ -1,12 +1,15 @@
 /**
- * A batch of user changes as one node template's inbounds take them: the
- * CoreUser each added user becomes on each inbound (the same rendering as a
- * full configuration, so the pushed user and the next version's user are
- * identical), and the (tag, email) pairs to remove. HTTP and SOCKS accounts
- * are keyed by username, the others by user id.
+ * A batch of user changes as one node's inbounds take them: the CoreUser each
+ * user on the node becomes on each inbound their plan allows (the same
+ * rendering as a full configuration, so the pushed user and the next
+ * version's user are identical), and the (tag, email) pairs to remove: every
+ * user of the batch from every inbound they are not rendered on (gone from
+ * the node, or from that inbound's kind). HTTP and SOCKS accounts are keyed
+ * by username, the others by user id.
  */
 import type { InboundProfile, ProxyUser } from '../../producers/fleet/model.js';
 import type { CoreUser } from '../agent/core/driver.js';
+import { inboundKind } from './render/inbounds.js';
 import { renderConfig, renderTemplate, usersByInbound } from './render/render.js';
 
 export interface UserChanges {
@@ -14,14 +17,22 @@ export interface UserChanges {
   remove: { tag: string; email: string }[];
 }
 
-export function userChanges(profiles: readonly InboundProfile[], added: readonly ProxyUser[], removed: readonly { userId: string; proxyUsername: string }[]): UserChanges {
-  const config = renderConfig(renderTemplate(profiles), profiles, added);
+/** `onNode`: the users of the batch that belong on this node; `batch`: every user of the batch. */
+export function userChanges(profiles: readonly InboundProfile[], onNode: readonly ProxyUser[], batch: readonly { userId: string; proxyUsername: string }[]): UserChanges {
+  const template = renderTemplate(profiles);
+  const rendered = usersByInbound(renderConfig(template, profiles, onNode));
   const add: UserChanges['add'] = [];
   const remove: UserChanges['remove'] = [];
-  for (const [tag, inbound] of usersByInbound(config)) {
-    for (const user of inbound.users.values()) add.push({ tag, user });
-    const byUsername = inbound.kind === 'http' || inbound.kind === 'socks';
-    for (const r of removed) remove.push({ tag, email: byUsername ? r.proxyUsername : r.userId });
+  // Over the template's inbounds, not the rendering's: an HTTP inbound left with nobody is not rendered, yet its accounts must go.
+  for (const inbound of template.inbounds) {
+    const users = rendered.get(inbound.tag)?.users ?? new Map<string, CoreUser>();
+    for (const user of users.values()) add.push({ tag: inbound.tag, user });
+    const kind = inboundKind(inbound);
+    const byUsername = kind === 'http' || kind === 'socks';
+    for (const r of batch) {
+      const email = byUsername ? r.proxyUsername : r.userId;
+      if (!users.has(email)) remove.push({ tag: inbound.tag, email });
+    }
   }
   return { add, remove };
 }

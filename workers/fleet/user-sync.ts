@@ -1,11 +1,14 @@
 /**
  * User changes reach the nodes without a restart. Follows the identity log
- * from "now" (an ordered consumer on `<ns>.evt.identity.user.>`); for every
- * credential issue, suspension, reinstatement or forgetting it waits until
- * the proxy-credentials read model has the change, reads the user's row, and
- * pushes one `users` message per live node: the users to add and remove, as
- * that node's inbounds take them. The agent applies them through the core's
- * HandlerService at once.
+ * (credential issues, suspensions, reinstatements, forgetting) and the plans
+ * log (subscription started, activated, limited, reactivated, expired,
+ * disabled, enabled, a period rolled onto new terms) from "now", with one
+ * ordered consumer each. For a batch of changed users it waits until the
+ * proxy-credentials and plans read models have the changes, reads who is
+ * entitled to what (entitled-users.ts), and pushes one `users` message per
+ * live node: the users to add and remove, as that node's inbounds take them
+ * and as its labels let them on. The agent applies them through the core's
+ * HandlerService at once (and closes a removed user's open connections).
  *
  * Pushes are at most once. The durable path is the rendered configuration:
  * the next version every agent fetches includes the same change, so a node
@@ -16,21 +19,43 @@ import type { ConsumerMessages } from '@nats-io/jetstream';
 import type { Logger } from '../../infra/logger.js';
 import type { Metrics } from '../../infra/metrics.js';
 import type { FleetDeps } from '../../producers/fleet/fleet-deps.js';
-import { proxyUserOf, type ProxyUser } from '../../producers/fleet/model.js';
 import type { CheckpointWatcher } from '../../projectors/runtime/checkpoint-watcher.js';
 import { proxyUsernameOf } from '../../producers/identity/proxy-credentials.js';
 import type { ConfigStore } from './config-store.js';
+import { accessKey, entitledUsers, namedLabels, usersOnNode } from './entitled-users.js';
 import { userChanges, type UserChanges } from './user-changes.js';
 
-const RELEVANT = new Set(['identity.ProxyCredentialsIssued', 'identity.UserSuspended', 'identity.UserReinstated', 'identity.UserForgotten']);
+/** The logs followed, the events in them that change who is on a node, and the read model each waits for. */
+const FOLLOWED = [
+  { context: 'identity', aggregate: 'user', projector: 'proxy-credentials', relevant: (type: string) => IDENTITY_EVENTS.has(type) },
+  { context: 'plans', aggregate: 'subscription', projector: 'plans', relevant: (type: string) => SUBSCRIPTION_EVENTS.has(type) },
+] as const;
+const IDENTITY_EVENTS = new Set(['identity.ProxyCredentialsIssued', 'identity.UserSuspended', 'identity.UserReinstated', 'identity.UserForgotten']);
+/**
+ * Subscription events that can change access or where it applies. Not
+ * GrantAdded (a grant that restores access decides a SubscriptionReactivated
+ * with it) nor the notices (thresholds, expiry reminders).
+ */
+const SUBSCRIPTION_EVENTS = new Set([
+  'plans.SubscriptionStarted',
+  'plans.PeriodRolled',
+  'plans.SubscriptionActivated',
+  'plans.SubscriptionLimited',
+  'plans.SubscriptionReactivated',
+  'plans.SubscriptionExpired',
+  'plans.SubscriptionDisabled',
+  'plans.SubscriptionEnabled',
+]);
 /** Changes arriving within this window go out together: one push per node, not one per change. */
 const BATCH_MS = 20;
 const READ_MODEL_WAIT_MS = 10_000;
 
 export class UserSync {
-  private messages?: ConsumerMessages;
-  private running?: Promise<void>;
-  private pending = new Map<string, number>();
+  private readonly messages: ConsumerMessages[] = [];
+  private readonly running: Promise<void>[] = [];
+  private pending = new Set<string>();
+  /** Per read model, the last sequence of the batch's events in its stream. */
+  private upTo = new Map<string, number>();
   private flushing?: Promise<void>;
   private timer?: NodeJS.Timeout;
 
@@ -43,26 +68,33 @@ export class UserSync {
   ) {}
 
   async start(): Promise<void> {
-    const stream = this.d.names.stream('identity');
+    for (const followed of FOLLOWED) await this.follow(followed);
+  }
+
+  private async follow({ context, aggregate, projector, relevant }: (typeof FOLLOWED)[number]): Promise<void> {
+    const stream = this.d.names.stream(context);
     const info = await this.d.nats.jsm.streams.info(stream);
-    const consumer = await this.d.nats.js.consumers.get(stream, { filter_subjects: this.d.names.aggregateSubjects('identity', 'user'), opt_start_seq: info.state.last_seq + 1 });
-    this.messages = await consumer.consume({ max_messages: 512 });
-    const messages = this.messages;
-    this.running = (async () => {
-      for await (const msg of messages) {
-        for (const event of this.d.handler.store.decode(msg)) {
-          if (!RELEVANT.has(event.type)) continue;
-          this.pending.set((event.data as { userId: string }).userId, event.seq);
+    const consumer = await this.d.nats.js.consumers.get(stream, { filter_subjects: this.d.names.aggregateSubjects(context, aggregate), opt_start_seq: info.state.last_seq + 1 });
+    const messages = await consumer.consume({ max_messages: 512 });
+    this.messages.push(messages);
+    this.running.push(
+      (async () => {
+        for await (const msg of messages) {
+          for (const event of this.d.handler.store.decode(msg)) {
+            if (!relevant(event.type)) continue;
+            this.pending.add((event.data as { userId: string }).userId);
+            this.upTo.set(projector, Math.max(this.upTo.get(projector) ?? 0, event.seq));
+          }
+          this.schedule();
         }
-        this.schedule();
-      }
-    })().catch((err: unknown) => this.log.error({ err }, 'user sync stopped'));
+      })().catch((err: unknown) => this.log.error({ err, context }, 'user sync stopped')),
+    );
   }
 
   async stop(): Promise<void> {
     clearTimeout(this.timer);
-    await this.messages?.close();
-    await this.running;
+    for (const messages of this.messages) await messages.close();
+    await Promise.all(this.running);
     await this.flushing;
   }
 
@@ -78,30 +110,38 @@ export class UserSync {
 
   private async flush(): Promise<void> {
     const batch = this.pending;
-    this.pending = new Map();
+    const upTo = this.upTo;
+    this.pending = new Set();
+    this.upTo = new Map();
     if (batch.size === 0) return;
-    const upTo = Math.max(...batch.values());
-    if (!(await this.watcher.waitFor('proxy-credentials', upTo, READ_MODEL_WAIT_MS))) this.log.warn({ upTo }, 'proxy-credentials read model is behind; pushing what it has');
-    const ids = [...batch.keys()];
-    const [rows, nodes] = await Promise.all([
-      this.d.db.selectFrom('proxy_credentials').selectAll().where('user_id', 'in', ids).execute(),
-      this.d.db.selectFrom('fleet_nodes').select(['id', 'desired_template']).where('retired', '=', false).where('desired_template', 'is not', null).execute(),
+    await Promise.all(
+      [...upTo].map(async ([projector, seq]) => {
+        if (!(await this.watcher.waitFor(projector, seq, READ_MODEL_WAIT_MS))) this.log.warn({ projector, upTo: seq }, 'read model is behind; pushing what it has');
+      }),
+    );
+    // Before anything is pushed: an agent that syncs after the push must get a version with the change.
+    this.configs.invalidateUsers();
+    const ids = [...batch];
+    const [entitled, nodes] = await Promise.all([
+      entitledUsers(this.d.db, ids),
+      this.d.db.selectFrom('fleet_nodes').select(['id', 'labels', 'desired_template']).where('retired', '=', false).where('desired_template', 'is not', null).execute(),
     ]);
-    const active = new Map(rows.filter((r) => r.status === 'active').map((r) => [r.user_id, r]));
-    const added: ProxyUser[] = [...active.values()].map(proxyUserOf);
-    const removed = ids.filter((id) => !active.has(id)).map((userId) => ({ userId, proxyUsername: proxyUsernameOf(userId) }));
-    // Rendered once per template, not per node: most of a fleet shares a handful of templates.
-    const byTemplate = new Map<string, UserChanges>();
+    // Everyone of the batch, with the username HTTP/SOCKS accounts are keyed by, for removals.
+    const everyone = ids.map((userId) => ({ userId, proxyUsername: entitled.get(userId)?.user.proxyUsername ?? proxyUsernameOf(userId) }));
+    const named = namedLabels(entitled.values());
+    // Rendered once per template and access key, not per node: most of a fleet shares a handful of each.
+    const byKey = new Map<string, UserChanges>();
     for (const node of nodes) {
       const template = node.desired_template!;
-      let changes = byTemplate.get(template);
+      const key = `${template}@${accessKey(named, node.labels)}`;
+      let changes = byKey.get(key);
       if (!changes) {
-        changes = userChanges(await this.configs.templateProfiles(template), added, removed);
-        byTemplate.set(template, changes);
+        changes = userChanges(await this.configs.templateProfiles(template), usersOnNode(entitled.values(), node.labels), everyone);
+        byKey.set(key, changes);
       }
       this.d.push(node.id, { type: 'users', template, ...changes });
     }
     this.metrics?.fleetUserPushes.inc(nodes.length);
-    this.log.debug({ added: added.length, removed: removed.length, nodes: nodes.length }, 'user changes pushed');
+    this.log.debug({ users: ids.length, entitled: entitled.size, nodes: nodes.length }, 'user changes pushed');
   }
 }

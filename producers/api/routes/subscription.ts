@@ -4,13 +4,14 @@
  * other credential (the token is one, see producers/fleet/subscriptions.ts).
  *
  * The body is the endpoint list in the client's format; the headers carry
- * what clients show besides: this month's usage (`subscription-userinfo`),
+ * what clients show besides: this period's usage, the allowance and the
+ * expiry of the user's subscription (`subscription-userinfo`),
  * how often to refresh (`profile-update-interval`, hours) and a file name.
  */
 import type { FastifyInstance } from 'fastify';
 import { base64SubscriptionOf, clashSubscription, singboxSubscription, subscriptionUserinfo } from '../../fleet/subscription/formats.js';
 import type { Endpoint } from '../../fleet/subscription/endpoint.js';
-import { monthlyUsage, monthOf } from '../../usage/usage-queries.js';
+import { entitled } from '../../fleet/subscriptions.js';
 import type { ApiDeps } from '../app.js';
 import { principalOf, SIGNED_IN } from '../authenticate.js';
 import { HttpError } from '../errors.js';
@@ -80,14 +81,15 @@ export function subscriptionRoutes(app: FastifyInstance, deps: ApiDeps): void {
       const subscriber = await subscriptions.resolve(request.params.token);
       if (!subscriber) throw new HttpError(404, 'subscription_not_found', 'no such subscription: the link is wrong or outdated (credentials were rotated)');
       const format = BODY[request.query.format ?? 'base64'];
-      // A suspended user keeps a valid link that lists nothing, so their client empties instead of erroring.
-      const [endpoints, usage] = await Promise.all([
-        subscriber.active ? subscriptions.endpoints(subscriber.user) : Promise.resolve([]),
-        monthlyUsage(deps.db, subscriber.user.userId, monthOf(new Date())),
-      ]);
+      // A suspended user, or one without a subscription that gives access, keeps a valid link that
+      // lists nothing, so their client empties instead of erroring.
+      const endpoints = entitled(subscriber) ? await subscriptions.endpoints(subscriber.user, subscriber.plan) : [];
+      const plan = subscriber.plan;
+      // Clients' convention: total=0 is no cap, expire=0 no end (formats.ts).
+      const usage = plan ? { upload: plan.uplinkBytes, download: plan.downlinkBytes, total: plan.allowanceBytes ?? 0n, expire: plan.expiresAt } : { upload: 0n, download: 0n };
       return reply
         .header('content-type', format.contentType)
-        .header('subscription-userinfo', subscriptionUserinfo({ upload: BigInt(usage.uplink), download: BigInt(usage.downlink) }))
+        .header('subscription-userinfo', subscriptionUserinfo(usage))
         .header('profile-update-interval', String(UPDATE_INTERVAL_HOURS))
         .header('content-disposition', `attachment; filename="relaygrid.${format.extension}"`)
         // The body holds the user's credentials: no shared cache may keep it.

@@ -14,6 +14,7 @@ import { canonicalHash } from './canonical-json.js';
 import type { CoreConfig, CoreOutbound } from './core-config.js';
 import { inboundKind, RenderError, templateInbound } from './inbounds.js';
 import { inboundUsers, withoutUsers, withUsers } from './users.js';
+import { kindAllowed } from '../../../producers/plans/access.js';
 
 export { RenderError } from './inbounds.js';
 
@@ -48,11 +49,13 @@ export function renderTemplate(profiles: readonly InboundProfile[]): CoreConfig 
 }
 
 /**
- * The template with every user on every inbound. `profiles` supplies what is
+ * The template with every user on every inbound their plan allows (ProxyUser
+ * `inboundKinds`; which users belong on the node at all is the caller's
+ * choice, see ConfigStore). `profiles` supplies what is
  * per client but comes from the profile (the VLESS flow); each inbound of the
  * template must have its profile here. The template is not modified.
  *
- * With no users at all, HTTP inbounds are left out rather than rendered
+ * With no users on it, an HTTP inbound is left out rather than rendered
  * without accounts (see below); the signature then changes when the first
  * user arrives, so the agent restarts instead of adding that user by gRPC.
  */
@@ -66,11 +69,13 @@ export function renderConfig(template: CoreConfig, profiles: readonly InboundPro
   const inbounds = template.inbounds.flatMap((inbound) => {
     const profile = profileById.get(inbound.tag);
     if (!profile) throw new RenderError(inbound.tag, 'in the template but not among the profiles given');
+    // A plan may limit its users to some inbound kinds: each inbound gets only the users allowed on its kind.
+    const allowed = sortedUsers.filter((u) => kindAllowed({ inboundKinds: u.inboundKinds ?? [] }, profile.kind));
     // An HTTP inbound without accounts asks for no authentication at all: an open proxy
     // (Xray and V2Ray docs: Basic auth only "when accounts is not empty"; seen with
     // V2Ray 4.34). SOCKS with auth "password" and no accounts refuses everybody, so it stays.
-    if (inbound.protocol === 'http' && sortedUsers.length === 0) return [];
-    return [withUsers(inbound, profile, sortedUsers)];
+    if (inbound.protocol === 'http' && allowed.length === 0) return [];
+    return [withUsers(inbound, profile, allowed)];
   });
   return structuredClone({ ...template, inbounds });
 }
