@@ -22,7 +22,7 @@ export const PLANS_USAGE = `usage: relaygrid plans <command>
   create <planId> --name N --price-minor N --currency C [terms]
   update <planId> [--name N] [--price-minor N] [--currency C] [terms]   changes what is given; subscribers take it at their next period
   retire <planId>                        no new subscriptions; current ones keep it until they end
-  subscribe <user id|email> <planId> [--starts-at ISO]   grant a plan; it replaces the user's subscription
+  subscribe <user id|email> <planId> [--starts-at ISO] [--request-id ID]   grant a plan; it replaces the user's subscription (the same request id again changes nothing)
   grant <user id|email> <bytes> [--expires-at ISO] [--grant-id ID]   add bytes (e.g. 10GiB); the same grant id again adds nothing
   disable <user id|email> --reason "…"   suspend the subscription (the user leaves every node); periods keep running
   enable <user id|email> [--reason "…"]  lift it again
@@ -70,6 +70,7 @@ const OPTIONS = {
   'expires-at': { type: 'string' },
   'grant-id': { type: 'string' },
   reason: { type: 'string' },
+  'request-id': { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -120,7 +121,7 @@ export type PlansCommand =
   | { command: 'create'; planId: string; input: Record<string, unknown> }
   | { command: 'update'; planId: string; patch: Record<string, unknown> }
   | { command: 'retire'; planId: string }
-  | { command: 'subscribe'; target: string; planId: string; startsAt?: string }
+  | { command: 'subscribe'; target: string; planId: string; startsAt?: string; requestId?: string }
   | { command: 'grant'; target: string; bytes: string; expiresAt?: string; grantId?: string }
   | { command: 'disable' | 'enable'; target: string; reason: string };
 
@@ -169,7 +170,7 @@ export function parsePlansArgs(args: string[]): PlansCommand {
       return { command, planId: need(first, '<planId>') };
     case 'subscribe': {
       const startsAt = time(values['starts-at'], '--starts-at');
-      return { command, target: need(first, '<user id|email>'), planId: need(second, '<planId>'), ...(startsAt ? { startsAt } : {}) };
+      return { command, target: need(first, '<user id|email>'), planId: need(second, '<planId>'), ...(startsAt ? { startsAt } : {}), ...(values['request-id'] ? { requestId: values['request-id'] } : {}) };
     }
     case 'grant': {
       const expiresAt = time(values['expires-at'], '--expires-at');
@@ -222,7 +223,7 @@ export async function runPlans(rt: Runtime, cmd: Exclude<PlansCommand, { command
         return;
       case 'subscribe': {
         const userId = await user(cmd.target);
-        await subscriptions.start(userId, { planId: cmd.planId, ...(cmd.startsAt ? { startsAt: cmd.startsAt } : {}) }, actor);
+        await subscriptions.start(userId, { planId: cmd.planId, ...(cmd.startsAt ? { startsAt: cmd.startsAt } : {}), ...(cmd.requestId ? { requestId: cmd.requestId } : {}) }, actor);
         console.log(`subscribed ${cmd.target} to ${cmd.planId}`);
         return;
       }

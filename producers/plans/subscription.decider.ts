@@ -59,6 +59,8 @@ export interface SubscriptionState {
   expiresAt: Date | null;
   onHoldUntil: Date | null;
   nextPlanId: string | null;
+  /** The idempotency key of the start that made this subscription (an operator's request), if any. */
+  requestId: string | null;
   grants: readonly Grant[];
   /** Usage thresholds noticed in the current period (metering). */
   notedPercents: readonly number[];
@@ -79,7 +81,7 @@ export function reminderAt(expiresAt: Date, days: number, timeZone: string): Dat
 export type StartCause = 'operator' | 'next_plan';
 
 export type SubscriptionCommand =
-  | { type: 'Start'; userId: string; planId: string; terms: PlanTerms; startsAt: Date; timeZone: string; cause: StartCause; by: string; at: Date }
+  | { type: 'Start'; userId: string; planId: string; terms: PlanTerms; startsAt: Date; timeZone: string; cause: StartCause; by: string; at: Date; requestId?: string | null }
   /** `terms` are the plan's as they stand now (the retired plan's last ones too): the new period takes them. */
   | { type: 'RollPeriod'; periodEnd: Date; terms: PeriodTerms; timeZone: string; at: Date }
   | { type: 'Activate'; cause: 'first_traffic'; trafficAt: Date; timeZone: string; at: Date }
@@ -117,7 +119,7 @@ function clock(strategy: ResetStrategy, validity: Validity, anchor: Date, timeZo
   };
 }
 
-function started(c: { userId: string; planId: string; terms: PlanTerms; startsAt: Date; timeZone: string; cause: StartCause; by: string; at: Date }): E {
+function started(c: { userId: string; planId: string; terms: PlanTerms; startsAt: Date; timeZone: string; cause: StartCause; by: string; at: Date; requestId?: string | null }): E {
   const { terms, startsAt, timeZone } = c;
   const onHold = terms.validity.kind === 'on_hold';
   const running = onHold ? null : clock(terms.resetStrategy, terms.validity, startsAt, timeZone, c.at);
@@ -140,6 +142,7 @@ function started(c: { userId: string; planId: string; terms: PlanTerms; startsAt
       onHoldUntil: terms.validity.kind === 'on_hold' ? addLocalDays(startsAt, terms.validity.timeoutDays, timeZone) : null,
       nextPlanId: terms.nextPlanId,
       startedAt: c.at,
+      requestId: c.requestId ?? null,
     },
   };
 }
@@ -158,6 +161,8 @@ function decide(command: SubscriptionCommand, state: SubscriptionState): E[] {
   const { at } = command;
   if (command.type === 'Start') {
     if (command.startsAt.getTime() > at.getTime() + 60_000) throw new DomainError('invalid_subscription', 'startsAt: must not be in the future (a later start is not built yet)', { field: 'startsAt' });
+    // A retried grant of a plan (the same request id) must not restart the period, wiping usage and grants.
+    if (command.requestId && state.phase !== 'none' && state.requestId === command.requestId) return [];
     const event = started(command);
     const expires = event.type === 'plans.SubscriptionStarted' ? event.data.expiresAt : null;
     if (expires && expires.getTime() <= at.getTime()) throw new DomainError('invalid_subscription', 'startsAt: the subscription would already have expired', { field: 'startsAt' });
@@ -274,6 +279,7 @@ function evolve(state: SubscriptionState, event: E): SubscriptionState {
         expiresAt: d.expiresAt,
         onHoldUntil: d.onHoldUntil,
         nextPlanId: d.nextPlanId,
+        requestId: d.requestId,
       };
     }
     case 'plans.PeriodRolled': {
@@ -323,6 +329,7 @@ const initialState: SubscriptionState = {
   expiresAt: null,
   onHoldUntil: null,
   nextPlanId: null,
+  requestId: null,
   grants: [],
   notedPercents: [],
   remindedDays: [],

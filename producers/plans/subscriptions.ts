@@ -58,12 +58,17 @@ export class PlanSubscriptions {
   }
 
   /** An operator grants a plan; it replaces the user's current subscription, if any. */
-  async start(userId: string, input: { planId?: unknown; startsAt?: unknown }, actor: Actor, now = new Date()): Promise<Written> {
+  /** An operator grants a plan; the same `requestId` again (a retry) decides nothing. */
+  async start(userId: string, input: { planId?: unknown; startsAt?: unknown; requestId?: unknown }, actor: Actor, now = new Date()): Promise<Written> {
     const planId = checkPlanId(input.planId);
+    const requestId = input.requestId ?? null;
+    if (requestId !== null && (typeof requestId !== 'string' || !GRANT_ID.test(requestId))) {
+      throw new DomainError('invalid_subscription', "requestId: must be 1-64 of A-Z, a-z, 0-9, '_' or '-'", { field: 'requestId' });
+    }
     const startsAt = input.startsAt === undefined ? now : time(input.startsAt, 'startsAt', 'invalid_subscription');
     const [plan, timeZone] = await Promise.all([this.catalogue.current(planId), this.timeZoneOf(userId)]);
     if (plan.retired) throw new DomainError('plan_retired', `plan ${planId} is retired: it takes no new subscriptions`);
-    const { seq } = await this.decide(userId, { type: 'Start', userId, planId, terms: plan.terms, startsAt, timeZone, cause: 'operator', by: actor.actor, at: now }, actor);
+    const { seq } = await this.decide(userId, { type: 'Start', userId, planId, terms: plan.terms, startsAt, timeZone, cause: 'operator', by: actor.actor, at: now, requestId }, actor);
     return { seq };
   }
 
@@ -133,7 +138,15 @@ export class PlanSubscriptions {
 
   /** User ids whose next scheduled command is due at `now`, oldest first: the scheduler's due query. */
   async due(now: Date, limit: number): Promise<{ userId: string; dueAt: Date }[]> {
-    const rows = await this.d.db.selectFrom('subscriptions').select(['user_id', 'next_due_at']).where('next_due_at', '<=', now).orderBy('next_due_at').limit(limit).execute();
+    // A forgotten person's subscription is left as it stands: rolling it on would append periods for nobody, forever.
+    const rows = await this.d.db
+      .selectFrom('subscriptions')
+      .select(['subscriptions.user_id', 'subscriptions.next_due_at'])
+      .where('subscriptions.next_due_at', '<=', now)
+      .where((eb) => eb.not(eb.exists(eb.selectFrom('users').select('users.id').whereRef('users.id', '=', 'subscriptions.user_id').where('users.status', '=', 'forgotten'))))
+      .orderBy('subscriptions.next_due_at')
+      .limit(limit)
+      .execute();
     return rows.map((r) => ({ userId: r.user_id, dueAt: r.next_due_at! }));
   }
 

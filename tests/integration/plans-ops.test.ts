@@ -10,6 +10,7 @@ import { runCli } from '../support/cli.js';
 import { fleetStack, type FleetStackWithApi } from '../support/fleet-stack.js';
 import { client } from '../support/http.js';
 import { eventually } from '../support/isolated.js';
+import { readLog } from '../support/log.js';
 import { testUsers } from '../support/users.js';
 
 const META = { source: 'relaygrid/test', actor: 'operator:test' };
@@ -70,7 +71,13 @@ describe('plans operations: suspension, and the catalogue over NATS', () => {
     await ops('plan.create', { planId: 'api-plan', name: 'Through the API', price: { amountMinor: 100, currency: 'USD' } });
     const email = `api-${uuidv7()}@example.org`;
     const { userId } = await testUsers(stack.env.rt).register(stack.api.identity.deps.handler, { email }, META);
-    expect((await call('POST', `/v1/admin/users/${userId}/subscription`, { token, body: { planId: 'api-plan' } })).status).toBe(201);
+    const grant = () => call<{ sequence: number }>('POST', `/v1/admin/users/${userId}/subscription`, { token, body: { planId: 'api-plan' }, headers: { 'idempotency-key': 'order-1' } });
+    const granted = await grant();
+    expect(granted.status).toBe(201);
+    // A retry (the answer was lost, say) restarts nothing: one SubscriptionStarted in the log.
+    expect((await grant()).status).toBe(201);
+    const log = await readLog(stack.env.rt, stack.env.rt.names.aggregate('plans', 'subscription', userId));
+    expect(log.filter((e) => e.type === 'plans.SubscriptionStarted')).toHaveLength(1);
 
     const noReason = await call('POST', `/v1/admin/users/${userId}/subscription/disable`, { token, body: {} });
     expect([noReason.status, noReason.body['code'], noReason.body['field']]).toEqual([400, 'invalid_body', 'reason']);

@@ -79,4 +79,19 @@ describe('plans scheduler', () => {
       await Promise.all(workers.map((w) => w.close()));
     }
   });
+  it("leaves a forgotten person's subscription as it stands: nothing falls due for them", async () => {
+    const { catalogue, subscriptions } = suite.api.plans;
+    const at = new Date();
+    await catalogue.create({ planId: 'hourly-ish', name: 'Daily again', resetStrategy: 'day', price }, OPERATOR, at);
+    const [kept, forgotten] = await Promise.all([suite.signedIn(), suite.signedIn()]);
+    await subscriptions.start(kept.id, { planId: 'hourly-ish' }, OPERATOR, at);
+    await subscriptions.start(forgotten.id, { planId: 'hourly-ish' }, OPERATOR, at);
+    await suite.api.identity.accounts.forget(forgotten.id, OPERATOR);
+    const later = new Date(at.getTime() + 3 * 86_400_000);
+    const due = await eventually(async () => {
+      const ids = (await subscriptions.due(later, 1000)).map((d) => d.userId);
+      return ids.includes(kept.id) && !ids.includes(forgotten.id) && ids;
+    }, 15_000);
+    expect(due).not.toContain(forgotten.id);
+  });
 });

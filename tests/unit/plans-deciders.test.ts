@@ -91,10 +91,18 @@ describe('subscription', () => {
           userId: 'u1', planId: 'basic', cause: 'operator', by: 'user:op', status: 'active', startsAt: at,
           periodStart: at, periodEnd: feb28, timeZone: 'UTC',
           allowanceBytes: 10n * MiB, resetStrategy: 'month', ipLimit: 2, nodeLabels: ['eu'], inboundKinds: ['vless-reality'], overage: 'block',
-          validityKind: 'days', validityDays: 90, expiresAt: new Date('2026-05-01T10:00:00Z'), onHoldUntil: null, nextPlanId: null, startedAt: at,
+          validityKind: 'days', validityDays: 90, expiresAt: new Date('2026-05-01T10:00:00Z'), onHoldUntil: null, nextPlanId: null, startedAt: at, requestId: null,
         },
       },
     ]);
+  });
+
+  it('a start repeating the request id of the current subscription decides nothing; another id starts afresh', () => {
+    const withId = (requestId: string): SubscriptionCommand => ({ ...start(), requestId }) as SubscriptionCommand;
+    const first = run([], withId('order-7'));
+    expect(first).toMatchObject([{ type: 'plans.SubscriptionStarted', data: { requestId: 'order-7' } }]);
+    given(subscriptionDecider, first).when(withId('order-7')).then([]);
+    expect(run(first, withId('order-8'))).toMatchObject([{ type: 'plans.SubscriptionStarted', data: { requestId: 'order-8' } }]);
   });
 
   it('refuses a start in the future, or one that would already have expired', () => {

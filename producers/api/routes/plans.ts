@@ -19,6 +19,7 @@ import { body, idParams } from './schemas.js';
 
 const PLAN_ID = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,128}$' } as const;
 const BYTES = { type: 'string', pattern: '^(0|[1-9][0-9]{0,18})$', description: 'a whole number of bytes, as a decimal string' } as const;
+const REQUEST_ID = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } as const;
 const planParams = { type: 'object', required: ['id'], properties: { id: PLAN_ID } } as const;
 
 const VALIDITY = body({ kind: { type: 'string', enum: [...VALIDITY_KINDS] }, days: { type: 'integer' }, timeoutDays: { type: 'integer' } }, ['kind']);
@@ -118,7 +119,7 @@ export function planRoutes(app: FastifyInstance, deps: ApiDeps): void {
     },
   );
 
-  app.post<{ Params: { id: string }; Body: { planId: string; startsAt?: string } }>(
+  app.post<{ Params: { id: string }; Body: { planId: string; startsAt?: string; requestId?: string } }>(
     '/v1/admin/users/:id/subscription',
     {
       config,
@@ -127,11 +128,21 @@ export function planRoutes(app: FastifyInstance, deps: ApiDeps): void {
         summary: "Grant a plan to a user; it replaces the user's current subscription",
         response: answers({ 201: shape({ ...SUBSCRIPTION_PROPERTIES, sequence: SEQUENCE }) }, [...WAITS, 404, 409, 410, 422]),
         params: idParams,
-        body: body({ planId: PLAN_ID, startsAt: { ...TIME, description: 'the anchor of periods and expiry; now when left out; not in the future' } }, ['planId']),
+        headers: { type: 'object', properties: { 'idempotency-key': { ...REQUEST_ID, description: 'the same as requestId, for clients that send keys as a header' } } },
+        body: body(
+          {
+            planId: PLAN_ID,
+            startsAt: { ...TIME, description: 'the anchor of periods and expiry; now when left out; not in the future' },
+            requestId: { ...REQUEST_ID, description: 'makes a retry safe: a start repeating the current subscription\'s requestId changes nothing' },
+          },
+          ['planId'],
+        ),
       },
     },
     async (request, reply) => {
-      const { seq } = await subscriptions.start(request.params.id, request.body, actorOf(request));
+      const key = request.headers['idempotency-key'];
+      const input = typeof key === 'string' && request.body.requestId === undefined ? { ...request.body, requestId: key } : request.body;
+      const { seq } = await subscriptions.start(request.params.id, input, actorOf(request));
       return answerWritten(deps, reply, 'plans', seq, 201, async (): Promise<Record<string, unknown>> => ({ ...(await subscriptions.view(request.params.id)) }));
     },
   );
