@@ -37,6 +37,7 @@ import type { Role } from '../../producers/identity/roles.js';
 import { client } from '../support/http.js';
 import { fleetStack, type FleetStackWithApi } from '../support/fleet-stack.js';
 import { eventually, type Isolated } from '../support/isolated.js';
+import { readLog } from '../support/log.js';
 import { createPlan, grantPlan } from '../support/plans.js';
 import { clientConfigFromLink, curl, Origin } from '../support/proxy-traffic.js';
 
@@ -375,4 +376,42 @@ describe('the fleet with real v2ray cores', () => {
     await eventually(async () => (await curl(socks, `${originUrl}/bytes/1000`)).code === 0, 5_000, 100);
     expect((await listed(admin.token)).length).toBeGreaterThan(0);
   }, 60_000);
+  it('a 1 MiB plan: the download that crosses the allowance is cut within 3 s while another user downloads on; a 10 MiB grant restores the same link, no restart', async () => {
+    await eventually(async () => (await node('node-a')).health === 'healthy', 10_000);
+    const oneMiB = await createPlan(api.plans, { allowanceBytes: String(1024 * 1024), resetStrategy: 'month', overage: 'block' });
+    const carol = await register(`carol-${Date.now()}@example.org`, oneMiB);
+    const erin = await register(`erin-${Date.now()}@example.org`);
+    const carolSocks = await clientFrom(await linkFor(carol.token, ports.a));
+    const erinSocks = await clientFrom(await linkFor(erin.token, ports.a));
+    await eventually(async () => (await curl(erinSocks, `${originUrl}/bytes/1000`)).code === 0, 10_000, 200);
+    // Most of the allowance at once, then a trickle (50 KB/s) that crosses it a few seconds later.
+    await eventually(async () => (await curl(carolSocks, `${originUrl}/bytes/900000`)).code === 0, 10_000, 200);
+    const pidBefore = agents.get('node-a')!.driver.pid;
+    const restartsBefore = agents.get('node-a')!.agent.stats.restarts;
+    const held = curl(erinSocks, `${originUrl}/held/400000`);
+    const trickleBytes = 5_000_000;
+    const crossing = curl(carolSocks, `${originUrl}/trickle/${trickleBytes}`);
+
+    const cut = await Promise.race([crossing, new Promise<null>((r) => setTimeout(() => r(null), 20_000))]);
+    const cutAt = Date.now();
+    expect(cut, 'the download that crossed the allowance still streams').not.toBeNull();
+    expect(cut!.code).not.toBe(0);
+    // The agent ticks every 300 ms and metering limits on the crossing tick: the cut follows it within 3 s.
+    const limited = (await readLog(env.rt, env.rt.names.aggregate('plans', 'subscription', carol.userId))).filter((e) => e.type === 'plans.SubscriptionLimited');
+    expect(limited).toHaveLength(1);
+    const limitedAt = (limited[0]!.data as { limitedAt: Date }).limitedAt.getTime();
+    expect(cutAt - limitedAt).toBeLessThan(3_000);
+    // What she got past the allowance is what one tick interval and the cut let through, not the trickle's 5 MB.
+    expect(900_000 + cut!.body).toBeLessThan(1024 * 1024 + 200_000);
+    await eventually(async () => (await curl(carolSocks, `${originUrl}/bytes/1000`)).code !== 0, 5_000, 100);
+
+    origin.release();
+    expect(await held).toMatchObject({ code: 0, body: 400_000 });
+    expect(agents.get('node-a')!.driver.pid).toBe(pidBefore);
+
+    await api.plans.subscriptions.grant(carol.userId, { bytes: String(10 * 1024 * 1024), grantId: 'top-up-1' }, operator);
+    await eventually(async () => (await curl(carolSocks, `${originUrl}/bytes/1000`)).code === 0, 5_000, 100);
+    expect(agents.get('node-a')!.driver.pid).toBe(pidBefore);
+    expect(agents.get('node-a')!.agent.stats.restarts).toBe(restartsBefore);
+  }, 90_000);
 });
