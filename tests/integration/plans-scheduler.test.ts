@@ -2,12 +2,14 @@
  * The plans' scheduled commands driven by a controllable clock, with two
  * workers: daily resets at local midnight across a DST change, an expiry
  * into the next plan, a hold that times out — each recorded exactly once,
- * and the standby taking over when the leader stops.
+ * and the standby taking over when the leader dies in the middle of a reset.
  */
 import { describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../../contracts/envelope.js';
 import { CommandHandler } from '../../producers/event-store/command-handler.js';
+import { sql } from 'kysely';
 import { Plans } from '../../producers/plans/plans.js';
+import type { PlanSubscriptions } from '../../producers/plans/subscriptions.js';
 import { startPeriodScheduler } from '../../workers/plans/period-scheduler.js';
 import { ManualClock } from '../../workers/scheduler/clock.js';
 import type { Scheduler } from '../../workers/scheduler/scheduler.js';
@@ -21,7 +23,7 @@ const price = { amountMinor: 100, currency: 'EUR' };
 describe('plans scheduler', () => {
   const suite = apiSuite();
 
-  it('rolls, expires and ends holds once each, on local time, with two workers and one stopped', async () => {
+  it('rolls, expires and ends holds once each, on local time, with two workers and one killed mid-reset', async () => {
     const clock = new ManualClock(new Date('2026-03-27T12:00:00Z'));
     const { catalogue, subscriptions } = suite.api.plans;
     const at = clock.now();
@@ -36,9 +38,22 @@ describe('plans scheduler', () => {
     await subscriptions.start(held.id, { planId: 'held' }, OPERATOR, at);
 
     // Two workers, each with its own handler and state cache, as two processes would have.
+    // Armed, a worker dies mid-reset: its roll is appended, then its lock's session ends (as a killed
+    // process's does) and the firing never returns, so it never learns that it succeeded.
+    let dieMidReset = false;
     const worker = () => {
       const plans = new Plans({ handler: new CommandHandler(suite.api.plans.deps.handler.store), db: suite.env.rt.db });
-      return startPeriodScheduler(plans.subscriptions, { databaseUrl: suite.env.rt.config.databaseUrl, log: suite.env.rt.log, metrics: new Metrics({ defaultMetrics: false }), clock, pollMs: 50, standbyPollMs: 50 });
+      const dying = Object.create(plans.subscriptions) as PlanSubscriptions;
+      dying.advance = async (userId, now) => {
+        const done = await plans.subscriptions.advance(userId, now);
+        if (dieMidReset) {
+          dieMidReset = false;
+          await sql`select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and granted and database = (select oid from pg_database where datname = current_database())`.execute(suite.env.rt.db);
+          await new Promise(() => undefined);
+        }
+        return done;
+      };
+      return startPeriodScheduler(dying, { databaseUrl: suite.env.rt.config.databaseUrl, log: suite.env.rt.log, metrics: new Metrics({ defaultMetrics: false }), clock, pollMs: 50, standbyPollMs: 50 });
     };
     const workers: Scheduler[] = [worker(), worker()];
     try {
@@ -61,11 +76,11 @@ describe('plans scheduler', () => {
       const activated = await ofType(held.id, 'plans.SubscriptionActivated');
       expect(activated.map((e) => e.data)).toMatchObject([{ cause: 'on_hold_timeout', clockStart: new Date('2026-03-29T12:00:00Z'), expiresAt: new Date('2026-04-08T12:00:00Z') }]);
 
-      // The leader stops; the standby rolls the next Berlin midnight, once.
-      const leader = workers.findIndex((w) => w.leading);
-      await workers[leader]!.close();
+      // The leader dies in the middle of the next Berlin midnight's reset; the standby takes over: one roll.
+      dieMidReset = true;
       clock.set(new Date('2026-03-31T00:00:00Z'));
       await eventually(async () => (await ofType(berlin.id, 'plans.PeriodRolled')).length === 4, 15_000);
+      expect(dieMidReset, 'the leader fired, and died, mid-reset').toBe(false);
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(await ofType(berlin.id, 'plans.PeriodRolled')).toHaveLength(4);
       expect(await ofType(trial.id, 'plans.SubscriptionExpired')).toHaveLength(1);
