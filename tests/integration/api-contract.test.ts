@@ -146,16 +146,26 @@ describe('HTTP API: the OpenAPI document is the contract', () => {
 
   it('a raw fetch is held to the document too: an answer the document does not declare fails the fetch', async () => {
     // A server that publishes a document and then answers against it: what a drifting route would do.
-    const document = { openapi: '3.0.3', paths: { '/x': { get: { responses: { '200': { description: 'OK', content: { 'application/json': { schema: { type: 'object', properties: { a: { type: 'string' } } } } } } } } } } };
+    const error = { description: 'Conflict', content: { 'application/json': { schema: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } } } } };
+    const document = {
+      openapi: '3.0.3',
+      paths: {
+        '/x': { get: { responses: { '200': { description: 'OK', content: { 'application/json': { schema: { type: 'object', properties: { a: { type: 'string' } } } } } } } } },
+        '/z': { get: { responses: { '409': error } } },
+      },
+    };
     const server = createServer((req, res) => {
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify(req.url === '/docs' ? document : req.url === '/x' ? { a: 1 } : { nope: true }));
+      if (req.url === '/z') res.statusCode = 409;
+      res.end(JSON.stringify(req.url === '/docs' ? document : req.url === '/x' ? { a: 1 } : req.url === '/z' ? { code: 'invalid_json', message: 'a 400 code under 409' } : { nope: true }));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     try {
       await expect(fetch(`${origin}/x`)).rejects.toThrow(/contract: GET \/x → 200: the body does not match the document: \/a must be string/);
       await expect(fetch(`${origin}/y`)).rejects.toThrow(/contract: GET \/y → 200: the OpenAPI document has no such operation/);
+      // A documented code under a status its row does not give it.
+      await expect(fetch(`${origin}/z`)).rejects.toThrow(/contract: GET \/z → 409: the error table of docs\/api.md gives invalid_json the status 400, not 409/);
     } finally {
       server.close();
     }

@@ -40,14 +40,22 @@ function closed(schema: unknown): unknown {
   return out;
 }
 
-let documentedCodes: Set<string> | undefined;
-/** The codes in the error table of docs/api.md (every backticked lower-case word of its rows). */
-function errorCodes(): Set<string> {
+let documentedCodes: Map<string, Set<number>> | undefined;
+/** The error table of docs/api.md: each code with the statuses its rows give it (a row: `| status | codes | when |`). */
+function errorCodes(): Map<string, Set<number>> {
   if (documentedCodes) return documentedCodes;
   const text = readFileSync(new URL('../../docs/api.md', import.meta.url), 'utf8');
   const section = text.slice(text.indexOf('## Errors'));
-  const table = section.split('\n').filter((line) => line.startsWith('| '));
-  documentedCodes = new Set(table.flatMap((line) => [...line.matchAll(/`([a-z][a-z0-9_]*)`/g)].map((m) => m[1] ?? '')));
+  documentedCodes = new Map();
+  for (const line of section.split('\n').filter((l) => /^\| \d{3} \|/.test(l))) {
+    const [, status, codes] = line.split('|').map((cell) => cell.trim());
+    for (const [, code] of (codes ?? '').matchAll(/`([a-z][a-z0-9_]*)`/g)) {
+      if (!code) continue;
+      const statuses = documentedCodes.get(code) ?? new Set<number>();
+      statuses.add(Number(status));
+      documentedCodes.set(code, statuses);
+    }
+  }
   return documentedCodes;
 }
 
@@ -88,7 +96,9 @@ class Contract {
     this.validate(`${operation.method} ${operation.template} ${status} ${type}`, media.schema, body, where);
     if (status >= 400) {
       const code = (body as { code?: string }).code ?? '';
-      if (!errorCodes().has(code)) throw new Error(`contract: ${where}: error code ${code} is not in the error table of docs/api.md`);
+      const statuses = errorCodes().get(code);
+      if (!statuses) throw new Error(`contract: ${where}: error code ${code} is not in the error table of docs/api.md`);
+      if (!statuses.has(status)) throw new Error(`contract: ${where}: the error table of docs/api.md gives ${code} the status ${[...statuses].join(', ')}, not ${status}`);
     }
   }
 
