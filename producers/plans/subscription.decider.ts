@@ -46,8 +46,6 @@ export interface SubscriptionState {
   planId: string | null;
   phase: 'none' | 'on_hold' | 'running' | 'expired';
   limited: boolean;
-  /** Bytes used when the period was limited: a grant that lifts the allowance above it reactivates. */
-  limitedAtBytes: bigint;
   disabled: { reason: string } | null;
   startsAt: Date | null;
   /** Where periods and the validity clock count from: the start, or the end of the hold. */
@@ -147,11 +145,6 @@ function started(c: { userId: string; planId: string; terms: PlanTerms; startsAt
   };
 }
 
-/** Grant bytes still usable at `at`. */
-function grantBytes(grants: readonly Grant[], at: Date): bigint {
-  return grants.filter((g) => g.expiresAt === null || g.expiresAt.getTime() > at.getTime()).reduce((sum, g) => sum + g.bytes, 0n);
-}
-
 function requireSubscription(state: SubscriptionState): string {
   if (!state.userId || state.phase === 'none') throw new DomainError('subscription_not_found', 'this user has no subscription');
   return state.userId;
@@ -226,13 +219,9 @@ function decide(command: SubscriptionCommand, state: SubscriptionState): E[] {
       if (command.bytes <= 0n) throw new DomainError('invalid_grant', 'bytes: must be more than 0', { field: 'bytes' });
       if (command.expiresAt && command.expiresAt.getTime() <= at.getTime()) throw new DomainError('invalid_grant', 'expiresAt: must be in the future', { field: 'expiresAt' });
       const grant: Grant = { grantId: command.grantId, bytes: command.bytes, expiresAt: command.expiresAt };
-      const events: E[] = [{ type: 'plans.GrantAdded', data: { userId, ...grant, by: command.by, grantedAt: at } }];
-      const allowance = state.terms?.allowanceBytes;
-      const covered = allowance === null || allowance === undefined || allowance + grantBytes([...state.grants, grant], at) > state.limitedAtBytes;
-      if (state.limited && state.period && covered) {
-        events.push({ type: 'plans.SubscriptionReactivated', data: { userId, periodStart: state.period.start, cause: `grant:${command.grantId}`, reactivatedAt: at } });
-      }
-      return events;
+      // Whether the grant gives a limited period room again is metering's to say: it knows what earlier
+      // periods already drew from each grant, which this aggregate does not (its worker then reactivates).
+      return [{ type: 'plans.GrantAdded', data: { userId, ...grant, by: command.by, grantedAt: at } }];
     }
     case 'Disable':
       if (state.phase === 'expired') throw new DomainError('subscription_expired', 'this subscription has expired');
@@ -285,14 +274,14 @@ function evolve(state: SubscriptionState, event: E): SubscriptionState {
     case 'plans.PeriodRolled': {
       const d = event.data;
       const terms = periodTerms({ ...d, resetStrategy: d.resetStrategy as ResetStrategy, inboundKinds: d.inboundKinds as PeriodTerms['inboundKinds'], overage: d.overage as PeriodTerms['overage'] });
-      return { ...state, period: { start: d.periodStart ?? d.previousPeriodEnd, end: d.periodEnd }, timeZone: d.timeZone, terms, limited: false, limitedAtBytes: 0n, notedPercents: [] };
+      return { ...state, period: { start: d.periodStart ?? d.previousPeriodEnd, end: d.periodEnd }, timeZone: d.timeZone, terms, limited: false, notedPercents: [] };
     }
     case 'plans.SubscriptionActivated': {
       const d = event.data;
       return { ...state, phase: 'running', anchor: d.clockStart, period: { start: d.periodStart ?? d.clockStart, end: d.periodEnd }, timeZone: d.timeZone, expiresAt: d.expiresAt, onHoldUntil: null, notedPercents: [], remindedDays: [] };
     }
     case 'plans.SubscriptionLimited':
-      return { ...state, limited: true, limitedAtBytes: event.data.usedBytes };
+      return { ...state, limited: true };
     case 'plans.SubscriptionReactivated':
       return { ...state, limited: false };
     case 'plans.SubscriptionExpired':
@@ -318,7 +307,6 @@ const initialState: SubscriptionState = {
   planId: null,
   phase: 'none',
   limited: false,
-  limitedAtBytes: 0n,
   disabled: null,
   startsAt: null,
   anchor: null,

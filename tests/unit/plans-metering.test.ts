@@ -36,13 +36,13 @@ describe('metering: limits', () => {
     given(subscriptionDecider, startOf({ ...terms, overage: 'soft' })).when(mark()).then([]);
   });
 
-  it('reactivates a limited period once; a grant above the usage at the limit reactivates by itself', () => {
+  it('reactivates a limited period once; a grant alone only records the grant (metering reactivates when it sees room)', () => {
     const limited: E = { type: 'plans.SubscriptionLimited', data: { userId: 'u1', periodStart, cause: 'allowance_spent', usedBytes: 10n * MiB, limitedAt: at } };
     const reactivated: E = { type: 'plans.SubscriptionReactivated', data: { userId: 'u1', periodStart, cause: 'metering', reactivatedAt: at } };
     given(subscriptionDecider, [...started, limited]).when({ type: 'Reactivate', periodStart, cause: 'metering', at }).then([reactivated]);
     given(subscriptionDecider, [...started, limited, reactivated]).when({ type: 'Reactivate', periodStart, cause: 'metering', at }).then([]);
     const events = decide([...started, limited], { type: 'AddGrant', grantId: 'g', bytes: MiB, expiresAt: null, by: 'user:op', at });
-    expect(events.map((e) => e.type)).toEqual(['plans.GrantAdded', 'plans.SubscriptionReactivated']);
+    expect(events.map((e) => e.type)).toEqual(['plans.GrantAdded']);
   });
 });
 
