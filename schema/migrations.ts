@@ -419,6 +419,13 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('connection_history_user').on('connection_history').expression(sql`user_id, opened_at desc, connection_id desc`).execute();
     },
   },
+  '2026-12-06-010-metering-fillfactor': {
+    async up(db: Kysely<unknown>) {
+      // Every interval updates each active user's usage row once: room left in each page lets the new
+      // version stay on it (a HOT update, no new primary-key entry), the old one pruned on a later visit.
+      await sql`alter table subscription_usage set (fillfactor = 50)`.execute(db);
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {
