@@ -72,11 +72,28 @@ const ATTRIBUTED = sql`case
   when src.at < coalesce(least(p.period_end, p.ended_at), 'infinity') then p.start
   when p.ended_at is null then p.period_end end`;
 
-interface OverAllowance {
+export interface OverAllowance {
   user_id: string;
   period_start: Date;
   need: string;
   at: Date;
+}
+
+/**
+ * One shortfall per period: each attribute() statement answers a period's
+ * whole shortfall so far (grant_bytes only moves in drawGrants, after every
+ * round), so a batch spanning several interval ends of one user answers it
+ * once per round, each time larger. Summing them would draw the grants twice;
+ * the largest is the period's.
+ */
+export function shortfallPerPeriod(over: readonly OverAllowance[]): OverAllowance[] {
+  const byPeriod = new Map<string, OverAllowance>();
+  for (const o of over) {
+    const key = `${o.user_id} ${new Date(o.period_start).getTime()}`;
+    const seen = byPeriod.get(key);
+    if (!seen || BigInt(o.need) > BigInt(seen.need)) byPeriod.set(key, { ...o, at: seen && seen.at > o.at ? seen.at : o.at });
+  }
+  return [...byPeriod.values()];
 }
 
 /**
@@ -223,7 +240,6 @@ export const meteringProjection: Projection = {
     const a = parked.rows.length > 0 ? await unpark(trx, [...new Set(fresh.map((r) => r.userId))]) : [];
     const b: OverAllowance[] = [];
     for (const round of rounds(fresh)) b.push(...(await attribute(trx, unnestRecords(round))));
-    const over = [...a, ...b];
-    await drawGrants(trx, over);
+    await drawGrants(trx, shortfallPerPeriod([...a, ...b]));
   },
 };

@@ -4,6 +4,7 @@ import type { DomainEvent } from '../../contracts/envelope.js';
 import { fold } from '../../producers/decider.js';
 import type { PlanTerms } from '../../producers/plans/model.js';
 import { subscriptionDecider, type SubscriptionCommand, type SubscriptionEventKey } from '../../producers/plans/subscription.decider.js';
+import { shortfallPerPeriod, type OverAllowance } from '../../projectors/plans/metering.projection.js';
 import { given } from '../support/decider-spec.js';
 
 type E = DomainEvent<SubscriptionEventKey>;
@@ -111,5 +112,26 @@ describe('metering: first traffic', () => {
     const events = decide(held, { type: 'Activate', cause: 'first_traffic', trafficAt: traffic, timeZone: 'UTC', at: traffic });
     expect(events).toMatchObject([{ type: 'plans.SubscriptionActivated', data: { cause: 'first_traffic', clockStart: traffic, periodStart: traffic } }]);
     given(subscriptionDecider, [...held, ...events]).when({ type: 'Activate', cause: 'first_traffic', trafficAt: traffic, timeZone: 'UTC', at: traffic }).then([]);
+  });
+});
+
+describe('metering: one shortfall per period', () => {
+  const p1 = new Date('2026-01-01T00:00:00Z');
+  const p2 = new Date('2026-02-01T00:00:00Z');
+  const t = (s: number) => new Date(p2.getTime() + s * 1000);
+
+  it('keeps the largest shortfall a batch answered for each period, not their sum, so grants are drawn once', () => {
+    // Two interval ends of one user in one batch: the second round's shortfall includes the first's.
+    const rounds: OverAllowance[] = [
+      { user_id: 'u1', period_start: p2, need: '100', at: t(10) },
+      { user_id: 'u1', period_start: p2, need: '250', at: t(20) },
+      { user_id: 'u1', period_start: p1, need: '7', at: t(5) },
+      { user_id: 'u2', period_start: p2, need: '1', at: t(20) },
+    ];
+    expect(shortfallPerPeriod(rounds)).toEqual([
+      { user_id: 'u1', period_start: p2, need: '250', at: t(20) },
+      { user_id: 'u1', period_start: p1, need: '7', at: t(5) },
+      { user_id: 'u2', period_start: p2, need: '1', at: t(20) },
+    ]);
   });
 });
