@@ -164,8 +164,17 @@ export function parsePlansArgs(args: string[]): PlansCommand {
       }
       return { command, planId, input };
     }
-    case 'update':
-      return { command, planId: need(first, '<planId>'), patch: planPatch(values) };
+    case 'update': {
+      const planId = need(first, '<planId>');
+      const patch = planPatch(values);
+      // The flags' own values are checked now, before connecting: laid over placeholders for what they leave out.
+      try {
+        validatePlanInput({ name: planId, ...patch, price: { amountMinor: 0, currency: 'EUR', ...(patch['price'] as object | undefined) } });
+      } catch (err) {
+        toCliError(err);
+      }
+      return { command, planId, patch };
+    }
     case 'retire':
       return { command, planId: need(first, '<planId>') };
     case 'subscribe': {

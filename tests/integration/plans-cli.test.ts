@@ -34,6 +34,8 @@ describe('relaygrid plans', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr.trim()).toBe('relaygrid: invalid_plan: price.currency: must be an ISO 4217 currency code such as EUR or USD');
     expect((await cli(['grant', 'someone', '10GB'])).stderr).toContain('<bytes>: a whole number of bytes');
+    const update = await runCli({ ...env.config, natsUrl: 'nats://127.0.0.1:1' }, ['plans', 'update', 'x', '--reset', 'weekly']);
+    expect([update.code, update.stderr.trim()]).toEqual([2, expect.stringMatching(/^relaygrid: invalid_plan: resetStrategy: /)]);
   });
 
   it('creates, updates only what is given, lists with a header, subscribes a user by email and grants bytes', async () => {
