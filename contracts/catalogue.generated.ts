@@ -779,6 +779,22 @@ export interface SubscriptionLimitedV1 {
   limitedAt: Date;
 }
 
+/** Billing: the renewal charge of an invoice failed. Access stays until graceUntil; the expiry waits for billing (it disables the subscription when the grace ends, or a late payment extends it). */
+export interface SubscriptionPastDueV1 {
+  userId: string;
+  /** the unpaid renewal invoice */
+  invoiceId: string;
+  graceUntil: Date;
+  markedAt: Date;
+}
+
+/** Billing: the invoice that made the subscription past due was paid. */
+export interface SubscriptionPastDueSettledV1 {
+  userId: string;
+  invoiceId: string;
+  settledAt: Date;
+}
+
 /** A limited subscription is active again within its period (a grant, metering, an operator). A period roll reactivates by itself, without this event. */
 export interface SubscriptionReactivatedV1 {
   userId: string;
@@ -977,6 +993,8 @@ export const SCHEMA_FILES: readonly SchemaEntry[] = [
   { context: 'plans', name: 'SubscriptionEnabled', version: 1, schema: {"type":"record","name":"SubscriptionEnabled","namespace":"relaygrid.plans","doc":"An operator lifted a suspension: the subscription is back to what it would have been.","fields":[{"name":"userId","type":"string"},{"name":"reason","type":"string"},{"name":"by","type":"string"},{"name":"enabledAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'plans', name: 'SubscriptionExpired', version: 1, schema: {"type":"record","name":"SubscriptionExpired","namespace":"relaygrid.plans","doc":"A subscription reached its expiry. When nextPlanId is set a SubscriptionStarted (cause next_plan) follows in the same commit.","fields":[{"name":"userId","type":"string"},{"name":"planId","type":"string"},{"name":"expiresAt","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"the expiry instant: the idempotency key"},{"name":"nextPlanId","type":["null","string"],"doc":"the plan it moves to; null when none, or the next plan is retired or gone"},{"name":"cause","type":"string","doc":"validity_ended; next_plan_retired or next_plan_missing when the next plan could not be taken"},{"name":"expiredAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'plans', name: 'SubscriptionLimited', version: 1, schema: {"type":"record","name":"SubscriptionLimited","namespace":"relaygrid.plans","doc":"The period's allowance (with grants) is spent on a block-overage plan: access stops until a reset, a grant or an operator.","fields":[{"name":"userId","type":"string"},{"name":"periodStart","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"cause","type":"string","doc":"e.g. allowance_spent"},{"name":"usedBytes","type":"long","doc":"bytes used in the period when limited"},{"name":"limitedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'plans', name: 'SubscriptionPastDue', version: 1, schema: {"type":"record","name":"SubscriptionPastDue","namespace":"relaygrid.plans","doc":"Billing: the renewal charge of an invoice failed. Access stays until graceUntil; the expiry waits for billing (it disables the subscription when the grace ends, or a late payment extends it).","fields":[{"name":"userId","type":"string"},{"name":"invoiceId","type":"string","doc":"the unpaid renewal invoice"},{"name":"graceUntil","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"markedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'plans', name: 'SubscriptionPastDueSettled', version: 1, schema: {"type":"record","name":"SubscriptionPastDueSettled","namespace":"relaygrid.plans","doc":"Billing: the invoice that made the subscription past due was paid.","fields":[{"name":"userId","type":"string"},{"name":"invoiceId","type":"string"},{"name":"settledAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'plans', name: 'SubscriptionReactivated', version: 1, schema: {"type":"record","name":"SubscriptionReactivated","namespace":"relaygrid.plans","doc":"A limited subscription is active again within its period (a grant, metering, an operator). A period roll reactivates by itself, without this event.","fields":[{"name":"userId","type":"string"},{"name":"periodStart","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"cause","type":"string","doc":"grant:<grantId>, metering or operator:<id>"},{"name":"reactivatedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'plans', name: 'SubscriptionStarted', version: 1, schema: {"type":"record","name":"SubscriptionStarted","namespace":"relaygrid.plans","doc":"A user's subscription to a plan started (replacing the current one, if any). Aggregate: the user's subscription (plans.subscription.<userId>).","fields":[{"name":"userId","type":"string"},{"name":"planId","type":"string"},{"name":"cause","type":"string","doc":"operator (granted by an operator) or next_plan (the previous subscription expired into it)"},{"name":"by","type":"string","doc":"who: operator:<id>, or system"},{"name":"status","type":"string","doc":"active or on_hold"},{"name":"startsAt","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"the anchor of periods and of the validity clock"},{"name":"periodStart","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"null while on hold"},{"name":"periodEnd","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"null: the period never ends (reset none), or on hold"},{"name":"timeZone","type":"string","doc":"the user's IANA zone when the period started"},{"name":"allowanceBytes","type":["null","long"],"doc":"the plan's allowance for this period; null = unlimited"},{"name":"resetStrategy","type":"string"},{"name":"ipLimit","type":["null","int"]},{"name":"nodeLabels","type":{"type":"array","items":"string"}},{"name":"inboundKinds","type":{"type":"array","items":"string"}},{"name":"overage","type":"string"},{"name":"validityKind","type":"string"},{"name":"validityDays","type":["null","int"]},{"name":"expiresAt","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"null: never, or on hold (set when the clock starts)"},{"name":"onHoldUntil","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"on hold only: when the clock starts without traffic"},{"name":"nextPlanId","type":["null","string"]},{"name":"startedAt","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"requestId","type":["null","string"],"default":null,"doc":"the operator's idempotency key: a start repeating the current subscription's key decides nothing"}]} },
   { context: 'plans', name: 'UsageThresholdReached', version: 1, schema: {"type":"record","name":"UsageThresholdReached","namespace":"relaygrid.plans","doc":"The period's usage reached a share of the plan's allowance (80, 95 or 100 percent; grants not counted), once per period and percent: for the notifier. Several thresholds crossed by one batch of ticks are several events of one decision.","fields":[{"name":"userId","type":"string"},{"name":"periodStart","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"percent","type":"int"},{"name":"usedBytes","type":"long","doc":"bytes used in the period when noticed"},{"name":"allowanceBytes","type":"long","doc":"the period's allowance"},{"name":"reachedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
@@ -1060,6 +1078,8 @@ export interface EventDataMap {
   'plans.SubscriptionEnabled': SubscriptionEnabledV1;
   'plans.SubscriptionExpired': SubscriptionExpiredV1;
   'plans.SubscriptionLimited': SubscriptionLimitedV1;
+  'plans.SubscriptionPastDue': SubscriptionPastDueV1;
+  'plans.SubscriptionPastDueSettled': SubscriptionPastDueSettledV1;
   'plans.SubscriptionReactivated': SubscriptionReactivatedV1;
   'plans.SubscriptionStarted': SubscriptionStartedV1;
   'plans.UsageThresholdReached': UsageThresholdReachedV1;

@@ -338,6 +338,9 @@ export interface SubscriptionTable {
   phase: string;
   limited: boolean;
   disabled_reason: string | null;
+  /** Billing: the unpaid renewal invoice and the end of its grace period (status past_due). */
+  past_due_invoice_id: string | null;
+  past_due_until: Date | null;
   starts_at: Date;
   period_start: Date | null;
   period_end: Date | null;

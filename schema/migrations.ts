@@ -426,6 +426,12 @@ const migrations: Record<string, Migration> = {
       await sql`alter table subscription_usage set (fillfactor = 50)`.execute(db);
     },
   },
+  '2026-12-07-090-subscriptions-past-due': {
+    async up(db: Kysely<unknown>) {
+      // Billing's mark over a subscription whose renewal charge failed (subscription.decider.ts, MarkPastDue).
+      await db.schema.alterTable('subscriptions').addColumn('past_due_invoice_id', 'text').addColumn('past_due_until', 'timestamptz').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -25,7 +25,7 @@ export interface AccessTerms {
 }
 
 /** Subscription statuses that give access whatever the overage. */
-export const ACCESS_STATUSES = ['active', 'on_hold'] as const;
+export const ACCESS_STATUSES = ['active', 'on_hold', 'past_due'] as const;
 
 export function givesAccess(s: Pick<AccessTerms, 'status' | 'overage'> | null): boolean {
   if (!s) return false;

@@ -7,7 +7,11 @@
  * Phases: `on_hold` (granted, clock not started), `running` (active, or
  * `limited` when a block-overage allowance is spent), `expired`. `disabled` is
  * an operator's suspension laid over the phase: lifting it returns to whatever
- * the phase is by then. The status clients see is statusOf().
+ * the phase is by then. `past_due` is billing's mark over a running
+ * subscription whose renewal charge failed: access stays (the grace period),
+ * the expiry waits (billing disables the subscription when the grace ends,
+ * or a late payment extends it and settles the mark). The status clients see
+ * is statusOf().
  *
  * The scheduled commands are idempotent by the instant they act on: rolling a
  * period that is not the current one, expiring at an instant that is not the
@@ -30,9 +34,11 @@ export type SubscriptionEventKey =
   | 'plans.SubscriptionDisabled'
   | 'plans.SubscriptionEnabled'
   | 'plans.UsageThresholdReached'
-  | 'plans.ExpiryApproaching';
+  | 'plans.ExpiryApproaching'
+  | 'plans.SubscriptionPastDue'
+  | 'plans.SubscriptionPastDueSettled';
 
-export const SUBSCRIPTION_STATUSES = ['active', 'limited', 'expired', 'on_hold', 'disabled'] as const;
+export const SUBSCRIPTION_STATUSES = ['active', 'limited', 'past_due', 'expired', 'on_hold', 'disabled'] as const;
 export type SubscriptionStatus = (typeof SUBSCRIPTION_STATUSES)[number];
 
 export interface Grant {
@@ -47,6 +53,8 @@ export interface SubscriptionState {
   phase: 'none' | 'on_hold' | 'running' | 'expired';
   limited: boolean;
   disabled: { reason: string } | null;
+  /** Billing: the renewal invoice that is unpaid, and when its grace period ends. */
+  pastDue: { invoiceId: string; graceUntil: Date } | null;
   startsAt: Date | null;
   /** Where periods and the validity clock count from: the start, or the end of the hold. */
   anchor: Date | null;
@@ -94,16 +102,26 @@ export type SubscriptionCommand =
   /** Metering: the period's usage as projected; the thresholds it reached that were not noticed yet are. */
   | { type: 'NoteUsage'; periodStart: Date; usedBytes: bigint; at: Date }
   /** The scheduler: the nearest reminder due for this expiry, unless noticed (earlier ones due too are skipped). */
-  | { type: 'NoteExpiry'; expiresAt: Date; at: Date };
+  | { type: 'NoteExpiry'; expiresAt: Date; at: Date }
+  /** Billing: the renewal charge of `invoiceId` failed; access stays until `graceUntil`, the expiry waits for billing. */
+  | { type: 'MarkPastDue'; invoiceId: string; graceUntil: Date; at: Date }
+  /** Billing: `invoiceId` was paid (late); the mark is lifted. */
+  | { type: 'SettlePastDue'; invoiceId: string; at: Date };
 
 type E = DomainEvent<SubscriptionEventKey>;
 
-export function statusOf(state: Pick<SubscriptionState, 'phase' | 'limited' | 'disabled'>): SubscriptionStatus | null {
+/**
+ * One status from the phase and the marks over it. `limited` outranks
+ * `past_due` because the status is what access reads (access.ts): a spent
+ * block-overage allowance cuts access whatever billing says.
+ */
+export function statusOf(state: Pick<SubscriptionState, 'phase' | 'limited' | 'disabled'> & { pastDue?: unknown }): SubscriptionStatus | null {
   if (state.phase === 'none') return null;
   if (state.phase === 'expired') return 'expired';
   if (state.disabled) return 'disabled';
   if (state.phase === 'on_hold') return 'on_hold';
-  return state.limited ? 'limited' : 'active';
+  if (state.limited) return 'limited';
+  return state.pastDue ? 'past_due' : 'active';
 }
 
 const time = (d: Date | null | undefined) => d?.getTime() ?? null;
@@ -244,6 +262,15 @@ function decide(command: SubscriptionCommand, state: SubscriptionState): E[] {
       if (due.length === 0 || state.remindedDays.includes(nearest)) return [];
       return [{ type: 'plans.ExpiryApproaching', data: { userId, expiresAt, daysLeft: nearest, notedAt: at } }];
     }
+    case 'MarkPastDue':
+      if (state.phase === 'expired') throw new DomainError('subscription_expired', 'this subscription has expired');
+      // A second failed invoice while already past due keeps the first one's grace: failing again buys no time.
+      if (state.pastDue) return [];
+      if (command.graceUntil.getTime() < at.getTime()) throw new DomainError('invalid_grace', 'graceUntil: must not be in the past', { field: 'graceUntil' });
+      return [{ type: 'plans.SubscriptionPastDue', data: { userId, invoiceId: command.invoiceId, graceUntil: command.graceUntil, markedAt: at } }];
+    case 'SettlePastDue':
+      if (state.pastDue?.invoiceId !== command.invoiceId) return [];
+      return [{ type: 'plans.SubscriptionPastDueSettled', data: { userId, invoiceId: command.invoiceId, settledAt: at } }];
   }
 }
 
@@ -299,6 +326,10 @@ function evolve(state: SubscriptionState, event: E): SubscriptionState {
     case 'plans.ExpiryApproaching':
       // The reminders before it are past: they are not sent late.
       return { ...state, remindedDays: EXPIRY_REMINDER_DAYS.filter((d) => d >= event.data.daysLeft) };
+    case 'plans.SubscriptionPastDue':
+      return { ...state, pastDue: { invoiceId: event.data.invoiceId, graceUntil: event.data.graceUntil } };
+    case 'plans.SubscriptionPastDueSettled':
+      return { ...state, pastDue: null };
   }
 }
 
@@ -308,6 +339,7 @@ const initialState: SubscriptionState = {
   phase: 'none',
   limited: false,
   disabled: null,
+  pastDue: null,
   startsAt: null,
   anchor: null,
   period: null,
@@ -331,16 +363,17 @@ export function dueAt(state: SubscriptionState, now: Date): Due | null {
   if (state.phase === 'on_hold') return state.onHoldUntil && state.onHoldUntil.getTime() <= t ? { kind: 'activate' } : null;
   if (state.phase !== 'running') return null;
   const end = state.period?.end ?? null;
-  if (state.expiresAt && state.expiresAt.getTime() <= t && (!end || state.expiresAt.getTime() <= end.getTime())) return { kind: 'expire', expiresAt: state.expiresAt };
+  // Past due, the expiry is billing's to decide (the grace period), so the scheduler leaves it alone; periods still roll.
+  if (!state.pastDue && state.expiresAt && state.expiresAt.getTime() <= t && (!end || state.expiresAt.getTime() <= end.getTime())) return { kind: 'expire', expiresAt: state.expiresAt };
   if (end && end.getTime() <= t) return { kind: 'roll', periodEnd: end };
   return null;
 }
 
 /** When the next scheduled command falls due: what the read model's `next_due_at` holds. */
-export function nextDueAt(s: { phase: SubscriptionState['phase']; onHoldUntil: Date | null; expiresAt: Date | null; periodEnd: Date | null }): Date | null {
+export function nextDueAt(s: { phase: SubscriptionState['phase']; onHoldUntil: Date | null; expiresAt: Date | null; periodEnd: Date | null; pastDue?: boolean }): Date | null {
   if (s.phase === 'on_hold') return s.onHoldUntil;
   if (s.phase !== 'running') return null;
-  const candidates = [s.expiresAt, s.periodEnd].filter((d): d is Date => d !== null);
+  const candidates = [s.pastDue ? null : s.expiresAt, s.periodEnd].filter((d): d is Date => d !== null);
   return candidates.length === 0 ? null : new Date(Math.min(...candidates.map((d) => d.getTime())));
 }
 

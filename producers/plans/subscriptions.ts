@@ -17,6 +17,7 @@ import type { PlansDeps } from './plans-deps.js';
 import { dueAt, subscriptionDecider, type SubscriptionCommand } from './subscription.decider.js';
 
 const SYSTEM: Actor = { actor: 'system:plans' };
+const BILLING: Actor = { actor: 'system:billing' };
 const GRANT_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** What `GET /v1/account/subscription` answers; bytes as decimal strings. */
@@ -98,6 +99,16 @@ export class PlanSubscriptions {
 
   async reactivate(userId: string, periodStart: Date, cause: string, now = new Date()): Promise<Written> {
     return { seq: (await this.decide(userId, { type: 'Reactivate', periodStart, cause, at: now }, SYSTEM)).seq };
+  }
+
+  /** Billing: the renewal charge of `invoiceId` failed; access stays until `graceUntil` (idempotent: a second mark keeps the first grace). */
+  async markPastDue(userId: string, invoiceId: string, graceUntil: Date, now = new Date()): Promise<Written> {
+    return { seq: (await this.decide(userId, { type: 'MarkPastDue', invoiceId, graceUntil, at: now }, BILLING)).seq };
+  }
+
+  /** Billing: `invoiceId` was paid; lifts the past-due mark it set (a no-op for any other invoice). */
+  async settlePastDue(userId: string, invoiceId: string, now = new Date()): Promise<Written> {
+    return { seq: (await this.decide(userId, { type: 'SettlePastDue', invoiceId, at: now }, BILLING)).seq };
   }
 
   /** Metering: the user's first traffic starts an on-hold clock (a no-op otherwise). */

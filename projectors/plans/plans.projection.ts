@@ -41,13 +41,13 @@ const PLAN_COLUMNS: UnnestColumn<PlanRow>[] = [
 ];
 
 const SUBSCRIPTION_COLUMNS: UnnestColumn<SubscriptionRow>[] = [
-  ...texts<SubscriptionRow>('user_id', 'plan_id', 'status', 'status_cause', 'phase', 'disabled_reason', 'time_zone', 'reset_strategy', 'overage', 'next_plan_id'),
+  ...texts<SubscriptionRow>('user_id', 'plan_id', 'status', 'status_cause', 'phase', 'disabled_reason', 'past_due_invoice_id', 'time_zone', 'reset_strategy', 'overage', 'next_plan_id'),
   of<SubscriptionRow>('limited', 'boolean[]'),
   of<SubscriptionRow>('allowance_bytes', 'bigint[]'),
   of<SubscriptionRow>('ip_limit', 'integer[]'),
   tokenArrayColumn<SubscriptionRow>('node_labels', (r) => r.node_labels),
   tokenArrayColumn<SubscriptionRow>('inbound_kinds', (r) => r.inbound_kinds),
-  ...times<SubscriptionRow>('starts_at', 'period_start', 'period_end', 'expires_at', 'on_hold_until', 'next_due_at', 'updated_at'),
+  ...times<SubscriptionRow>('starts_at', 'period_start', 'period_end', 'expires_at', 'on_hold_until', 'past_due_until', 'next_due_at', 'updated_at'),
   of<SubscriptionRow>('last_seq', 'bigint[]'),
 ];
 
@@ -155,6 +155,10 @@ function subscriptionStep(event: StoredEvent, fresh: Set<string>): RowStep<Subsc
       return change(event.data.userId, () => ({ disabled_reason: event.data.reason, status_cause: 'disabled' }));
     case 'plans.SubscriptionEnabled':
       return change(event.data.userId, () => ({ disabled_reason: null, status_cause: 'enabled' }));
+    case 'plans.SubscriptionPastDue':
+      return change(event.data.userId, () => ({ past_due_invoice_id: event.data.invoiceId, past_due_until: event.data.graceUntil, status_cause: 'payment_failed' }));
+    case 'plans.SubscriptionPastDueSettled':
+      return change(event.data.userId, () => ({ past_due_invoice_id: null, past_due_until: null, status_cause: 'payment_received' }));
     default:
       return undefined;
   }
@@ -169,6 +173,8 @@ function started(seq: number, at: Date, d: Extract<StoredEvent, { type: 'plans.S
     phase: d.status === 'on_hold' ? 'on_hold' : 'running',
     limited: false,
     disabled_reason: null,
+    past_due_invoice_id: null,
+    past_due_until: null,
     starts_at: d.startsAt,
     period_start: d.periodStart,
     period_end: d.periodEnd,
@@ -188,8 +194,8 @@ function derived(row: SubscriptionRow): SubscriptionRow {
   const phase = row.phase as 'on_hold' | 'running' | 'expired';
   return {
     ...row,
-    status: statusOf({ phase, limited: row.limited, disabled: row.disabled_reason === null ? null : { reason: row.disabled_reason } }) ?? row.status,
-    next_due_at: nextDueAt({ phase, onHoldUntil: row.on_hold_until, expiresAt: row.expires_at, periodEnd: row.period_end }),
+    status: statusOf({ phase, limited: row.limited, disabled: row.disabled_reason === null ? null : { reason: row.disabled_reason }, pastDue: row.past_due_invoice_id }) ?? row.status,
+    next_due_at: nextDueAt({ phase, onHoldUntil: row.on_hold_until, expiresAt: row.expires_at, periodEnd: row.period_end, pastDue: row.past_due_invoice_id !== null }),
   };
 }
 

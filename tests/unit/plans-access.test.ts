@@ -19,6 +19,8 @@ describe('the access rule', () => {
     ['active', 'soft', true],
     // The hold ends at first traffic, which needs access.
     ['on_hold', 'block', true],
+    // Billing's grace period after a failed renewal charge.
+    ['past_due', 'block', true],
     ['limited', 'block', false],
     ['limited', 'soft', true],
     ['expired', 'soft', false],

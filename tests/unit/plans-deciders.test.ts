@@ -4,7 +4,7 @@ import type { DomainEvent } from '../../contracts/envelope.js';
 import { DomainError } from '../../producers/decider.js';
 import { termsToFields, validatePlanInput, type PlanTerms } from '../../producers/plans/model.js';
 import { planDecider, type PlanEventKey } from '../../producers/plans/plan.decider.js';
-import { dueAt, nextDueAt, subscriptionDecider, type SubscriptionCommand, type SubscriptionEventKey } from '../../producers/plans/subscription.decider.js';
+import { dueAt, nextDueAt, statusOf, subscriptionDecider, type SubscriptionCommand, type SubscriptionEventKey } from '../../producers/plans/subscription.decider.js';
 import { fold } from '../../producers/decider.js';
 import { given } from '../support/decider-spec.js';
 
@@ -202,6 +202,30 @@ describe('subscription', () => {
     given(subscriptionDecider, started).when({ type: 'Enable', reason: 'paid', by: 'user:op', at }).then([]);
     const state = fold(subscriptionDecider, subscriptionDecider.initialState, [...started, ...disabled, ...run([...started, ...disabled], start())]);
     expect(state.disabled).toBeNull();
+  });
+
+  it('past due: marked once per grace (a second failed invoice buys no time), keeps access, holds the expiry back, settled by its own invoice only', () => {
+    const graceUntil = new Date('2026-05-08T10:00:00Z');
+    const marked = run(started, { type: 'MarkPastDue', invoiceId: 'inv-1', graceUntil, at });
+    expect(marked).toEqual([{ type: 'plans.SubscriptionPastDue', data: { userId: 'u1', invoiceId: 'inv-1', graceUntil, markedAt: at } }]);
+    given(subscriptionDecider, [...started, ...marked]).when({ type: 'MarkPastDue', invoiceId: 'inv-2', graceUntil: new Date('2026-06-01T00:00:00Z'), at }).then([]);
+    given(subscriptionDecider, started).when({ type: 'MarkPastDue', invoiceId: 'inv-1', graceUntil: new Date(at.getTime() - 1), at }).thenError('invalid_grace');
+    given(subscriptionDecider).when({ type: 'MarkPastDue', invoiceId: 'inv-1', graceUntil, at }).thenError('subscription_not_found');
+    given(subscriptionDecider, [...started, ...marked]).when({ type: 'SettlePastDue', invoiceId: 'inv-2', at }).then([]);
+    const settled = run([...started, ...marked], { type: 'SettlePastDue', invoiceId: 'inv-1', at });
+    expect(settled).toEqual([{ type: 'plans.SubscriptionPastDueSettled', data: { userId: 'u1', invoiceId: 'inv-1', settledAt: at } }]);
+    given(subscriptionDecider, [...started, ...marked, ...settled]).when({ type: 'SettlePastDue', invoiceId: 'inv-1', at }).then([]);
+
+    const pastDue = fold(subscriptionDecider, subscriptionDecider.initialState, [...started, ...marked]);
+    expect(statusOf(pastDue)).toBe('past_due');
+    // The period still rolls; the expiry waits for billing (it disables when the grace ends, or a payment extends).
+    const afterExpiry = { ...pastDue, period: { start: new Date('2026-04-30T00:00:00Z'), end: new Date('2026-05-31T00:00:00Z') } };
+    expect(dueAt(afterExpiry, new Date('2026-05-02T00:00:00Z'))).toBeNull();
+    expect(nextDueAt({ phase: 'running', onHoldUntil: null, expiresAt: pastDue.expiresAt, periodEnd: new Date('2026-05-31T00:00:00Z'), pastDue: true })).toEqual(new Date('2026-05-31T00:00:00Z'));
+    // A spent block allowance outranks past due: the status is what access reads.
+    expect(statusOf({ ...pastDue, limited: true })).toBe('limited');
+    expect(statusOf({ ...pastDue, disabled: { reason: 'payment_overdue' } })).toBe('disabled');
+    expect(fold(subscriptionDecider, pastDue, run([...started, ...marked], start())).pastDue).toBeNull();
   });
 
   it('says what is due when: expiry before a roll that would pass it, a roll at the period end', () => {
