@@ -24,7 +24,7 @@ import { checkWebhookUrl, type TargetPolicy } from './webhook-url.js';
 export const ROTATION_GRACE_MS = 24 * 3_600_000;
 const MAX_EVENT_TYPES = WEBHOOK_TYPES.length;
 const MAX_DESCRIPTION = 200;
-const WORKER: Actor = { actor: 'system:webhooks' };
+const WORKER = { actor: 'system:webhooks' } as const satisfies Actor;
 
 export interface WebhookEndpointView {
   id: string;
@@ -162,7 +162,7 @@ export class Webhooks {
 
   /** The worker: the receiver answered 410 Gone. A second call records nothing. */
   async disable(id: string, reason: string, webhookId: string | null, now = new Date()): Promise<{ seq: number }> {
-    return { seq: (await this.decide(id, { type: 'Disable', reason, webhookId, by: WORKER.actor!, at: now }, WORKER)).seq };
+    return { seq: (await this.decide(id, { type: 'Disable', reason, webhookId, by: WORKER.actor, at: now }, WORKER)).seq };
   }
 
   private async row(id: string): Promise<Selectable<WebhookEndpointTable>> {
