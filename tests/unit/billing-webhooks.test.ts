@@ -8,7 +8,7 @@ import { WEBHOOK_EVENTS, WEBHOOK_TYPES, webhookContexts, webhookPayload, webhook
 import { newSigningSecret, signWebhook, webhookIdOf } from '../../producers/billing/webhook-signing.js';
 import { checkWebhookUrl, guardedLookup, isPrivateAddress, TargetNotAllowedError } from '../../producers/billing/webhook-url.js';
 import { verifyWebhook, WebhookVerifyError } from '../../producers/billing/webhook-verify.js';
-import { DomainError } from '../../producers/decider.js';
+import { DomainError, fold } from '../../producers/decider.js';
 import { MAX_ATTEMPTS, nextAttemptAt, RETRY_DELAYS_MS } from '../../workers/billing/webhook-retries.js';
 import { given } from '../support/decider-spec.js';
 
@@ -32,7 +32,7 @@ describe('webhook endpoint decider', () => {
     const next = Buffer.from('next');
     const rotated: DomainEvent<WebhookEndpointEventKey> = { type: 'billing.WebhookEndpointSecretRotated', data: { endpointId: 'e1', secretSealed: next, previousValidUntil: until, by: 'user:admin', rotatedAt: at } };
     given(webhookEndpointDecider, [created]).when({ type: 'RotateSecret', secretSealed: next, previousValidUntil: until, by: 'user:admin', at }).then([rotated]);
-    const state = [created, rotated].reduce(webhookEndpointDecider.evolve, webhookEndpointDecider.initialState);
+    const state = fold(webhookEndpointDecider, webhookEndpointDecider.initialState, [created, rotated]);
     expect(state).toMatchObject({ secretSealed: next, secretVersion: 2, previous: { secretSealed: sealed, validUntil: until } });
   });
 
