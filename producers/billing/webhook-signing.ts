@@ -23,11 +23,11 @@ export function webhookIdOf(causeEventId: string, endpointId: string): string {
   return `msg_${createHash('sha256').update(`${causeEventId}\n${endpointId}`).digest().subarray(0, 16).toString('base64url')}`;
 }
 
-export interface WebhookHeaders {
+export type WebhookHeaders = {
   'webhook-id': string;
   'webhook-timestamp': string;
   'webhook-signature': string;
-}
+};
 
 /**
  * The headers of one attempt: the body's signature under every secret given
