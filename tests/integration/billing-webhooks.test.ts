@@ -4,6 +4,7 @@
  * worker (feeders + scheduler) on a ManualClock, and a real HTTP receiver on
  * a loopback port that verifies what it gets with the integrators' helper.
  */
+import { spawn } from 'node:child_process';
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
@@ -18,6 +19,7 @@ import { outboxProjectorName } from '../../workers/billing/webhook-outbox.js';
 import { RETRY_DELAYS_MS } from '../../workers/billing/webhook-retries.js';
 import { ManualClock } from '../../workers/scheduler/clock.js';
 import { apiSuite, expectStatus } from '../support/api-suite.js';
+import { CLI, sandboxEnv } from '../support/cli.js';
 import { eventually } from '../support/isolated.js';
 import { readLog } from '../support/log.js';
 import { createPlan, grantPlan } from '../support/plans.js';
@@ -257,6 +259,41 @@ describe('outgoing webhooks', () => {
     const operator = (await suite.signedIn(['operator'])).token;
     expect(expectStatus(await post({ url: `${receiver.url}/x`, eventTypes: ['order.paid'] }, operator), 403).body).toMatchObject({ code: 'forbidden' });
     expect(expectStatus(await suite.call('DELETE', '/v1/admin/webhooks/0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b', { token: admin }), 404).body).toMatchObject({ code: 'webhook_endpoint_not_found' });
+  });
+
+  it('a worker killed between sending and recording resends once, with the same webhook-id, at the next retry', async () => {
+    // The fleet worker role as its own process (the system clock), killed while its receiver holds the request.
+    await worker!.close();
+    worker = undefined;
+    const crash = await create('/crash');
+    receiver.answer('/crash', [0]);
+    const env = sandboxEnv(suite.env.config, { RG_FLEET_WORKER_PORT: '0', RG_WEBHOOK_ALLOW_PRIVATE: '1', RG_WEBHOOK_TIMEOUT_MS: '60000', LOG_LEVEL: 'debug' });
+    const child = spawn(process.execPath, [CLI, 'fleet-worker'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.stdout.on('data', (d: Buffer) => logLines.push(d.toString()));
+    child.stderr.on('data', (d: Buffer) => logLines.push(d.toString()));
+    try {
+      await limitUser();
+      await eventually(() => receiver.at('/crash').length === 1, 20_000);
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    const orphan = await delivery(crash.id, (d) => d.attempts.length === 1);
+    expect(orphan).toMatchObject({ status: 'pending', attempts: [{ attempt: 1, finishedAt: null, statusCode: null }] });
+
+    // The next worker resends at the retry time the claim committed (already past on the suite's clock).
+    await startWorker();
+    const done = await delivery(crash.id, (d) => d.status === 'delivered');
+    expect(done.attempts.map((a) => [a.attempt, a.statusCode])).toEqual([
+      [1, null],
+      [2, 200],
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const sent = receiver.at('/crash');
+    expect(sent).toHaveLength(2);
+    expect(sent[1]!.headers['webhook-id']).toBe(sent[0]!.headers['webhook-id']);
+    expect(sent[1]!.body).toBe(sent[0]!.body);
   });
 
   it('never wrote a secret or an email address to the log', () => {
