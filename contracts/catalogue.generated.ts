@@ -2,6 +2,48 @@
 // Do not edit: change the .avsc files and run `npm run contracts`.
 import type { Schema } from 'avsc';
 
+/** An admin registered an integrator's webhook endpoint (docs/billing-webhooks.md). Aggregate: the endpoint. */
+export interface WebhookEndpointCreatedV1 {
+  endpointId: string;
+  /** http(s) URL the deliveries are POSTed to; checked against the private-target policy when created and again at every connection */
+  url: string;
+  /** webhook types it receives, e.g. order.paid, subscription.limited */
+  eventTypes: Array<string>;
+  description: null | string;
+  /** the signing secret (whsec_…), AES-256-GCM under the webhook key derived from RG_MASTER_KEY, additional data = endpointId */
+  secretSealed: Buffer;
+  by: string;
+  createdAt: Date;
+}
+
+/** An admin removed the endpoint: nothing more is delivered to it, pending deliveries are cancelled. */
+export interface WebhookEndpointDeletedV1 {
+  endpointId: string;
+  by: string;
+  deletedAt: Date;
+}
+
+/** Deliveries to the endpoint stopped: its receiver answered 410 Gone (reason gone). Pending deliveries are cancelled; nothing new is queued for it. */
+export interface WebhookEndpointDisabledV1 {
+  endpointId: string;
+  /** gone */
+  reason: string;
+  /** the delivery whose answer disabled it */
+  webhookId: null | string;
+  by: string;
+  disabledAt: Date;
+}
+
+/** The endpoint's signing secret was replaced. Until previousValidUntil every delivery carries a signature with the old secret too, so receivers can switch without dropping any. */
+export interface WebhookEndpointSecretRotatedV1 {
+  endpointId: string;
+  /** the new secret, sealed like WebhookEndpointCreated.secretSealed */
+  secretSealed: Buffer;
+  previousValidUntil: Date;
+  by: string;
+  rotatedAt: Date;
+}
+
 export interface CommittedEventV1 {
   id: string;
   /** CloudEvents type, e.g. relaygrid.identity.UserRegistered.v2 */
@@ -918,6 +960,10 @@ export interface SchemaEntry {
 
 /** Every version of every event, oldest first: the writer schemas the log may hold. */
 export const SCHEMA_FILES: readonly SchemaEntry[] = [
+  { context: 'billing', name: 'WebhookEndpointCreated', version: 1, schema: {"type":"record","name":"WebhookEndpointCreated","namespace":"relaygrid.billing","doc":"An admin registered an integrator's webhook endpoint (docs/billing-webhooks.md). Aggregate: the endpoint.","fields":[{"name":"endpointId","type":"string"},{"name":"url","type":"string","doc":"http(s) URL the deliveries are POSTed to; checked against the private-target policy when created and again at every connection"},{"name":"eventTypes","type":{"type":"array","items":"string"},"doc":"webhook types it receives, e.g. order.paid, subscription.limited"},{"name":"description","type":["null","string"],"default":null},{"name":"secretSealed","type":"bytes","doc":"the signing secret (whsec_…), AES-256-GCM under the webhook key derived from RG_MASTER_KEY, additional data = endpointId"},{"name":"by","type":"string"},{"name":"createdAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'billing', name: 'WebhookEndpointDeleted', version: 1, schema: {"type":"record","name":"WebhookEndpointDeleted","namespace":"relaygrid.billing","doc":"An admin removed the endpoint: nothing more is delivered to it, pending deliveries are cancelled.","fields":[{"name":"endpointId","type":"string"},{"name":"by","type":"string"},{"name":"deletedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'billing', name: 'WebhookEndpointDisabled', version: 1, schema: {"type":"record","name":"WebhookEndpointDisabled","namespace":"relaygrid.billing","doc":"Deliveries to the endpoint stopped: its receiver answered 410 Gone (reason gone). Pending deliveries are cancelled; nothing new is queued for it.","fields":[{"name":"endpointId","type":"string"},{"name":"reason","type":"string","doc":"gone"},{"name":"webhookId","type":["null","string"],"default":null,"doc":"the delivery whose answer disabled it"},{"name":"by","type":"string"},{"name":"disabledAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'billing', name: 'WebhookEndpointSecretRotated', version: 1, schema: {"type":"record","name":"WebhookEndpointSecretRotated","namespace":"relaygrid.billing","doc":"The endpoint's signing secret was replaced. Until previousValidUntil every delivery carries a signature with the old secret too, so receivers can switch without dropping any.","fields":[{"name":"endpointId","type":"string"},{"name":"secretSealed","type":"bytes","doc":"the new secret, sealed like WebhookEndpointCreated.secretSealed"},{"name":"previousValidUntil","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"by","type":"string"},{"name":"rotatedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'core', name: 'Commit', version: 1, schema: {"type":"record","name":"Commit","namespace":"relaygrid.core","doc":"Several events of one decision in one JetStream message, because nats-server 2.9 has no atomic batch publish. Each entry carries its own CloudEvents id, type and schema fingerprint.","fields":[{"name":"events","type":{"type":"array","items":{"type":"record","name":"CommittedEvent","fields":[{"name":"id","type":"string"},{"name":"type","type":"string","doc":"CloudEvents type, e.g. relaygrid.identity.UserRegistered.v2"},{"name":"dataschema","type":"string","doc":"sha256:<hex> fingerprint of the writer schema"},{"name":"data","type":"bytes","doc":"Avro binary of the event under that schema"}]}}}]} },
   { context: 'fleet', name: 'NodeConfigApplied', version: 1, schema: {"type":"record","name":"NodeConfigApplied","namespace":"relaygrid.fleet","doc":"The node agent validated a configuration with its core and is serving it.","fields":[{"name":"nodeId","type":"string"},{"name":"template","type":"string","doc":"content hash of the inbound template (what rollouts target)"},{"name":"version","type":"string","doc":"content hash of the whole configuration, users included"},{"name":"rolloutId","type":["null","string"],"default":null},{"name":"restarted","type":"boolean","doc":"false when only users changed (applied through the core API)"},{"name":"appliedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'fleet', name: 'NodeConfigRejected', version: 1, schema: {"type":"record","name":"NodeConfigRejected","namespace":"relaygrid.fleet","doc":"The core refused a configuration; the node keeps serving its last good one.","fields":[{"name":"nodeId","type":"string"},{"name":"template","type":"string"},{"name":"version","type":"string"},{"name":"rolloutId","type":["null","string"],"default":null},{"name":"error","type":"string","doc":"the core's own error text"},{"name":"rejectedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
@@ -1005,6 +1051,10 @@ export const SCHEMA_FILES: readonly SchemaEntry[] = [
 
 /** The current version of each event, by `<context>.<Event>`: what code reads and writes. */
 export interface EventDataMap {
+  'billing.WebhookEndpointCreated': WebhookEndpointCreatedV1;
+  'billing.WebhookEndpointDeleted': WebhookEndpointDeletedV1;
+  'billing.WebhookEndpointDisabled': WebhookEndpointDisabledV1;
+  'billing.WebhookEndpointSecretRotated': WebhookEndpointSecretRotatedV1;
   'core.Commit': CommitV1;
   'fleet.NodeConfigApplied': NodeConfigAppliedV1;
   'fleet.NodeConfigRejected': NodeConfigRejectedV1;

@@ -36,6 +36,15 @@ export interface Config {
   masterKey: Buffer | undefined;
   auth: AuthConfig;
   messaging: MessagingConfig;
+  webhooks: WebhookConfig;
+}
+
+/** Outgoing webhooks (docs/billing-webhooks.md). */
+export interface WebhookConfig {
+  /** RG_WEBHOOK_ALLOW_PRIVATE: endpoints on loopback and private addresses allowed (refused by default: SSRF). */
+  allowPrivateTargets: boolean;
+  /** RG_WEBHOOK_TIMEOUT_MS: an attempt with no answer within this long has failed. */
+  timeoutMs: number;
 }
 
 /** One port per role, so that roles run alone on one host do not collide. */
@@ -123,6 +132,7 @@ export const DEFAULTS = {
     offlineDebounceMs: 2000,
     maxBackpressureBytes: 1024 * 1024,
   },
+  webhooks: { allowPrivateTargets: false, timeoutMs: 10_000 },
 } as const;
 
 type Env = Record<string, string | undefined>;
@@ -242,6 +252,10 @@ export function loadConfig(env: Env = process.env): Config {
     masterKey: masterKey(env),
     auth: authConfig(env),
     messaging: messagingConfig(env),
+    webhooks: {
+      allowPrivateTargets: flag(env, 'RG_WEBHOOK_ALLOW_PRIVATE', DEFAULTS.webhooks.allowPrivateTargets),
+      timeoutMs: integer(env, 'RG_WEBHOOK_TIMEOUT_MS', DEFAULTS.webhooks.timeoutMs, 100, 120_000),
+    },
   };
 }
 

@@ -151,6 +151,23 @@ export class Metrics {
     labelNames: ['scheduler'],
     registers: [this.registry],
   });
+  readonly webhookDeliveries = new Counter({
+    name: 'relaygrid_webhook_deliveries_total',
+    help: 'Webhook attempts and deliveries by outcome: delivered (2xx), retrying (an attempt failed, another is scheduled), failed (the last attempt failed), gone (410: the endpoint is disabled), cancelled (the endpoint was disabled or deleted first)',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
+  readonly webhookQueueDepth = new Gauge({
+    name: 'relaygrid_webhook_queue_depth',
+    help: 'Webhook deliveries not yet final (due now or waiting for a retry), as the leading delivery worker last counted them',
+    registers: [this.registry],
+  });
+  readonly webhookAttemptSeconds = new Histogram({
+    name: 'relaygrid_webhook_attempt_seconds',
+    help: 'Time from sending a webhook to its answer (or the timeout)',
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
   readonly httpDuration = new Histogram({
     name: 'relaygrid_http_request_seconds',
     help: 'HTTP request duration by route and status',

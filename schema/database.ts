@@ -115,6 +115,9 @@ export interface Database {
   subscription_usage: SubscriptionUsageTable;
   metering_pending: MeteringPendingTable;
   subscription_grant_usage: SubscriptionGrantUsageTable;
+  webhook_endpoints: WebhookEndpointTable;
+  webhook_deliveries: WebhookDeliveryTable;
+  webhook_attempts: WebhookAttemptTable;
 }
 
 /** The audit worker's tree over <NS>_AUDIT (workers/audit/store.ts). One row per audit stream. */
@@ -442,4 +445,58 @@ export interface SubscriptionGrantUsageTable {
   grant_id: string;
   granted_at: Date;
   used_bytes: Int8;
+}
+
+/** An integrator's webhook endpoint (docs/billing-webhooks.md); its signing secret is only in the log, sealed. */
+export interface WebhookEndpointTable {
+  id: string;
+  url: string;
+  event_types: string[];
+  description: string | null;
+  /** active, disabled (its receiver answered 410 Gone) or deleted. */
+  status: string;
+  disabled_reason: string | null;
+  /** 1, +1 per rotation: a signer's cached secret of another version is stale. */
+  secret_version: number;
+  created_at: Date;
+  secret_rotated_at: Date | null;
+  disabled_at: Date | null;
+  deleted_at: Date | null;
+  last_seq: number;
+}
+
+/** The webhook outbox: one delivery per (cause event, endpoint), keyed by the webhook id derived from both. */
+export interface WebhookDeliveryTable {
+  webhook_id: string;
+  endpoint_id: string;
+  /** The webhook type (`subscription.limited`). */
+  event_type: string;
+  cause_event_id: string;
+  /** The catalogue key of the cause (`plans.SubscriptionLimited`). */
+  cause_type: string;
+  cause_stream: string;
+  cause_seq: number;
+  /** The exact body every attempt sends (and signs). */
+  payload: string;
+  /** pending, delivered, failed (final) or cancelled (the endpoint was disabled or deleted first). */
+  status: string;
+  attempts: ColumnType<number, number | undefined, number>;
+  /** When the next attempt is due; null once final. */
+  next_attempt_at: Date | null;
+  last_status_code: number | null;
+  final_reason: string | null;
+  created_at: Date;
+  finished_at: Date | null;
+}
+
+/** One attempt of a delivery: started before the request goes out, finished when its answer (or failure) is known. */
+export interface WebhookAttemptTable {
+  webhook_id: string;
+  attempt: number;
+  started_at: Date;
+  finished_at: Date | null;
+  status_code: number | null;
+  latency_ms: number | null;
+  /** timeout, connection, target_not_allowed, http_<status>; null for a 2xx. */
+  error: string | null;
 }

@@ -432,6 +432,62 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('subscriptions').addColumn('past_due_invoice_id', 'text').addColumn('past_due_until', 'timestamptz').execute();
     },
   },
+  '2026-12-07-160-webhooks': {
+    async up(db: Kysely<unknown>) {
+      // Integrators' endpoints (projectors/billing/webhook-endpoints.projection.ts). No secret here: the
+      // delivery worker opens it from the log (producers/billing/webhooks.ts).
+      await db.schema
+        .createTable('webhook_endpoints')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('url', 'text', (c) => c.notNull())
+        .addColumn('event_types', sql`text[]`, (c) => c.notNull())
+        .addColumn('description', 'text')
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('disabled_reason', 'text')
+        .addColumn('secret_version', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('secret_rotated_at', 'timestamptz')
+        .addColumn('disabled_at', 'timestamptz')
+        .addColumn('deleted_at', 'timestamptz')
+        .addColumn('last_seq', 'bigint', (c) => c.notNull())
+        .execute();
+      // The outbox (workers/billing/webhook-delivery.ts): one row per (cause event, endpoint), keyed by the
+      // webhook id derived from both, so a cause seen twice queues nothing the second time. Operational
+      // state, not a read model: no rebuild recreates it (that would send everything again).
+      await db.schema
+        .createTable('webhook_deliveries')
+        .addColumn('webhook_id', 'text', (c) => c.primaryKey())
+        .addColumn('endpoint_id', 'text', (c) => c.notNull())
+        .addColumn('event_type', 'text', (c) => c.notNull())
+        .addColumn('cause_event_id', 'text', (c) => c.notNull())
+        .addColumn('cause_type', 'text', (c) => c.notNull())
+        .addColumn('cause_stream', 'text', (c) => c.notNull())
+        .addColumn('cause_seq', 'bigint', (c) => c.notNull())
+        .addColumn('payload', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('next_attempt_at', 'timestamptz')
+        .addColumn('last_status_code', 'integer')
+        .addColumn('final_reason', 'text')
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('finished_at', 'timestamptz')
+        .execute();
+      await db.schema.createIndex('webhook_deliveries_due').on('webhook_deliveries').column('next_attempt_at').where(sql.ref('status'), '=', 'pending').execute();
+      await db.schema.createIndex('webhook_deliveries_endpoint').on('webhook_deliveries').expression(sql`endpoint_id, created_at desc, webhook_id desc`).execute();
+      // The delivery log: one row per attempt, written before the request goes out and completed after it.
+      await db.schema
+        .createTable('webhook_attempts')
+        .addColumn('webhook_id', 'text', (c) => c.notNull())
+        .addColumn('attempt', 'integer', (c) => c.notNull())
+        .addColumn('started_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('finished_at', 'timestamptz')
+        .addColumn('status_code', 'integer')
+        .addColumn('latency_ms', 'integer')
+        .addColumn('error', 'text')
+        .addPrimaryKeyConstraint('webhook_attempts_pkey', ['webhook_id', 'attempt'])
+        .execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -13,6 +13,8 @@ import { requireMasterKey } from '../config.js';
 import { Identity } from '../../producers/identity/identity.js';
 import { Messaging } from '../../producers/messaging/messaging.js';
 import { Plans } from '../../producers/plans/plans.js';
+import type { Webhooks } from '../../producers/billing/webhooks.js';
+import { openWebhooks } from './webhooks.js';
 import { proveEvent } from '../../replay/audit/prove.js';
 import type { Runtime } from '../runtime.js';
 
@@ -22,6 +24,7 @@ export interface RunningApi {
   messaging: Messaging;
   fleet: Fleet;
   plans: Plans;
+  webhooks: Webhooks;
   url: string;
   close(): Promise<void>;
 }
@@ -49,6 +52,7 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
   const fleet = openFleet(rt, watcher, handler);
   const subscriptions = new Subscriptions(rt.db, fleet.configs, requireMasterKey(rt.config), rt.log);
   const plans = new Plans({ handler, db: rt.db });
+  const webhooks = openWebhooks(rt, handler);
   const app = buildApi({
     handler,
     identity,
@@ -56,6 +60,7 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
     fleet,
     subscriptions,
     plans,
+    webhooks,
     trustProxy: rt.config.auth.trustProxy,
     db: rt.db,
     watcher,
@@ -71,6 +76,7 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
     messaging,
     fleet,
     plans,
+    webhooks,
     url: address.replace('0.0.0.0', '127.0.0.1'),
     close: async () => {
       await app.close();

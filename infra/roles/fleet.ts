@@ -3,7 +3,8 @@
  * agents' endpoints, node health from heartbeats, user changes pushed to
  * nodes, the `relaygrid-ops` NATS micro service, and the plans' scheduled
  * commands (period rolls, expiries, the end of holds: workers/plans), and
- * metering's commands (limits, thresholds, first traffic: workers/plans/metering-worker.ts).
+ * metering's commands (limits, thresholds, first traffic: workers/plans/metering-worker.ts),
+ * and billing's outgoing webhooks (workers/billing/webhook-delivery.ts).
  */
 import { CommandHandler } from '../../producers/event-store/command-handler.js';
 import { EventStore } from '../../producers/event-store/event-store.js';
@@ -20,6 +21,7 @@ import { Plans } from '../../producers/plans/plans.js';
 import { startPeriodScheduler } from '../../workers/plans/period-scheduler.js';
 import { startMeteringWorker } from '../../workers/plans/metering-worker.js';
 import type { Clock } from '../../workers/scheduler/clock.js';
+import { startWebhookWorker } from './webhooks.js';
 import { requireMasterKey } from '../config.js';
 import type { Runtime } from '../runtime.js';
 
@@ -58,11 +60,13 @@ export async function startFleetWorker(rt: Runtime, opts: FleetWorkerOptions = {
   await ops.start('0.1.0');
   const periods = startPeriodScheduler(plans.subscriptions, { databaseUrl: rt.config.databaseUrl, log: rt.log, metrics: rt.metrics, ...(opts.clock ? { clock: opts.clock } : {}) });
   const metering = await startMeteringWorker(plans, { databaseUrl: rt.config.databaseUrl, watcher, log: rt.log, metrics: rt.metrics, ...(opts.clock ? { clock: opts.clock } : {}) });
+  const webhooks = await startWebhookWorker(rt, fleet.deps.handler, watcher, opts.clock ? { clock: opts.clock } : {});
   rt.log.info('fleet worker started');
   return {
     fleet,
     ipLimit,
     close: async () => {
+      await webhooks.close();
       await metering.close();
       await periods.close();
       await ops.stop();

@@ -13,6 +13,7 @@ import type { Subscriptions } from '../fleet/subscriptions.js';
 import type { Identity } from '../identity/identity.js';
 import type { Messaging } from '../messaging/messaging.js';
 import type { Plans } from '../plans/plans.js';
+import type { Webhooks } from '../billing/webhooks.js';
 import { authentication } from './authenticate.js';
 import { declareContract } from './contract.js';
 import { clientErrorHandler, errorHandler } from './errors.js';
@@ -32,6 +33,7 @@ import { planRoutes } from './routes/plans.js';
 import { subscriptionRoutes } from './routes/subscription.js';
 import { usageRoutes } from './routes/usage.js';
 import { userRoutes } from './routes/users.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import { buildValidator } from './validation.js';
 
 export interface ApiDeps {
@@ -41,6 +43,7 @@ export interface ApiDeps {
   fleet: Fleet;
   subscriptions: Subscriptions;
   plans: Plans;
+  webhooks: Webhooks;
   db: Kysely<Database>;
   watcher: CheckpointWatcher;
   metrics: Metrics;
@@ -108,6 +111,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     connectionRoutes(scoped, deps);
     subscriptionRoutes(scoped, deps);
     planRoutes(scoped, deps);
+    webhookRoutes(scoped, deps);
     done();
   });
   return app;

@@ -87,6 +87,12 @@ const DOMAIN_STATUS: Record<string, number> = {
   period_not_over: 409,
   not_expired: 409,
   hold_not_over: 409,
+  // billing webhooks (docs/billing-webhooks.md)
+  invalid_webhook: 400,
+  invalid_webhook_url: 400,
+  webhook_target_not_allowed: 400,
+  webhook_endpoint_not_found: 404,
+  webhook_endpoint_exists: 409,
   // NATS requests (the ops micro service, agents) answer with the same statuses
   invalid_request: 400,
   invalid_querystring: 400,

@@ -23,13 +23,14 @@ export interface ApiSuite {
   signedIn(roles?: Role[]): Promise<{ id: string; token: string }>;
 }
 
-export function apiSuite(): ApiSuite {
+/** `env`: configuration beside the sandbox's (RG_WEBHOOK_ALLOW_PRIVATE=1, say). */
+export function apiSuite(opts: { env?: Record<string, string> } = {}): ApiSuite {
   let projectors: RunningProjectors | undefined;
   let users: TestUsers;
   let n = 0;
   const suite = {} as ApiSuite;
   beforeAll(async () => {
-    suite.env = await isolated();
+    suite.env = await isolated(opts.env ? { env: opts.env } : {});
     projectors = startProjectors(suite.env.rt);
     suite.api = await startApi(suite.env.rt, { host: '127.0.0.1', readTimeoutMs: 5000 });
     suite.call = client(suite.api.url);
