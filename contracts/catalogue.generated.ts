@@ -2,6 +2,27 @@
 // Do not edit: change the .avsc files and run `npm run contracts`.
 import type { Schema } from 'avsc';
 
+/** A payment provider's webhook event was verified and acted on, once. Appended with expectation 0 after its effect (an order's payment or failure) was recorded, so a redelivery of the same event id finds it and changes nothing. Aggregate: billing.provider-event.<provider>-<eventId>. */
+export interface ProviderEventReceivedV1 {
+  /** stripe */
+  provider: string;
+  /** the provider's event id (Stripe evt_…) */
+  eventId: string;
+  /** the provider's event type, e.g. payment_intent.succeeded */
+  eventType: string;
+  /** the provider object the event is about (a PaymentIntent pi_…) */
+  objectRef: null | string;
+  /** the order named in the object's metadata */
+  orderId: null | string;
+  /** applied (the order service recorded it) or rejected (a rule of the order said no; retrying cannot change that) */
+  outcome: string;
+  /** rejected: the order service's error code */
+  detail: null | string;
+  /** when the provider created the event */
+  occurredAt: Date;
+  receivedAt: Date;
+}
+
 export interface CommittedEventV1 {
   id: string;
   /** CloudEvents type, e.g. relaygrid.identity.UserRegistered.v2 */
@@ -902,6 +923,7 @@ export interface SchemaEntry {
 
 /** Every version of every event, oldest first: the writer schemas the log may hold. */
 export const SCHEMA_FILES: readonly SchemaEntry[] = [
+  { context: 'billing', name: 'ProviderEventReceived', version: 1, schema: {"type":"record","name":"ProviderEventReceived","namespace":"relaygrid.billing","doc":"A payment provider's webhook event was verified and acted on, once. Appended with expectation 0 after its effect (an order's payment or failure) was recorded, so a redelivery of the same event id finds it and changes nothing. Aggregate: billing.provider-event.<provider>-<eventId>.","fields":[{"name":"provider","type":"string","doc":"stripe"},{"name":"eventId","type":"string","doc":"the provider's event id (Stripe evt_…)"},{"name":"eventType","type":"string","doc":"the provider's event type, e.g. payment_intent.succeeded"},{"name":"objectRef","type":["null","string"],"doc":"the provider object the event is about (a PaymentIntent pi_…)"},{"name":"orderId","type":["null","string"],"doc":"the order named in the object's metadata"},{"name":"outcome","type":"string","doc":"applied (the order service recorded it) or rejected (a rule of the order said no; retrying cannot change that)"},{"name":"detail","type":["null","string"],"doc":"rejected: the order service's error code"},{"name":"occurredAt","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"when the provider created the event"},{"name":"receivedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'core', name: 'Commit', version: 1, schema: {"type":"record","name":"Commit","namespace":"relaygrid.core","doc":"Several events of one decision in one JetStream message, because nats-server 2.9 has no atomic batch publish. Each entry carries its own CloudEvents id, type and schema fingerprint.","fields":[{"name":"events","type":{"type":"array","items":{"type":"record","name":"CommittedEvent","fields":[{"name":"id","type":"string"},{"name":"type","type":"string","doc":"CloudEvents type, e.g. relaygrid.identity.UserRegistered.v2"},{"name":"dataschema","type":"string","doc":"sha256:<hex> fingerprint of the writer schema"},{"name":"data","type":"bytes","doc":"Avro binary of the event under that schema"}]}}}]} },
   { context: 'fleet', name: 'NodeConfigApplied', version: 1, schema: {"type":"record","name":"NodeConfigApplied","namespace":"relaygrid.fleet","doc":"The node agent validated a configuration with its core and is serving it.","fields":[{"name":"nodeId","type":"string"},{"name":"template","type":"string","doc":"content hash of the inbound template (what rollouts target)"},{"name":"version","type":"string","doc":"content hash of the whole configuration, users included"},{"name":"rolloutId","type":["null","string"],"default":null},{"name":"restarted","type":"boolean","doc":"false when only users changed (applied through the core API)"},{"name":"appliedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'fleet', name: 'NodeConfigRejected', version: 1, schema: {"type":"record","name":"NodeConfigRejected","namespace":"relaygrid.fleet","doc":"The core refused a configuration; the node keeps serving its last good one.","fields":[{"name":"nodeId","type":"string"},{"name":"template","type":"string"},{"name":"version","type":"string"},{"name":"rolloutId","type":["null","string"],"default":null},{"name":"error","type":"string","doc":"the core's own error text"},{"name":"rejectedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
@@ -987,6 +1009,7 @@ export const SCHEMA_FILES: readonly SchemaEntry[] = [
 
 /** The current version of each event, by `<context>.<Event>`: what code reads and writes. */
 export interface EventDataMap {
+  'billing.ProviderEventReceived': ProviderEventReceivedV1;
   'core.Commit': CommitV1;
   'fleet.NodeConfigApplied': NodeConfigAppliedV1;
   'fleet.NodeConfigRejected': NodeConfigRejectedV1;

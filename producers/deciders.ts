@@ -17,6 +17,7 @@ import { devicesDecider } from './messaging/devices.decider.js';
 import { groupDecider } from './messaging/group.decider.js';
 import { planDecider } from './plans/plan.decider.js';
 import { subscriptionDecider } from './plans/subscription.decider.js';
+import { providerEventDecider } from './billing/provider-event.decider.js';
 
 export const DECIDERS: ReadonlyMap<string, Decider<unknown, never, EventKey>> = new Map<string, Decider<unknown, never, EventKey>>([
   ['identity.user', userDecider],
@@ -31,4 +32,5 @@ export const DECIDERS: ReadonlyMap<string, Decider<unknown, never, EventKey>> = 
   ['fleet.rollout', rolloutDecider],
   ['plans.plan', planDecider],
   ['plans.subscription', subscriptionDecider],
+  ['billing.provider-event', providerEventDecider],
 ]);
