@@ -3,6 +3,7 @@
  * A bad value fails fast with a message that names the variable, so an operator
  * never has to guess which of a dozen settings is wrong.
  */
+import { stripeConfig, type StripeConfig } from './stripe-config.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -36,6 +37,8 @@ export interface Config {
   masterKey: Buffer | undefined;
   auth: AuthConfig;
   messaging: MessagingConfig;
+  /** The Stripe payment provider (infra/stripe-config.ts); null when RG_STRIPE_SECRET_KEY is unset. */
+  stripe: StripeConfig | null;
 }
 
 /** One port per role, so that roles run alone on one host do not collide. */
@@ -242,6 +245,7 @@ export function loadConfig(env: Env = process.env): Config {
     masterKey: masterKey(env),
     auth: authConfig(env),
     messaging: messagingConfig(env),
+    stripe: stripeConfig(env),
   };
 }
 
