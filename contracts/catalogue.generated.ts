@@ -2,6 +2,27 @@
 // Do not edit: change the .avsc files and run `npm run contracts`.
 import type { Schema } from 'avsc';
 
+/** A payment provider's webhook event was verified and acted on, once. Appended with expectation 0 after its effect (an order's payment or failure) was recorded, so a redelivery of the same event id finds it and changes nothing. Aggregate: billing.provider-event.<provider>-<eventId>. */
+export interface ProviderEventReceivedV1 {
+  /** stripe */
+  provider: string;
+  /** the provider's event id (Stripe evt_…) */
+  eventId: string;
+  /** the provider's event type, e.g. payment_intent.succeeded */
+  eventType: string;
+  /** the provider object the event is about (a PaymentIntent pi_…) */
+  objectRef: null | string;
+  /** the order named in the object's metadata */
+  orderId: null | string;
+  /** applied (the order service recorded it) or rejected (a rule of the order said no; retrying cannot change that) */
+  outcome: string;
+  /** rejected: the order service's error code */
+  detail: null | string;
+  /** when the provider created the event */
+  occurredAt: Date;
+  receivedAt: Date;
+}
+
 /** An admin registered an integrator's webhook endpoint (docs/billing-webhooks.md). Aggregate: the endpoint. */
 export interface WebhookEndpointCreatedV1 {
   endpointId: string;
@@ -960,6 +981,7 @@ export interface SchemaEntry {
 
 /** Every version of every event, oldest first: the writer schemas the log may hold. */
 export const SCHEMA_FILES: readonly SchemaEntry[] = [
+  { context: 'billing', name: 'ProviderEventReceived', version: 1, schema: {"type":"record","name":"ProviderEventReceived","namespace":"relaygrid.billing","doc":"A payment provider's webhook event was verified and acted on, once. Appended with expectation 0 after its effect (an order's payment or failure) was recorded, so a redelivery of the same event id finds it and changes nothing. Aggregate: billing.provider-event.<provider>-<eventId>.","fields":[{"name":"provider","type":"string","doc":"stripe"},{"name":"eventId","type":"string","doc":"the provider's event id (Stripe evt_…)"},{"name":"eventType","type":"string","doc":"the provider's event type, e.g. payment_intent.succeeded"},{"name":"objectRef","type":["null","string"],"doc":"the provider object the event is about (a PaymentIntent pi_…)"},{"name":"orderId","type":["null","string"],"doc":"the order named in the object's metadata"},{"name":"outcome","type":"string","doc":"applied (the order service recorded it) or rejected (a rule of the order said no; retrying cannot change that)"},{"name":"detail","type":["null","string"],"doc":"rejected: the order service's error code"},{"name":"occurredAt","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"when the provider created the event"},{"name":"receivedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'billing', name: 'WebhookEndpointCreated', version: 1, schema: {"type":"record","name":"WebhookEndpointCreated","namespace":"relaygrid.billing","doc":"An admin registered an integrator's webhook endpoint (docs/billing-webhooks.md). Aggregate: the endpoint.","fields":[{"name":"endpointId","type":"string"},{"name":"url","type":"string","doc":"http(s) URL the deliveries are POSTed to; checked against the private-target policy when created and again at every connection"},{"name":"eventTypes","type":{"type":"array","items":"string"},"doc":"webhook types it receives, e.g. order.paid, subscription.limited"},{"name":"description","type":["null","string"],"default":null},{"name":"secretSealed","type":"bytes","doc":"the signing secret (whsec_…), AES-256-GCM under the webhook key derived from RG_MASTER_KEY, additional data = endpointId"},{"name":"by","type":"string"},{"name":"createdAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'billing', name: 'WebhookEndpointDeleted', version: 1, schema: {"type":"record","name":"WebhookEndpointDeleted","namespace":"relaygrid.billing","doc":"An admin removed the endpoint: nothing more is delivered to it, pending deliveries are cancelled.","fields":[{"name":"endpointId","type":"string"},{"name":"by","type":"string"},{"name":"deletedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'billing', name: 'WebhookEndpointDisabled', version: 1, schema: {"type":"record","name":"WebhookEndpointDisabled","namespace":"relaygrid.billing","doc":"Deliveries to the endpoint stopped: its receiver answered 410 Gone (reason gone). Pending deliveries are cancelled; nothing new is queued for it.","fields":[{"name":"endpointId","type":"string"},{"name":"reason","type":"string","doc":"gone"},{"name":"webhookId","type":["null","string"],"default":null,"doc":"the delivery whose answer disabled it"},{"name":"by","type":"string"},{"name":"disabledAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
@@ -1051,6 +1073,7 @@ export const SCHEMA_FILES: readonly SchemaEntry[] = [
 
 /** The current version of each event, by `<context>.<Event>`: what code reads and writes. */
 export interface EventDataMap {
+  'billing.ProviderEventReceived': ProviderEventReceivedV1;
   'billing.WebhookEndpointCreated': WebhookEndpointCreatedV1;
   'billing.WebhookEndpointDeleted': WebhookEndpointDeletedV1;
   'billing.WebhookEndpointDisabled': WebhookEndpointDisabledV1;

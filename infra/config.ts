@@ -3,6 +3,7 @@
  * A bad value fails fast with a message that names the variable, so an operator
  * never has to guess which of a dozen settings is wrong.
  */
+import { stripeConfig, type StripeConfig } from './stripe-config.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -36,6 +37,8 @@ export interface Config {
   masterKey: Buffer | undefined;
   auth: AuthConfig;
   messaging: MessagingConfig;
+  /** The Stripe payment provider (infra/stripe-config.ts); null when RG_STRIPE_SECRET_KEY is unset. */
+  stripe: StripeConfig | null;
   webhooks: WebhookConfig;
 }
 
@@ -256,6 +259,7 @@ export function loadConfig(env: Env = process.env): Config {
       allowPrivateTargets: flag(env, 'RG_WEBHOOK_ALLOW_PRIVATE', DEFAULTS.webhooks.allowPrivateTargets),
       timeoutMs: integer(env, 'RG_WEBHOOK_TIMEOUT_MS', DEFAULTS.webhooks.timeoutMs, 100, 120_000),
     },
+    stripe: stripeConfig(env),
   };
 }
 

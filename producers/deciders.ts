@@ -18,6 +18,7 @@ import { groupDecider } from './messaging/group.decider.js';
 import { planDecider } from './plans/plan.decider.js';
 import { subscriptionDecider } from './plans/subscription.decider.js';
 import { webhookEndpointDecider } from './billing/webhook-endpoint.decider.js';
+import { providerEventDecider } from './billing/provider-event.decider.js';
 
 export const DECIDERS: ReadonlyMap<string, Decider<unknown, never, EventKey>> = new Map<string, Decider<unknown, never, EventKey>>([
   ['identity.user', userDecider],
@@ -33,4 +34,5 @@ export const DECIDERS: ReadonlyMap<string, Decider<unknown, never, EventKey>> = 
   ['plans.plan', planDecider],
   ['plans.subscription', subscriptionDecider],
   ['billing.webhook-endpoint', webhookEndpointDecider],
+  ['billing.provider-event', providerEventDecider],
 ]);

@@ -1,6 +1,9 @@
 /** The API role: the fastify server on RG_API_PORT. */
 import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../../producers/api/app.js';
+import type { PaymentSink } from '../../producers/billing/providers/payment-sink.js';
+import { StripeWebhooks } from '../../producers/billing/providers/stripe-webhooks.js';
+import { ContextDeps } from '../../producers/context-deps.js';
 import { CommandHandler } from '../../producers/event-store/command-handler.js';
 import { EventStore } from '../../producers/event-store/event-store.js';
 import type { Fleet } from '../../producers/fleet/fleet.js';
@@ -35,6 +38,8 @@ export interface ApiOptions {
   projectorStatus?: () => ProjectorStatus[];
   host?: string;
   readTimeoutMs?: number;
+  /** Where Stripe's webhooks record payments: billing's orders service (wired on merge); tests pass a recorder. Without it there is no webhook route. */
+  paymentSink?: PaymentSink;
 }
 
 /** The identity context on this process's connections; needs RG_MASTER_KEY. */
@@ -53,6 +58,11 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
   const subscriptions = new Subscriptions(rt.db, fleet.configs, requireMasterKey(rt.config), rt.log);
   const plans = new Plans({ handler, db: rt.db });
   const webhooks = openWebhooks(rt, handler);
+  const stripe = rt.config.stripe;
+  const stripeWebhooks =
+    stripe && opts.paymentSink
+      ? new StripeWebhooks(new ContextDeps<'provider-event'>('billing', handler, rt.db), { webhookSecret: stripe.webhookSecret, sink: opts.paymentSink, log: rt.log })
+      : undefined;
   const app = buildApi({
     handler,
     identity,
@@ -61,6 +71,7 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
     subscriptions,
     plans,
     webhooks,
+    ...(stripeWebhooks ? { stripeWebhooks } : {}),
     trustProxy: rt.config.auth.trustProxy,
     db: rt.db,
     watcher,

@@ -7,6 +7,7 @@ import type { Metrics } from '../../infra/metrics.js';
 import type { ReadinessReport } from '../../infra/readiness.js';
 import type { CheckpointWatcher } from '../../projectors/runtime/checkpoint-watcher.js';
 import type { Database } from '../../schema/database.js';
+import type { StripeWebhooks } from '../billing/providers/stripe-webhooks.js';
 import type { CommandHandler } from '../event-store/command-handler.js';
 import type { Fleet } from '../fleet/fleet.js';
 import type { Subscriptions } from '../fleet/subscriptions.js';
@@ -21,6 +22,7 @@ import { requestTracing } from './request-tracing.js';
 import { accountRoutes } from './routes/account.js';
 import { adminUserRoutes } from './routes/admin-users.js';
 import { authRoutes } from './routes/auth.js';
+import { stripeWebhookRoutes } from './routes/billing-stripe-webhook.js';
 import { connectionRoutes } from './routes/connections.js';
 import { contactRoutes } from './routes/contacts.js';
 import { deviceRoutes } from './routes/devices.js';
@@ -44,6 +46,8 @@ export interface ApiDeps {
   subscriptions: Subscriptions;
   plans: Plans;
   webhooks: Webhooks;
+  /** Stripe's incoming webhooks; absent when Stripe is not configured (RG_STRIPE_*), and so is the route. */
+  stripeWebhooks?: StripeWebhooks;
   db: Kysely<Database>;
   watcher: CheckpointWatcher;
   metrics: Metrics;
@@ -112,6 +116,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     subscriptionRoutes(scoped, deps);
     planRoutes(scoped, deps);
     webhookRoutes(scoped, deps);
+    stripeWebhookRoutes(scoped, deps);
     done();
   });
   return app;

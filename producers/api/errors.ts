@@ -93,6 +93,11 @@ const DOMAIN_STATUS: Record<string, number> = {
   webhook_target_not_allowed: 400,
   webhook_endpoint_not_found: 404,
   webhook_endpoint_exists: 409,
+  // billing: payment providers (docs/billing.md#stripe)
+  invalid_signature: 400,
+  invalid_json: 400,
+  invalid_payment_method: 400,
+  payment_provider_unavailable: 503,
   // NATS requests (the ops micro service, agents) answer with the same statuses
   invalid_request: 400,
   invalid_querystring: 400,
