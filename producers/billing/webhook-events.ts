@@ -31,7 +31,7 @@ export const WEBHOOK_EVENTS: Readonly<Record<string, WebhookEventRow>> = {
   'billing.InvoicePaymentFailed': { type: 'invoice.payment_failed', idField: 'invoiceId', fields: ['userId', 'orderId', 'number', 'reason', 'attempt', 'retryable', 'failedAt'] },
   // Subscriptions (`plans.subscription.<userId>`): Extended comes with the orders helper, PastDue with wave 2.
   'plans.SubscriptionExtended': { type: 'subscription.renewed', idField: 'userId', fields: ['orderId', 'planId', 'expiresAt', 'extendedAt'] },
-  'plans.SubscriptionPastDue': { type: 'subscription.past_due', idField: 'userId', fields: ['planId', 'orderId', 'graceUntil', 'pastDueAt'] },
+  'plans.SubscriptionPastDue': { type: 'subscription.past_due', idField: 'userId', fields: ['invoiceId', 'graceUntil', 'markedAt'] },
   'plans.SubscriptionLimited': { type: 'subscription.limited', idField: 'userId', fields: ['periodStart', 'cause', 'usedBytes', 'limitedAt'] },
 };
 
