@@ -2,6 +2,209 @@
 // Do not edit: change the .avsc files and run `npm run contracts`.
 import type { Schema } from 'avsc';
 
+/** A refund of (part of) the invoice, numbered in the credit-note series. */
+export interface CreditNoteIssuedV1 {
+  invoiceId: string;
+  creditNoteId: string;
+  series: string;
+  sequence: number;
+  number: string;
+  amountMinor: bigint;
+  currency: string;
+  reason: string;
+  issuedAt: Date;
+}
+
+/** Numbers of a series given to invoices or credit notes, in order, with no gap. Aggregate: the series (invoice-2026-EUR, credit-note-2026-EUR). */
+export interface DocumentNumbersAssignedV1 {
+  series: string;
+  /** the number of documentIds[0]; the rest follow one by one */
+  first: number;
+  documentIds: Array<string>;
+  assignedAt: Date;
+}
+
+export interface InvoiceLineV1 {
+  /** plan, proration, discount or overage */
+  kind: string;
+  description: string;
+  quantity: number;
+  unitAmountMinor: bigint;
+  /** quantity x unit, negative for credits and discounts */
+  amountMinor: bigint;
+}
+
+/** The invoice of a paid order, before it has a number. Aggregate: the invoice (inv_…, from its order). */
+export interface InvoiceDraftedV1 {
+  invoiceId: string;
+  orderId: string;
+  userId: string;
+  /** ISO 4217; every amount is integer minor units of it */
+  currency: string;
+  lines: Array<InvoiceLineV1>;
+  subtotalMinor: bigint;
+  /** 19% = 1900; 0 when no tax applies */
+  taxRateBasisPoints: number;
+  taxCountry: null | string;
+  taxMinor: bigint;
+  totalMinor: bigint;
+  periodStart: Date;
+  periodEnd: Date;
+  /** the customer's zone: what the PDF shows dates in */
+  timeZone: string;
+  draftedAt: Date;
+}
+
+/** The invoice took its number from its series (gapless per year and currency) and can no longer change. */
+export interface InvoiceFinalizedV1 {
+  invoiceId: string;
+  userId: string;
+  orderId: string;
+  series: string;
+  sequence: number;
+  number: string;
+  totalMinor: bigint;
+  currency: string;
+  finalizedAt: Date;
+}
+
+/** The finalized invoice's order was paid. */
+export interface InvoicePaidV1 {
+  invoiceId: string;
+  provider: string;
+  providerRef: string;
+  paidAt: Date;
+}
+
+/** A charge of a finalized invoice failed (a renewal); dunning retries retryable failures. */
+export interface InvoicePaymentFailedV1 {
+  invoiceId: string;
+  userId: string;
+  orderId: string;
+  number: string;
+  reason: string;
+  attempt: number;
+  retryable: boolean;
+  failedAt: Date;
+}
+
+/** A finalized, unpaid invoice was voided (a renewal never paid); its number stays used. */
+export interface InvoiceVoidedV1 {
+  invoiceId: string;
+  userId: string;
+  reason: string;
+  voidedAt: Date;
+}
+
+/** An unpaid order was cancelled (by its customer, an operator, or dunning giving up). */
+export interface OrderCancelledV1 {
+  orderId: string;
+  userId: string;
+  reason: string;
+  by: string;
+  cancelledAt: Date;
+}
+
+/** The paid order's subscription was started or extended (plans), and its invoice issued. */
+export interface OrderFulfilledV1 {
+  orderId: string;
+  userId: string;
+  invoiceId: string;
+  /** started or extended */
+  action: string;
+  periodStart: Date;
+  periodEnd: Date;
+  fulfilledAt: Date;
+}
+
+/** The order's money arrived (the provider said so, or an operator confirmed a manual payment with its reference). */
+export interface OrderPaidV1 {
+  orderId: string;
+  userId: string;
+  amountMinor: bigint;
+  currency: string;
+  provider: string;
+  /** the provider's payment id, or the operator's reference for a manual payment */
+  providerRef: string;
+  by: string;
+  paidAt: Date;
+}
+
+/** A charge of the order failed; retryable failures are tried again on the dunning schedule. */
+export interface OrderPaymentFailedV1 {
+  orderId: string;
+  userId: string;
+  attempt: number;
+  reason: string;
+  retryable: boolean;
+  nextAttemptAt: null | Date;
+  failedAt: Date;
+}
+
+/** The provider took the charge but has not settled it: an operator confirms a manual payment, Stripe's webhook tells of 3-D Secure or processing. */
+export interface OrderPaymentPendingV1 {
+  orderId: string;
+  userId: string;
+  provider: string;
+  providerRef: null | string;
+  instructions: null | string;
+  attempt: number;
+  pendingAt: Date;
+}
+
+export interface InvoiceLineV1 {
+  /** plan, proration, discount or overage */
+  kind: string;
+  description: string;
+  quantity: number;
+  unitAmountMinor: bigint;
+  /** quantity x unit, negative for credits and discounts */
+  amountMinor: bigint;
+}
+
+/** A customer checked out, or a renewal or plan change was ordered for them. Aggregate: the order (ord_…, from the user and the idempotency key). */
+export interface OrderPlacedV1 {
+  orderId: string;
+  userId: string;
+  /** new (a purchase), renewal (the scheduler), upgrade (pro-rated, now) */
+  kind: string;
+  planId: string;
+  months: number;
+  /** ISO 4217; every amount is integer minor units of it */
+  currency: string;
+  lines: Array<InvoiceLineV1>;
+  subtotalMinor: bigint;
+  /** 19% = 1900; 0 when no tax applies */
+  taxRateBasisPoints: number;
+  taxCountry: null | string;
+  taxMinor: bigint;
+  totalMinor: bigint;
+  coupon: null | string;
+  /** manual or stripe */
+  provider: string;
+  paymentMethodId: null | string;
+  /** sha256 of the checkout request: the same idempotency key with another body is refused */
+  requestHash: string;
+  /** renewals: the service period they pay for; purchases learn theirs at fulfilment */
+  periodStart: null | Date;
+  periodEnd: null | Date;
+  by: string;
+  placedAt: Date;
+}
+
+/** A paid order's money went back: a credit note on its invoice records it (invoices are never edited). */
+export interface OrderRefundedV1 {
+  orderId: string;
+  userId: string;
+  creditNoteId: string;
+  amountMinor: bigint;
+  currency: string;
+  providerRef: string;
+  reason: string;
+  by: string;
+  refundedAt: Date;
+}
+
 /** A payment provider's webhook event was verified and acted on, once. Appended with expectation 0 after its effect (an order's payment or failure) was recorded, so a redelivery of the same event id finds it and changes nothing. Aggregate: billing.provider-event.<provider>-<eventId>. */
 export interface ProviderEventReceivedV1 {
   /** stripe */
@@ -831,6 +1034,16 @@ export interface SubscriptionExpiredV1 {
   expiredAt: Date;
 }
 
+/** A paid order (a renewal, or more months of the plan running) moved the expiry later. */
+export interface SubscriptionExtendedV1 {
+  userId: string;
+  orderId: string;
+  planId: string;
+  previousExpiresAt: null | Date;
+  expiresAt: Date;
+  extendedAt: Date;
+}
+
 /** The period's allowance (with grants) is spent on a block-overage plan: access stops until a reset, a grant or an operator. */
 export interface SubscriptionLimitedV1 {
   userId: string;
@@ -871,7 +1084,7 @@ export interface SubscriptionReactivatedV1 {
 export interface SubscriptionStartedV1 {
   userId: string;
   planId: string;
-  /** operator (granted by an operator) or next_plan (the previous subscription expired into it) */
+  /** operator (granted by an operator), next_plan (the previous subscription expired into it) or order (a paid billing order: expiresAt is what it paid for) */
   cause: string;
   /** who: operator:<id>, or system */
   by: string;
@@ -981,6 +1194,20 @@ export interface SchemaEntry {
 
 /** Every version of every event, oldest first: the writer schemas the log may hold. */
 export const SCHEMA_FILES: readonly SchemaEntry[] = [
+  { context: 'billing', name: 'CreditNoteIssued', version: 1, schema: {"type":"record","name":"CreditNoteIssued","namespace":"relaygrid.billing","doc":"A refund of (part of) the invoice, numbered in the credit-note series.","fields":[{"name":"invoiceId","type":"string"},{"name":"creditNoteId","type":"string"},{"name":"series","type":"string"},{"name":"sequence","type":"int"},{"name":"number","type":"string"},{"name":"amountMinor","type":"long"},{"name":"currency","type":"string"},{"name":"reason","type":"string"},{"name":"issuedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'billing', name: 'DocumentNumbersAssigned', version: 1, schema: {"type":"record","name":"DocumentNumbersAssigned","namespace":"relaygrid.billing","doc":"Numbers of a series given to invoices or credit notes, in order, with no gap. Aggregate: the series (invoice-2026-EUR, credit-note-2026-EUR).","fields":[{"name":"series","type":"string"},{"name":"first","type":"int","doc":"the number of documentIds[0]; the rest follow one by one"},{"name":"documentIds","type":{"type":"array","items":"string"}},{"name":"assignedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'billing', name: 'InvoiceDrafted', version: 1, schema: {"type":"record","name":"InvoiceDrafted","namespace":"relaygrid.billing","doc":"The invoice of a paid order, before it has a number. Aggregate: the invoice (inv_…, from its order).","fields":[{"name":"invoiceId","type":"string"},{"name":"orderId","type":"string"},{"name":"userId","type":"string"},{"name":"currency","type":"string","doc":"ISO 4217; every amount is integer minor units of it"},{"name":"lines","type":{"type":"array","items":{"type":"record","name":"InvoiceLine","fields":[{"name":"kind","type":"string","doc":"plan, proration, discount or overage"},{"name":"description","type":"string"},{"name":"quantity","type":"int"},{"name":"unitAmountMinor","type":"long"},{"name":"amountMinor","type":"long","doc":"quantity x unit, negative for credits and discounts"}]}}},{"name":"subtotalMinor","type":"long"},{"name":"taxRateBasisPoints","type":"int","doc":"19% = 1900; 0 when no tax applies"},{"name":"taxCountry","type":["null","string"],"default":null},{"name":"taxMinor","type":"long"},{"name":"totalMinor","type":"long"},{"name":"periodStart","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"periodEnd","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"timeZone","type":"string","doc":"the customer's zone: what the PDF shows dates in"},{"name":"draftedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'billing', name: 'InvoiceFinalized', version: 1, schema: {"type":"record","name":"InvoiceFinalized","namespace":"relaygrid.billing","doc":"The invoice took its number from its series (gapless per year and currency) and can no longer change.","fields":[{"name":"invoiceId","type":"string"},{"name":"userId","type":"string"},{"name":"orderId","type":"string"},{"name":"series","type":"string"},{"name":"sequence","type":"int"},{"name":"number","type":"string"},{"name":"totalMinor","type":"long"},{"name":"currency","type":"string"},{"name":"finalizedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'billing', name: 'InvoicePaid', version: 1, schema: {"type":"record","name":"InvoicePaid","namespace":"relaygrid.billing","doc":"The finalized invoice's order was paid.","fields":[{"name":"invoiceId","type":"string"},{"name":"provider","type":"string"},{"name":"providerRef","type":"string"},{"name":"paidAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'billing', name: 'InvoicePaymentFailed', version: 1, schema: {"type":"record","name":"InvoicePaymentFailed","namespace":"relaygrid.billing","doc":"A charge of a finalized invoice failed (a renewal); dunning retries retryable failures.","fields":[{"name":"invoiceId","type":"string"},{"name":"userId","type":"string"},{"name":"orderId","type":"string"},{"name":"number","type":"string"},{"name":"reason","type":"string"},{"name":"attempt","type":"int"},{"name":"retryable","type":"boolean"},{"name":"failedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'billing', name: 'InvoiceVoided', version: 1, schema: {"type":"record","name":"InvoiceVoided","namespace":"relaygrid.billing","doc":"A finalized, unpaid invoice was voided (a renewal never paid); its number stays used.","fields":[{"name":"invoiceId","type":"string"},{"name":"userId","type":"string"},{"name":"reason","type":"string"},{"name":"voidedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'billing', name: 'OrderCancelled', version: 1, schema: {"type":"record","name":"OrderCancelled","namespace":"relaygrid.billing","doc":"An unpaid order was cancelled (by its customer, an operator, or dunning giving up).","fields":[{"name":"orderId","type":"string"},{"name":"userId","type":"string"},{"name":"reason","type":"string"},{"name":"by","type":"string"},{"name":"cancelledAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'billing', name: 'OrderFulfilled', version: 1, schema: {"type":"record","name":"OrderFulfilled","namespace":"relaygrid.billing","doc":"The paid order's subscription was started or extended (plans), and its invoice issued.","fields":[{"name":"orderId","type":"string"},{"name":"userId","type":"string"},{"name":"invoiceId","type":"string"},{"name":"action","type":"string","doc":"started or extended"},{"name":"periodStart","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"periodEnd","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"fulfilledAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'billing', name: 'OrderPaid', version: 1, schema: {"type":"record","name":"OrderPaid","namespace":"relaygrid.billing","doc":"The order's money arrived (the provider said so, or an operator confirmed a manual payment with its reference).","fields":[{"name":"orderId","type":"string"},{"name":"userId","type":"string"},{"name":"amountMinor","type":"long"},{"name":"currency","type":"string"},{"name":"provider","type":"string"},{"name":"providerRef","type":"string","doc":"the provider's payment id, or the operator's reference for a manual payment"},{"name":"by","type":"string"},{"name":"paidAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'billing', name: 'OrderPaymentFailed', version: 1, schema: {"type":"record","name":"OrderPaymentFailed","namespace":"relaygrid.billing","doc":"A charge of the order failed; retryable failures are tried again on the dunning schedule.","fields":[{"name":"orderId","type":"string"},{"name":"userId","type":"string"},{"name":"attempt","type":"int"},{"name":"reason","type":"string"},{"name":"retryable","type":"boolean"},{"name":"nextAttemptAt","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"default":null},{"name":"failedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'billing', name: 'OrderPaymentPending', version: 1, schema: {"type":"record","name":"OrderPaymentPending","namespace":"relaygrid.billing","doc":"The provider took the charge but has not settled it: an operator confirms a manual payment, Stripe's webhook tells of 3-D Secure or processing.","fields":[{"name":"orderId","type":"string"},{"name":"userId","type":"string"},{"name":"provider","type":"string"},{"name":"providerRef","type":["null","string"],"default":null},{"name":"instructions","type":["null","string"],"default":null},{"name":"attempt","type":"int"},{"name":"pendingAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'billing', name: 'OrderPlaced', version: 1, schema: {"type":"record","name":"OrderPlaced","namespace":"relaygrid.billing","doc":"A customer checked out, or a renewal or plan change was ordered for them. Aggregate: the order (ord_…, from the user and the idempotency key).","fields":[{"name":"orderId","type":"string"},{"name":"userId","type":"string"},{"name":"kind","type":"string","doc":"new (a purchase), renewal (the scheduler), upgrade (pro-rated, now)"},{"name":"planId","type":"string"},{"name":"months","type":"int"},{"name":"currency","type":"string","doc":"ISO 4217; every amount is integer minor units of it"},{"name":"lines","type":{"type":"array","items":{"type":"record","name":"InvoiceLine","fields":[{"name":"kind","type":"string","doc":"plan, proration, discount or overage"},{"name":"description","type":"string"},{"name":"quantity","type":"int"},{"name":"unitAmountMinor","type":"long"},{"name":"amountMinor","type":"long","doc":"quantity x unit, negative for credits and discounts"}]}}},{"name":"subtotalMinor","type":"long"},{"name":"taxRateBasisPoints","type":"int","doc":"19% = 1900; 0 when no tax applies"},{"name":"taxCountry","type":["null","string"],"default":null},{"name":"taxMinor","type":"long"},{"name":"totalMinor","type":"long"},{"name":"coupon","type":["null","string"],"default":null},{"name":"provider","type":"string","doc":"manual or stripe"},{"name":"paymentMethodId","type":["null","string"],"default":null},{"name":"requestHash","type":"string","doc":"sha256 of the checkout request: the same idempotency key with another body is refused"},{"name":"periodStart","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"default":null,"doc":"renewals: the service period they pay for; purchases learn theirs at fulfilment"},{"name":"periodEnd","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"default":null},{"name":"by","type":"string"},{"name":"placedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'billing', name: 'OrderRefunded', version: 1, schema: {"type":"record","name":"OrderRefunded","namespace":"relaygrid.billing","doc":"A paid order's money went back: a credit note on its invoice records it (invoices are never edited).","fields":[{"name":"orderId","type":"string"},{"name":"userId","type":"string"},{"name":"creditNoteId","type":"string"},{"name":"amountMinor","type":"long"},{"name":"currency","type":"string"},{"name":"providerRef","type":"string"},{"name":"reason","type":"string"},{"name":"by","type":"string"},{"name":"refundedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'billing', name: 'ProviderEventReceived', version: 1, schema: {"type":"record","name":"ProviderEventReceived","namespace":"relaygrid.billing","doc":"A payment provider's webhook event was verified and acted on, once. Appended with expectation 0 after its effect (an order's payment or failure) was recorded, so a redelivery of the same event id finds it and changes nothing. Aggregate: billing.provider-event.<provider>-<eventId>.","fields":[{"name":"provider","type":"string","doc":"stripe"},{"name":"eventId","type":"string","doc":"the provider's event id (Stripe evt_…)"},{"name":"eventType","type":"string","doc":"the provider's event type, e.g. payment_intent.succeeded"},{"name":"objectRef","type":["null","string"],"doc":"the provider object the event is about (a PaymentIntent pi_…)"},{"name":"orderId","type":["null","string"],"doc":"the order named in the object's metadata"},{"name":"outcome","type":"string","doc":"applied (the order service recorded it) or rejected (a rule of the order said no; retrying cannot change that)"},{"name":"detail","type":["null","string"],"doc":"rejected: the order service's error code"},{"name":"occurredAt","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"when the provider created the event"},{"name":"receivedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'billing', name: 'WebhookEndpointCreated', version: 1, schema: {"type":"record","name":"WebhookEndpointCreated","namespace":"relaygrid.billing","doc":"An admin registered an integrator's webhook endpoint (docs/billing-webhooks.md). Aggregate: the endpoint.","fields":[{"name":"endpointId","type":"string"},{"name":"url","type":"string","doc":"http(s) URL the deliveries are POSTed to; checked against the private-target policy when created and again at every connection"},{"name":"eventTypes","type":{"type":"array","items":"string"},"doc":"webhook types it receives, e.g. order.paid, subscription.limited"},{"name":"description","type":["null","string"],"default":null},{"name":"secretSealed","type":"bytes","doc":"the signing secret (whsec_…), AES-256-GCM under the webhook key derived from RG_MASTER_KEY, additional data = endpointId"},{"name":"by","type":"string"},{"name":"createdAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'billing', name: 'WebhookEndpointDeleted', version: 1, schema: {"type":"record","name":"WebhookEndpointDeleted","namespace":"relaygrid.billing","doc":"An admin removed the endpoint: nothing more is delivered to it, pending deliveries are cancelled.","fields":[{"name":"endpointId","type":"string"},{"name":"by","type":"string"},{"name":"deletedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
@@ -1060,11 +1287,12 @@ export const SCHEMA_FILES: readonly SchemaEntry[] = [
   { context: 'plans', name: 'SubscriptionDisabled', version: 1, schema: {"type":"record","name":"SubscriptionDisabled","namespace":"relaygrid.plans","doc":"An operator (later: billing) suspended the subscription.","fields":[{"name":"userId","type":"string"},{"name":"reason","type":"string"},{"name":"by","type":"string"},{"name":"disabledAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'plans', name: 'SubscriptionEnabled', version: 1, schema: {"type":"record","name":"SubscriptionEnabled","namespace":"relaygrid.plans","doc":"An operator lifted a suspension: the subscription is back to what it would have been.","fields":[{"name":"userId","type":"string"},{"name":"reason","type":"string"},{"name":"by","type":"string"},{"name":"enabledAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'plans', name: 'SubscriptionExpired', version: 1, schema: {"type":"record","name":"SubscriptionExpired","namespace":"relaygrid.plans","doc":"A subscription reached its expiry. When nextPlanId is set a SubscriptionStarted (cause next_plan) follows in the same commit.","fields":[{"name":"userId","type":"string"},{"name":"planId","type":"string"},{"name":"expiresAt","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"the expiry instant: the idempotency key"},{"name":"nextPlanId","type":["null","string"],"doc":"the plan it moves to; null when none, or the next plan is retired or gone"},{"name":"cause","type":"string","doc":"validity_ended; next_plan_retired or next_plan_missing when the next plan could not be taken"},{"name":"expiredAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'plans', name: 'SubscriptionExtended', version: 1, schema: {"type":"record","name":"SubscriptionExtended","namespace":"relaygrid.plans","doc":"A paid order (a renewal, or more months of the plan running) moved the expiry later.","fields":[{"name":"userId","type":"string"},{"name":"orderId","type":"string"},{"name":"planId","type":"string"},{"name":"previousExpiresAt","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"default":null},{"name":"expiresAt","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"extendedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'plans', name: 'SubscriptionLimited', version: 1, schema: {"type":"record","name":"SubscriptionLimited","namespace":"relaygrid.plans","doc":"The period's allowance (with grants) is spent on a block-overage plan: access stops until a reset, a grant or an operator.","fields":[{"name":"userId","type":"string"},{"name":"periodStart","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"cause","type":"string","doc":"e.g. allowance_spent"},{"name":"usedBytes","type":"long","doc":"bytes used in the period when limited"},{"name":"limitedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'plans', name: 'SubscriptionPastDue', version: 1, schema: {"type":"record","name":"SubscriptionPastDue","namespace":"relaygrid.plans","doc":"Billing: the renewal charge of an invoice failed. Access stays until graceUntil; the expiry waits for billing (it disables the subscription when the grace ends, or a late payment extends it).","fields":[{"name":"userId","type":"string"},{"name":"invoiceId","type":"string","doc":"the unpaid renewal invoice"},{"name":"graceUntil","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"markedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'plans', name: 'SubscriptionPastDueSettled', version: 1, schema: {"type":"record","name":"SubscriptionPastDueSettled","namespace":"relaygrid.plans","doc":"Billing: the invoice that made the subscription past due was paid.","fields":[{"name":"userId","type":"string"},{"name":"invoiceId","type":"string"},{"name":"settledAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'plans', name: 'SubscriptionReactivated', version: 1, schema: {"type":"record","name":"SubscriptionReactivated","namespace":"relaygrid.plans","doc":"A limited subscription is active again within its period (a grant, metering, an operator). A period roll reactivates by itself, without this event.","fields":[{"name":"userId","type":"string"},{"name":"periodStart","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"cause","type":"string","doc":"grant:<grantId>, metering or operator:<id>"},{"name":"reactivatedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
-  { context: 'plans', name: 'SubscriptionStarted', version: 1, schema: {"type":"record","name":"SubscriptionStarted","namespace":"relaygrid.plans","doc":"A user's subscription to a plan started (replacing the current one, if any). Aggregate: the user's subscription (plans.subscription.<userId>).","fields":[{"name":"userId","type":"string"},{"name":"planId","type":"string"},{"name":"cause","type":"string","doc":"operator (granted by an operator) or next_plan (the previous subscription expired into it)"},{"name":"by","type":"string","doc":"who: operator:<id>, or system"},{"name":"status","type":"string","doc":"active or on_hold"},{"name":"startsAt","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"the anchor of periods and of the validity clock"},{"name":"periodStart","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"null while on hold"},{"name":"periodEnd","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"null: the period never ends (reset none), or on hold"},{"name":"timeZone","type":"string","doc":"the user's IANA zone when the period started"},{"name":"allowanceBytes","type":["null","long"],"doc":"the plan's allowance for this period; null = unlimited"},{"name":"resetStrategy","type":"string"},{"name":"ipLimit","type":["null","int"]},{"name":"nodeLabels","type":{"type":"array","items":"string"}},{"name":"inboundKinds","type":{"type":"array","items":"string"}},{"name":"overage","type":"string"},{"name":"validityKind","type":"string"},{"name":"validityDays","type":["null","int"]},{"name":"expiresAt","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"null: never, or on hold (set when the clock starts)"},{"name":"onHoldUntil","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"on hold only: when the clock starts without traffic"},{"name":"nextPlanId","type":["null","string"]},{"name":"startedAt","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"requestId","type":["null","string"],"default":null,"doc":"the operator's idempotency key: a start repeating the current subscription's key decides nothing"}]} },
+  { context: 'plans', name: 'SubscriptionStarted', version: 1, schema: {"type":"record","name":"SubscriptionStarted","namespace":"relaygrid.plans","doc":"A user's subscription to a plan started (replacing the current one, if any). Aggregate: the user's subscription (plans.subscription.<userId>).","fields":[{"name":"userId","type":"string"},{"name":"planId","type":"string"},{"name":"cause","type":"string","doc":"operator (granted by an operator), next_plan (the previous subscription expired into it) or order (a paid billing order: expiresAt is what it paid for)"},{"name":"by","type":"string","doc":"who: operator:<id>, or system"},{"name":"status","type":"string","doc":"active or on_hold"},{"name":"startsAt","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"the anchor of periods and of the validity clock"},{"name":"periodStart","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"null while on hold"},{"name":"periodEnd","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"null: the period never ends (reset none), or on hold"},{"name":"timeZone","type":"string","doc":"the user's IANA zone when the period started"},{"name":"allowanceBytes","type":["null","long"],"doc":"the plan's allowance for this period; null = unlimited"},{"name":"resetStrategy","type":"string"},{"name":"ipLimit","type":["null","int"]},{"name":"nodeLabels","type":{"type":"array","items":"string"}},{"name":"inboundKinds","type":{"type":"array","items":"string"}},{"name":"overage","type":"string"},{"name":"validityKind","type":"string"},{"name":"validityDays","type":["null","int"]},{"name":"expiresAt","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"null: never, or on hold (set when the clock starts)"},{"name":"onHoldUntil","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"on hold only: when the clock starts without traffic"},{"name":"nextPlanId","type":["null","string"]},{"name":"startedAt","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"requestId","type":["null","string"],"default":null,"doc":"the operator's idempotency key: a start repeating the current subscription's key decides nothing"}]} },
   { context: 'plans', name: 'UsageThresholdReached', version: 1, schema: {"type":"record","name":"UsageThresholdReached","namespace":"relaygrid.plans","doc":"The period's usage reached a share of the plan's allowance (80, 95 or 100 percent; grants not counted), once per period and percent: for the notifier. Several thresholds crossed by one batch of ticks are several events of one decision.","fields":[{"name":"userId","type":"string"},{"name":"periodStart","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"percent","type":"int"},{"name":"usedBytes","type":"long","doc":"bytes used in the period when noticed"},{"name":"allowanceBytes","type":"long","doc":"the period's allowance"},{"name":"reachedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'usage', name: 'ConnectionsReported', version: 1, schema: {"type":"record","name":"ConnectionsReported","namespace":"relaygrid.usage","doc":"Connections one node's core opened or closed during one interval, as its agent saw them (the access log, then ss). A connection open across intervals appears twice: opened (closedAt null), then closed with its bytes; the connection history keeps the last word per connectionId. reportId deduplicates a report the agent sent again from its spool. Aggregate: the node (usage.connections.<nodeId>).","fields":[{"name":"reportId","type":"string"},{"name":"nodeId","type":"string"},{"name":"connections","type":{"type":"array","items":{"type":"record","name":"ConnectionRecord","fields":[{"name":"connectionId","type":"string","doc":"Chosen by the agent when the core accepted the connection."},{"name":"userId","type":"string"},{"name":"inboundTag","type":["null","string"],"default":null,"doc":"Xray names it; V2Ray does not."},{"name":"port","type":["null","int"],"default":null,"doc":"The inbound's local port, once the agent saw the socket."},{"name":"clientIpSealed","type":["null","bytes"],"default":null,"doc":"The client's IP address (UTF-8, no port). AES-256-GCM under the user's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Null when the user has no key (unknown or forgotten). Unreadable once the person is forgotten."},{"name":"openedAt","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"closedAt","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"default":null,"doc":"Null while open."},{"name":"uplink","type":"long","default":0,"doc":"Bytes from the client on this socket, as last seen by ss (at a prune or at the cut)."},{"name":"downlink","type":"long","default":0,"doc":"Bytes to the client on this socket, likewise."}]}}}]} },
   { context: 'usage', name: 'IpLimitExceeded', version: 1, schema: {"type":"record","name":"IpLimitExceeded","namespace":"relaygrid.usage","doc":"A user's live connections came from more distinct client IPs, across all nodes, than their subscription's ip_limit: the newest IP's connections were closed on the nodes holding it. Recorded at most once per user, IP and minute (the id derives from them, so several fleet workers hearing the same reports write one). Aggregate: the user (usage.iplimit.<userId>).","fields":[{"name":"userId","type":"string"},{"name":"clientIpSealed","type":["null","bytes"],"default":null,"doc":"The IP whose connections were closed. AES-256-GCM under the user's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten."},{"name":"ipLimit","type":"int"},{"name":"ipCount","type":"int","doc":"Distinct live IPs counted, the cut one included."},{"name":"nodeIds","type":{"type":"array","items":"string"},"doc":"Nodes told to close that IP's connections."},{"name":"detectedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
@@ -1073,6 +1301,20 @@ export const SCHEMA_FILES: readonly SchemaEntry[] = [
 
 /** The current version of each event, by `<context>.<Event>`: what code reads and writes. */
 export interface EventDataMap {
+  'billing.CreditNoteIssued': CreditNoteIssuedV1;
+  'billing.DocumentNumbersAssigned': DocumentNumbersAssignedV1;
+  'billing.InvoiceDrafted': InvoiceDraftedV1;
+  'billing.InvoiceFinalized': InvoiceFinalizedV1;
+  'billing.InvoicePaid': InvoicePaidV1;
+  'billing.InvoicePaymentFailed': InvoicePaymentFailedV1;
+  'billing.InvoiceVoided': InvoiceVoidedV1;
+  'billing.OrderCancelled': OrderCancelledV1;
+  'billing.OrderFulfilled': OrderFulfilledV1;
+  'billing.OrderPaid': OrderPaidV1;
+  'billing.OrderPaymentFailed': OrderPaymentFailedV1;
+  'billing.OrderPaymentPending': OrderPaymentPendingV1;
+  'billing.OrderPlaced': OrderPlacedV1;
+  'billing.OrderRefunded': OrderRefundedV1;
   'billing.ProviderEventReceived': ProviderEventReceivedV1;
   'billing.WebhookEndpointCreated': WebhookEndpointCreatedV1;
   'billing.WebhookEndpointDeleted': WebhookEndpointDeletedV1;
@@ -1150,6 +1392,7 @@ export interface EventDataMap {
   'plans.SubscriptionDisabled': SubscriptionDisabledV1;
   'plans.SubscriptionEnabled': SubscriptionEnabledV1;
   'plans.SubscriptionExpired': SubscriptionExpiredV1;
+  'plans.SubscriptionExtended': SubscriptionExtendedV1;
   'plans.SubscriptionLimited': SubscriptionLimitedV1;
   'plans.SubscriptionPastDue': SubscriptionPastDueV1;
   'plans.SubscriptionPastDueSettled': SubscriptionPastDueSettledV1;

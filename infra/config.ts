@@ -4,6 +4,7 @@
  * never has to guess which of a dozen settings is wrong.
  */
 import { stripeConfig, type StripeConfig } from './stripe-config.js';
+import { billingConfig, type BillingConfig } from './billing-config.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -40,6 +41,8 @@ export interface Config {
   /** The Stripe payment provider (infra/stripe-config.ts); null when RG_STRIPE_SECRET_KEY is unset. */
   stripe: StripeConfig | null;
   webhooks: WebhookConfig;
+  /** Tax rates, the seller's zone and name (infra/billing-config.ts). */
+  billing: BillingConfig;
 }
 
 /** Outgoing webhooks (docs/billing-webhooks.md). */
@@ -260,6 +263,7 @@ export function loadConfig(env: Env = process.env): Config {
       timeoutMs: integer(env, 'RG_WEBHOOK_TIMEOUT_MS', DEFAULTS.webhooks.timeoutMs, 100, 120_000),
     },
     stripe: stripeConfig(env),
+    billing: billingConfig(env),
   };
 }
 

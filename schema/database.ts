@@ -118,6 +118,9 @@ export interface Database {
   webhook_endpoints: WebhookEndpointTable;
   webhook_deliveries: WebhookDeliveryTable;
   webhook_attempts: WebhookAttemptTable;
+  orders: OrderTable;
+  invoices: InvoiceTable;
+  credit_notes: CreditNoteTable;
 }
 
 /** The audit worker's tree over <NS>_AUDIT (workers/audit/store.ts). One row per audit stream. */
@@ -499,4 +502,86 @@ export interface WebhookAttemptTable {
   latency_ms: number | null;
   /** timeout, connection, target_not_allowed, http_<status>; null for a 2xx. */
   error: string | null;
+}
+
+/** A priced line as the read models keep it (jsonb): amounts in minor units. */
+export interface LineJson {
+  kind: string;
+  description: string;
+  quantity: number;
+  unitAmountMinor: number;
+  amountMinor: number;
+}
+
+/** Priced amounts shared by orders and invoices: integer minor units of `currency`. */
+interface PricedColumns {
+  currency: string;
+  lines: LineJson[];
+  subtotal_minor: number;
+  tax_rate_bp: number;
+  tax_country: string | null;
+  tax_minor: number;
+  total_minor: number;
+}
+
+/** A billing order (projectors/billing/orders.projection.ts). */
+export interface OrderTable extends PricedColumns {
+  id: string;
+  user_id: string;
+  kind: string;
+  plan_id: string;
+  months: number;
+  coupon: string | null;
+  provider: string;
+  payment_method_id: string | null;
+  /** pending, paid, fulfilled, failed, cancelled, refunded (order.decider.ts). */
+  status: string;
+  provider_ref: string | null;
+  instructions: string | null;
+  attempts: number;
+  failure_reason: string | null;
+  next_attempt_at: Date | null;
+  invoice_id: string | null;
+  period_start: Date | null;
+  period_end: Date | null;
+  refunded_minor: number;
+  placed_at: Date;
+  paid_at: Date | null;
+  fulfilled_at: Date | null;
+  cancelled_at: Date | null;
+  updated_at: Date;
+  last_seq: number;
+}
+
+/** An invoice (projectors/billing/invoices.projection.ts). */
+export interface InvoiceTable extends PricedColumns {
+  id: string;
+  order_id: string;
+  user_id: string;
+  number: string | null;
+  series: string | null;
+  sequence: number | null;
+  status: string;
+  credited_minor: number;
+  period_start: Date;
+  period_end: Date;
+  time_zone: string;
+  created_at: Date;
+  finalized_at: Date | null;
+  paid_at: Date | null;
+  voided_at: Date | null;
+  last_seq: number;
+}
+
+export interface CreditNoteTable {
+  id: string;
+  invoice_id: string;
+  user_id: string;
+  number: string;
+  series: string;
+  sequence: number;
+  amount_minor: number;
+  currency: string;
+  reason: string;
+  issued_at: Date;
 }

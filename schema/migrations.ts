@@ -432,6 +432,93 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('subscriptions').addColumn('past_due_invoice_id', 'text').addColumn('past_due_until', 'timestamptz').execute();
     },
   },
+  '2026-12-07-170-orders-invoices': {
+    async up(db: Kysely<unknown>) {
+      // Orders, invoices and credit notes as customers and operators read them (projectors/billing/*.projection.ts).
+      // Money is integer minor units of the row's currency; lines are the priced lines as JSON.
+      await db.schema
+        .createTable('orders')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('plan_id', 'text', (c) => c.notNull())
+        .addColumn('months', 'integer', (c) => c.notNull())
+        .addColumn('currency', 'text', (c) => c.notNull())
+        .addColumn('lines', 'jsonb', (c) => c.notNull())
+        .addColumn('subtotal_minor', 'bigint', (c) => c.notNull())
+        .addColumn('tax_rate_bp', 'integer', (c) => c.notNull())
+        .addColumn('tax_country', 'text')
+        .addColumn('tax_minor', 'bigint', (c) => c.notNull())
+        .addColumn('total_minor', 'bigint', (c) => c.notNull())
+        .addColumn('coupon', 'text')
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('payment_method_id', 'text')
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('provider_ref', 'text')
+        .addColumn('instructions', 'text')
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('failure_reason', 'text')
+        .addColumn('next_attempt_at', 'timestamptz')
+        .addColumn('invoice_id', 'text')
+        .addColumn('period_start', 'timestamptz')
+        .addColumn('period_end', 'timestamptz')
+        .addColumn('refunded_minor', 'bigint', (c) => c.notNull())
+        .addColumn('placed_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('paid_at', 'timestamptz')
+        .addColumn('fulfilled_at', 'timestamptz')
+        .addColumn('cancelled_at', 'timestamptz')
+        .addColumn('updated_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('last_seq', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('orders_by_user').on('orders').columns(['user_id', 'placed_at']).execute();
+      await db.schema.createIndex('orders_by_status').on('orders').columns(['status', 'updated_at']).execute();
+      await db.schema.createIndex('orders_by_paid_at').on('orders').column('paid_at').where(sql.ref('paid_at'), 'is not', null).execute();
+      await db.schema
+        .createTable('invoices')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('order_id', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('number', 'text')
+        .addColumn('series', 'text')
+        .addColumn('sequence', 'integer')
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('currency', 'text', (c) => c.notNull())
+        .addColumn('lines', 'jsonb', (c) => c.notNull())
+        .addColumn('subtotal_minor', 'bigint', (c) => c.notNull())
+        .addColumn('tax_rate_bp', 'integer', (c) => c.notNull())
+        .addColumn('tax_country', 'text')
+        .addColumn('tax_minor', 'bigint', (c) => c.notNull())
+        .addColumn('total_minor', 'bigint', (c) => c.notNull())
+        .addColumn('credited_minor', 'bigint', (c) => c.notNull())
+        .addColumn('period_start', 'timestamptz', (c) => c.notNull())
+        .addColumn('period_end', 'timestamptz', (c) => c.notNull())
+        .addColumn('time_zone', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('finalized_at', 'timestamptz')
+        .addColumn('paid_at', 'timestamptz')
+        .addColumn('voided_at', 'timestamptz')
+        .addColumn('last_seq', 'bigint', (c) => c.notNull())
+        .execute();
+      // Two invoices with one number would be a projection bug the database refuses loudly.
+      await db.schema.createIndex('invoices_number').on('invoices').columns(['series', 'sequence']).unique().execute();
+      await db.schema.createIndex('invoices_by_user').on('invoices').columns(['user_id', 'created_at']).execute();
+      await db.schema
+        .createTable('credit_notes')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('invoice_id', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('number', 'text', (c) => c.notNull())
+        .addColumn('series', 'text', (c) => c.notNull())
+        .addColumn('sequence', 'integer', (c) => c.notNull())
+        .addColumn('amount_minor', 'bigint', (c) => c.notNull())
+        .addColumn('currency', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('issued_at', 'timestamptz', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('credit_notes_number').on('credit_notes').columns(['series', 'sequence']).unique().execute();
+      await db.schema.createIndex('credit_notes_by_invoice').on('credit_notes').column('invoice_id').execute();
+    },
+  },
   '2026-12-07-160-webhooks': {
     async up(db: Kysely<unknown>) {
       // Integrators' endpoints (projectors/billing/webhook-endpoints.projection.ts). No secret here: the

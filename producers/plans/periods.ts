@@ -98,6 +98,23 @@ export function addLocalDays(start: Date, days: number, timeZone: string): Date 
   return toDate(zoned(start, timeZone).add({ days }));
 }
 
+/**
+ * `months` calendar months after `start` in `timeZone`, at the same local wall-clock time, on
+ * local day `dayOfMonth` (default: start's) clamped to short months: paid months counted from one
+ * anchor day keep Jan 31 → Feb 28 → Mar 31 instead of drifting to the 28th.
+ */
+export function addLocalMonths(start: Date, months: number, timeZone: string, dayOfMonth?: number): Date {
+  if (!Number.isSafeInteger(months)) throw new RangeError(`addLocalMonths: months must be a whole number, got ${months}`);
+  const from = zoned(start, timeZone);
+  const month = from.with({ day: 1 }).add({ months });
+  return toDate(month.with({ day: Math.min(dayOfMonth ?? from.day, month.daysInMonth) }));
+}
+
+/** The local day of the month of an instant: a billing anchor. */
+export function localDayOfMonth(instant: Date, timeZone: string): number {
+  return zoned(instant, timeZone).day;
+}
+
 /** The boundaries of one strategy, numbered from the anchor's local date: boundary 0 is at or before the anchor. */
 interface BoundaryCalendar {
   /** The number of the last boundary on or before `date` (>= 0 for dates on or after the anchor's). */

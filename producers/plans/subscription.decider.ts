@@ -36,7 +36,8 @@ export type SubscriptionEventKey =
   | 'plans.UsageThresholdReached'
   | 'plans.ExpiryApproaching'
   | 'plans.SubscriptionPastDue'
-  | 'plans.SubscriptionPastDueSettled';
+  | 'plans.SubscriptionPastDueSettled'
+  | 'plans.SubscriptionExtended';
 
 export const SUBSCRIPTION_STATUSES = ['active', 'limited', 'past_due', 'expired', 'on_hold', 'disabled'] as const;
 export type SubscriptionStatus = (typeof SUBSCRIPTION_STATUSES)[number];
@@ -65,8 +66,10 @@ export interface SubscriptionState {
   expiresAt: Date | null;
   onHoldUntil: Date | null;
   nextPlanId: string | null;
-  /** The idempotency key of the start that made this subscription (an operator's request), if any. */
+  /** The idempotency key of the start that made this subscription (an operator's request, a billing order), if any. */
   requestId: string | null;
+  /** Billing's orders that extended this subscription: an extension is idempotent by its order. */
+  extendedBy: readonly string[];
   grants: readonly Grant[];
   /** Usage thresholds noticed in the current period (metering). */
   notedPercents: readonly number[];
@@ -84,10 +87,13 @@ export function reminderAt(expiresAt: Date, days: number, timeZone: string): Dat
   return addLocalDays(expiresAt, -days, timeZone);
 }
 
-export type StartCause = 'operator' | 'next_plan';
+/** `order`: a paid billing order, with the expiry the months paid for (not the plan's validity). */
+export type StartCause = 'operator' | 'next_plan' | 'order';
 
 export type SubscriptionCommand =
-  | { type: 'Start'; userId: string; planId: string; terms: PlanTerms; startsAt: Date; timeZone: string; cause: StartCause; by: string; at: Date; requestId?: string | null }
+  | { type: 'Start'; userId: string; planId: string; terms: PlanTerms; startsAt: Date; timeZone: string; cause: StartCause; by: string; at: Date; requestId?: string | null; expiresAt?: Date }
+  /** Billing: a paid order moves the expiry of the running plan `planId` to `expiresAt` (idempotent by `orderId`). */
+  | { type: 'Extend'; orderId: string; planId: string; expiresAt: Date; at: Date }
   /** `terms` are the plan's as they stand now (the retired plan's last ones too): the new period takes them. */
   | { type: 'RollPeriod'; periodEnd: Date; terms: PeriodTerms; timeZone: string; at: Date }
   | { type: 'Activate'; cause: 'first_traffic'; trafficAt: Date; timeZone: string; at: Date }
@@ -135,10 +141,11 @@ function clock(strategy: ResetStrategy, validity: Validity, anchor: Date, timeZo
   };
 }
 
-function started(c: { userId: string; planId: string; terms: PlanTerms; startsAt: Date; timeZone: string; cause: StartCause; by: string; at: Date; requestId?: string | null }): E {
+function started(c: { userId: string; planId: string; terms: PlanTerms; startsAt: Date; timeZone: string; cause: StartCause; by: string; at: Date; requestId?: string | null; expiresAt?: Date }): E {
   const { terms, startsAt, timeZone } = c;
-  const onHold = terms.validity.kind === 'on_hold';
-  const running = onHold ? null : clock(terms.resetStrategy, terms.validity, startsAt, timeZone, c.at);
+  // Paid months run from the purchase: no hold, and the expiry is what was paid for.
+  const onHold = terms.validity.kind === 'on_hold' && !c.expiresAt;
+  const running = onHold ? null : { ...clock(terms.resetStrategy, terms.validity, startsAt, timeZone, c.at), ...(c.expiresAt ? { expiresAt: c.expiresAt } : {}) };
   return {
     type: 'plans.SubscriptionStarted',
     data: {
@@ -155,7 +162,7 @@ function started(c: { userId: string; planId: string; terms: PlanTerms; startsAt
       validityKind: terms.validity.kind,
       validityDays: terms.validity.kind === 'none' ? null : terms.validity.days,
       expiresAt: running?.expiresAt ?? null,
-      onHoldUntil: terms.validity.kind === 'on_hold' ? addLocalDays(startsAt, terms.validity.timeoutDays, timeZone) : null,
+      onHoldUntil: onHold && terms.validity.kind === 'on_hold' ? addLocalDays(startsAt, terms.validity.timeoutDays, timeZone) : null,
       nextPlanId: terms.nextPlanId,
       startedAt: c.at,
       requestId: c.requestId ?? null,
@@ -268,6 +275,13 @@ function decide(command: SubscriptionCommand, state: SubscriptionState): E[] {
       if (state.pastDue) return [];
       if (command.graceUntil.getTime() < at.getTime()) throw new DomainError('invalid_grace', 'graceUntil: must not be in the past', { field: 'graceUntil' });
       return [{ type: 'plans.SubscriptionPastDue', data: { userId, invoiceId: command.invoiceId, graceUntil: command.graceUntil, markedAt: at } }];
+    case 'Extend': {
+      if (state.extendedBy.includes(command.orderId) || state.requestId === command.orderId) return [];
+      if (state.phase === 'expired') throw new DomainError('subscription_expired', 'this subscription has expired: start it again');
+      if (state.phase !== 'running' || state.planId !== command.planId) throw new DomainError('subscription_changed', `the subscription is no longer a running ${command.planId}`);
+      if (state.expiresAt && command.expiresAt.getTime() <= state.expiresAt.getTime()) throw new DomainError('invalid_extension', 'expiresAt: must be after the current expiry', { field: 'expiresAt' });
+      return [{ type: 'plans.SubscriptionExtended', data: { userId, orderId: command.orderId, planId: command.planId, previousExpiresAt: state.expiresAt, expiresAt: command.expiresAt, extendedAt: at } }];
+    }
     case 'SettlePastDue':
       if (state.pastDue?.invoiceId !== command.invoiceId) return [];
       return [{ type: 'plans.SubscriptionPastDueSettled', data: { userId, invoiceId: command.invoiceId, settledAt: at } }];
@@ -330,6 +344,9 @@ function evolve(state: SubscriptionState, event: E): SubscriptionState {
       return { ...state, pastDue: { invoiceId: event.data.invoiceId, graceUntil: event.data.graceUntil } };
     case 'plans.SubscriptionPastDueSettled':
       return { ...state, pastDue: null };
+    case 'plans.SubscriptionExtended':
+      // A later expiry brings its own reminders.
+      return { ...state, expiresAt: event.data.expiresAt, extendedBy: [...state.extendedBy, event.data.orderId], remindedDays: [] };
   }
 }
 
@@ -350,6 +367,7 @@ const initialState: SubscriptionState = {
   onHoldUntil: null,
   nextPlanId: null,
   requestId: null,
+  extendedBy: [],
   grants: [],
   notedPercents: [],
   remindedDays: [],

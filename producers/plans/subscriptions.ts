@@ -14,7 +14,7 @@ import type { Catalogue } from './catalogue.js';
 import { currentUsage } from './metering-queries.js';
 import { checkPlanId, parseBytes } from './model.js';
 import type { PlansDeps } from './plans-deps.js';
-import { dueAt, subscriptionDecider, type SubscriptionCommand } from './subscription.decider.js';
+import { dueAt, subscriptionDecider, type SubscriptionCommand, type SubscriptionState } from './subscription.decider.js';
 
 const SYSTEM: Actor = { actor: 'system:plans' };
 const BILLING: Actor = { actor: 'system:billing' };
@@ -109,6 +109,23 @@ export class PlanSubscriptions {
   /** Billing: `invoiceId` was paid; lifts the past-due mark it set (a no-op for any other invoice). */
   async settlePastDue(userId: string, invoiceId: string, now = new Date()): Promise<Written> {
     return { seq: (await this.decide(userId, { type: 'SettlePastDue', invoiceId, at: now }, BILLING)).seq };
+  }
+
+  /** Billing: the subscription as the log has it now (what an order is fulfilled against). */
+  async current(userId: string): Promise<SubscriptionState> {
+    return (await this.d.load(subscriptionDecider, 'subscription', userId)).state;
+  }
+
+  /** Billing: a paid order starts `planId` from `startsAt` until `expiresAt` (idempotent by the order: its id is the start's request id). */
+  async startForOrder(userId: string, order: { orderId: string; planId: string; startsAt: Date; expiresAt: Date }, now = new Date()): Promise<Written> {
+    const [plan, timeZone] = await Promise.all([this.catalogue.current(order.planId), this.timeZoneOf(userId)]);
+    const command: SubscriptionCommand = { type: 'Start', userId, planId: order.planId, terms: plan.terms, startsAt: order.startsAt, timeZone, cause: 'order', by: BILLING.actor, at: now, requestId: order.orderId, expiresAt: order.expiresAt };
+    return { seq: (await this.decide(userId, command, BILLING)).seq };
+  }
+
+  /** Billing: a paid order moves the running plan's expiry (idempotent by the order). */
+  async extendForOrder(userId: string, order: { orderId: string; planId: string; expiresAt: Date }, now = new Date()): Promise<Written> {
+    return { seq: (await this.decide(userId, { type: 'Extend', ...order, at: now }, BILLING)).seq };
   }
 
   /** Metering: the user's first traffic starts an on-hold clock (a no-op otherwise). */

@@ -159,6 +159,8 @@ function subscriptionStep(event: StoredEvent, fresh: Set<string>): RowStep<Subsc
       return change(event.data.userId, () => ({ past_due_invoice_id: event.data.invoiceId, past_due_until: event.data.graceUntil, status_cause: 'payment_failed' }));
     case 'plans.SubscriptionPastDueSettled':
       return change(event.data.userId, () => ({ past_due_invoice_id: null, past_due_until: null, status_cause: 'payment_received' }));
+    case 'plans.SubscriptionExtended':
+      return change(event.data.userId, () => ({ expires_at: event.data.expiresAt, status_cause: 'extended' }));
     default:
       return undefined;
   }

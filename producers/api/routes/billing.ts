@@ -1,0 +1,132 @@
+/**
+ * `/v1/billing/*`: a customer's quotes, checkout, orders and invoices
+ * (docs/billing.md). Only their own: another user's order or invoice id
+ * answers 404 like an unknown one.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { ApiDeps } from '../app.js';
+import { actorOf, principalOf, SIGNED_IN } from '../authenticate.js';
+import { answers, listOf, READS, shape, WAITS } from '../contract.js';
+import { answerWritten, MIN_SEQUENCE_HEADER, waitForProjection } from '../read-your-writes.js';
+import { pricedJson } from '../../billing/pricing.js';
+import { MAX_MONTHS } from '../../billing/checkout.js';
+import { INVOICES_PROJECTOR } from '../../../projectors/billing/invoices.projection.js';
+import { ORDERS_PROJECTOR } from '../../../projectors/billing/orders.projection.js';
+import { renderInvoicePdf } from '../../billing/invoice-pdf.js';
+import { body } from './schemas.js';
+import { COUNTRY, IDEMPOTENCY_HEADERS, INVOICE, INVOICE_ID, ORDER, ORDER_ID, QUOTE } from './billing-schemas.js';
+
+const PRICE_REQUEST = {
+  planId: { type: 'string', minLength: 1, maxLength: 128 },
+  months: { type: 'integer', minimum: 1, maximum: MAX_MONTHS, default: 1, description: 'calendar months in your time zone' },
+  coupon: { type: ['string', 'null'], minLength: 1, maxLength: 32 },
+  country: COUNTRY,
+};
+const LIST_QUERY = { type: 'object', additionalProperties: false, properties: { limit: { type: 'integer', minimum: 1, maximum: 200, default: 50 } } } as const;
+
+interface PriceBody {
+  planId: string;
+  months?: number;
+  coupon?: string | null;
+  country?: string;
+  paymentMethodId?: string | null;
+}
+
+export function billingRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  const { billing } = deps;
+  const tags = ['billing'];
+  const config = { access: SIGNED_IN };
+
+  app.post<{ Body: PriceBody }>(
+    '/v1/billing/quote',
+    { config, schema: { tags, summary: 'The itemised price of a plan for you now (lines, discount, tax, total); changes nothing', body: body(PRICE_REQUEST, ['planId']), response: answers({ 200: QUOTE }, [404, 409]) } },
+    async (request) => pricedJson(await billing.checkout.quote(principalOf(request).userId, request.body)),
+  );
+
+  app.post<{ Body: PriceBody }>(
+    '/v1/billing/checkout',
+    {
+      config,
+      schema: {
+        tags,
+        summary: 'Order a plan. With Idempotency-Key: retries give the same order. Paid by the payment method given (or your default), else by hand (manual: the order waits for an operator)',
+        headers: IDEMPOTENCY_HEADERS,
+        body: body({ ...PRICE_REQUEST, paymentMethodId: { type: ['string', 'null'], minLength: 1, maxLength: 64 } }, ['planId']),
+        response: answers({ 201: ORDER, 200: ORDER }, [...WAITS, 404, 409, 422]),
+      },
+    },
+    async (request, reply) => {
+      const { userId } = principalOf(request);
+      const { seq, replayed } = await billing.checkout.checkout(userId, request.headers['idempotency-key'], request.body, actorOf(request));
+      const orderId = (await import('../../billing/checkout.js')).orderIdFor(userId, String(request.headers['idempotency-key']));
+      if (replayed) void reply.header('idempotent-replayed', 'true');
+      return answerWritten(deps, reply, ORDERS_PROJECTOR, seq, replayed ? 200 : 201, async () => stripSequence(await billing.queries.order(orderId, userId)));
+    },
+  );
+
+  app.get<{ Querystring: { limit?: number } }>(
+    '/v1/billing/orders',
+    { config, schema: { tags, summary: 'Your orders, newest first', querystring: LIST_QUERY, response: answers({ 200: shape({ orders: listOf(ORDER) }) }, READS) } },
+    async (request) => {
+      await waitForProjection(deps, ORDERS_PROJECTOR, request.headers[MIN_SEQUENCE_HEADER]);
+      return { orders: await billing.queries.orders({ userId: principalOf(request).userId, limit: request.query.limit }) };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/billing/orders/:id',
+    { config, schema: { tags, summary: 'One of your orders', params: { type: 'object', required: ['id'], properties: { id: ORDER_ID } }, response: answers({ 200: ORDER }, [...READS, 404]) } },
+    async (request) => {
+      await waitForProjection(deps, ORDERS_PROJECTOR, request.headers[MIN_SEQUENCE_HEADER]);
+      return billing.queries.order(request.params.id, principalOf(request).userId);
+    },
+  );
+
+  app.get<{ Querystring: { limit?: number } }>(
+    '/v1/billing/invoices',
+    { config, schema: { tags, summary: 'Your invoices, newest first, with their credit notes', querystring: LIST_QUERY, response: answers({ 200: shape({ invoices: listOf(INVOICE) }) }, READS) } },
+    async (request) => {
+      await waitForProjection(deps, INVOICES_PROJECTOR, request.headers[MIN_SEQUENCE_HEADER]);
+      return { invoices: await billing.queries.invoices({ userId: principalOf(request).userId, limit: request.query.limit }) };
+    },
+  );
+
+  const invoiceParams = { type: 'object', required: ['id'], properties: { id: INVOICE_ID } } as const;
+  app.get<{ Params: { id: string } }>(
+    '/v1/billing/invoices/:id',
+    { config, schema: { tags, summary: 'One of your invoices', params: invoiceParams, response: answers({ 200: INVOICE }, [...READS, 404]) } },
+    async (request) => {
+      await waitForProjection(deps, INVOICES_PROJECTOR, request.headers[MIN_SEQUENCE_HEADER]);
+      return billing.queries.invoice(request.params.id, principalOf(request).userId);
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/billing/invoices/:id/pdf',
+    {
+      config,
+      schema: {
+        tags,
+        summary: 'One of your invoices as a PDF',
+        params: invoiceParams,
+        response: answers({ 200: { content: { 'application/pdf': { schema: { type: 'string', format: 'binary' } } } } }, [...READS, 404]),
+      },
+    },
+    async (request, reply) => {
+      await waitForProjection(deps, INVOICES_PROJECTOR, request.headers[MIN_SEQUENCE_HEADER]);
+      const invoice = await billing.queries.invoice(request.params.id, principalOf(request).userId);
+      const pdf = await renderInvoicePdf(invoice, deps.seller, { lines: [`Account ${invoice.userId}`] });
+      return reply
+        .header('content-type', 'application/pdf')
+        .header('content-disposition', `inline; filename="${invoice.number ?? invoice.id}.pdf"`)
+        .header('cache-control', 'private, no-store')
+        .send(pdf);
+    },
+  );
+}
+
+/** The order without the read model's sequence: answerWritten adds the write's. */
+function stripSequence<T extends { sequence: number }>(view: T): Omit<T, 'sequence'> {
+  const { sequence: _sequence, ...rest } = view;
+  return rest;
+}

@@ -1,0 +1,84 @@
+/**
+ * What a paid order does: its invoice is issued and paid, the subscription
+ * started (a purchase) or extended (more months of the running plan, a
+ * renewal), and the order marked fulfilled. Every step is idempotent by the
+ * order — the invoice's id is derived from it, plans' Start takes it as the
+ * request id, Extend remembers it — so `settle` may be run again after a crash
+ * at any point (the fulfilment sweep does) and finishes the work once.
+ *
+ * The service period is decided once, when the invoice is drafted, and read
+ * back from the invoice afterwards: recomputing it after the extension would
+ * extend from the new expiry a second time.
+ */
+import { DomainError } from '../decider.js';
+import type { Actor } from '../identity/identity-deps.js';
+import { addLocalMonths, localDayOfMonth } from '../plans/periods.js';
+import type { PlanSubscriptions } from '../plans/subscriptions.js';
+import type { SubscriptionState } from '../plans/subscription.decider.js';
+import type { BillingDeps } from './billing-deps.js';
+import type { Invoicing } from './invoicing.js';
+import { orderDecider, type PlacedOrder } from './order.decider.js';
+
+const SYSTEM: Actor = { actor: 'system:billing' };
+
+/** The months an order pays for: after the running plan's expiry when it extends it, else from `at`. */
+export function servicePeriod(order: PlacedOrder, sub: SubscriptionState, timeZone: string, at: Date): { start: Date; end: Date } {
+  if (order.period) return order.period;
+  const extends_ = sub.phase === 'running' && sub.planId === order.planId && sub.expiresAt !== null && sub.expiresAt.getTime() > at.getTime();
+  if (extends_ && sub.expiresAt) {
+    // Months counted from the subscription's first day of the month keep a 31st a 31st (periods.ts addLocalMonths).
+    const anchorDay = localDayOfMonth(sub.startsAt ?? sub.expiresAt, timeZone);
+    return { start: sub.expiresAt, end: addLocalMonths(sub.expiresAt, order.months, timeZone, anchorDay) };
+  }
+  return { start: at, end: addLocalMonths(at, order.months, timeZone) };
+}
+
+export class Fulfilment {
+  constructor(
+    private readonly d: BillingDeps,
+    private readonly invoicing: Invoicing,
+    private readonly subscriptions: PlanSubscriptions,
+  ) {}
+
+  /** The customer's zone; a forgotten customer's subscription runs on in the zone it had. */
+  private async zoneOf(userId: string, sub: SubscriptionState): Promise<string> {
+    return this.subscriptions.timeZoneOf(userId).catch((err: unknown) => {
+      if (err instanceof DomainError && err.code === 'user_forgotten') return sub.timeZone;
+      throw err;
+    });
+  }
+
+  /** Finishes a paid order (a no-op for any other). Returns whether it is fulfilled now. */
+  async settle(orderId: string, now = new Date()): Promise<boolean> {
+    const { state } = await this.d.load(orderDecider, 'order', orderId);
+    const order = state.order;
+    if (!order) throw new DomainError('order_not_found', 'no such order');
+    if (state.status === 'fulfilled' || state.status === 'refunded') return true;
+    if (state.status !== 'paid' || !state.providerRef) return false;
+    const sub = await this.subscriptions.current(order.userId);
+    const timeZone = await this.zoneOf(order.userId, sub);
+    const invoice = await this.invoicing.issue(order, servicePeriod(order, sub, timeZone, state.paidAt ?? now), timeZone, now);
+    await this.invoicing.markPaid(invoice.draft.invoiceId, order.provider, state.providerRef, now);
+    const period = { start: invoice.draft.periodStart, end: invoice.draft.periodEnd };
+    const action = await this.apply(order, sub, period, now);
+    await this.d.decide(orderDecider, 'order', orderId, { type: 'Fulfil', invoiceId: invoice.draft.invoiceId, action, periodStart: period.start, periodEnd: period.end, at: now }, SYSTEM);
+    return true;
+  }
+
+  /** Starts or extends the subscription for the paid period (each a no-op when this order did it already). */
+  private async apply(order: PlacedOrder, sub: SubscriptionState, period: { start: Date; end: Date }, now: Date): Promise<'started' | 'extended'> {
+    const { orderId, userId, planId } = order;
+    if (sub.extendedBy.includes(orderId)) return 'extended';
+    if (sub.requestId === orderId) return 'started';
+    const running = sub.phase === 'running' && sub.planId === planId && sub.expiresAt !== null && sub.expiresAt.getTime() >= period.start.getTime();
+    if (running) {
+      await this.subscriptions.extendForOrder(userId, { orderId, planId, expiresAt: period.end }, now);
+      // A late payment of a past-due renewal lifts the mark and the suspension the grace period's end put on it.
+      if (sub.pastDue) await this.subscriptions.settlePastDue(userId, sub.pastDue.invoiceId, now);
+      if (sub.disabled?.reason === 'payment_overdue') await this.subscriptions.enable(userId, 'payment_received', SYSTEM, now);
+      return 'extended';
+    }
+    await this.subscriptions.startForOrder(userId, { orderId, planId, startsAt: period.start.getTime() > now.getTime() ? now : period.start, expiresAt: period.end }, now);
+    return 'started';
+  }
+}
