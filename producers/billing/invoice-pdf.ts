@@ -116,12 +116,37 @@ class Sheet {
     this.doc.moveTo(LEFT, this.y).lineTo(RIGHT, this.y).lineWidth(0.5).strokeColor('#888888').stroke();
   }
 
-  /** Starts a new page unless `height` still fits on this one; says whether it did. */
-  ensure(height: number): boolean {
-    if (this.y + height <= CONTENT_BOTTOM) return false;
+  /** Height left on this page. */
+  room(): number {
+    return CONTENT_BOTTOM - this.y;
+  }
+
+  newPage(): void {
     this.doc.addPage();
     this.y = TOP;
-    return true;
+  }
+
+  /** Starts a new page unless `height` still fits on this one. */
+  ensure(height: number): void {
+    if (height > this.room()) this.newPage();
+  }
+
+  /**
+   * `text` cut into the longest start that fits `height` wrapped to `width`
+   * (at a space when there is one) and the rest; the rest is '' when all fits.
+   */
+  split(text: string, width: number, height: number): [head: string, rest: string] {
+    if (this.measure(text, width) <= height) return [text, ''];
+    let fits = 0;
+    let tooLong = text.length;
+    while (tooLong - fits > 1) {
+      const middle = Math.floor((fits + tooLong) / 2);
+      if (this.measure(text.slice(0, middle), width) <= height) fits = middle;
+      else tooLong = middle;
+    }
+    const space = text.lastIndexOf(' ', fits);
+    const cut = space > 0 ? space : fits;
+    return [text.slice(0, cut).trimEnd(), text.slice(cut).trimStart()];
   }
 }
 
@@ -134,18 +159,40 @@ function table(sheet: Sheet, columns: Column[], rows: string[][]): void {
     sheet.gap(ROW_GAP);
   };
   const headerHeight = Math.max(...columns.map((c) => sheet.measure(c.header, c.width, { bold: true }))) + 2 + ROW_GAP;
+  const pageRoom = CONTENT_BOTTOM - TOP - headerHeight;
   const heightOf = (row: string[]): number => Math.max(...row.map((cell, i) => sheet.measure(cell, columns[i]?.width ?? 0)));
-  // The header never sits alone at a page's foot: it moves along with the first row.
-  sheet.ensure(headerHeight + (rows[0] ? heightOf(rows[0]) : 0));
-  header();
-  for (const row of rows) {
-    const height = heightOf(row);
-    if (sheet.ensure(height)) header();
+  const draw = (row: string[]): void => {
     row.forEach((cell, i) => {
       const column = columns[i];
       if (column) sheet.put(cell, column.x, sheet.y, column.width, column.align);
     });
-    sheet.gap(height + ROW_GAP);
+    sheet.gap(heightOf(row) + ROW_GAP);
+  };
+  const nextPage = (): void => {
+    sheet.newPage();
+    header();
+  };
+  // The header never sits alone at a page's foot: it moves along with (the start of) the first row.
+  sheet.ensure(headerHeight + Math.min(rows[0] ? heightOf(rows[0]) : 0, 60));
+  header();
+  for (const row of rows) {
+    const height = heightOf(row);
+    if (height > sheet.room()) {
+      if (height <= pageRoom) nextPage();
+      else {
+        // Taller than a page (a runaway description): split it at what fits, continue on the next pages.
+        let rest = row;
+        while (heightOf(rest) > sheet.room()) {
+          const parts = rest.map((cell, i) => sheet.split(cell, columns[i]?.width ?? 0, sheet.room()));
+          if (parts.some(([head]) => head !== '')) draw(parts.map(([head]) => head));
+          rest = parts.map(([, tail]) => tail);
+          nextPage();
+        }
+        draw(rest);
+        continue;
+      }
+    }
+    draw(row);
   }
 }
 

@@ -228,6 +228,20 @@ describe('invoice PDF', () => {
     for (let page = 1; page <= pages; page++) expect(text.join('\n')).toContain(`Invoice 2026-EUR-000042 - page ${page} of ${pages}`);
   });
 
+  it('a description taller than a page is split over pages, no word lost, the lines after it in place', async () => {
+    const words = Array.from({ length: 900 }, (_, i) => `w${i}`);
+    const runaway = invoice({ currency: 'EUR', lines: [line('plan', words.join(' '), 1, 999), line('overage', 'Overage traffic, GiB', 2, 50)] });
+    const pdf = await renderInvoicePdf(runaway, seller, billedTo);
+    expect(Number((await infoOf(pdf)).Pages)).toBeGreaterThanOrEqual(2);
+    const text = await textOf(pdf);
+    const first = cellsOf(text.find((t) => t.includes('w0 w1 w2')) ?? '');
+    expect(first.slice(1)).toEqual(['1', '9.99 EUR', '9.99 EUR']);
+    expect(first[0]).toMatch(/^w0 w1 w2\b/);
+    expect(text.join(' ').match(/\bw\d+\b/g)).toEqual(words);
+    const after = findRow(text, ['Overage traffic, GiB', '2', '0.50 EUR', '1.00 EUR']);
+    expectTotals(text, runaway, 'Tax 0.00%', after + 1);
+  });
+
   it('a draft says so, and is dated by its creation', async () => {
     const pdf = await renderInvoicePdf(draft, seller, billedTo);
     const text = await expectDocument(pdf, 'Draft invoice', ['DRAFT - not a valid invoice', 'Status: DRAFT', 'Invoice date: 2026-03-02']);
