@@ -18,6 +18,8 @@ import { Messaging } from '../../producers/messaging/messaging.js';
 import { Plans } from '../../producers/plans/plans.js';
 import type { Webhooks } from '../../producers/billing/webhooks.js';
 import { openWebhooks } from './webhooks.js';
+import { openBilling, openProviders } from './billing-service.js';
+import type { Billing } from '../../producers/billing/billing.js';
 import { proveEvent } from '../../replay/audit/prove.js';
 import type { Runtime } from '../runtime.js';
 
@@ -28,6 +30,7 @@ export interface RunningApi {
   fleet: Fleet;
   plans: Plans;
   webhooks: Webhooks;
+  billing: Billing;
   url: string;
   close(): Promise<void>;
 }
@@ -38,7 +41,7 @@ export interface ApiOptions {
   projectorStatus?: () => ProjectorStatus[];
   host?: string;
   readTimeoutMs?: number;
-  /** Where Stripe's webhooks record payments: billing's orders service (wired on merge); tests pass a recorder. Without it there is no webhook route. */
+  /** Where Stripe's webhooks record payments: billing's payments by default; tests may pass a recorder. */
   paymentSink?: PaymentSink;
 }
 
@@ -58,11 +61,11 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
   const subscriptions = new Subscriptions(rt.db, fleet.configs, requireMasterKey(rt.config), rt.log);
   const plans = new Plans({ handler, db: rt.db });
   const webhooks = openWebhooks(rt, handler);
+  const billing = openBilling(rt, handler, plans, { providers: openProviders(rt) });
   const stripe = rt.config.stripe;
-  const stripeWebhooks =
-    stripe && opts.paymentSink
-      ? new StripeWebhooks(new ContextDeps<'provider-event'>('billing', handler, rt.db), { webhookSecret: stripe.webhookSecret, sink: opts.paymentSink, log: rt.log })
-      : undefined;
+  const stripeWebhooks = stripe
+    ? new StripeWebhooks(new ContextDeps<'provider-event'>('billing', handler, rt.db), { webhookSecret: stripe.webhookSecret, sink: opts.paymentSink ?? billing.payments, log: rt.log })
+    : undefined;
   const app = buildApi({
     handler,
     identity,
@@ -71,6 +74,8 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
     subscriptions,
     plans,
     webhooks,
+    billing,
+    seller: rt.config.billing.seller,
     ...(stripeWebhooks ? { stripeWebhooks } : {}),
     trustProxy: rt.config.auth.trustProxy,
     db: rt.db,
@@ -88,6 +93,7 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
     fleet,
     plans,
     webhooks,
+    billing,
     url: address.replace('0.0.0.0', '127.0.0.1'),
     close: async () => {
       await app.close();

@@ -15,6 +15,8 @@ import type { Identity } from '../identity/identity.js';
 import type { Messaging } from '../messaging/messaging.js';
 import type { Plans } from '../plans/plans.js';
 import type { Webhooks } from '../billing/webhooks.js';
+import type { Billing } from '../billing/billing.js';
+import type { Seller } from '../billing/invoice-pdf.js';
 import { authentication } from './authenticate.js';
 import { declareContract } from './contract.js';
 import { clientErrorHandler, errorHandler } from './errors.js';
@@ -36,6 +38,8 @@ import { subscriptionRoutes } from './routes/subscription.js';
 import { usageRoutes } from './routes/usage.js';
 import { userRoutes } from './routes/users.js';
 import { webhookRoutes } from './routes/webhooks.js';
+import { billingRoutes } from './routes/billing.js';
+import { adminBillingRoutes } from './routes/admin-billing.js';
 import { buildValidator } from './validation.js';
 
 export interface ApiDeps {
@@ -46,6 +50,9 @@ export interface ApiDeps {
   subscriptions: Subscriptions;
   plans: Plans;
   webhooks: Webhooks;
+  billing: Billing;
+  /** Who issues the invoices (RG_BILLING_SELLER_*): the PDFs' seller block. */
+  seller: Seller;
   /** Stripe's incoming webhooks; absent when Stripe is not configured (RG_STRIPE_*), and so is the route. */
   stripeWebhooks?: StripeWebhooks;
   db: Kysely<Database>;
@@ -116,6 +123,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     subscriptionRoutes(scoped, deps);
     planRoutes(scoped, deps);
     webhookRoutes(scoped, deps);
+    billingRoutes(scoped, deps);
+    adminBillingRoutes(scoped, deps);
     stripeWebhookRoutes(scoped, deps);
     done();
   });

@@ -3,6 +3,7 @@
  * their own: another user's id is "not found", like an unknown one), the
  * operator's search over everyone's, and revenue per day and plan.
  */
+import { Temporal } from '@js-temporal/polyfill';
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { CreditNoteTable, Database, InvoiceTable, OrderTable } from '../../schema/database.js';
 import { DomainError } from '../decider.js';
@@ -136,6 +137,20 @@ export class BillingQueries {
     if (rows.length === 0) return [];
     const notes = await this.db.selectFrom('credit_notes').selectAll().where('invoice_id', 'in', rows.map((r) => r.id)).orderBy('sequence').execute();
     return rows.map((r) => invoiceView(r, notes.filter((n) => n.invoice_id === r.id)));
+  }
+
+  /** revenue() over local dates [fromDay, toDay) in the seller's zone. */
+  async revenueBetweenDays(fromDay: string, toDay: string): Promise<RevenueRow[]> {
+    const start = (day: string, field: string) => {
+      let date: Temporal.PlainDate;
+      try {
+        date = Temporal.PlainDate.from(day, { overflow: 'reject' });
+      } catch {
+        throw new DomainError('invalid_querystring', `${field}: ${day} is not a date`, { field });
+      }
+      return new Date(date.toZonedDateTime({ timeZone: this.timeZone }).epochMilliseconds);
+    };
+    return this.revenue(start(fromDay, 'from'), start(toDay, 'to'));
   }
 
   /**

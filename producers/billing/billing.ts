@@ -45,8 +45,10 @@ export class Billing {
   readonly checkout: Checkout;
   readonly refunds: Refunds;
   readonly queries: BillingQueries;
+  readonly timeZone: string;
 
   constructor(opts: BillingOptions) {
+    this.timeZone = opts.timeZone;
     this.deps = new BillingDeps(opts.handler, opts.db);
     this.numbers = new DocumentNumbers(this.deps, opts.timeZone);
     this.invoicing = new Invoicing(this.deps, this.numbers);

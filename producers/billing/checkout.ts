@@ -108,7 +108,7 @@ export class Checkout {
    * Places the order for this key (or finds it) and makes its first charge
    * attempt unless one was made. `replayed`: the key had placed it before.
    */
-  async checkout(userId: string, idempotencyKey: unknown, input: CheckoutInput, actor: Actor, now = new Date()): Promise<{ state: OrderState; replayed: boolean; seq: number }> {
+  async checkout(userId: string, idempotencyKey: unknown, input: CheckoutInput, actor: Actor, now = new Date()): Promise<{ orderId: string; state: OrderState; replayed: boolean; seq: number }> {
     if (typeof idempotencyKey !== 'string' || !IDEMPOTENCY_KEY.test(idempotencyKey)) {
       throw new DomainError('idempotency_key_required', 'send an Idempotency-Key header (1-255 printable ASCII characters, e.g. a UUID): retries with it make one order', { field: 'Idempotency-Key' });
     }
@@ -126,11 +126,11 @@ export class Checkout {
     return this.answer(orderId, placed.state, requestHash, now, placed.events.length === 0);
   }
 
-  private async answer(orderId: string, state: OrderState, requestHash: string, now: Date, replayed = true): Promise<{ state: OrderState; replayed: boolean; seq: number }> {
+  private async answer(orderId: string, state: OrderState, requestHash: string, now: Date, replayed = true): Promise<{ orderId: string; state: OrderState; replayed: boolean; seq: number }> {
     if (state.order?.requestHash !== requestHash) throw new DomainError('idempotency_key_reused', 'this Idempotency-Key was used for another request: use a new key for a new order', { field: 'Idempotency-Key' });
     // No attempt recorded yet: the first caller died before charging, or this is the first caller.
     const charged = state.attempts === 0 && state.status === 'pending' ? await this.deps.payments.charge(orderId, { retry: false }, now) : state;
     const { seq } = await this.d.load(orderDecider, 'order', orderId);
-    return { state: charged, replayed, seq };
+    return { orderId, state: charged, replayed, seq };
   }
 }

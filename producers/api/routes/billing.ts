@@ -57,8 +57,7 @@ export function billingRoutes(app: FastifyInstance, deps: ApiDeps): void {
     },
     async (request, reply) => {
       const { userId } = principalOf(request);
-      const { seq, replayed } = await billing.checkout.checkout(userId, request.headers['idempotency-key'], request.body, actorOf(request));
-      const orderId = (await import('../../billing/checkout.js')).orderIdFor(userId, String(request.headers['idempotency-key']));
+      const { orderId, seq, replayed } = await billing.checkout.checkout(userId, request.headers['idempotency-key'], request.body, actorOf(request));
       if (replayed) void reply.header('idempotent-replayed', 'true');
       return answerWritten(deps, reply, ORDERS_PROJECTOR, seq, replayed ? 200 : 201, async () => stripSequence(await billing.queries.order(orderId, userId)));
     },
