@@ -2,6 +2,50 @@
 // Do not edit: change the .avsc files and run `npm run contracts`.
 import type { Schema } from 'avsc';
 
+/** An admin created a discount coupon (docs/billing-coupons.md). Aggregate: the coupon (billing.coupon.<CODE>). */
+export interface CouponCreatedV1 {
+  /** 3-32 of A-Z, 0-9 and '-', upper-case; what customers type (case-insensitive) */
+  code: string;
+  /** percent or fixed */
+  kind: string;
+  /** percent: 1-100 off the subtotal */
+  percentOff: null | number;
+  /** fixed: integer minor units of currency off, at most the subtotal */
+  amountOffMinor: null | bigint;
+  /** fixed: ISO 4217 code; orders in another currency cannot use it */
+  currency: null | string;
+  /** redeemable before this instant; null: never expires */
+  expiresAt: null | Date;
+  /** redemptions at once (released ones do not count); null: unlimited */
+  maxUses: null | number;
+  by: string;
+  createdAt: Date;
+}
+
+/** An admin withdrew the coupon: no new redemptions; the ones held stay until released. */
+export interface CouponDisabledV1 {
+  code: string;
+  by: string;
+  disabledAt: Date;
+}
+
+/** An order took one use of the coupon; it counts against maxUses until released. At most one per order while it holds. */
+export interface CouponRedeemedV1 {
+  code: string;
+  orderId: string;
+  userId: string;
+  redeemedAt: Date;
+}
+
+/** An order gave its use of the coupon back (it failed, was cancelled or refunded): the use is free for another order. */
+export interface CouponRedemptionReleasedV1 {
+  code: string;
+  orderId: string;
+  /** why, e.g. order_failed, order_cancelled */
+  reason: string;
+  releasedAt: Date;
+}
+
 /** A payment provider's webhook event was verified and acted on, once. Appended with expectation 0 after its effect (an order's payment or failure) was recorded, so a redelivery of the same event id finds it and changes nothing. Aggregate: billing.provider-event.<provider>-<eventId>. */
 export interface ProviderEventReceivedV1 {
   /** stripe */
@@ -981,6 +1025,10 @@ export interface SchemaEntry {
 
 /** Every version of every event, oldest first: the writer schemas the log may hold. */
 export const SCHEMA_FILES: readonly SchemaEntry[] = [
+  { context: 'billing', name: 'CouponCreated', version: 1, schema: {"type":"record","name":"CouponCreated","namespace":"relaygrid.billing","doc":"An admin created a discount coupon (docs/billing-coupons.md). Aggregate: the coupon (billing.coupon.<CODE>).","fields":[{"name":"code","type":"string","doc":"3-32 of A-Z, 0-9 and '-', upper-case; what customers type (case-insensitive)"},{"name":"kind","type":"string","doc":"percent or fixed"},{"name":"percentOff","type":["null","int"],"default":null,"doc":"percent: 1-100 off the subtotal"},{"name":"amountOffMinor","type":["null","long"],"default":null,"doc":"fixed: integer minor units of currency off, at most the subtotal"},{"name":"currency","type":["null","string"],"default":null,"doc":"fixed: ISO 4217 code; orders in another currency cannot use it"},{"name":"expiresAt","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"default":null,"doc":"redeemable before this instant; null: never expires"},{"name":"maxUses","type":["null","int"],"default":null,"doc":"redemptions at once (released ones do not count); null: unlimited"},{"name":"by","type":"string"},{"name":"createdAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'billing', name: 'CouponDisabled', version: 1, schema: {"type":"record","name":"CouponDisabled","namespace":"relaygrid.billing","doc":"An admin withdrew the coupon: no new redemptions; the ones held stay until released.","fields":[{"name":"code","type":"string"},{"name":"by","type":"string"},{"name":"disabledAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'billing', name: 'CouponRedeemed', version: 1, schema: {"type":"record","name":"CouponRedeemed","namespace":"relaygrid.billing","doc":"An order took one use of the coupon; it counts against maxUses until released. At most one per order while it holds.","fields":[{"name":"code","type":"string"},{"name":"orderId","type":"string"},{"name":"userId","type":"string"},{"name":"redeemedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'billing', name: 'CouponRedemptionReleased', version: 1, schema: {"type":"record","name":"CouponRedemptionReleased","namespace":"relaygrid.billing","doc":"An order gave its use of the coupon back (it failed, was cancelled or refunded): the use is free for another order.","fields":[{"name":"code","type":"string"},{"name":"orderId","type":"string"},{"name":"reason","type":"string","doc":"why, e.g. order_failed, order_cancelled"},{"name":"releasedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'billing', name: 'ProviderEventReceived', version: 1, schema: {"type":"record","name":"ProviderEventReceived","namespace":"relaygrid.billing","doc":"A payment provider's webhook event was verified and acted on, once. Appended with expectation 0 after its effect (an order's payment or failure) was recorded, so a redelivery of the same event id finds it and changes nothing. Aggregate: billing.provider-event.<provider>-<eventId>.","fields":[{"name":"provider","type":"string","doc":"stripe"},{"name":"eventId","type":"string","doc":"the provider's event id (Stripe evt_…)"},{"name":"eventType","type":"string","doc":"the provider's event type, e.g. payment_intent.succeeded"},{"name":"objectRef","type":["null","string"],"doc":"the provider object the event is about (a PaymentIntent pi_…)"},{"name":"orderId","type":["null","string"],"doc":"the order named in the object's metadata"},{"name":"outcome","type":"string","doc":"applied (the order service recorded it) or rejected (a rule of the order said no; retrying cannot change that)"},{"name":"detail","type":["null","string"],"doc":"rejected: the order service's error code"},{"name":"occurredAt","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"when the provider created the event"},{"name":"receivedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'billing', name: 'WebhookEndpointCreated', version: 1, schema: {"type":"record","name":"WebhookEndpointCreated","namespace":"relaygrid.billing","doc":"An admin registered an integrator's webhook endpoint (docs/billing-webhooks.md). Aggregate: the endpoint.","fields":[{"name":"endpointId","type":"string"},{"name":"url","type":"string","doc":"http(s) URL the deliveries are POSTed to; checked against the private-target policy when created and again at every connection"},{"name":"eventTypes","type":{"type":"array","items":"string"},"doc":"webhook types it receives, e.g. order.paid, subscription.limited"},{"name":"description","type":["null","string"],"default":null},{"name":"secretSealed","type":"bytes","doc":"the signing secret (whsec_…), AES-256-GCM under the webhook key derived from RG_MASTER_KEY, additional data = endpointId"},{"name":"by","type":"string"},{"name":"createdAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'billing', name: 'WebhookEndpointDeleted', version: 1, schema: {"type":"record","name":"WebhookEndpointDeleted","namespace":"relaygrid.billing","doc":"An admin removed the endpoint: nothing more is delivered to it, pending deliveries are cancelled.","fields":[{"name":"endpointId","type":"string"},{"name":"by","type":"string"},{"name":"deletedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
@@ -1073,6 +1121,10 @@ export const SCHEMA_FILES: readonly SchemaEntry[] = [
 
 /** The current version of each event, by `<context>.<Event>`: what code reads and writes. */
 export interface EventDataMap {
+  'billing.CouponCreated': CouponCreatedV1;
+  'billing.CouponDisabled': CouponDisabledV1;
+  'billing.CouponRedeemed': CouponRedeemedV1;
+  'billing.CouponRedemptionReleased': CouponRedemptionReleasedV1;
   'billing.ProviderEventReceived': ProviderEventReceivedV1;
   'billing.WebhookEndpointCreated': WebhookEndpointCreatedV1;
   'billing.WebhookEndpointDeleted': WebhookEndpointDeletedV1;

@@ -12,7 +12,8 @@ import { connectionsProjection } from './usage/connections.projection.js';
 import { usageProjection } from './usage/usage.projection.js';
 import { meteringProjection } from './plans/metering.projection.js';
 import { webhookEndpointsProjection } from './billing/webhook-endpoints.projection.js';
+import { couponsProjection } from './billing/coupons.projection.js';
 
 export const PROJECTIONS: ReadonlyMap<string, Projection> = new Map(
-  [usersProjection, proxyCredentialsProjection, apiKeysProjection, devicesProjection, contactsProjection, groupsProjection, fleetProjection, usageProjection, plansProjection, connectionsProjection, meteringProjection, webhookEndpointsProjection].map((p) => [p.name, p]),
+  [usersProjection, proxyCredentialsProjection, apiKeysProjection, devicesProjection, contactsProjection, groupsProjection, fleetProjection, usageProjection, plansProjection, connectionsProjection, meteringProjection, webhookEndpointsProjection, couponsProjection].map((p) => [p.name, p]),
 );

@@ -118,6 +118,7 @@ export interface Database {
   webhook_endpoints: WebhookEndpointTable;
   webhook_deliveries: WebhookDeliveryTable;
   webhook_attempts: WebhookAttemptTable;
+  coupons: CouponTable;
 }
 
 /** The audit worker's tree over <NS>_AUDIT (workers/audit/store.ts). One row per audit stream. */
@@ -499,4 +500,22 @@ export interface WebhookAttemptTable {
   latency_ms: number | null;
   /** timeout, connection, target_not_allowed, http_<status>; null for a 2xx. */
   error: string | null;
+}
+
+/** Discount coupons (projectors/billing/coupons.projection.ts); `uses`: redemptions held, released ones not counted. */
+export interface CouponTable {
+  /** Upper-case, as customers' input is normalized. */
+  code: string;
+  /** percent or fixed. */
+  kind: string;
+  percent_off: number | null;
+  amount_off_minor: Int8 | null;
+  currency: string | null;
+  expires_at: Date | null;
+  /** Null: unlimited. */
+  max_uses: number | null;
+  uses: number;
+  disabled_at: Date | null;
+  created_at: Date;
+  last_seq: number;
 }

@@ -17,6 +17,7 @@ import { Identity } from '../../producers/identity/identity.js';
 import { Messaging } from '../../producers/messaging/messaging.js';
 import { Plans } from '../../producers/plans/plans.js';
 import type { Webhooks } from '../../producers/billing/webhooks.js';
+import { Coupons } from '../../producers/billing/coupons.js';
 import { openWebhooks } from './webhooks.js';
 import { proveEvent } from '../../replay/audit/prove.js';
 import type { Runtime } from '../runtime.js';
@@ -28,6 +29,7 @@ export interface RunningApi {
   fleet: Fleet;
   plans: Plans;
   webhooks: Webhooks;
+  coupons: Coupons;
   url: string;
   close(): Promise<void>;
 }
@@ -58,6 +60,7 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
   const subscriptions = new Subscriptions(rt.db, fleet.configs, requireMasterKey(rt.config), rt.log);
   const plans = new Plans({ handler, db: rt.db });
   const webhooks = openWebhooks(rt, handler);
+  const coupons = new Coupons(new ContextDeps<'coupon'>('billing', handler, rt.db));
   const stripe = rt.config.stripe;
   const stripeWebhooks =
     stripe && opts.paymentSink
@@ -71,6 +74,7 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
     subscriptions,
     plans,
     webhooks,
+    coupons,
     ...(stripeWebhooks ? { stripeWebhooks } : {}),
     trustProxy: rt.config.auth.trustProxy,
     db: rt.db,
@@ -88,6 +92,7 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
     fleet,
     plans,
     webhooks,
+    coupons,
     url: address.replace('0.0.0.0', '127.0.0.1'),
     close: async () => {
       await app.close();

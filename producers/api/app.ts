@@ -15,6 +15,7 @@ import type { Identity } from '../identity/identity.js';
 import type { Messaging } from '../messaging/messaging.js';
 import type { Plans } from '../plans/plans.js';
 import type { Webhooks } from '../billing/webhooks.js';
+import type { Coupons } from '../billing/coupons.js';
 import { authentication } from './authenticate.js';
 import { declareContract } from './contract.js';
 import { clientErrorHandler, errorHandler } from './errors.js';
@@ -22,6 +23,7 @@ import { requestTracing } from './request-tracing.js';
 import { accountRoutes } from './routes/account.js';
 import { adminUserRoutes } from './routes/admin-users.js';
 import { authRoutes } from './routes/auth.js';
+import { couponRoutes } from './routes/billing-coupons.js';
 import { stripeWebhookRoutes } from './routes/billing-stripe-webhook.js';
 import { connectionRoutes } from './routes/connections.js';
 import { contactRoutes } from './routes/contacts.js';
@@ -46,6 +48,7 @@ export interface ApiDeps {
   subscriptions: Subscriptions;
   plans: Plans;
   webhooks: Webhooks;
+  coupons: Coupons;
   /** Stripe's incoming webhooks; absent when Stripe is not configured (RG_STRIPE_*), and so is the route. */
   stripeWebhooks?: StripeWebhooks;
   db: Kysely<Database>;
@@ -116,6 +119,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     subscriptionRoutes(scoped, deps);
     planRoutes(scoped, deps);
     webhookRoutes(scoped, deps);
+    couponRoutes(scoped, deps);
     stripeWebhookRoutes(scoped, deps);
     done();
   });
