@@ -9,6 +9,7 @@
  */
 import type { DomainEvent } from '../../contracts/envelope.js';
 import { DomainError, type Decider } from '../decider.js';
+import { PersistentSet } from './persistent-set.js';
 
 export type CouponEventKey = 'billing.CouponCreated' | 'billing.CouponRedeemed' | 'billing.CouponRedemptionReleased' | 'billing.CouponDisabled';
 
@@ -28,8 +29,8 @@ export interface CouponState {
   code: string | null;
   definition: CouponDefinition | null;
   disabled: boolean;
-  /** Orders holding a use, by order id. */
-  held: ReadonlySet<string>;
+  /** Orders holding a use, by order id (shared between versions: folding stays linear in the events). */
+  held: PersistentSet;
 }
 
 export type CouponCommand =
@@ -90,22 +91,19 @@ function evolve(state: CouponState, event: E): CouponState {
   switch (event.type) {
     case 'billing.CouponCreated': {
       const { code, kind, percentOff, amountOffMinor, currency, expiresAt, maxUses } = event.data;
-      return { code, definition: { kind: kind === 'fixed' ? 'fixed' : 'percent', percentOff, amountOffMinor, currency, expiresAt, maxUses }, disabled: false, held: new Set() };
+      return { code, definition: { kind: kind === 'fixed' ? 'fixed' : 'percent', percentOff, amountOffMinor, currency, expiresAt, maxUses }, disabled: false, held: PersistentSet.EMPTY };
     }
     case 'billing.CouponRedeemed':
-      return { ...state, held: new Set(state.held).add(event.data.orderId) };
-    case 'billing.CouponRedemptionReleased': {
-      const held = new Set(state.held);
-      held.delete(event.data.orderId);
-      return { ...state, held };
-    }
+      return { ...state, held: state.held.add(event.data.orderId) };
+    case 'billing.CouponRedemptionReleased':
+      return { ...state, held: state.held.delete(event.data.orderId) };
     case 'billing.CouponDisabled':
       return { ...state, disabled: true };
   }
 }
 
 export const couponDecider: Decider<CouponState, CouponCommand, CouponEventKey> = {
-  initialState: { code: null, definition: null, disabled: false, held: new Set() },
+  initialState: { code: null, definition: null, disabled: false, held: PersistentSet.EMPTY },
   decide,
   evolve,
 };

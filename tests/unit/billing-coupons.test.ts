@@ -6,6 +6,8 @@ import { normalizeCode, validateCouponInput } from '../../producers/billing/coup
 import { discountOf, type CouponTerms } from '../../producers/billing/coupons.js';
 import { KeyedQueue } from '../../producers/billing/keyed-queue.js';
 import { money } from '../../producers/billing/money.js';
+import { PersistentSet } from '../../producers/billing/persistent-set.js';
+import { fold } from '../../producers/decider.js';
 import { given } from '../support/decider-spec.js';
 
 type E = DomainEvent<CouponEventKey>;
@@ -155,5 +157,49 @@ describe('keyed queue', () => {
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
     await new Promise((resolve) => setTimeout(resolve, 0));
     expect(queue.size).toBe(0);
+  });
+});
+
+describe('persistent set', () => {
+  it('agrees with a native Set over random adds and deletes, and never changes an older version', () => {
+    let seed = 7;
+    const random = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+    const model = new Set<string>();
+    let set = PersistentSet.EMPTY;
+    const versions: [PersistentSet, string[]][] = [];
+    for (let i = 0; i < 20_000; i++) {
+      const key = `order-${Math.floor(random() * 5_000)}`;
+      if (random() < 0.3) {
+        model.delete(key);
+        set = set.delete(key);
+      } else {
+        model.add(key);
+        set = set.add(key);
+      }
+      if (i % 2_000 === 0) versions.push([set, [...model]]);
+    }
+    expect(set.size).toBe(model.size);
+    const keys = Array.from({ length: 5_000 }, (_, k) => `order-${k}`);
+    expect(keys.filter((k) => set.has(k))).toEqual(keys.filter((k) => model.has(k)));
+    for (const [version, members] of versions) {
+      expect(version.size).toBe(members.length);
+      expect(keys.filter((k) => version.has(k)).sort()).toEqual(members.sort());
+    }
+  });
+
+  it('answers the same set for an add of a member or a delete of a stranger', () => {
+    const set = PersistentSet.EMPTY.add('a');
+    expect(set.add('a')).toBe(set);
+    expect(set.delete('b')).toBe(set);
+    expect(PersistentSet.EMPTY.size).toBe(0);
+  });
+
+  it('folds a coupon with 100,000 redemptions in linear time', () => {
+    const history: E[] = [created, ...Array.from({ length: 100_000 }, (_, i) => redeemed(`o${i}`))];
+    const started = performance.now();
+    const state = fold(couponDecider, couponDecider.initialState, history);
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(state.held.size).toBe(100_000);
+    expect(state.held.has('o99999')).toBe(true);
   });
 });
