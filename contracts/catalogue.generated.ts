@@ -2,6 +2,50 @@
 // Do not edit: change the .avsc files and run `npm run contracts`.
 import type { Schema } from 'avsc';
 
+/** An admin created a discount coupon (docs/billing-coupons.md). Aggregate: the coupon (billing.coupon.<CODE>). */
+export interface CouponCreatedV1 {
+  /** 3-32 of A-Z, 0-9 and '-', upper-case; what customers type (case-insensitive) */
+  code: string;
+  /** percent or fixed */
+  kind: string;
+  /** percent: 1-100 off the subtotal */
+  percentOff: null | number;
+  /** fixed: integer minor units of currency off, at most the subtotal */
+  amountOffMinor: null | bigint;
+  /** fixed: ISO 4217 code; orders in another currency cannot use it */
+  currency: null | string;
+  /** redeemable before this instant; null: never expires */
+  expiresAt: null | Date;
+  /** redemptions at once (released ones do not count); null: unlimited */
+  maxUses: null | number;
+  by: string;
+  createdAt: Date;
+}
+
+/** An admin withdrew the coupon: no new redemptions; the ones held stay until released. */
+export interface CouponDisabledV1 {
+  code: string;
+  by: string;
+  disabledAt: Date;
+}
+
+/** An order took one use of the coupon; it counts against maxUses until released. At most one per order while it holds. */
+export interface CouponRedeemedV1 {
+  code: string;
+  orderId: string;
+  userId: string;
+  redeemedAt: Date;
+}
+
+/** An order gave its use of the coupon back (it failed, was cancelled or refunded): the use is free for another order. */
+export interface CouponRedemptionReleasedV1 {
+  code: string;
+  orderId: string;
+  /** why, e.g. order_failed, order_cancelled */
+  reason: string;
+  releasedAt: Date;
+}
+
 /** A refund of (part of) the invoice, numbered in the credit-note series. */
 export interface CreditNoteIssuedV1 {
   invoiceId: string;
@@ -1194,6 +1238,10 @@ export interface SchemaEntry {
 
 /** Every version of every event, oldest first: the writer schemas the log may hold. */
 export const SCHEMA_FILES: readonly SchemaEntry[] = [
+  { context: 'billing', name: 'CouponCreated', version: 1, schema: {"type":"record","name":"CouponCreated","namespace":"relaygrid.billing","doc":"An admin created a discount coupon (docs/billing-coupons.md). Aggregate: the coupon (billing.coupon.<CODE>).","fields":[{"name":"code","type":"string","doc":"3-32 of A-Z, 0-9 and '-', upper-case; what customers type (case-insensitive)"},{"name":"kind","type":"string","doc":"percent or fixed"},{"name":"percentOff","type":["null","int"],"default":null,"doc":"percent: 1-100 off the subtotal"},{"name":"amountOffMinor","type":["null","long"],"default":null,"doc":"fixed: integer minor units of currency off, at most the subtotal"},{"name":"currency","type":["null","string"],"default":null,"doc":"fixed: ISO 4217 code; orders in another currency cannot use it"},{"name":"expiresAt","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"default":null,"doc":"redeemable before this instant; null: never expires"},{"name":"maxUses","type":["null","int"],"default":null,"doc":"redemptions at once (released ones do not count); null: unlimited"},{"name":"by","type":"string"},{"name":"createdAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'billing', name: 'CouponDisabled', version: 1, schema: {"type":"record","name":"CouponDisabled","namespace":"relaygrid.billing","doc":"An admin withdrew the coupon: no new redemptions; the ones held stay until released.","fields":[{"name":"code","type":"string"},{"name":"by","type":"string"},{"name":"disabledAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'billing', name: 'CouponRedeemed', version: 1, schema: {"type":"record","name":"CouponRedeemed","namespace":"relaygrid.billing","doc":"An order took one use of the coupon; it counts against maxUses until released. At most one per order while it holds.","fields":[{"name":"code","type":"string"},{"name":"orderId","type":"string"},{"name":"userId","type":"string"},{"name":"redeemedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'billing', name: 'CouponRedemptionReleased', version: 1, schema: {"type":"record","name":"CouponRedemptionReleased","namespace":"relaygrid.billing","doc":"An order gave its use of the coupon back (it failed, was cancelled or refunded): the use is free for another order.","fields":[{"name":"code","type":"string"},{"name":"orderId","type":"string"},{"name":"reason","type":"string","doc":"why, e.g. order_failed, order_cancelled"},{"name":"releasedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'billing', name: 'CreditNoteIssued', version: 1, schema: {"type":"record","name":"CreditNoteIssued","namespace":"relaygrid.billing","doc":"A refund of (part of) the invoice, numbered in the credit-note series.","fields":[{"name":"invoiceId","type":"string"},{"name":"creditNoteId","type":"string"},{"name":"series","type":"string"},{"name":"sequence","type":"int"},{"name":"number","type":"string"},{"name":"amountMinor","type":"long"},{"name":"currency","type":"string"},{"name":"reason","type":"string"},{"name":"issuedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'billing', name: 'DocumentNumbersAssigned', version: 1, schema: {"type":"record","name":"DocumentNumbersAssigned","namespace":"relaygrid.billing","doc":"Numbers of a series given to invoices or credit notes, in order, with no gap. Aggregate: the series (invoice-2026-EUR, credit-note-2026-EUR).","fields":[{"name":"series","type":"string"},{"name":"first","type":"int","doc":"the number of documentIds[0]; the rest follow one by one"},{"name":"documentIds","type":{"type":"array","items":"string"}},{"name":"assignedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'billing', name: 'InvoiceDrafted', version: 1, schema: {"type":"record","name":"InvoiceDrafted","namespace":"relaygrid.billing","doc":"The invoice of a paid order, before it has a number. Aggregate: the invoice (inv_…, from its order).","fields":[{"name":"invoiceId","type":"string"},{"name":"orderId","type":"string"},{"name":"userId","type":"string"},{"name":"currency","type":"string","doc":"ISO 4217; every amount is integer minor units of it"},{"name":"lines","type":{"type":"array","items":{"type":"record","name":"InvoiceLine","fields":[{"name":"kind","type":"string","doc":"plan, proration, discount or overage"},{"name":"description","type":"string"},{"name":"quantity","type":"int"},{"name":"unitAmountMinor","type":"long"},{"name":"amountMinor","type":"long","doc":"quantity x unit, negative for credits and discounts"}]}}},{"name":"subtotalMinor","type":"long"},{"name":"taxRateBasisPoints","type":"int","doc":"19% = 1900; 0 when no tax applies"},{"name":"taxCountry","type":["null","string"],"default":null},{"name":"taxMinor","type":"long"},{"name":"totalMinor","type":"long"},{"name":"periodStart","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"periodEnd","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"timeZone","type":"string","doc":"the customer's zone: what the PDF shows dates in"},{"name":"draftedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
@@ -1301,6 +1349,10 @@ export const SCHEMA_FILES: readonly SchemaEntry[] = [
 
 /** The current version of each event, by `<context>.<Event>`: what code reads and writes. */
 export interface EventDataMap {
+  'billing.CouponCreated': CouponCreatedV1;
+  'billing.CouponDisabled': CouponDisabledV1;
+  'billing.CouponRedeemed': CouponRedeemedV1;
+  'billing.CouponRedemptionReleased': CouponRedemptionReleasedV1;
   'billing.CreditNoteIssued': CreditNoteIssuedV1;
   'billing.DocumentNumbersAssigned': DocumentNumbersAssignedV1;
   'billing.InvoiceDrafted': InvoiceDraftedV1;

@@ -19,6 +19,7 @@ import { planDecider } from './plans/plan.decider.js';
 import { subscriptionDecider } from './plans/subscription.decider.js';
 import { webhookEndpointDecider } from './billing/webhook-endpoint.decider.js';
 import { providerEventDecider } from './billing/provider-event.decider.js';
+import { couponDecider } from './billing/coupon.decider.js';
 
 export const DECIDERS: ReadonlyMap<string, Decider<unknown, never, EventKey>> = new Map<string, Decider<unknown, never, EventKey>>([
   ['identity.user', userDecider],
@@ -35,4 +36,5 @@ export const DECIDERS: ReadonlyMap<string, Decider<unknown, never, EventKey>> = 
   ['plans.subscription', subscriptionDecider],
   ['billing.webhook-endpoint', webhookEndpointDecider],
   ['billing.provider-event', providerEventDecider],
+  ['billing.coupon', couponDecider],
 ]);

@@ -14,7 +14,8 @@ import { meteringProjection } from './plans/metering.projection.js';
 import { webhookEndpointsProjection } from './billing/webhook-endpoints.projection.js';
 import { ordersProjection } from './billing/orders.projection.js';
 import { invoicesProjection } from './billing/invoices.projection.js';
+import { couponsProjection } from './billing/coupons.projection.js';
 
 export const PROJECTIONS: ReadonlyMap<string, Projection> = new Map(
-  [usersProjection, proxyCredentialsProjection, apiKeysProjection, devicesProjection, contactsProjection, groupsProjection, fleetProjection, usageProjection, plansProjection, connectionsProjection, meteringProjection, webhookEndpointsProjection, ordersProjection, invoicesProjection].map((p) => [p.name, p]),
+  [usersProjection, proxyCredentialsProjection, apiKeysProjection, devicesProjection, contactsProjection, groupsProjection, fleetProjection, usageProjection, plansProjection, connectionsProjection, meteringProjection, webhookEndpointsProjection, ordersProjection, invoicesProjection, couponsProjection].map((p) => [p.name, p]),
 );

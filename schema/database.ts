@@ -121,6 +121,7 @@ export interface Database {
   orders: OrderTable;
   invoices: InvoiceTable;
   credit_notes: CreditNoteTable;
+  coupons: CouponTable;
 }
 
 /** The audit worker's tree over <NS>_AUDIT (workers/audit/store.ts). One row per audit stream. */
@@ -584,4 +585,21 @@ export interface CreditNoteTable {
   currency: string;
   reason: string;
   issued_at: Date;
+}
+/** Discount coupons (projectors/billing/coupons.projection.ts); `uses`: redemptions held, released ones not counted. */
+export interface CouponTable {
+  /** Upper-case, as customers' input is normalized. */
+  code: string;
+  /** percent or fixed. */
+  kind: string;
+  percent_off: number | null;
+  amount_off_minor: Int8 | null;
+  currency: string | null;
+  expires_at: Date | null;
+  /** Null: unlimited. */
+  max_uses: number | null;
+  uses: number;
+  disabled_at: Date | null;
+  created_at: Date;
+  last_seq: number;
 }

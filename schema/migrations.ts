@@ -575,6 +575,26 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '2026-12-07-210-coupons': {
+    async up(db: Kysely<unknown>) {
+      // Discount coupons (projectors/billing/coupons.projection.ts). The read model serves the admin API only:
+      // redeem and peek decide from the log (producers/billing/coupons.ts).
+      await db.schema
+        .createTable('coupons')
+        .addColumn('code', 'text', (c) => c.primaryKey())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('percent_off', 'integer')
+        .addColumn('amount_off_minor', 'bigint')
+        .addColumn('currency', 'text')
+        .addColumn('expires_at', 'timestamptz')
+        .addColumn('max_uses', 'integer')
+        .addColumn('uses', 'integer', (c) => c.notNull())
+        .addColumn('disabled_at', 'timestamptz')
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('last_seq', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -17,6 +17,7 @@ import { Identity } from '../../producers/identity/identity.js';
 import { Messaging } from '../../producers/messaging/messaging.js';
 import { Plans } from '../../producers/plans/plans.js';
 import type { Webhooks } from '../../producers/billing/webhooks.js';
+import { Coupons } from '../../producers/billing/coupons.js';
 import { openWebhooks } from './webhooks.js';
 import { openBilling, openProviders } from './billing-service.js';
 import type { Billing } from '../../producers/billing/billing.js';
@@ -31,6 +32,7 @@ export interface RunningApi {
   plans: Plans;
   webhooks: Webhooks;
   billing: Billing;
+  coupons: Coupons;
   url: string;
   close(): Promise<void>;
 }
@@ -61,7 +63,8 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
   const subscriptions = new Subscriptions(rt.db, fleet.configs, requireMasterKey(rt.config), rt.log);
   const plans = new Plans({ handler, db: rt.db });
   const webhooks = openWebhooks(rt, handler);
-  const billing = openBilling(rt, handler, plans, { providers: openProviders(rt) });
+  const coupons = new Coupons(new ContextDeps<'coupon'>('billing', handler, rt.db));
+  const billing = openBilling(rt, handler, plans, { providers: openProviders(rt), coupons });
   const stripe = rt.config.stripe;
   const stripeWebhooks = stripe
     ? new StripeWebhooks(new ContextDeps<'provider-event'>('billing', handler, rt.db), { webhookSecret: stripe.webhookSecret, sink: opts.paymentSink ?? billing.payments, log: rt.log })
@@ -76,6 +79,7 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
     webhooks,
     billing,
     seller: rt.config.billing.seller,
+    coupons,
     ...(stripeWebhooks ? { stripeWebhooks } : {}),
     trustProxy: rt.config.auth.trustProxy,
     db: rt.db,
@@ -94,6 +98,7 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
     plans,
     webhooks,
     billing,
+    coupons,
     url: address.replace('0.0.0.0', '127.0.0.1'),
     close: async () => {
       await app.close();

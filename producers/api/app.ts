@@ -17,6 +17,7 @@ import type { Plans } from '../plans/plans.js';
 import type { Webhooks } from '../billing/webhooks.js';
 import type { Billing } from '../billing/billing.js';
 import type { Seller } from '../billing/invoice-pdf.js';
+import type { Coupons } from '../billing/coupons.js';
 import { authentication } from './authenticate.js';
 import { declareContract } from './contract.js';
 import { clientErrorHandler, errorHandler } from './errors.js';
@@ -24,6 +25,7 @@ import { requestTracing } from './request-tracing.js';
 import { accountRoutes } from './routes/account.js';
 import { adminUserRoutes } from './routes/admin-users.js';
 import { authRoutes } from './routes/auth.js';
+import { couponRoutes } from './routes/billing-coupons.js';
 import { stripeWebhookRoutes } from './routes/billing-stripe-webhook.js';
 import { connectionRoutes } from './routes/connections.js';
 import { contactRoutes } from './routes/contacts.js';
@@ -53,6 +55,7 @@ export interface ApiDeps {
   billing: Billing;
   /** Who issues the invoices (RG_BILLING_SELLER_*): the PDFs' seller block. */
   seller: Seller;
+  coupons: Coupons;
   /** Stripe's incoming webhooks; absent when Stripe is not configured (RG_STRIPE_*), and so is the route. */
   stripeWebhooks?: StripeWebhooks;
   db: Kysely<Database>;
@@ -125,6 +128,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     webhookRoutes(scoped, deps);
     billingRoutes(scoped, deps);
     adminBillingRoutes(scoped, deps);
+    couponRoutes(scoped, deps);
     stripeWebhookRoutes(scoped, deps);
     done();
   });

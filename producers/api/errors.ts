@@ -93,6 +93,14 @@ const DOMAIN_STATUS: Record<string, number> = {
   webhook_target_not_allowed: 400,
   webhook_endpoint_not_found: 404,
   webhook_endpoint_exists: 409,
+  // billing coupons (docs/billing-coupons.md)
+  invalid_coupon: 400,
+  coupon_not_found: 404,
+  coupon_exists: 409,
+  coupon_disabled: 409,
+  coupon_expired: 409,
+  coupon_exhausted: 409,
+  coupon_currency_mismatch: 409,
   // billing: payment providers (docs/billing.md#stripe)
   invalid_signature: 400,
   invalid_json: 400,

@@ -14,7 +14,7 @@ import type { Catalogue } from '../plans/catalogue.js';
 import { checkPlanId } from '../plans/model.js';
 import type { PlanSubscriptions } from '../plans/subscriptions.js';
 import type { BillingDeps } from './billing-deps.js';
-import { mulDiv, type Money } from './money.js';
+import { discountOf, type CouponTerms } from './coupons.js';
 import { orderDecider, type OrderState, type PlacedOrder } from './order.decider.js';
 import type { PaymentMethodResolver, Payments } from './payments.js';
 import { price, type Priced, type Reduction } from './pricing.js';
@@ -23,8 +23,6 @@ import { taxFor, type TaxRates } from './tax.js';
 
 export const MAX_MONTHS = 36;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
-
-export type CouponTerms = { code: string; kind: 'percent'; percentOff: number } | { code: string; kind: 'fixed'; amountOff: Money };
 
 /** The coupons service (coupons.ts) as checkout uses it. */
 export interface CouponBook {
@@ -65,8 +63,8 @@ function request(input: CheckoutInput, code: string): Request {
 }
 
 function couponReduction(terms: CouponTerms, subtotalMinor: bigint): Reduction {
-  if (terms.kind === 'percent') return { kind: 'discount', description: `Coupon ${terms.code} (${terms.percentOff}%)`, amountMinor: mulDiv(subtotalMinor, BigInt(terms.percentOff), 100n) };
-  return { kind: 'discount', description: `Coupon ${terms.code}`, amountMinor: terms.amountOff.amountMinor };
+  const label = terms.kind === 'percent' ? `Coupon ${terms.code} (${terms.percentOff}%)` : `Coupon ${terms.code}`;
+  return { kind: 'discount', description: label, amountMinor: discountOf(terms, subtotalMinor) };
 }
 
 export class Checkout {

@@ -20,6 +20,7 @@ const SAMPLES: Record<string, string> = {
   '^[A-Za-z0-9_-]{1,128}$': 'plan-1',
   '^[A-Za-z0-9_-]{1,64}$': 'grant-1',
   '^(0|[1-9][0-9]{0,18})$': '1048576',
+  '^[A-Za-z0-9-]{3,32}$': 'SPRING-20',
 };
 
 /** A value the schema accepts (the other fields of a body, so the refusal is about the one field under test). */
