@@ -2,6 +2,42 @@
 // Do not edit: change the .avsc files and run `npm run contracts`.
 import type { Schema } from 'avsc';
 
+/** The method checkout and renewals charge when none is named changed: the user chose another, or the default was removed (then the most recently added remaining one, or none). */
+export interface DefaultPaymentMethodChangedV1 {
+  userId: string;
+  /** null: the user has no payment method left */
+  paymentMethodId: null | string;
+  changedAt: Date;
+}
+
+/** A user saved a payment method (docs/billing-payment-methods.md). Aggregate: the user's payment methods, billing.payment-methods.<userId>, so that which one is the default is decided in one place. Brand, last four and expiry come from the provider (describeMethod), never from the client; no card number ever reaches Relaygrid. */
+export interface PaymentMethodAddedV1 {
+  userId: string;
+  /** Relaygrid's id of the saved method (uuidv7), what checkout and renewals name */
+  paymentMethodId: string;
+  /** the provider that holds the card, e.g. stripe */
+  provider: string;
+  /** the provider's reference to charge (stripe: cus_…/pm_…); it is not a card number and cannot be charged without the provider's secret key. Only in the log: read models and answers never carry it */
+  token: string;
+  /** as the provider names it, e.g. visa, mastercard */
+  brand: string;
+  last4: string;
+  /** 1-12 */
+  expMonth: number;
+  /** four digits */
+  expYear: number;
+  /** true when this method became the user's default: asked for, or the user's first */
+  makeDefault: boolean;
+  addedAt: Date;
+}
+
+/** A user removed a saved payment method: nothing charges it any more. When it was the default, a DefaultPaymentMethodChanged follows in the same append. */
+export interface PaymentMethodRemovedV1 {
+  userId: string;
+  paymentMethodId: string;
+  removedAt: Date;
+}
+
 /** A payment provider's webhook event was verified and acted on, once. Appended with expectation 0 after its effect (an order's payment or failure) was recorded, so a redelivery of the same event id finds it and changes nothing. Aggregate: billing.provider-event.<provider>-<eventId>. */
 export interface ProviderEventReceivedV1 {
   /** stripe */
@@ -981,6 +1017,9 @@ export interface SchemaEntry {
 
 /** Every version of every event, oldest first: the writer schemas the log may hold. */
 export const SCHEMA_FILES: readonly SchemaEntry[] = [
+  { context: 'billing', name: 'DefaultPaymentMethodChanged', version: 1, schema: {"type":"record","name":"DefaultPaymentMethodChanged","namespace":"relaygrid.billing","doc":"The method checkout and renewals charge when none is named changed: the user chose another, or the default was removed (then the most recently added remaining one, or none).","fields":[{"name":"userId","type":"string"},{"name":"paymentMethodId","type":["null","string"],"doc":"null: the user has no payment method left"},{"name":"changedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'billing', name: 'PaymentMethodAdded', version: 1, schema: {"type":"record","name":"PaymentMethodAdded","namespace":"relaygrid.billing","doc":"A user saved a payment method (docs/billing-payment-methods.md). Aggregate: the user's payment methods, billing.payment-methods.<userId>, so that which one is the default is decided in one place. Brand, last four and expiry come from the provider (describeMethod), never from the client; no card number ever reaches Relaygrid.","fields":[{"name":"userId","type":"string"},{"name":"paymentMethodId","type":"string","doc":"Relaygrid's id of the saved method (uuidv7), what checkout and renewals name"},{"name":"provider","type":"string","doc":"the provider that holds the card, e.g. stripe"},{"name":"token","type":"string","doc":"the provider's reference to charge (stripe: cus_…/pm_…); it is not a card number and cannot be charged without the provider's secret key. Only in the log: read models and answers never carry it"},{"name":"brand","type":"string","doc":"as the provider names it, e.g. visa, mastercard"},{"name":"last4","type":"string"},{"name":"expMonth","type":"int","doc":"1-12"},{"name":"expYear","type":"int","doc":"four digits"},{"name":"makeDefault","type":"boolean","doc":"true when this method became the user's default: asked for, or the user's first"},{"name":"addedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'billing', name: 'PaymentMethodRemoved', version: 1, schema: {"type":"record","name":"PaymentMethodRemoved","namespace":"relaygrid.billing","doc":"A user removed a saved payment method: nothing charges it any more. When it was the default, a DefaultPaymentMethodChanged follows in the same append.","fields":[{"name":"userId","type":"string"},{"name":"paymentMethodId","type":"string"},{"name":"removedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'billing', name: 'ProviderEventReceived', version: 1, schema: {"type":"record","name":"ProviderEventReceived","namespace":"relaygrid.billing","doc":"A payment provider's webhook event was verified and acted on, once. Appended with expectation 0 after its effect (an order's payment or failure) was recorded, so a redelivery of the same event id finds it and changes nothing. Aggregate: billing.provider-event.<provider>-<eventId>.","fields":[{"name":"provider","type":"string","doc":"stripe"},{"name":"eventId","type":"string","doc":"the provider's event id (Stripe evt_…)"},{"name":"eventType","type":"string","doc":"the provider's event type, e.g. payment_intent.succeeded"},{"name":"objectRef","type":["null","string"],"doc":"the provider object the event is about (a PaymentIntent pi_…)"},{"name":"orderId","type":["null","string"],"doc":"the order named in the object's metadata"},{"name":"outcome","type":"string","doc":"applied (the order service recorded it) or rejected (a rule of the order said no; retrying cannot change that)"},{"name":"detail","type":["null","string"],"doc":"rejected: the order service's error code"},{"name":"occurredAt","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"when the provider created the event"},{"name":"receivedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'billing', name: 'WebhookEndpointCreated', version: 1, schema: {"type":"record","name":"WebhookEndpointCreated","namespace":"relaygrid.billing","doc":"An admin registered an integrator's webhook endpoint (docs/billing-webhooks.md). Aggregate: the endpoint.","fields":[{"name":"endpointId","type":"string"},{"name":"url","type":"string","doc":"http(s) URL the deliveries are POSTed to; checked against the private-target policy when created and again at every connection"},{"name":"eventTypes","type":{"type":"array","items":"string"},"doc":"webhook types it receives, e.g. order.paid, subscription.limited"},{"name":"description","type":["null","string"],"default":null},{"name":"secretSealed","type":"bytes","doc":"the signing secret (whsec_…), AES-256-GCM under the webhook key derived from RG_MASTER_KEY, additional data = endpointId"},{"name":"by","type":"string"},{"name":"createdAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'billing', name: 'WebhookEndpointDeleted', version: 1, schema: {"type":"record","name":"WebhookEndpointDeleted","namespace":"relaygrid.billing","doc":"An admin removed the endpoint: nothing more is delivered to it, pending deliveries are cancelled.","fields":[{"name":"endpointId","type":"string"},{"name":"by","type":"string"},{"name":"deletedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
@@ -1073,6 +1112,9 @@ export const SCHEMA_FILES: readonly SchemaEntry[] = [
 
 /** The current version of each event, by `<context>.<Event>`: what code reads and writes. */
 export interface EventDataMap {
+  'billing.DefaultPaymentMethodChanged': DefaultPaymentMethodChangedV1;
+  'billing.PaymentMethodAdded': PaymentMethodAddedV1;
+  'billing.PaymentMethodRemoved': PaymentMethodRemovedV1;
   'billing.ProviderEventReceived': ProviderEventReceivedV1;
   'billing.WebhookEndpointCreated': WebhookEndpointCreatedV1;
   'billing.WebhookEndpointDeleted': WebhookEndpointDeletedV1;

@@ -12,7 +12,8 @@ import { connectionsProjection } from './usage/connections.projection.js';
 import { usageProjection } from './usage/usage.projection.js';
 import { meteringProjection } from './plans/metering.projection.js';
 import { webhookEndpointsProjection } from './billing/webhook-endpoints.projection.js';
+import { paymentMethodsProjection } from './billing/payment-methods.projection.js';
 
 export const PROJECTIONS: ReadonlyMap<string, Projection> = new Map(
-  [usersProjection, proxyCredentialsProjection, apiKeysProjection, devicesProjection, contactsProjection, groupsProjection, fleetProjection, usageProjection, plansProjection, connectionsProjection, meteringProjection, webhookEndpointsProjection].map((p) => [p.name, p]),
+  [usersProjection, proxyCredentialsProjection, apiKeysProjection, devicesProjection, contactsProjection, groupsProjection, fleetProjection, usageProjection, plansProjection, connectionsProjection, meteringProjection, webhookEndpointsProjection, paymentMethodsProjection].map((p) => [p.name, p]),
 );

@@ -118,6 +118,7 @@ export interface Database {
   webhook_endpoints: WebhookEndpointTable;
   webhook_deliveries: WebhookDeliveryTable;
   webhook_attempts: WebhookAttemptTable;
+  payment_methods: PaymentMethodTable;
 }
 
 /** The audit worker's tree over <NS>_AUDIT (workers/audit/store.ts). One row per audit stream. */
@@ -499,4 +500,20 @@ export interface WebhookAttemptTable {
   latency_ms: number | null;
   /** timeout, connection, target_not_allowed, http_<status>; null for a 2xx. */
   error: string | null;
+}
+
+/** A user's saved payment method (docs/billing-payment-methods.md). No token: only the log has it, and only resolve() reads it. */
+export interface PaymentMethodTable {
+  id: string;
+  user_id: string;
+  provider: string;
+  brand: string;
+  last4: string;
+  exp_month: number;
+  exp_year: number;
+  is_default: boolean;
+  added_at: Date;
+  /** Set when removed: the row stays (a rebuild gives the same table), lists leave it out. */
+  removed_at: Date | null;
+  last_seq: number;
 }

@@ -17,7 +17,9 @@ import { Identity } from '../../producers/identity/identity.js';
 import { Messaging } from '../../producers/messaging/messaging.js';
 import { Plans } from '../../producers/plans/plans.js';
 import type { Webhooks } from '../../producers/billing/webhooks.js';
+import type { PaymentMethods } from '../../producers/billing/payment-methods.js';
 import { openWebhooks } from './webhooks.js';
+import { openPaymentMethods } from './billing.js';
 import { proveEvent } from '../../replay/audit/prove.js';
 import type { Runtime } from '../runtime.js';
 
@@ -28,6 +30,7 @@ export interface RunningApi {
   fleet: Fleet;
   plans: Plans;
   webhooks: Webhooks;
+  paymentMethods: PaymentMethods;
   url: string;
   close(): Promise<void>;
 }
@@ -58,6 +61,7 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
   const subscriptions = new Subscriptions(rt.db, fleet.configs, requireMasterKey(rt.config), rt.log);
   const plans = new Plans({ handler, db: rt.db });
   const webhooks = openWebhooks(rt, handler);
+  const paymentMethods = openPaymentMethods(rt, handler);
   const stripe = rt.config.stripe;
   const stripeWebhooks =
     stripe && opts.paymentSink
@@ -71,6 +75,7 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
     subscriptions,
     plans,
     webhooks,
+    paymentMethods,
     ...(stripeWebhooks ? { stripeWebhooks } : {}),
     trustProxy: rt.config.auth.trustProxy,
     db: rt.db,
@@ -88,6 +93,7 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
     fleet,
     plans,
     webhooks,
+    paymentMethods,
     url: address.replace('0.0.0.0', '127.0.0.1'),
     close: async () => {
       await app.close();

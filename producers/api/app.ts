@@ -15,13 +15,16 @@ import type { Identity } from '../identity/identity.js';
 import type { Messaging } from '../messaging/messaging.js';
 import type { Plans } from '../plans/plans.js';
 import type { Webhooks } from '../billing/webhooks.js';
+import type { PaymentMethods } from '../billing/payment-methods.js';
 import { authentication } from './authenticate.js';
+import { cardDataGuard } from './card-data-guard.js';
 import { declareContract } from './contract.js';
 import { clientErrorHandler, errorHandler } from './errors.js';
 import { requestTracing } from './request-tracing.js';
 import { accountRoutes } from './routes/account.js';
 import { adminUserRoutes } from './routes/admin-users.js';
 import { authRoutes } from './routes/auth.js';
+import { paymentMethodRoutes } from './routes/billing-payment-methods.js';
 import { stripeWebhookRoutes } from './routes/billing-stripe-webhook.js';
 import { connectionRoutes } from './routes/connections.js';
 import { contactRoutes } from './routes/contacts.js';
@@ -46,6 +49,8 @@ export interface ApiDeps {
   subscriptions: Subscriptions;
   plans: Plans;
   webhooks: Webhooks;
+  /** Users' saved payment methods (docs/billing-payment-methods.md). */
+  paymentMethods: PaymentMethods;
   /** Stripe's incoming webhooks; absent when Stripe is not configured (RG_STRIPE_*), and so is the route. */
   stripeWebhooks?: StripeWebhooks;
   db: Kysely<Database>;
@@ -99,6 +104,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     declareContract(scoped);
     requestTracing(scoped);
     authentication(scoped, deps.identity.auth);
+    // Before any billing route: a card number in a body is refused before validation or a handler sees it.
+    cardDataGuard(scoped);
     scoped.get('/docs', { config: { access: 'public' }, schema: { hide: true } }, () => app.swagger());
     healthRoutes(scoped, deps);
     authRoutes(scoped, deps);
@@ -116,6 +123,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     subscriptionRoutes(scoped, deps);
     planRoutes(scoped, deps);
     webhookRoutes(scoped, deps);
+    paymentMethodRoutes(scoped, deps);
     stripeWebhookRoutes(scoped, deps);
     done();
   });
