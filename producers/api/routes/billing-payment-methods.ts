@@ -45,8 +45,8 @@ export function paymentMethodRoutes(app: FastifyInstance, deps: ApiDeps): void {
       config,
       schema: {
         tags,
-        summary: 'Save a payment method from the provider token of a card (never the card number); the first one is the default. The same token again answers 200 with the method already saved',
-        response: answers({ 201: WRITTEN_METHOD, 200: WRITTEN_METHOD }, [...WAITS, 409]),
+        summary: 'Save a payment method from the provider token of a card (never the card number); the first one is the default. The same token again answers the method already saved',
+        response: answers({ 201: WRITTEN_METHOD }, [...WAITS, 409]),
         body: body(
           {
             provider: { type: 'string', minLength: 1, maxLength: 32, description: 'a provider that saves cards: stripe' },
@@ -59,8 +59,9 @@ export function paymentMethodRoutes(app: FastifyInstance, deps: ApiDeps): void {
     },
     async (request, reply) => {
       const { userId } = principalOf(request);
-      const { seq, id, created } = await paymentMethods.add(userId, request.body, actorOf(request));
-      return answerMethod(reply, userId, id, seq, created ? 201 : 200);
+      // One success status per operation (the contract): a second save of the same card answers 201 too, with the saved method.
+      const { seq, id } = await paymentMethods.add(userId, request.body, actorOf(request));
+      return answerMethod(reply, userId, id, seq, 201);
     },
   );
 
