@@ -59,6 +59,14 @@ export interface CreditNoteIssuedV1 {
   issuedAt: Date;
 }
 
+/** The method checkout and renewals charge when none is named changed: the user chose another, or the default was removed (then the most recently added remaining one, or none). */
+export interface DefaultPaymentMethodChangedV1 {
+  userId: string;
+  /** null: the user has no payment method left */
+  paymentMethodId: null | string;
+  changedAt: Date;
+}
+
 /** Numbers of a series given to invoices or credit notes, in order, with no gap. Aggregate: the series (invoice-2026-EUR, credit-note-2026-EUR). */
 export interface DocumentNumbersAssignedV1 {
   series: string;
@@ -247,6 +255,34 @@ export interface OrderRefundedV1 {
   reason: string;
   by: string;
   refundedAt: Date;
+}
+
+/** A user saved a payment method (docs/billing-payment-methods.md). Aggregate: the user's payment methods, billing.payment-methods.<userId>, so that which one is the default is decided in one place. Brand, last four and expiry come from the provider (describeMethod), never from the client; no card number ever reaches Relaygrid. */
+export interface PaymentMethodAddedV1 {
+  userId: string;
+  /** Relaygrid's id of the saved method (uuidv7), what checkout and renewals name */
+  paymentMethodId: string;
+  /** the provider that holds the card, e.g. stripe */
+  provider: string;
+  /** the provider's reference to charge (stripe: cus_…/pm_…); it is not a card number and cannot be charged without the provider's secret key. Only in the log: read models and answers never carry it */
+  token: string;
+  /** as the provider names it, e.g. visa, mastercard */
+  brand: string;
+  last4: string;
+  /** 1-12 */
+  expMonth: number;
+  /** four digits */
+  expYear: number;
+  /** true when this method became the user's default: asked for, or the user's first */
+  makeDefault: boolean;
+  addedAt: Date;
+}
+
+/** A user removed a saved payment method: nothing charges it any more. When it was the default, a DefaultPaymentMethodChanged follows in the same append. */
+export interface PaymentMethodRemovedV1 {
+  userId: string;
+  paymentMethodId: string;
+  removedAt: Date;
 }
 
 /** A payment provider's webhook event was verified and acted on, once. Appended with expectation 0 after its effect (an order's payment or failure) was recorded, so a redelivery of the same event id finds it and changes nothing. Aggregate: billing.provider-event.<provider>-<eventId>. */
@@ -1243,6 +1279,7 @@ export const SCHEMA_FILES: readonly SchemaEntry[] = [
   { context: 'billing', name: 'CouponRedeemed', version: 1, schema: {"type":"record","name":"CouponRedeemed","namespace":"relaygrid.billing","doc":"An order took one use of the coupon; it counts against maxUses until released. At most one per order while it holds.","fields":[{"name":"code","type":"string"},{"name":"orderId","type":"string"},{"name":"userId","type":"string"},{"name":"redeemedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'billing', name: 'CouponRedemptionReleased', version: 1, schema: {"type":"record","name":"CouponRedemptionReleased","namespace":"relaygrid.billing","doc":"An order gave its use of the coupon back (it failed, was cancelled or refunded): the use is free for another order.","fields":[{"name":"code","type":"string"},{"name":"orderId","type":"string"},{"name":"reason","type":"string","doc":"why, e.g. order_failed, order_cancelled"},{"name":"releasedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'billing', name: 'CreditNoteIssued', version: 1, schema: {"type":"record","name":"CreditNoteIssued","namespace":"relaygrid.billing","doc":"A refund of (part of) the invoice, numbered in the credit-note series.","fields":[{"name":"invoiceId","type":"string"},{"name":"creditNoteId","type":"string"},{"name":"series","type":"string"},{"name":"sequence","type":"int"},{"name":"number","type":"string"},{"name":"amountMinor","type":"long"},{"name":"currency","type":"string"},{"name":"reason","type":"string"},{"name":"issuedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'billing', name: 'DefaultPaymentMethodChanged', version: 1, schema: {"type":"record","name":"DefaultPaymentMethodChanged","namespace":"relaygrid.billing","doc":"The method checkout and renewals charge when none is named changed: the user chose another, or the default was removed (then the most recently added remaining one, or none).","fields":[{"name":"userId","type":"string"},{"name":"paymentMethodId","type":["null","string"],"doc":"null: the user has no payment method left"},{"name":"changedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'billing', name: 'DocumentNumbersAssigned', version: 1, schema: {"type":"record","name":"DocumentNumbersAssigned","namespace":"relaygrid.billing","doc":"Numbers of a series given to invoices or credit notes, in order, with no gap. Aggregate: the series (invoice-2026-EUR, credit-note-2026-EUR).","fields":[{"name":"series","type":"string"},{"name":"first","type":"int","doc":"the number of documentIds[0]; the rest follow one by one"},{"name":"documentIds","type":{"type":"array","items":"string"}},{"name":"assignedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'billing', name: 'InvoiceDrafted', version: 1, schema: {"type":"record","name":"InvoiceDrafted","namespace":"relaygrid.billing","doc":"The invoice of a paid order, before it has a number. Aggregate: the invoice (inv_…, from its order).","fields":[{"name":"invoiceId","type":"string"},{"name":"orderId","type":"string"},{"name":"userId","type":"string"},{"name":"currency","type":"string","doc":"ISO 4217; every amount is integer minor units of it"},{"name":"lines","type":{"type":"array","items":{"type":"record","name":"InvoiceLine","fields":[{"name":"kind","type":"string","doc":"plan, proration, discount or overage"},{"name":"description","type":"string"},{"name":"quantity","type":"int"},{"name":"unitAmountMinor","type":"long"},{"name":"amountMinor","type":"long","doc":"quantity x unit, negative for credits and discounts"}]}}},{"name":"subtotalMinor","type":"long"},{"name":"taxRateBasisPoints","type":"int","doc":"19% = 1900; 0 when no tax applies"},{"name":"taxCountry","type":["null","string"],"default":null},{"name":"taxMinor","type":"long"},{"name":"totalMinor","type":"long"},{"name":"periodStart","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"periodEnd","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"timeZone","type":"string","doc":"the customer's zone: what the PDF shows dates in"},{"name":"draftedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'billing', name: 'InvoiceFinalized', version: 1, schema: {"type":"record","name":"InvoiceFinalized","namespace":"relaygrid.billing","doc":"The invoice took its number from its series (gapless per year and currency) and can no longer change.","fields":[{"name":"invoiceId","type":"string"},{"name":"userId","type":"string"},{"name":"orderId","type":"string"},{"name":"series","type":"string"},{"name":"sequence","type":"int"},{"name":"number","type":"string"},{"name":"totalMinor","type":"long"},{"name":"currency","type":"string"},{"name":"finalizedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
@@ -1256,6 +1293,8 @@ export const SCHEMA_FILES: readonly SchemaEntry[] = [
   { context: 'billing', name: 'OrderPaymentPending', version: 1, schema: {"type":"record","name":"OrderPaymentPending","namespace":"relaygrid.billing","doc":"The provider took the charge but has not settled it: an operator confirms a manual payment, Stripe's webhook tells of 3-D Secure or processing.","fields":[{"name":"orderId","type":"string"},{"name":"userId","type":"string"},{"name":"provider","type":"string"},{"name":"providerRef","type":["null","string"],"default":null},{"name":"instructions","type":["null","string"],"default":null},{"name":"attempt","type":"int"},{"name":"pendingAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'billing', name: 'OrderPlaced', version: 1, schema: {"type":"record","name":"OrderPlaced","namespace":"relaygrid.billing","doc":"A customer checked out, or a renewal or plan change was ordered for them. Aggregate: the order (ord_…, from the user and the idempotency key).","fields":[{"name":"orderId","type":"string"},{"name":"userId","type":"string"},{"name":"kind","type":"string","doc":"new (a purchase), renewal (the scheduler), upgrade (pro-rated, now)"},{"name":"planId","type":"string"},{"name":"months","type":"int"},{"name":"currency","type":"string","doc":"ISO 4217; every amount is integer minor units of it"},{"name":"lines","type":{"type":"array","items":{"type":"record","name":"InvoiceLine","fields":[{"name":"kind","type":"string","doc":"plan, proration, discount or overage"},{"name":"description","type":"string"},{"name":"quantity","type":"int"},{"name":"unitAmountMinor","type":"long"},{"name":"amountMinor","type":"long","doc":"quantity x unit, negative for credits and discounts"}]}}},{"name":"subtotalMinor","type":"long"},{"name":"taxRateBasisPoints","type":"int","doc":"19% = 1900; 0 when no tax applies"},{"name":"taxCountry","type":["null","string"],"default":null},{"name":"taxMinor","type":"long"},{"name":"totalMinor","type":"long"},{"name":"coupon","type":["null","string"],"default":null},{"name":"provider","type":"string","doc":"manual or stripe"},{"name":"paymentMethodId","type":["null","string"],"default":null},{"name":"requestHash","type":"string","doc":"sha256 of the checkout request: the same idempotency key with another body is refused"},{"name":"periodStart","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"default":null,"doc":"renewals: the service period they pay for; purchases learn theirs at fulfilment"},{"name":"periodEnd","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"default":null},{"name":"by","type":"string"},{"name":"placedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'billing', name: 'OrderRefunded', version: 1, schema: {"type":"record","name":"OrderRefunded","namespace":"relaygrid.billing","doc":"A paid order's money went back: a credit note on its invoice records it (invoices are never edited).","fields":[{"name":"orderId","type":"string"},{"name":"userId","type":"string"},{"name":"creditNoteId","type":"string"},{"name":"amountMinor","type":"long"},{"name":"currency","type":"string"},{"name":"providerRef","type":"string"},{"name":"reason","type":"string"},{"name":"by","type":"string"},{"name":"refundedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'billing', name: 'PaymentMethodAdded', version: 1, schema: {"type":"record","name":"PaymentMethodAdded","namespace":"relaygrid.billing","doc":"A user saved a payment method (docs/billing-payment-methods.md). Aggregate: the user's payment methods, billing.payment-methods.<userId>, so that which one is the default is decided in one place. Brand, last four and expiry come from the provider (describeMethod), never from the client; no card number ever reaches Relaygrid.","fields":[{"name":"userId","type":"string"},{"name":"paymentMethodId","type":"string","doc":"Relaygrid's id of the saved method (uuidv7), what checkout and renewals name"},{"name":"provider","type":"string","doc":"the provider that holds the card, e.g. stripe"},{"name":"token","type":"string","doc":"the provider's reference to charge (stripe: cus_…/pm_…); it is not a card number and cannot be charged without the provider's secret key. Only in the log: read models and answers never carry it"},{"name":"brand","type":"string","doc":"as the provider names it, e.g. visa, mastercard"},{"name":"last4","type":"string"},{"name":"expMonth","type":"int","doc":"1-12"},{"name":"expYear","type":"int","doc":"four digits"},{"name":"makeDefault","type":"boolean","doc":"true when this method became the user's default: asked for, or the user's first"},{"name":"addedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'billing', name: 'PaymentMethodRemoved', version: 1, schema: {"type":"record","name":"PaymentMethodRemoved","namespace":"relaygrid.billing","doc":"A user removed a saved payment method: nothing charges it any more. When it was the default, a DefaultPaymentMethodChanged follows in the same append.","fields":[{"name":"userId","type":"string"},{"name":"paymentMethodId","type":"string"},{"name":"removedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'billing', name: 'ProviderEventReceived', version: 1, schema: {"type":"record","name":"ProviderEventReceived","namespace":"relaygrid.billing","doc":"A payment provider's webhook event was verified and acted on, once. Appended with expectation 0 after its effect (an order's payment or failure) was recorded, so a redelivery of the same event id finds it and changes nothing. Aggregate: billing.provider-event.<provider>-<eventId>.","fields":[{"name":"provider","type":"string","doc":"stripe"},{"name":"eventId","type":"string","doc":"the provider's event id (Stripe evt_…)"},{"name":"eventType","type":"string","doc":"the provider's event type, e.g. payment_intent.succeeded"},{"name":"objectRef","type":["null","string"],"doc":"the provider object the event is about (a PaymentIntent pi_…)"},{"name":"orderId","type":["null","string"],"doc":"the order named in the object's metadata"},{"name":"outcome","type":"string","doc":"applied (the order service recorded it) or rejected (a rule of the order said no; retrying cannot change that)"},{"name":"detail","type":["null","string"],"doc":"rejected: the order service's error code"},{"name":"occurredAt","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"when the provider created the event"},{"name":"receivedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'billing', name: 'WebhookEndpointCreated', version: 1, schema: {"type":"record","name":"WebhookEndpointCreated","namespace":"relaygrid.billing","doc":"An admin registered an integrator's webhook endpoint (docs/billing-webhooks.md). Aggregate: the endpoint.","fields":[{"name":"endpointId","type":"string"},{"name":"url","type":"string","doc":"http(s) URL the deliveries are POSTed to; checked against the private-target policy when created and again at every connection"},{"name":"eventTypes","type":{"type":"array","items":"string"},"doc":"webhook types it receives, e.g. order.paid, subscription.limited"},{"name":"description","type":["null","string"],"default":null},{"name":"secretSealed","type":"bytes","doc":"the signing secret (whsec_…), AES-256-GCM under the webhook key derived from RG_MASTER_KEY, additional data = endpointId"},{"name":"by","type":"string"},{"name":"createdAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'billing', name: 'WebhookEndpointDeleted', version: 1, schema: {"type":"record","name":"WebhookEndpointDeleted","namespace":"relaygrid.billing","doc":"An admin removed the endpoint: nothing more is delivered to it, pending deliveries are cancelled.","fields":[{"name":"endpointId","type":"string"},{"name":"by","type":"string"},{"name":"deletedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
@@ -1354,6 +1393,7 @@ export interface EventDataMap {
   'billing.CouponRedeemed': CouponRedeemedV1;
   'billing.CouponRedemptionReleased': CouponRedemptionReleasedV1;
   'billing.CreditNoteIssued': CreditNoteIssuedV1;
+  'billing.DefaultPaymentMethodChanged': DefaultPaymentMethodChangedV1;
   'billing.DocumentNumbersAssigned': DocumentNumbersAssignedV1;
   'billing.InvoiceDrafted': InvoiceDraftedV1;
   'billing.InvoiceFinalized': InvoiceFinalizedV1;
@@ -1367,6 +1407,8 @@ export interface EventDataMap {
   'billing.OrderPaymentPending': OrderPaymentPendingV1;
   'billing.OrderPlaced': OrderPlacedV1;
   'billing.OrderRefunded': OrderRefundedV1;
+  'billing.PaymentMethodAdded': PaymentMethodAddedV1;
+  'billing.PaymentMethodRemoved': PaymentMethodRemovedV1;
   'billing.ProviderEventReceived': ProviderEventReceivedV1;
   'billing.WebhookEndpointCreated': WebhookEndpointCreatedV1;
   'billing.WebhookEndpointDeleted': WebhookEndpointDeletedV1;

@@ -15,7 +15,8 @@ import { webhookEndpointsProjection } from './billing/webhook-endpoints.projecti
 import { ordersProjection } from './billing/orders.projection.js';
 import { invoicesProjection } from './billing/invoices.projection.js';
 import { couponsProjection } from './billing/coupons.projection.js';
+import { paymentMethodsProjection } from './billing/payment-methods.projection.js';
 
 export const PROJECTIONS: ReadonlyMap<string, Projection> = new Map(
-  [usersProjection, proxyCredentialsProjection, apiKeysProjection, devicesProjection, contactsProjection, groupsProjection, fleetProjection, usageProjection, plansProjection, connectionsProjection, meteringProjection, webhookEndpointsProjection, ordersProjection, invoicesProjection, couponsProjection].map((p) => [p.name, p]),
+  [usersProjection, proxyCredentialsProjection, apiKeysProjection, devicesProjection, contactsProjection, groupsProjection, fleetProjection, usageProjection, plansProjection, connectionsProjection, meteringProjection, webhookEndpointsProjection, ordersProjection, invoicesProjection, couponsProjection, paymentMethodsProjection].map((p) => [p.name, p]),
 );

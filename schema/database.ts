@@ -122,6 +122,7 @@ export interface Database {
   invoices: InvoiceTable;
   credit_notes: CreditNoteTable;
   coupons: CouponTable;
+  payment_methods: PaymentMethodTable;
 }
 
 /** The audit worker's tree over <NS>_AUDIT (workers/audit/store.ts). One row per audit stream. */
@@ -601,5 +602,21 @@ export interface CouponTable {
   uses: number;
   disabled_at: Date | null;
   created_at: Date;
+  last_seq: number;
+}
+
+/** A user's saved payment method (docs/billing-payment-methods.md). No token: only the log has it, and only resolve() reads it. */
+export interface PaymentMethodTable {
+  id: string;
+  user_id: string;
+  provider: string;
+  brand: string;
+  last4: string;
+  exp_month: number;
+  exp_year: number;
+  is_default: boolean;
+  added_at: Date;
+  /** Set when removed: the row stays (a rebuild gives the same table), lists leave it out. */
+  removed_at: Date | null;
   last_seq: number;
 }

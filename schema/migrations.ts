@@ -595,6 +595,28 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '2026-12-07-200-payment-methods': {
+    async up(db: Kysely<unknown>) {
+      // Users' saved payment methods (projectors/billing/payment-methods.projection.ts). No token here: the
+      // provider's reference stays in the log, read only to charge (producers/billing/payment-methods.ts).
+      await db.schema
+        .createTable('payment_methods')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('brand', 'text', (c) => c.notNull())
+        .addColumn('last4', 'text', (c) => c.notNull())
+        .addColumn('exp_month', 'integer', (c) => c.notNull())
+        .addColumn('exp_year', 'integer', (c) => c.notNull())
+        .addColumn('is_default', 'boolean', (c) => c.notNull())
+        .addColumn('added_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('removed_at', 'timestamptz')
+        .addColumn('last_seq', 'bigint', (c) => c.notNull())
+        .execute();
+      // A user's list, and the projector's read of a user's rows when the default moves.
+      await db.schema.createIndex('payment_methods_user').on('payment_methods').columns(['user_id', 'added_at']).where(sql.ref('removed_at'), 'is', null).execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

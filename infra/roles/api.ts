@@ -19,8 +19,9 @@ import { Plans } from '../../producers/plans/plans.js';
 import type { Webhooks } from '../../producers/billing/webhooks.js';
 import { Coupons } from '../../producers/billing/coupons.js';
 import { openWebhooks } from './webhooks.js';
-import { openBilling, openProviders } from './billing-service.js';
 import type { Billing } from '../../producers/billing/billing.js';
+import type { PaymentMethods } from '../../producers/billing/payment-methods.js';
+import { openBilling, openPaymentMethods, openProviders } from './billing.js';
 import { proveEvent } from '../../replay/audit/prove.js';
 import type { Runtime } from '../runtime.js';
 
@@ -33,6 +34,7 @@ export interface RunningApi {
   webhooks: Webhooks;
   billing: Billing;
   coupons: Coupons;
+  paymentMethods: PaymentMethods;
   url: string;
   close(): Promise<void>;
 }
@@ -64,7 +66,9 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
   const plans = new Plans({ handler, db: rt.db });
   const webhooks = openWebhooks(rt, handler);
   const coupons = new Coupons(new ContextDeps<'coupon'>('billing', handler, rt.db));
-  const billing = openBilling(rt, handler, plans, { providers: openProviders(rt), coupons });
+  const providers = openProviders(rt);
+  const paymentMethods = openPaymentMethods(rt, handler, providers);
+  const billing = openBilling(rt, handler, plans, { providers, coupons, methods: paymentMethods });
   const stripe = rt.config.stripe;
   const stripeWebhooks = stripe
     ? new StripeWebhooks(new ContextDeps<'provider-event'>('billing', handler, rt.db), { webhookSecret: stripe.webhookSecret, sink: opts.paymentSink ?? billing.payments, log: rt.log })
@@ -80,6 +84,7 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
     billing,
     seller: rt.config.billing.seller,
     coupons,
+    paymentMethods,
     ...(stripeWebhooks ? { stripeWebhooks } : {}),
     trustProxy: rt.config.auth.trustProxy,
     db: rt.db,
@@ -99,6 +104,7 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
     webhooks,
     billing,
     coupons,
+    paymentMethods,
     url: address.replace('0.0.0.0', '127.0.0.1'),
     close: async () => {
       await app.close();

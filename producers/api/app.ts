@@ -18,7 +18,9 @@ import type { Webhooks } from '../billing/webhooks.js';
 import type { Billing } from '../billing/billing.js';
 import type { Seller } from '../billing/invoice-pdf.js';
 import type { Coupons } from '../billing/coupons.js';
+import type { PaymentMethods } from '../billing/payment-methods.js';
 import { authentication } from './authenticate.js';
+import { cardDataGuard } from './card-data-guard.js';
 import { declareContract } from './contract.js';
 import { clientErrorHandler, errorHandler } from './errors.js';
 import { requestTracing } from './request-tracing.js';
@@ -26,6 +28,7 @@ import { accountRoutes } from './routes/account.js';
 import { adminUserRoutes } from './routes/admin-users.js';
 import { authRoutes } from './routes/auth.js';
 import { couponRoutes } from './routes/billing-coupons.js';
+import { paymentMethodRoutes } from './routes/billing-payment-methods.js';
 import { stripeWebhookRoutes } from './routes/billing-stripe-webhook.js';
 import { connectionRoutes } from './routes/connections.js';
 import { contactRoutes } from './routes/contacts.js';
@@ -56,6 +59,8 @@ export interface ApiDeps {
   /** Who issues the invoices (RG_BILLING_SELLER_*): the PDFs' seller block. */
   seller: Seller;
   coupons: Coupons;
+  /** Users' saved payment methods (docs/billing-payment-methods.md). */
+  paymentMethods: PaymentMethods;
   /** Stripe's incoming webhooks; absent when Stripe is not configured (RG_STRIPE_*), and so is the route. */
   stripeWebhooks?: StripeWebhooks;
   db: Kysely<Database>;
@@ -109,6 +114,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     declareContract(scoped);
     requestTracing(scoped);
     authentication(scoped, deps.identity.auth);
+    // Before any billing route: a card number in a body is refused before validation or a handler sees it.
+    cardDataGuard(scoped);
     scoped.get('/docs', { config: { access: 'public' }, schema: { hide: true } }, () => app.swagger());
     healthRoutes(scoped, deps);
     authRoutes(scoped, deps);
@@ -129,6 +136,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     billingRoutes(scoped, deps);
     adminBillingRoutes(scoped, deps);
     couponRoutes(scoped, deps);
+    paymentMethodRoutes(scoped, deps);
     stripeWebhookRoutes(scoped, deps);
     done();
   });

@@ -106,6 +106,11 @@ const DOMAIN_STATUS: Record<string, number> = {
   invalid_json: 400,
   invalid_payment_method: 400,
   payment_provider_unavailable: 503,
+  // billing: payment methods (docs/billing-payment-methods.md)
+  payment_method_expired: 400,
+  card_data_not_allowed: 400,
+  payment_method_not_found: 404,
+  payment_method_limit: 409,
   // NATS requests (the ops micro service, agents) answer with the same statuses
   invalid_request: 400,
   invalid_querystring: 400,

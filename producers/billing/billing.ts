@@ -5,7 +5,6 @@
  */
 import type { Kysely } from 'kysely';
 import type { Database } from '../../schema/database.js';
-import { DomainError } from '../decider.js';
 import type { CommandHandler } from '../event-store/command-handler.js';
 import type { Plans } from '../plans/plans.js';
 import { BillingDeps } from './billing-deps.js';
@@ -30,11 +29,6 @@ export interface BillingOptions {
   /** The seller's zone (RG_BILLING_TIME_ZONE): the year of an invoice number, the day of revenue. */
   timeZone: string;
 }
-
-/** No stored payment methods: every order is paid by hand (the manual provider). */
-export const NO_PAYMENT_METHODS: PaymentMethodResolver = {
-  resolve: (_userId, paymentMethodId) => (paymentMethodId === null ? Promise.resolve(null) : Promise.reject(new DomainError('payment_method_not_found', 'no such payment method', { field: 'paymentMethodId' }))),
-};
 
 export class Billing {
   readonly deps: BillingDeps;
