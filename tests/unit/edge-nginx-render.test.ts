@@ -27,8 +27,11 @@ function parse(text: string): Statement[] {
       const c = text[i] ?? '';
       if (/\s/.test(c)) i += 1;
       else if (c === '#') while (i < text.length && text[i] !== '\n') i += 1;
-      else if (c === ';') (out.push({ words }), (words = []), (i += 1));
-      else if (c === '{') {
+      else if (c === ';') {
+        out.push({ words });
+        words = [];
+        i += 1;
+      } else if (c === '{') {
         i += 1;
         out.push({ words, block: read() });
         words = [];

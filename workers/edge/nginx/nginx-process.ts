@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { request } from 'node:http';
-import { rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import type { Logger } from '../../../infra/logger.js';
 import { spawnService, type ServiceProcess } from '../../../infra/stack/processes.js';
 import type { EdgeLayout } from './layout.js';
@@ -58,6 +58,30 @@ export function servedRelease(socketPath: string): Promise<string | null> {
     req.on('error', () => resolve(null));
     req.end();
   });
+}
+
+/**
+ * Pids of the master's workers that still accept connections. A worker told
+ * to quit retitles itself "worker process is shutting down" right before it
+ * closes its listening sockets, so once no pre-reload worker is listed here,
+ * every new connection reaches a worker of the new configuration.
+ */
+export async function acceptingWorkers(masterPid: number): Promise<number[]> {
+  const pids: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = await readFile(`/proc/${name}/stat`, 'utf8');
+      // The parent pid is the second field after the parenthesised command name.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid !== masterPid) continue;
+      const title = (await readFile(`/proc/${name}/cmdline`, 'utf8')).replace(/\0/g, ' ');
+      if (title.includes('worker process') && !title.includes('shutting down')) pids.push(Number(name));
+    } catch {
+      // exited while we looked
+    }
+  }
+  return pids;
 }
 
 export interface NginxProcessOptions {
@@ -125,8 +149,12 @@ export class NginxProcess {
   async reload(releaseId: string): Promise<void> {
     const service = this.service;
     if (!service) throw new Error('nginx is not running');
+    const before = await acceptingWorkers(service.pid);
     process.kill(service.pid, 'SIGHUP');
-    await this.waitFor(releaseId, () => (this.service === service ? null : 'nginx exited during a reload'));
+    await this.waitFor(releaseId, () => (this.service === service ? null : 'nginx exited during a reload'), async () => {
+      const now = await acceptingWorkers(service.pid);
+      return before.every((pid) => !now.includes(pid));
+    });
   }
 
   async stop(): Promise<void> {
@@ -135,10 +163,11 @@ export class NginxProcess {
     await service?.stop();
   }
 
-  private async waitFor(releaseId: string, failed: () => string | null): Promise<void> {
+  /** Until the control socket answers `releaseId` and `settled` (old workers gone) holds. */
+  private async waitFor(releaseId: string, failed: () => string | null, settled: () => Promise<boolean> = () => Promise.resolve(true)): Promise<void> {
     const deadline = Date.now() + this.opts.readyTimeoutMs;
     for (;;) {
-      if ((await servedRelease(this.opts.layout.controlSocket)) === releaseId) return;
+      if ((await servedRelease(this.opts.layout.controlSocket)) === releaseId && (await settled())) return;
       const failure = failed();
       if (failure !== null) throw new Error(failure);
       if (Date.now() > deadline) throw new Error(`nginx did not serve release ${releaseId} within ${this.opts.readyTimeoutMs} ms (see ${this.opts.layout.errorLog})`);
