@@ -171,6 +171,12 @@ describe('nginx edge', () => {
     expect((await get(httpPort, 'waf-2.test', '/?id=42')).status).toBe(200);
   });
 
+  it('WAF levels follow the server nginx chose, not the Host header (absolute-form request lines)', async () => {
+    // nginx routes `GET http://waf-2.test/…` to waf-2 whatever Host says; ModSecurity must still run waf-2's level.
+    expect((await get(httpPort, 'waf-1.test', `http://waf-2.test${PL2_ONLY}`)).status).toBe(403);
+    expect((await get(httpPort, 'waf-detect.test', `http://waf-1.test${XSS}`)).status).toBe(403);
+  });
+
   it('a blocked site answers the fixed page and its upstream sees nothing', async () => {
     const answer = await get(httpPort, 'blocked.test', '/anything');
     expect(answer).toMatchObject({ status: BLOCKED_STATUS, body: BLOCKED_BODY });

@@ -110,13 +110,23 @@ describe('escaping', () => {
 
 describe('renderNginx', () => {
   it('a header value cannot add a directive: one add_header with the value verbatim, and nginx -t agrees', () => {
-    const site = siteSpec('inject', { headers: { 'X-Test': INJECTION, 'X-Dollar': '$host' }, cache: { enabled: true, ttlSeconds: 30, bypass: ['/api";return"x'] } });
-    const tree = renderNginx({ version: 1, sites: [site] }, options());
+    const site = siteSpec('inject', {
+      headers: { 'X-Test': INJECTION, 'X-Dollar': '$host' },
+      cache: { enabled: true, ttlSeconds: 30, bypass: ['/api";return"x'] },
+      // The rest of a full-featured site, so nginx -t below also judges these directives.
+      access: { allow: ['10.0.0.0/8', '2001:db8::/32'], deny: ['10.1.0.0/16'], blockedCountries: ['ru', 'KP'] },
+      rateLimit: { requestsPerSecond: 10, burst: 20 },
+      waf: { level: '2' },
+      aliases: ['www.inject.test'],
+    });
+    const tree = renderNginx({ version: 1, sites: [site] }, options({ geoipCountryDb: DEBIAN_PATHS.geoipCountryDb }));
     const statements = flat(parse(tree.files.get('sites/inject.conf') ?? ''));
     const headers = statements.filter((s) => s.words[0] === 'add_header' && s.words[1] === 'X-Test');
     expect(headers.length).toBeGreaterThan(0);
     for (const header of headers) expect(header.words).toEqual(['add_header', 'X-Test', INJECTION, 'always']);
-    expect(statements.some((s) => s.words[0] === 'return')).toBe(false);
+    // The only `return` is the country block's.
+    expect(statements.filter((s) => s.words[0] === 'return').map((s) => s.words)).toEqual([['return', '403']]);
+    expect(statements.find((s) => s.words[0] === 'if')?.words).toEqual(['if', '($geoip_country_code', '~', '^(?:RU|KP)$', ')']);
     expect(statements.find((s) => s.words[0] === 'location' && s.words[1] === '^~' && s.words[2]?.startsWith('/api'))?.words[2]).toBe('/api";return"x');
     expect(statements.find((s) => s.words[1] === 'X-Dollar')?.words[2]).toBe('${dollar}host');
 
@@ -131,20 +141,22 @@ describe('renderNginx', () => {
     expect(out).toBe('');
   });
 
-  it('renders each WAF level: modsecurity on|off per server, host-keyed paranoia and DetectionOnly rules in one file', () => {
+  it('renders each WAF level: modsecurity on|off per server, site-keyed paranoia and DetectionOnly rules in one file', () => {
     const sites = (['off', 'detect', '1', '2', '3', '4'] as const).map((level) => siteSpec(`waf-${level}`, { waf: { level }, aliases: level === '2' ? ['www.waf-2.test'] : [] }));
     const tree = renderNginx({ version: 1, sites }, options());
     const modsecurity = (id: string) => flat(parse(tree.files.get(`sites/${id}.conf`) ?? '')).find((s) => s.words[0] === 'modsecurity')?.words[1];
     expect(sites.map((s) => modsecurity(s.siteId))).toEqual(['off', 'on', 'on', 'on', 'on', 'on']);
     const paranoia = (tree.files.get('waf/paranoia.conf') ?? '').split('\n').filter((line) => line.startsWith('SecRule'));
     expect(paranoia).toEqual([
-      'SecRule REQUEST_HEADERS:Host "@rx ^(?:waf-detect\\.test)(?::[0-9]+)?$" "id:10000,phase:1,pass,nolog,t:none,t:lowercase,setvar:tx.paranoia_level=1,setvar:tx.executing_paranoia_level=1"',
-      'SecRule REQUEST_HEADERS:Host "@rx ^(?:waf-detect\\.test)(?::[0-9]+)?$" "id:10001,phase:1,pass,nolog,t:none,t:lowercase,ctl:ruleEngine=DetectionOnly"',
-      'SecRule REQUEST_HEADERS:Host "@rx ^(?:waf-1\\.test)(?::[0-9]+)?$" "id:10002,phase:1,pass,nolog,t:none,t:lowercase,setvar:tx.paranoia_level=1,setvar:tx.executing_paranoia_level=1"',
-      'SecRule REQUEST_HEADERS:Host "@rx ^(?:waf-2\\.test|www\\.waf-2\\.test)(?::[0-9]+)?$" "id:10004,phase:1,pass,nolog,t:none,t:lowercase,setvar:tx.paranoia_level=2,setvar:tx.executing_paranoia_level=2"',
-      'SecRule REQUEST_HEADERS:Host "@rx ^(?:waf-3\\.test)(?::[0-9]+)?$" "id:10006,phase:1,pass,nolog,t:none,t:lowercase,setvar:tx.paranoia_level=3,setvar:tx.executing_paranoia_level=3"',
-      'SecRule REQUEST_HEADERS:Host "@rx ^(?:waf-4\\.test)(?::[0-9]+)?$" "id:10008,phase:1,pass,nolog,t:none,t:lowercase,setvar:tx.paranoia_level=4,setvar:tx.executing_paranoia_level=4"',
+      'SecRule UNIQUE_ID "@beginsWith waf-detect:" "id:10000,phase:1,pass,nolog,t:none,setvar:tx.paranoia_level=1,setvar:tx.executing_paranoia_level=1"',
+      'SecRule UNIQUE_ID "@beginsWith waf-detect:" "id:10001,phase:1,pass,nolog,t:none,ctl:ruleEngine=DetectionOnly"',
+      'SecRule UNIQUE_ID "@beginsWith waf-1:" "id:10002,phase:1,pass,nolog,t:none,setvar:tx.paranoia_level=1,setvar:tx.executing_paranoia_level=1"',
+      'SecRule UNIQUE_ID "@beginsWith waf-2:" "id:10004,phase:1,pass,nolog,t:none,setvar:tx.paranoia_level=2,setvar:tx.executing_paranoia_level=2"',
+      'SecRule UNIQUE_ID "@beginsWith waf-3:" "id:10006,phase:1,pass,nolog,t:none,setvar:tx.paranoia_level=3,setvar:tx.executing_paranoia_level=3"',
+      'SecRule UNIQUE_ID "@beginsWith waf-4:" "id:10008,phase:1,pass,nolog,t:none,setvar:tx.paranoia_level=4,setvar:tx.executing_paranoia_level=4"',
     ]);
+    const transactionId = (id: string) => flat(parse(tree.files.get(`sites/${id}.conf`) ?? '')).find((s) => s.words[0] === 'modsecurity_transaction_id')?.words[1];
+    expect(sites.map((s) => transactionId(s.siteId))).toEqual([undefined, 'waf-detect:$request_id', 'waf-1:$request_id', 'waf-2:$request_id', 'waf-3:$request_id', 'waf-4:$request_id']);
     const main = tree.files.get('waf/main.conf') ?? '';
     expect(main).toMatch(/^SecRuleEngine On$/m);
     // The paranoia file comes before the rules: REQUEST-901 only fills in a level nothing set.

@@ -6,7 +6,7 @@
 import type { SiteSpec } from '../../../producers/edge/model.js';
 import { block, comment, directive, type ConfNode } from './conf.js';
 import { cidr, countryCode, headerName, hostnameOf, int, pathPrefix, regexLiteral, scriptStr, siteIdOf, str, upstreamAddress, word, type Token } from './escape.js';
-import { wafRules } from './waf.js';
+import { transactionIdPrefix, wafRules } from './waf.js';
 
 export interface SiteRenderContext {
   address: string;
@@ -135,6 +135,8 @@ export function renderSite(site: SiteSpec, ctx: SiteRenderContext): ConfNode[] {
     ...listens(ctx),
     directive('server_name', ...serverNames),
     directive('modsecurity', word(waf.modsecurity ? 'on' : 'off')),
+    // What waf/paranoia.conf keys the site's level on (see waf.ts for why not the Host header).
+    ...(waf.modsecurity ? [directive('modsecurity_transaction_id', word(`${transactionIdPrefix(id)}$request_id`))] : []),
     ...accessRules(site, ctx),
   ];
   if (site.rateLimit) {

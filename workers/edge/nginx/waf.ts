@@ -2,15 +2,23 @@
  * ModSecurity files of an nginx edge: the engine configuration (our own, not
  * Debian's, which ships `SecRuleEngine DetectionOnly` and the CRS include
  * commented out — a WAF that blocks nothing), loaded once in `http {}`, and
- * one global file of host-keyed rules that set each site's CRS 3.3 paranoia
+ * one global file of per-site rules that set each site's CRS 3.3 paranoia
  * level or switch its transactions to DetectionOnly. `modsecurity on|off` per
  * server (./site.ts) decides whether a site runs the rules at all.
  *
- * SecLang is not nginx syntax; the only site values written here are
- * hostnames (checked by hostnameOf, so only [a-z0-9.-]) through regexLiteral.
+ * The per-site rules are keyed on the transaction id, which each server block
+ * sets to `<siteId>:$request_id` (modsecurity_transaction_id), not on the Host
+ * header: nginx picks the server from the request line when it is in absolute
+ * form (`GET http://a.example/ HTTP/1.1`) while ModSecurity sees the Host
+ * header, so Host-keyed rules let a client run a level-2 site's request at the
+ * level of whatever site it names in Host (tested: tests/integration/edge-nginx).
+ * The id also names the site in every audit-log entry.
+ *
+ * SecLang is not nginx syntax; the only site value written here is the site
+ * id, checked by siteIdOf ([A-Za-z0-9_-], so `:` ends it unambiguously).
  */
 import type { SiteSpec, WafLevel } from '../../../producers/edge/model.js';
-import { hostnameOf, regexLiteral } from './escape.js';
+import { siteIdOf } from './escape.js';
 
 export interface WafPaths {
   /** Debian: /usr/share/modsecurity-crs (rules/*.conf). */
@@ -68,10 +76,9 @@ export function renderModsecurityMain(paths: WafPaths): string {
   return lines.join('\n');
 }
 
-/** The Host header of any of the site's names, with or without a port. */
-function hostPattern(site: SiteSpec): string {
-  const names = [site.domain, ...site.aliases].map((name) => regexLiteral(hostnameOf(name)));
-  return `^(?:${names.join('|')})(?::[0-9]+)?$`;
+/** The transaction id a site's server block gives ModSecurity (`modsecurity_transaction_id`). */
+export function transactionIdPrefix(siteId: string): string {
+  return `${siteIdOf(siteId)}:`;
 }
 
 /** What a level renders to: the CRS paranoia level, and whether the host's transactions only detect. */
@@ -81,9 +88,9 @@ export function wafRules(level: WafLevel): { modsecurity: boolean; paranoiaLevel
   return { modsecurity: true, paranoiaLevel: Number(level), detectionOnly: false };
 }
 
-/** waf/paranoia.conf: per WAF-enabled site, a phase-1 rule keyed on its Host names. */
+/** waf/paranoia.conf: per WAF-enabled site, phase-1 rules keyed on its transaction ids. */
 export function renderParanoia(sites: readonly SiteSpec[]): string {
-  const lines = ['# Rendered by Relaygrid: per-site CRS 3.3 paranoia levels, keyed on the Host header.'];
+  const lines = ['# Rendered by Relaygrid: per-site CRS 3.3 paranoia levels, keyed on the transaction id <siteId>:$request_id of the server nginx chose.'];
   let index = 0;
   for (const site of sites) {
     const rules = wafRules(site.waf.level);
@@ -91,13 +98,11 @@ export function renderParanoia(sites: readonly SiteSpec[]): string {
     if (index >= MAX_WAF_SITES) throw new Error(`more than ${MAX_WAF_SITES} WAF-enabled sites: no local rule ids left`);
     const id = FIRST_RULE_ID + index * 2;
     index += 1;
-    const pattern = hostPattern(site);
+    const key = `SecRule UNIQUE_ID "@beginsWith ${transactionIdPrefix(site.siteId)}"`;
     const level = rules.paranoiaLevel;
     lines.push(`# site ${site.siteId} v${site.version}: waf ${site.waf.level}`);
-    lines.push(
-      `SecRule REQUEST_HEADERS:Host "@rx ${pattern}" "id:${id},phase:1,pass,nolog,t:none,t:lowercase,setvar:tx.paranoia_level=${level},setvar:tx.executing_paranoia_level=${level}"`,
-    );
-    if (rules.detectionOnly) lines.push(`SecRule REQUEST_HEADERS:Host "@rx ${pattern}" "id:${id + 1},phase:1,pass,nolog,t:none,t:lowercase,ctl:ruleEngine=DetectionOnly"`);
+    lines.push(`${key} "id:${id},phase:1,pass,nolog,t:none,setvar:tx.paranoia_level=${level},setvar:tx.executing_paranoia_level=${level}"`);
+    if (rules.detectionOnly) lines.push(`${key} "id:${id + 1},phase:1,pass,nolog,t:none,ctl:ruleEngine=DetectionOnly"`);
   }
   lines.push('');
   return lines.join('\n');
