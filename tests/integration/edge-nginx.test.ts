@@ -188,6 +188,14 @@ describe('nginx edge', () => {
     expect(count('denied.test', '/')).toBe(0);
   });
 
+  it('serves ACME HTTP-01 tokens from the challenge directory on every site, blocked and denied ones included', async () => {
+    writeFileSync(path.join(edge.paths.acmeChallenges, 'tok-123'), 'tok-123.thumbprint');
+    for (const host of ['proxy.test', 'blocked.test', 'denied.test', 'waf-2.test']) {
+      expect(await get(httpPort, host, '/.well-known/acme-challenge/tok-123')).toMatchObject({ status: 200, body: 'tok-123.thumbprint' });
+    }
+    expect(count('proxy.test', '/.well-known/acme-challenge/tok-123')).toBe(0);
+  });
+
   it('rejects one site with a broken upstream, with nginx’s message, while 20 others apply; its last good version keeps serving', async () => {
     const fragileV1 = site('fragile', { version: 1, headers: { 'X-Version': '1' } });
     expect((await apply([fragileV1])).find((o) => o.siteId === 'fragile')).toEqual({ siteId: 'fragile', version: 1, status: 'applied' });
