@@ -127,7 +127,7 @@ export class Checkout {
   private async answer(orderId: string, state: OrderState, requestHash: string, now: Date, replayed = true): Promise<{ orderId: string; state: OrderState; replayed: boolean; seq: number }> {
     if (state.order?.requestHash !== requestHash) throw new DomainError('idempotency_key_reused', 'this Idempotency-Key was used for another request: use a new key for a new order', { field: 'Idempotency-Key' });
     // No attempt recorded yet: the first caller died before charging, or this is the first caller.
-    const charged = state.attempts === 0 && state.status === 'pending' ? await this.deps.payments.charge(orderId, { retry: false }, now) : state;
+    const charged = state.attempts === 0 && state.status === 'pending' ? await this.deps.payments.charge(orderId, { retry: false, attempt: 1 }, now) : state;
     const { seq } = await this.d.load(orderDecider, 'order', orderId);
     return { orderId, state: charged, replayed, seq };
   }

@@ -48,16 +48,17 @@ export class Payments implements PaymentSink {
   }
 
   /**
-   * Attempt `attempts + 1` of a pending order. A zero total is paid at once.
+   * Attempt `attempt` (default: the next) of a pending order. A zero total is paid at once.
    * `firstFailureAt` anchors the dunning schedule (renewals); purchases are
    * not retried: their customer is there to try again.
    */
-  async charge(orderId: string, opts: { retry: boolean; firstFailureAt?: Date } = { retry: false }, now = new Date()): Promise<OrderState> {
+  async charge(orderId: string, opts: { retry: boolean; firstFailureAt?: Date; attempt?: number } = { retry: false }, now = new Date()): Promise<OrderState> {
     const state = await this.load(orderId);
     const order = state.order;
     if (!order) throw new DomainError('order_not_found', 'no such order');
-    if (state.status !== 'pending') return state;
-    const attempt = state.attempts + 1;
+    const attempt = opts.attempt ?? state.attempts + 1;
+    // Attempt n is made once: concurrent callers that all saw n - 1 attempts make one more between them.
+    if (state.status !== 'pending' || state.attempts >= attempt) return state;
     const amount = { amountMinor: order.priced.totalMinor, currency: order.priced.currency };
     if (amount.amountMinor === 0n) {
       await this.recordPayment(orderId, { provider: order.provider, providerRef: `free-${orderId}`, amount }, SYSTEM, now);

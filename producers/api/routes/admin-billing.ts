@@ -9,7 +9,8 @@ import type { ApiDeps } from '../app.js';
 import { actorOf } from '../authenticate.js';
 import { HttpError } from '../errors.js';
 import { answers, INTEGER, listOf, READS, shape, STRING, WAITS } from '../contract.js';
-import { answerWritten, MIN_SEQUENCE_HEADER, waitForProjection } from '../read-your-writes.js';
+import { answerWritten, MIN_SEQUENCE_HEADER, waitForProjection, waitForSequence } from '../read-your-writes.js';
+import { invoiceDecider } from '../../billing/invoice.decider.js';
 import { ORDER_STATUSES, orderDecider } from '../../billing/order.decider.js';
 import { INVOICE_STATUSES } from '../../billing/invoice-view.js';
 import { INVOICES_PROJECTOR } from '../../../projectors/billing/invoices.projection.js';
@@ -42,8 +43,10 @@ export function adminBillingRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const { billing } = deps;
   const tags = ['billing'];
   const config = { access: OPERATORS };
+  /** The order once the read models show it, and its invoice too: the operator's next read sees both. */
   const answerOrder = async (reply: Parameters<typeof answerWritten>[1], orderId: string) => {
-    const { seq } = await billing.deps.load(orderDecider, 'order', orderId);
+    const { seq, state } = await billing.deps.load(orderDecider, 'order', orderId);
+    if (state.fulfilled) await waitForSequence(deps, INVOICES_PROJECTOR, (await billing.deps.load(invoiceDecider, 'invoice', state.fulfilled.invoiceId)).seq);
     return answerWritten(deps, reply, ORDERS_PROJECTOR, seq, 200, async () => {
       const { sequence: _s, ...view } = await billing.queries.order(orderId);
       return view;
