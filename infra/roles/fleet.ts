@@ -22,6 +22,10 @@ import { startPeriodScheduler } from '../../workers/plans/period-scheduler.js';
 import { startMeteringWorker } from '../../workers/plans/metering-worker.js';
 import type { Clock } from '../../workers/scheduler/clock.js';
 import { startWebhookWorker } from './webhooks.js';
+import { startBillingScheduler } from '../../workers/billing/billing-scheduler.js';
+import { openBilling, openPaymentMethods, openProviders } from './billing.js';
+import { Coupons } from '../../producers/billing/coupons.js';
+import { ContextDeps } from '../../producers/context-deps.js';
 import { requireMasterKey } from '../config.js';
 import type { Runtime } from '../runtime.js';
 
@@ -61,11 +65,16 @@ export async function startFleetWorker(rt: Runtime, opts: FleetWorkerOptions = {
   const periods = startPeriodScheduler(plans.subscriptions, { databaseUrl: rt.config.databaseUrl, log: rt.log, metrics: rt.metrics, ...(opts.clock ? { clock: opts.clock } : {}) });
   const metering = await startMeteringWorker(plans, { databaseUrl: rt.config.databaseUrl, watcher, log: rt.log, metrics: rt.metrics, ...(opts.clock ? { clock: opts.clock } : {}) });
   const webhooks = await startWebhookWorker(rt, fleet.deps.handler, watcher, opts.clock ? { clock: opts.clock } : {});
+  const providers = openProviders(rt);
+  const coupons = new Coupons(new ContextDeps<'coupon'>('billing', fleet.deps.handler, rt.db));
+  const billing = openBilling(rt, fleet.deps.handler, plans, { providers, coupons, methods: openPaymentMethods(rt, fleet.deps.handler, providers) });
+  const billingScheduler = startBillingScheduler(billing.renewals, { databaseUrl: rt.config.databaseUrl, log: rt.log, metrics: rt.metrics, ...(opts.clock ? { clock: opts.clock } : {}) });
   rt.log.info('fleet worker started');
   return {
     fleet,
     ipLimit,
     close: async () => {
+      await billingScheduler.close();
       await webhooks.close();
       await metering.close();
       await periods.close();

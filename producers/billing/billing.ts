@@ -16,6 +16,7 @@ import { DocumentNumbers } from './numbering.js';
 import { Payments, type PaymentMethodResolver } from './payments.js';
 import type { ProviderRegistry } from './providers/manual.js';
 import { Refunds } from './refunds.js';
+import { Renewals } from './renewals.js';
 import type { TaxRates } from './tax.js';
 
 export interface BillingOptions {
@@ -38,6 +39,7 @@ export class Billing {
   readonly payments: Payments;
   readonly checkout: Checkout;
   readonly refunds: Refunds;
+  readonly renewals: Renewals;
   readonly queries: BillingQueries;
   readonly timeZone: string;
 
@@ -50,6 +52,7 @@ export class Billing {
     this.payments = new Payments(this.deps, opts.providers, opts.methods, this.fulfilment, this.invoicing);
     this.checkout = new Checkout(this.deps, { catalogue: opts.plans.catalogue, subscriptions: opts.plans.subscriptions, payments: this.payments, methods: opts.methods, coupons: opts.coupons, taxRates: opts.taxRates });
     this.refunds = new Refunds(this.deps, opts.providers, this.invoicing);
+    this.renewals = new Renewals(this.deps, { catalogue: opts.plans.catalogue, subscriptions: opts.plans.subscriptions, payments: this.payments, fulfilment: this.fulfilment, invoicing: this.invoicing, methods: opts.methods, taxRates: opts.taxRates });
     this.queries = new BillingQueries(opts.db, opts.timeZone);
   }
 }

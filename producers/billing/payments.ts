@@ -11,6 +11,7 @@ import type { Actor } from '../identity/identity-deps.js';
 import type { BillingDeps } from './billing-deps.js';
 import type { Fulfilment } from './fulfilment.js';
 import type { Invoicing } from './invoicing.js';
+import { KeyedQueue } from './keyed-queue.js';
 import { invoiceIdOf } from './invoice.decider.js';
 import { orderDecider, type OrderState } from './order.decider.js';
 import type { ProviderRegistry } from './providers/manual.js';
@@ -35,6 +36,8 @@ export interface PaymentMethodResolver {
 const REFERENCE = /^[\x21-\x7e][\x20-\x7e]{0,127}$/;
 
 export class Payments implements PaymentSink {
+  private readonly charging = new KeyedQueue();
+
   constructor(
     private readonly d: BillingDeps,
     private readonly providers: ProviderRegistry,
@@ -52,7 +55,12 @@ export class Payments implements PaymentSink {
    * `firstFailureAt` anchors the dunning schedule (renewals); purchases are
    * not retried: their customer is there to try again.
    */
-  async charge(orderId: string, opts: { retry: boolean; firstFailureAt?: Date; attempt?: number } = { retry: false }, now = new Date()): Promise<OrderState> {
+  charge(orderId: string, opts: { retry: boolean; firstFailureAt?: Date; attempt?: number } = { retry: false }, now = new Date()): Promise<OrderState> {
+    // One charge of an order at a time in this process; other processes are held off by the attempt's idempotency key at the provider.
+    return this.charging.run(orderId, () => this.chargeNow(orderId, opts, now));
+  }
+
+  private async chargeNow(orderId: string, opts: { retry: boolean; firstFailureAt?: Date; attempt?: number }, now: Date): Promise<OrderState> {
     const state = await this.load(orderId);
     const order = state.order;
     if (!order) throw new DomainError('order_not_found', 'no such order');

@@ -1,0 +1,168 @@
+/**
+ * Renewals and dunning on the real log and read models, with the clock passed
+ * in: a renewal at local midnight on the last day of a month in
+ * Pacific/Auckland and America/Los_Angeles is ordered and invoiced once
+ * however often and whenever it fires (the Lago bug); an unpaid manual
+ * renewal makes the subscription past_due, the end of the grace disables it,
+ * a late payment extends it from the old expiry and lifts both; a declined
+ * card is retried after 1, 3 and 5 days, then given up, and never charged
+ * twice for one attempt.
+ */
+import { describe, expect, it } from 'vitest';
+import { uuidv7 } from '../../contracts/ids.js';
+import { Billing } from '../../producers/billing/billing.js';
+import type { ChargeRequest, ChargeResult, PaymentProvider } from '../../producers/billing/providers/provider.js';
+import { ManualProvider, ProviderRegistry } from '../../producers/billing/providers/manual.js';
+import { GRACE_MS, renewalOrderId, type BillingDue } from '../../producers/billing/renewals.js';
+import { addLocalMonths } from '../../producers/plans/periods.js';
+import { apiSuite, expectStatus } from '../support/api-suite.js';
+import { eventually } from '../support/isolated.js';
+import { readLog } from '../support/log.js';
+import { createPlan } from '../support/plans.js';
+
+const OPERATOR = { actor: 'operator:test' };
+const DAY = 86_400_000;
+
+/** Local midnight at the start of `date` (YYYY-MM-DD) in `zone`. */
+function localMidnight(date: string, zone: string): Date {
+  const guess = new Date(`${date}T00:00:00Z`);
+  const offset = (d: Date) => {
+    const parts = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' }).formatToParts(d);
+    const get = (t: string) => Number(parts.find((p) => p.type === t)?.value);
+    return Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute')) - d.getTime();
+  };
+  return new Date(guess.getTime() - offset(new Date(guess.getTime() - offset(guess))));
+}
+
+/** A provider that declines every charge (a card with no funds), counting calls by idempotency key. */
+class DecliningProvider implements PaymentProvider {
+  readonly name = 'declining';
+  readonly keys: string[] = [];
+  charge(request: ChargeRequest): Promise<ChargeResult> {
+    this.keys.push(request.idempotencyKey);
+    return Promise.resolve({ status: 'failed', providerRef: `pi_${request.idempotencyKey}`, reason: 'insufficient_funds', retryable: true });
+  }
+  refund(): Promise<{ providerRef: string }> {
+    return Promise.resolve({ providerRef: 're_x' });
+  }
+}
+
+describe('billing renewals and dunning', () => {
+  const suite = apiSuite();
+  const billing = () => suite.api.billing;
+
+  async function customer(zone: string) {
+    const user = await suite.signedIn();
+    expectStatus(await suite.call('PUT', '/v1/account/time-zone', { token: user.token, body: { timeZone: zone } }), 200);
+    await eventually(async () => (await suite.api.plans.subscriptions.timeZoneOf(user.id)) === zone);
+    return user;
+  }
+
+  async function buy(b: Billing, userId: string, planId: string, months: number, now: Date) {
+    const { orderId } = await b.checkout.checkout(userId, uuidv7(), { planId, months, country: 'US' }, { actor: `user:${userId}` }, now);
+    await b.payments.confirm(orderId, { reference: `REF-${orderId.slice(-6)}` }, OPERATOR, now);
+    return orderId;
+  }
+
+  /** The items due at `now` for this user, once the read models show what came before. */
+  const dueFor = async (b: Billing, userId: string, now: Date, kind: BillingDue['kind']) =>
+    eventually(async () => {
+      const items = (await b.renewals.due(now, 1000)).filter((i) => i.kind === kind && ('userId' in i ? i.userId === userId : true));
+      return items.length > 0 ? items : undefined;
+    });
+
+  const invoicesOf = async (userId: string) =>
+    (await readLog(suite.env.rt, suite.env.rt.names.aggregateSubjects('billing', 'invoice'))).filter((e) => e.type === 'billing.InvoiceDrafted' && e.data.userId === userId);
+
+  for (const zone of ['Pacific/Auckland', 'America/Los_Angeles']) {
+    it(`renews at local midnight on the last day of a month in ${zone} once, however often it fires`, async () => {
+      const planId = await createPlan(suite.api.plans, { price: { amountMinor: 700, currency: 'USD' } });
+      const user = await customer(zone);
+      // Bought at local midnight on 31 January: one month later is local midnight on 28 February, the month's last day.
+      const bought = localMidnight('2027-01-31', zone);
+      await buy(billing(), user.id, planId, 1, bought);
+      const expiresAt = localMidnight('2027-02-28', zone);
+      expect((await suite.api.plans.subscriptions.current(user.id)).expiresAt).toEqual(expiresAt);
+
+      const [item] = await dueFor(billing(), user.id, new Date(expiresAt.getTime() - 23 * 3_600_000), 'renew');
+      expect(item).toMatchObject({ kind: 'renew', expiresAt });
+      // Fired at once by two workers, again after a restart, and at instants on either side of UTC midnight.
+      await Promise.all([billing().renewals.fire(item!, new Date(expiresAt.getTime() - 23 * 3_600_000)), billing().renewals.fire(item!, new Date(expiresAt.getTime() - 22 * 3_600_000))]);
+      await billing().renewals.renew(user.id, expiresAt, new Date(expiresAt.getTime() - 3_600_000));
+      const orderId = renewalOrderId(user.id, expiresAt);
+      const order = await eventually(async () => (await billing().queries.orders({ userId: user.id })).find((o) => o.id === orderId));
+      expect(order).toMatchObject({ kind: 'renewal', status: 'pending', periodStart: expiresAt.toISOString(), periodEnd: localMidnight('2027-03-31', zone).toISOString(), totalMinor: 700 });
+      // The 31st stays the anchor: March's renewal runs to the 31st, not the 28th.
+      expect(addLocalMonths(expiresAt, 1, zone, 31)).toEqual(localMidnight('2027-03-31', zone));
+      expect(await invoicesOf(user.id)).toHaveLength(2);
+      const later = await billing().renewals.due(new Date(expiresAt.getTime() - 1000), 1000);
+      expect(later.filter((i) => i.kind === 'renew' && i.userId === user.id)).toEqual([]);
+    });
+  }
+
+  it('an unpaid manual renewal is past due, disabled when the grace ends, and reinstated by a late payment', async () => {
+    const planId = await createPlan(suite.api.plans, { price: { amountMinor: 900, currency: 'EUR' } });
+    const user = await customer('Europe/Berlin');
+    const bought = new Date('2027-03-10T09:00:00Z');
+    await buy(billing(), user.id, planId, 1, bought);
+    const expiresAt = addLocalMonths(bought, 1, 'Europe/Berlin');
+    const [renew] = await dueFor(billing(), user.id, new Date(expiresAt.getTime() - 12 * 3_600_000), 'renew');
+    await billing().renewals.fire(renew!, new Date(expiresAt.getTime() - 12 * 3_600_000));
+    const orderId = renewalOrderId(user.id, expiresAt);
+    const sub = await suite.api.plans.subscriptions.current(user.id);
+    expect(sub.pastDue).toEqual({ invoiceId: `inv_${orderId.slice(4)}`, graceUntil: new Date(expiresAt.getTime() + GRACE_MS) });
+
+    const [overdue] = await dueFor(billing(), user.id, new Date(expiresAt.getTime() + GRACE_MS + 1000), 'overdue');
+    await billing().renewals.fire(overdue!, new Date(expiresAt.getTime() + GRACE_MS + 1000));
+    expect((await suite.api.plans.subscriptions.current(user.id)).disabled).toEqual({ reason: 'payment_overdue' });
+
+    await billing().payments.confirm(orderId, { reference: 'LATE-1' }, OPERATOR, new Date(expiresAt.getTime() + GRACE_MS + DAY));
+    const after = await suite.api.plans.subscriptions.current(user.id);
+    expect(after).toMatchObject({ pastDue: null, disabled: null, phase: 'running' });
+    expect(after.expiresAt).toEqual(addLocalMonths(expiresAt, 1, 'Europe/Berlin', 10));
+    const invoice = await billing().invoicing.load(`inv_${orderId.slice(4)}`);
+    expect(invoice.status).toBe('paid');
+  });
+
+  it('retries a declined renewal after 1, 3 and 5 days, each attempt charged once, then gives up', async () => {
+    const declining = new DecliningProvider();
+    const planId = await createPlan(suite.api.plans, { price: { amountMinor: 1200, currency: 'EUR' } });
+    const user = await suite.signedIn();
+    // A Billing whose default payment method is the declining card: the providers are the test's, the log and read models the suite's.
+    const b = new Billing({
+      handler: suite.api.billing.deps.handler,
+      db: suite.env.rt.db,
+      plans: suite.api.plans,
+      providers: new ProviderRegistry([new ManualProvider(), declining]),
+      methods: { resolve: (_u, id) => Promise.resolve(id === null ? { paymentMethodId: 'pm-test', provider: 'declining', token: 'tok' } : null) },
+      coupons: null,
+      taxRates: new Map(),
+      timeZone: 'UTC',
+    });
+    const bought = new Date('2027-05-01T12:00:00Z');
+    const first = (await b.checkout.checkout(user.id, uuidv7(), { planId, country: 'US' }, OPERATOR, bought)).orderId;
+    // The purchase itself is declined and not retried: its customer is there to try again; pay it by hand.
+    expect((await b.payments.load(first)).status).toBe('failed');
+    await b.payments.recordPayment(first, { provider: 'declining', providerRef: 'pi_manual', amount: { amountMinor: 1200n, currency: 'EUR' } }, OPERATOR, bought);
+    const expiresAt = addLocalMonths(bought, 1, 'UTC');
+    const renewedAt = new Date(expiresAt.getTime() - 20 * 3_600_000);
+    const [renew] = await dueFor(b, user.id, renewedAt, 'renew');
+    await b.renewals.fire(renew!, renewedAt);
+    const orderId = renewalOrderId(user.id, expiresAt);
+    for (const [i, days] of [1, 3, 5].entries()) {
+      const at = new Date(renewedAt.getTime() + days * DAY);
+      const [retry] = await eventually(async () => {
+        const items = (await b.renewals.due(at, 1000)).filter((d) => d.kind === 'retry' && d.orderId === orderId && d.attempt === i + 2);
+        return items.length > 0 ? items : undefined;
+      });
+      // Two workers fire the same attempt: one charge.
+      await Promise.all([b.renewals.fire(retry!, at), b.renewals.fire(retry!, at)]);
+    }
+    expect(declining.keys.filter((k) => k.startsWith(orderId))).toEqual([1, 2, 3, 4].map((n) => `${orderId}-${n}`));
+    const order = await b.payments.load(orderId);
+    expect(order).toMatchObject({ status: 'failed', attempts: 4, nextAttemptAt: null });
+    const failures = (await readLog(suite.env.rt, suite.env.rt.names.aggregate('billing', 'invoice', `inv_${orderId.slice(4)}`))).filter((e) => e.type === 'billing.InvoicePaymentFailed');
+    expect(failures).toHaveLength(4);
+    expect((await suite.api.plans.subscriptions.current(user.id)).pastDue?.invoiceId).toBe(`inv_${orderId.slice(4)}`);
+  });
+});
