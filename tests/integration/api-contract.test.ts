@@ -21,6 +21,10 @@ const SAMPLES: Record<string, string> = {
   '^[A-Za-z0-9_-]{1,64}$': 'grant-1',
   '^(0|[1-9][0-9]{0,18})$': '1048576',
   '^[A-Za-z0-9-]{3,32}$': 'SPRING-20',
+  '^[A-Z]{2}$': 'DE',
+  '^ord_[0-9a-f]{32}$': `ord_${'0'.repeat(32)}`,
+  '^inv_[0-9a-f]{32}$': `inv_${'0'.repeat(32)}`,
+  '^\\d{4}-\\d{2}-\\d{2}$': '2026-01-01',
 };
 
 /** A value the schema accepts (the other fields of a body, so the refusal is about the one field under test). */

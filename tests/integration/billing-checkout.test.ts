@@ -86,7 +86,7 @@ describe('billing: quote, checkout, confirmation, invoices', () => {
     const first = expectStatus(await checkout(user.token, key, { planId, country: 'US' }), 201);
     expect(first.body).toMatchObject({ status: 'pending', totalMinor: 999, taxMinor: 0, provider: 'manual', attempts: 1, invoiceId: null });
     expect(first.body.instructions).toContain('reference');
-    const again = expectStatus(await checkout(user.token, key, { planId, country: 'US' }), 200);
+    const again = expectStatus(await checkout(user.token, key, { planId, country: 'US' }), 201);
     expect(again.headers.get('idempotent-replayed')).toBe('true');
     expect(again.body.id).toBe(first.body.id);
     expect(expectStatus(await checkout(user.token, key, { planId, months: 2, country: 'US' }), 422).body).toMatchObject({ code: 'idempotency_key_reused' });
@@ -197,7 +197,7 @@ describe('billing: quote, checkout, confirmation, invoices', () => {
     const user = await suite.signedIn();
     const key = uuidv7();
     const same = await Promise.all(Array.from({ length: 50 }, () => checkout(user.token, key, { planId, country: 'US' })));
-    expect(new Set(same.map((r) => r.status))).toEqual(new Set(same.map((r) => r.status).filter((s) => s === 200 || s === 201)));
+    expect(new Set(same.map((r) => r.status))).toEqual(new Set([201]));
     expect(new Set(same.map((r) => r.body.id)).size).toBe(1);
     const events = await readLog(suite.env.rt, suite.env.rt.names.aggregate('billing', 'order', same[0]!.body.id));
     expect(events.filter((e) => e.type === 'billing.OrderPlaced')).toHaveLength(1);

@@ -52,14 +52,14 @@ export function billingRoutes(app: FastifyInstance, deps: ApiDeps): void {
         summary: 'Order a plan. With Idempotency-Key: retries give the same order. Paid by the payment method given (or your default), else by hand (manual: the order waits for an operator)',
         headers: IDEMPOTENCY_HEADERS,
         body: body({ ...PRICE_REQUEST, paymentMethodId: { type: ['string', 'null'], minLength: 1, maxLength: 64 } }, ['planId']),
-        response: answers({ 201: ORDER, 200: ORDER }, [...WAITS, 404, 409, 422]),
+        response: answers({ 201: { ...ORDER, description: 'the order (a retry with the same key answers the same order, with Idempotent-Replayed: true)' } }, [...WAITS, 404, 409, 422]),
       },
     },
     async (request, reply) => {
       const { userId } = principalOf(request);
       const { orderId, seq, replayed } = await billing.checkout.checkout(userId, request.headers['idempotency-key'], request.body, actorOf(request));
       if (replayed) void reply.header('idempotent-replayed', 'true');
-      return answerWritten(deps, reply, ORDERS_PROJECTOR, seq, replayed ? 200 : 201, async () => stripSequence(await billing.queries.order(orderId, userId)));
+      return answerWritten(deps, reply, ORDERS_PROJECTOR, seq, 201, async () => stripSequence(await billing.queries.order(orderId, userId)));
     },
   );
 
