@@ -189,8 +189,11 @@ describe('servicePeriod', () => {
   const terms: PlanTerms = { allowanceBytes: 10n * MiB, resetStrategy: 'month', validity: { kind: 'days', days: 30 }, ipLimit: 2, nodeLabels: [], inboundKinds: ['vless-reality'], price: { amountMinor: 1199n, currency: 'EUR' }, nextPlanId: null, overage: 'block' };
   const jan31 = new Date('2026-01-31T10:00:00Z');
   const feb28 = new Date('2026-02-28T10:00:00Z');
-  const subscription = (planId: string, startsAt: Date, expiresAt: Date): SubscriptionState => {
-    const start: SubscriptionCommand = { type: 'Start', userId: 'u1', planId, terms, startsAt, timeZone: 'UTC', cause: 'order', by: 'system:billing', at: startsAt, requestId: 'ord_0', expiresAt };
+  /** Bought (paid until `expiresAt`), or without one granted by an operator for the plan's 30 days. */
+  const subscription = (planId: string, startsAt: Date, expiresAt?: Date): SubscriptionState => {
+    const start: SubscriptionCommand = expiresAt
+      ? { type: 'Start', userId: 'u1', planId, terms, startsAt, timeZone: 'UTC', cause: 'order', by: 'system:billing', at: startsAt, requestId: 'ord_0', expiresAt }
+      : { type: 'Start', userId: 'u1', planId, terms, startsAt, timeZone: 'UTC', cause: 'operator', by: 'user:op', at: startsAt };
     const events: DomainEvent<SubscriptionEventKey>[] = subscriptionDecider.decide(start, subscriptionDecider.initialState);
     return fold(subscriptionDecider, subscriptionDecider.initialState, events);
   };
@@ -202,6 +205,22 @@ describe('servicePeriod', () => {
     const sub = subscription('pro', jan31, feb28);
     expect(servicePeriod({ ...purchase, planId: 'pro' }, sub, 'UTC', feb10)).toEqual({ start: feb28, end: new Date('2026-03-31T10:00:00Z') });
     expect(servicePeriod({ ...purchase, planId: 'pro', months: 3 }, sub, 'UTC', feb10)).toEqual({ start: feb28, end: new Date('2026-05-31T10:00:00Z') });
+  });
+
+  it('an expiry off the start day (a grant of N days) is extended by whole months from the expiry itself', () => {
+    // Granted Jan 31 for 30 days: expires Mar 2. One month more is Apr 2, not Apr 30 (the 31st clamped): 31 days, not 59.
+    const granted = subscription('pro', jan31);
+    expect(granted.expiresAt).toEqual(new Date('2026-03-02T10:00:00Z'));
+    expect(servicePeriod({ ...purchase, planId: 'pro' }, granted, 'UTC', feb10)).toEqual({ start: new Date('2026-03-02T10:00:00Z'), end: new Date('2026-04-02T10:00:00Z') });
+    // Granted Feb 1: expires Mar 3; one month more is Apr 3, not Apr 1.
+    const feb1 = subscription('pro', new Date('2026-02-01T10:00:00Z'));
+    expect(servicePeriod({ ...purchase, planId: 'pro' }, feb1, 'UTC', feb10)).toEqual({ start: new Date('2026-03-03T10:00:00Z'), end: new Date('2026-04-03T10:00:00Z') });
+  });
+
+  it('an expiry clamped to a short month\'s last day still counts on the start day', () => {
+    // Bought Jan 30 for one month: Feb 28 (the 30th clamped). One more month is Mar 30.
+    const sub = subscription('pro', new Date('2026-01-30T10:00:00Z'), feb28);
+    expect(servicePeriod({ ...purchase, planId: 'pro' }, sub, 'UTC', feb10)).toEqual({ start: feb28, end: new Date('2026-03-30T10:00:00Z') });
   });
 
   it('otherwise the months start at the payment', () => {
