@@ -12,7 +12,7 @@
  */
 import { DomainError } from '../decider.js';
 import type { Actor } from '../identity/identity-deps.js';
-import { addLocalMonths, localDayOfMonth } from '../plans/periods.js';
+import { addLocalDays, addLocalMonths, localDayOfMonth } from '../plans/periods.js';
 import type { PlanSubscriptions } from '../plans/subscriptions.js';
 import type { SubscriptionState } from '../plans/subscription.decider.js';
 import type { BillingDeps } from './billing-deps.js';
@@ -26,11 +26,24 @@ export function servicePeriod(order: PlacedOrder, sub: SubscriptionState, timeZo
   if (order.period) return order.period;
   const extends_ = sub.phase === 'running' && sub.planId === order.planId && sub.expiresAt !== null && sub.expiresAt.getTime() > at.getTime();
   if (extends_ && sub.expiresAt) {
-    // Months counted from the subscription's first day of the month keep a 31st a 31st (periods.ts addLocalMonths).
-    const anchorDay = localDayOfMonth(sub.startsAt ?? sub.expiresAt, timeZone);
-    return { start: sub.expiresAt, end: addLocalMonths(sub.expiresAt, order.months, timeZone, anchorDay) };
+    return { start: sub.expiresAt, end: addLocalMonths(sub.expiresAt, order.months, timeZone, anchorDay(sub.startsAt, sub.expiresAt, timeZone)) };
   }
   return { start: at, end: addLocalMonths(at, order.months, timeZone) };
+}
+
+/**
+ * The day of the month more months are counted on from `expiresAt`. Months
+ * bought from the start day keep it (a 31st stays a 31st after February:
+ * periods.ts addLocalMonths); an expiry off that day (a grant of N days)
+ * counts from its own day, or one month bought would run from, say, Mar 2 to
+ * Apr 30.
+ */
+function anchorDay(startsAt: Date | null, expiresAt: Date, timeZone: string): number | undefined {
+  if (!startsAt) return undefined;
+  const start = localDayOfMonth(startsAt, timeZone);
+  const day = localDayOfMonth(expiresAt, timeZone);
+  const lastOfMonth = localDayOfMonth(addLocalDays(expiresAt, 1, timeZone), timeZone) === 1;
+  return day === start || (day < start && lastOfMonth) ? start : undefined;
 }
 
 export class Fulfilment {
