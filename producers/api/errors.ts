@@ -134,6 +134,9 @@ const DOMAIN_STATUS: Record<string, number> = {
   subscription_changed: 409,
   currency_mismatch: 409,
   payment_provider_not_configured: 503,
+  no_paid_subscription: 409,
+  plan_unchanged: 409,
+  renewal_already_ordered: 409,
   // NATS requests (the ops micro service, agents) answer with the same statuses
   invalid_request: 400,
   invalid_querystring: 400,

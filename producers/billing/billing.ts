@@ -17,6 +17,7 @@ import { Payments, type PaymentMethodResolver } from './payments.js';
 import type { ProviderRegistry } from './providers/manual.js';
 import { Refunds } from './refunds.js';
 import { Renewals } from './renewals.js';
+import { PlanChanges } from './plan-changes.js';
 import type { TaxRates } from './tax.js';
 
 export interface BillingOptions {
@@ -40,6 +41,7 @@ export class Billing {
   readonly checkout: Checkout;
   readonly refunds: Refunds;
   readonly renewals: Renewals;
+  readonly planChanges: PlanChanges;
   readonly queries: BillingQueries;
   readonly timeZone: string;
 
@@ -53,6 +55,7 @@ export class Billing {
     this.checkout = new Checkout(this.deps, { catalogue: opts.plans.catalogue, subscriptions: opts.plans.subscriptions, payments: this.payments, methods: opts.methods, coupons: opts.coupons, taxRates: opts.taxRates });
     this.refunds = new Refunds(this.deps, opts.providers, this.invoicing);
     this.renewals = new Renewals(this.deps, { catalogue: opts.plans.catalogue, subscriptions: opts.plans.subscriptions, payments: this.payments, fulfilment: this.fulfilment, invoicing: this.invoicing, methods: opts.methods, taxRates: opts.taxRates });
+    this.planChanges = new PlanChanges(this.deps, { catalogue: opts.plans.catalogue, subscriptions: opts.plans.subscriptions, payments: this.payments, methods: opts.methods, taxRates: opts.taxRates });
     this.queries = new BillingQueries(opts.db, opts.timeZone);
   }
 }

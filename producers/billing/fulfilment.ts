@@ -38,7 +38,7 @@ export function servicePeriod(order: PlacedOrder, sub: SubscriptionState, timeZo
  * counts from its own day, or one month bought would run from, say, Mar 2 to
  * Apr 30.
  */
-function anchorDay(startsAt: Date | null, expiresAt: Date, timeZone: string): number | undefined {
+export function anchorDay(startsAt: Date | null, expiresAt: Date, timeZone: string): number | undefined {
   if (!startsAt) return undefined;
   const start = localDayOfMonth(startsAt, timeZone);
   const day = localDayOfMonth(expiresAt, timeZone);
@@ -73,6 +73,8 @@ export class Fulfilment {
     const invoice = await this.invoicing.issue(order, servicePeriod(order, sub, timeZone, state.paidAt ?? now), timeZone, now);
     await this.invoicing.markPaid(invoice.draft.invoiceId, order.provider, state.providerRef, now);
     const period = { start: invoice.draft.periodStart, end: invoice.draft.periodEnd };
+    // A downgrade ordered as the next renewal moves the subscription at the expiry, not when it is paid (the sweep comes back then).
+    if (order.kind === 'renewal' && sub.planId !== order.planId && period.start.getTime() > now.getTime()) return false;
     const action = await this.apply(order, sub, period, now);
     await this.d.decide(orderDecider, 'order', orderId, { type: 'Fulfil', invoiceId: invoice.draft.invoiceId, action, periodStart: period.start, periodEnd: period.end, at: now }, SYSTEM);
     return true;

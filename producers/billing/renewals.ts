@@ -22,10 +22,10 @@ import type { Database } from '../../schema/database.js';
 import { DomainError } from '../decider.js';
 import type { Actor } from '../identity/identity-deps.js';
 import type { Catalogue } from '../plans/catalogue.js';
-import { addLocalMonths, localDayOfMonth } from '../plans/periods.js';
+import { addLocalMonths } from '../plans/periods.js';
 import type { PlanSubscriptions } from '../plans/subscriptions.js';
 import type { BillingDeps } from './billing-deps.js';
-import type { Fulfilment } from './fulfilment.js';
+import { anchorDay, type Fulfilment } from './fulfilment.js';
 import { invoiceIdOf } from './invoice.decider.js';
 import type { Invoicing } from './invoicing.js';
 import { orderDecider, type PlacedOrder } from './order.decider.js';
@@ -80,10 +80,11 @@ export class Renewals {
          and not exists (select 1 from orders r where r.user_id = s.user_id and r.kind = 'renewal' and r.period_start = s.expires_at)
          and not exists (select 1 from users u where u.id = s.user_id and u.status = 'forgotten')
       union all
-      -- A renewal ordered by a process that died before charging it or marking the subscription past due.
-      select 'renew', o.user_id, null, o.period_start, o.placed_at, null, null
+      -- A renewal ordered ahead (a downgrade), or by a process that died before charging it or marking the subscription past due.
+      select 'renew', o.user_id, null, o.period_start, greatest(o.placed_at, o.period_start - interval '24 hours'), null, null
         from orders o join subscriptions s on s.user_id = o.user_id and s.expires_at = o.period_start
-       where o.kind = 'renewal' and o.status in ('pending', 'failed') and s.phase = 'running' and s.past_due_invoice_id is null and o.placed_at <= ${settleBefore}
+       where o.kind = 'renewal' and o.status in ('pending', 'failed') and s.phase = 'running' and s.past_due_invoice_id is null
+         and o.placed_at <= ${settleBefore} and o.period_start <= ${renewBy}
       union all
       select 'retry', o.user_id, o.id, o.next_attempt_at, o.next_attempt_at, o.attempts + 1, null
         from orders o where o.status = 'pending' and o.next_attempt_at <= ${now}
@@ -91,8 +92,11 @@ export class Renewals {
       select 'overdue', s.user_id, null, s.past_due_until, s.past_due_until, null, s.past_due_invoice_id
         from subscriptions s where s.past_due_until <= ${now} and s.disabled_reason is null and s.phase = 'running'
       union all
+      -- Paid and not fulfilled: a process died in between, or a downgrade waits for its period to start.
       select 'settle', o.user_id, o.id, o.paid_at, o.paid_at, null, null
-        from orders o where o.status = 'paid' and o.paid_at <= ${settleBefore}
+        from orders o left join subscriptions s on s.user_id = o.user_id
+       where o.status = 'paid' and o.paid_at <= ${settleBefore}
+         and (o.kind <> 'renewal' or o.plan_id = s.plan_id or o.period_start <= ${now})
       order by due_at limit ${limit}`.execute(db);
     return rows.rows.map((r): BillingDue => {
       switch (r.kind) {
@@ -137,7 +141,7 @@ export class Renewals {
       if (!last) return null;
       const plan = await this.deps.catalogue.current(sub.planId);
       const timeZone = sub.timeZone;
-      const period = { start: expiresAt, end: addLocalMonths(expiresAt, last.months, timeZone, localDayOfMonth(sub.startsAt ?? expiresAt, timeZone)) };
+      const period = { start: expiresAt, end: addLocalMonths(expiresAt, last.months, timeZone, anchorDay(sub.startsAt, expiresAt, timeZone)) };
       const rate = last.tax_country ? (this.deps.taxRates.get(last.tax_country) ?? 0) : 0;
       const priced = price({ plan: { planId: sub.planId, name: plan.name, price: plan.terms.price }, months: last.months, tax: { country: last.tax_country, rateBasisPoints: rate } });
       const method = await this.deps.methods.resolve(userId, null);

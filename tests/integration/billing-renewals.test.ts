@@ -61,6 +61,7 @@ describe('billing renewals and dunning', () => {
   async function buy(b: Billing, userId: string, planId: string, months: number, now: Date) {
     const { orderId } = await b.checkout.checkout(userId, uuidv7(), { planId, months, country: 'US' }, { actor: `user:${userId}` }, now);
     await b.payments.confirm(orderId, { reference: `REF-${orderId.slice(-6)}` }, OPERATOR, now);
+    await eventually(async () => (await b.queries.order(orderId)).status === 'fulfilled');
     return orderId;
   }
 
@@ -164,5 +165,46 @@ describe('billing renewals and dunning', () => {
     const failures = (await readLog(suite.env.rt, suite.env.rt.names.aggregate('billing', 'invoice', `inv_${orderId.slice(4)}`))).filter((e) => e.type === 'billing.InvoicePaymentFailed');
     expect(failures).toHaveLength(4);
     expect((await suite.api.plans.subscriptions.current(user.id)).pastDue?.invoiceId).toBe(`inv_${orderId.slice(4)}`);
+  });
+
+  it('an upgrade takes effect now with a credit for the unused time; a downgrade is ordered as the next renewal and moves the plan at the expiry', async () => {
+    const basic = await createPlan(suite.api.plans, { price: { amountMinor: 1000, currency: 'EUR' } });
+    const pro = await createPlan(suite.api.plans, { price: { amountMinor: 3000, currency: 'EUR' } });
+    const user = await customer('UTC');
+    const b = billing();
+    const bought = new Date('2027-04-01T00:00:00Z');
+    await buy(b, user.id, basic, 1, bought);
+    // Half of April is gone on the 16th: half of the 10.00 paid comes back.
+    const midway = new Date('2027-04-16T00:00:00Z');
+    const up = await b.planChanges.change(user.id, uuidv7(), { planId: pro, country: 'US' }, { actor: `user:${user.id}` }, midway);
+    expect(up.change).toBe('upgrade');
+    expect(up.state.order?.priced.lines.map((l) => [l.kind, l.amountMinor])).toEqual([['plan', 3000n], ['proration', -500n]]);
+    await b.payments.confirm(up.orderId, { reference: 'UP-1' }, OPERATOR, midway);
+    await eventually(async () => (await b.queries.order(up.orderId)).status === 'fulfilled');
+    const upgraded = await suite.api.plans.subscriptions.current(user.id);
+    expect(upgraded).toMatchObject({ planId: pro, phase: 'running', requestId: up.orderId });
+    expect(upgraded.expiresAt).toEqual(new Date('2027-05-16T00:00:00Z'));
+    await expect(b.planChanges.change(user.id, uuidv7(), { planId: pro }, OPERATOR, midway)).rejects.toMatchObject({ code: 'plan_unchanged' });
+
+    // Down to basic: nothing changes now; the renewal of 16 May is for basic.
+    const down = await eventually(async () => b.planChanges.change(user.id, uuidv7(), { planId: basic, country: 'US' }, OPERATOR, new Date('2027-04-20T00:00:00Z')).catch(() => undefined));
+    expect(down).toMatchObject({ change: 'downgrade', orderId: renewalOrderId(user.id, upgraded.expiresAt!) });
+    expect((await suite.api.plans.subscriptions.current(user.id)).planId).toBe(pro);
+    const renewAt = new Date('2027-05-15T06:00:00Z');
+    const [renew] = await dueFor(b, user.id, renewAt, 'renew');
+    await b.renewals.fire(renew!, renewAt);
+    await b.payments.confirm(down.orderId, { reference: 'DOWN-1' }, OPERATOR, renewAt);
+    // Paid a day early, it waits for the expiry: pro runs to its end.
+    expect((await b.payments.load(down.orderId)).status).toBe('paid');
+    expect((await suite.api.plans.subscriptions.current(user.id)).planId).toBe(pro);
+    const atExpiry = new Date('2027-05-16T00:00:01Z');
+    const [settle] = await eventually(async () => {
+      const items = (await b.renewals.due(atExpiry, 1000)).filter((i) => i.kind === 'settle' && i.orderId === down.orderId);
+      return items.length > 0 ? items : undefined;
+    });
+    await b.renewals.fire(settle!, atExpiry);
+    const moved = await suite.api.plans.subscriptions.current(user.id);
+    expect(moved).toMatchObject({ planId: basic, phase: 'running', pastDue: null });
+    expect(moved.expiresAt).toEqual(new Date('2027-06-16T00:00:00Z'));
   });
 });

@@ -10,6 +10,7 @@ import { answers, listOf, READS, shape, WAITS } from '../contract.js';
 import { answerWritten, MIN_SEQUENCE_HEADER, waitForProjection } from '../read-your-writes.js';
 import { pricedJson } from '../../billing/pricing.js';
 import { MAX_MONTHS } from '../../billing/checkout.js';
+import { orderDecider } from '../../billing/order.decider.js';
 import { INVOICES_PROJECTOR } from '../../../projectors/billing/invoices.projection.js';
 import { ORDERS_PROJECTOR } from '../../../projectors/billing/orders.projection.js';
 import { renderInvoicePdf } from '../../billing/invoice-pdf.js';
@@ -60,6 +61,26 @@ export function billingRoutes(app: FastifyInstance, deps: ApiDeps): void {
       const { orderId, seq, replayed } = await billing.checkout.checkout(userId, request.headers['idempotency-key'], request.body, actorOf(request));
       if (replayed) void reply.header('idempotent-replayed', 'true');
       return answerWritten(deps, reply, ORDERS_PROJECTOR, seq, 201, async () => stripSequence(await billing.queries.order(orderId, userId)));
+    },
+  );
+
+  app.post<{ Body: { planId: string; months?: number; country?: string; paymentMethodId?: string | null } }>(
+    '/v1/billing/subscription/change',
+    {
+      config,
+      schema: {
+        tags,
+        summary: 'Change plans: an upgrade (a higher monthly price) now, with a credit for the unused part of the paid period; a downgrade at its end (ordered as the next renewal). With Idempotency-Key',
+        headers: IDEMPOTENCY_HEADERS,
+        body: body({ planId: PRICE_REQUEST.planId, months: { type: 'integer', minimum: 1, maximum: MAX_MONTHS, description: 'default: as many as the order you are on' }, country: COUNTRY, paymentMethodId: { type: ['string', 'null'], minLength: 1, maxLength: 64 } }, ['planId']),
+        response: answers({ 201: shape({ change: { type: 'string', enum: ['upgrade', 'downgrade'] }, order: ORDER }) }, [...WAITS, 404, 409, 422]),
+      },
+    },
+    async (request, reply) => {
+      const { userId } = principalOf(request);
+      const { orderId, change } = await billing.planChanges.change(userId, request.headers['idempotency-key'], request.body, actorOf(request));
+      const { seq } = await billing.deps.load(orderDecider, 'order', orderId);
+      return answerWritten(deps, reply, ORDERS_PROJECTOR, seq, 201, async () => ({ change, order: await billing.queries.order(orderId, userId) }));
     },
   );
 
