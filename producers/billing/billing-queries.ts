@@ -115,6 +115,17 @@ export class BillingQueries {
     return orderView(row);
   }
 
+  /**
+   * Who an invoice is billed to, as identity has them now: invoices carry
+   * only the user's id, so forgetting the person (identity's crypto-shredding)
+   * leaves the invoice's numbers and amounts and erases the name on it.
+   */
+  async billedTo(userId: string): Promise<{ lines: string[] }> {
+    const user = await this.db.selectFrom('users').select(['email', 'display_name', 'status']).where('id', '=', userId).executeTakeFirst();
+    if (!user || user.status === 'forgotten' || !user.email) return { lines: ['(personal data erased)', `Account ${userId}`] };
+    return { lines: [...(user.display_name ? [user.display_name] : []), user.email, `Account ${userId}`] };
+  }
+
   async invoices(s: Search): Promise<InvoiceView[]> {
     let q = this.db.selectFrom('invoices').selectAll().orderBy('created_at', 'desc').orderBy('id').limit(s.limit ?? 50);
     if (s.userId) q = q.where('user_id', '=', s.userId);

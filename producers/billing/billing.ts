@@ -51,7 +51,7 @@ export class Billing {
     this.numbers = new DocumentNumbers(this.deps, opts.timeZone);
     this.invoicing = new Invoicing(this.deps, this.numbers);
     this.fulfilment = new Fulfilment(this.deps, this.invoicing, opts.plans.subscriptions);
-    this.payments = new Payments(this.deps, opts.providers, opts.methods, this.fulfilment, this.invoicing);
+    this.payments = new Payments(this.deps, opts.providers, opts.methods, this.fulfilment, this.invoicing, opts.coupons);
     this.checkout = new Checkout(this.deps, { catalogue: opts.plans.catalogue, subscriptions: opts.plans.subscriptions, payments: this.payments, methods: opts.methods, coupons: opts.coupons, taxRates: opts.taxRates });
     this.refunds = new Refunds(this.deps, opts.providers, this.invoicing);
     this.renewals = new Renewals(this.deps, { catalogue: opts.plans.catalogue, subscriptions: opts.plans.subscriptions, payments: this.payments, fulfilment: this.fulfilment, invoicing: this.invoicing, methods: opts.methods, taxRates: opts.taxRates });

@@ -28,6 +28,7 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 export interface CouponBook {
   peek(code: string, currency: string, at: Date): Promise<CouponTerms>;
   redeem(code: string, r: { orderId: string; userId: string; currency: string }, actor: Actor, at?: Date): Promise<CouponTerms>;
+  release(code: string, orderId: string, reason: string, actor: Actor, at?: Date): Promise<void>;
 }
 
 export interface CheckoutInput {

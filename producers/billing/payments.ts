@@ -14,6 +14,7 @@ import type { Invoicing } from './invoicing.js';
 import { KeyedQueue } from './keyed-queue.js';
 import { invoiceIdOf } from './invoice.decider.js';
 import { orderDecider, type OrderState } from './order.decider.js';
+import type { CouponBook } from './checkout.js';
 import type { ProviderRegistry } from './providers/manual.js';
 import type { PaymentSink, RecordedFailure, RecordedPayment } from './providers/payment-sink.js';
 
@@ -44,7 +45,14 @@ export class Payments implements PaymentSink {
     private readonly methods: PaymentMethodResolver,
     private readonly fulfilment: Fulfilment,
     private readonly invoicing: Invoicing,
+    private readonly coupons: Pick<CouponBook, 'release'> | null,
   ) {}
+
+  /** An order that will never be paid gives its coupon use back. */
+  private async releaseCoupon(state: OrderState, reason: string, now: Date): Promise<void> {
+    const order = state.order;
+    if (order?.coupon && this.coupons && (state.status === 'failed' || state.status === 'cancelled')) await this.coupons.release(order.coupon, order.orderId, reason, SYSTEM, now);
+  }
 
   async load(orderId: string): Promise<OrderState> {
     return (await this.d.load(orderDecider, 'order', orderId)).state;
@@ -95,6 +103,7 @@ export class Payments implements PaymentSink {
   private async fail(orderId: string, attempt: number, f: { reason: string; retryable: boolean; nextAt: Date | null }, now: Date): Promise<void> {
     const retryable = f.retryable && f.nextAt !== null;
     const { state } = await this.d.decide(orderDecider, 'order', orderId, { type: 'Fail', attempt, reason: f.reason, retryable, nextAttemptAt: f.nextAt, at: now }, SYSTEM);
+    await this.releaseCoupon(state, 'order_failed', now);
     // A renewal's invoice exists before its charge: integrators hear of the failure (invoice.payment_failed).
     if (state.order?.kind === 'renewal') await this.invoicing.notePaymentFailed(invoiceIdOf(orderId), attempt, f.reason, retryable, now);
   }
@@ -130,7 +139,8 @@ export class Payments implements PaymentSink {
   }
 
   async cancel(orderId: string, reason: string, actor: Actor, now = new Date()): Promise<OrderState> {
-    await this.d.decide(orderDecider, 'order', orderId, { type: 'Cancel', reason, by: actor.actor, at: now }, actor);
-    return this.load(orderId);
+    const { state } = await this.d.decide(orderDecider, 'order', orderId, { type: 'Cancel', reason, by: actor.actor, at: now }, actor);
+    await this.releaseCoupon(state, 'order_cancelled', now);
+    return state;
   }
 }

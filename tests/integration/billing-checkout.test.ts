@@ -160,6 +160,16 @@ describe('billing: quote, checkout, confirmation, invoices', () => {
       // A long description wraps ("…, 3" / "months"); quantity, unit and amount stand on its first line.
       expect(stdout).toMatch(new RegExp(`${planId}, 3( months)?\\s+3\\s+9\\.99 EUR\\s+29\\.97 EUR`));
       expect(stdout).toMatch(/Total\s+35\.66 EUR/);
+      expect(stdout).toContain(`Account ${user.id}`);
+
+      // Forgotten, the person's name leaves the invoice; its number and amounts stay (legal retention).
+      await suite.api.identity.accounts.forget(user.id, { actor: 'operator:test' });
+      const admin = (await suite.signedIn(['admin'])).token;
+      await eventually(async () => (await suite.api.billing.queries.billedTo(user.id)).lines[0] === '(personal data erased)');
+      const kept = expectStatus(await suite.call<{ invoices: Invoice[] }>('GET', `/v1/admin/billing/invoices?userId=${user.id}`, { token: admin }), 200).body.invoices;
+      expect(kept).toEqual([expect.objectContaining({ number: invoice.number, totalMinor: 3566, status: 'paid' })]);
+      const erased = await suite.api.billing.queries.billedTo(user.id);
+      expect(erased.lines).toEqual(['(personal data erased)', `Account ${user.id}`]);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

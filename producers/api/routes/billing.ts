@@ -135,7 +135,7 @@ export function billingRoutes(app: FastifyInstance, deps: ApiDeps): void {
     async (request, reply) => {
       await waitForProjection(deps, INVOICES_PROJECTOR, request.headers[MIN_SEQUENCE_HEADER]);
       const invoice = await billing.queries.invoice(request.params.id, principalOf(request).userId);
-      const pdf = await renderInvoicePdf(invoice, deps.seller, { lines: [`Account ${invoice.userId}`] });
+      const pdf = await renderInvoicePdf(invoice, deps.seller, await billing.queries.billedTo(invoice.userId));
       return reply
         .header('content-type', 'application/pdf')
         .header('content-disposition', `inline; filename="${invoice.number ?? invoice.id}.pdf"`)
