@@ -22,6 +22,8 @@ import { startPeriodScheduler } from '../../workers/plans/period-scheduler.js';
 import { startMeteringWorker } from '../../workers/plans/metering-worker.js';
 import type { Clock } from '../../workers/scheduler/clock.js';
 import { startWebhookWorker } from './webhooks.js';
+import { openOperatorBilling } from './billing.js';
+import { billingOps } from '../../workers/billing/billing-ops.js';
 import { requireMasterKey } from '../config.js';
 import type { Runtime } from '../runtime.js';
 
@@ -52,7 +54,8 @@ export async function startFleetWorker(rt: Runtime, opts: FleetWorkerOptions = {
   const endpoints = new AgentEndpoints(fleet.deps, fleet.configs, fleet.rollouts, health, watcher, rt.log, rt.metrics, { keys, ipLimit });
   const userSync = new UserSync(fleet.deps, fleet.configs, watcher, rt.log, rt.metrics);
   const plans = new Plans({ handler: fleet.deps.handler, db: rt.db });
-  const ops = new OpsService(fleet.deps, fleet.rollouts, fleet.views, plans, rt.log);
+  const billing = billingOps(openOperatorBilling(rt, fleet.deps.handler, plans), { watcher });
+  const ops = new OpsService(fleet.deps, fleet.rollouts, fleet.views, plans, billing, rt.log);
   endpoints.start();
   health.start();
   ipLimit.start();
