@@ -26,7 +26,7 @@
  *   nats req rg.ops.billing.orders.confirm '{"orderId":"ord_…","reference":"SEPA-4711"}'
  *   nats req rg.ops.billing.orders.cancel  '{"orderId":"ord_…","reason":"never paid"}'
  *   nats req rg.ops.billing.orders.refund  '{"orderId":"ord_…","idempotencyKey":"…","amountMinor":500}'
- *   nats req rg.ops.billing.invoices.list  '{"number":"2026-000001"}'   nats req rg.ops.billing.invoices.get '{"invoiceId":"inv_…"}'
+ *   nats req rg.ops.billing.invoices.list  '{"number":"2026-EUR-000001"}'   nats req rg.ops.billing.invoices.get '{"invoiceId":"inv_…"}'
  *   nats req rg.ops.billing.revenue        '{"from":"2026-12-01","to":"2027-01-01"}'
  *
  * Answers are JSON; a refusal is a micro error (Nats-Service-Error-Code 400,
