@@ -24,6 +24,7 @@ const roles = {
   agent: () => import('../roles/agent.js'),
   fleet: () => import('../roles/fleet-cli.js'),
   plans: () => import('../roles/plans-cli.js'),
+  billing: () => import('../roles/billing-cli.js'),
   projectors: () => import('../roles/projectors.js'),
   auditConfig: () => import('../../workers/audit/config.js'),
   runtime: () => import('../runtime.js'),
@@ -156,6 +157,17 @@ const COMMANDS: Record<string, Command> = {
       const cmd = parsePlansArgs(args);
       if (cmd.command === 'usage') console.log(PLANS_USAGE);
       else await role(config, 'plans', (rt) => runPlans(rt, cmd));
+    },
+  },
+  billing: {
+    synopsis: 'billing <command>',
+    summary: 'orders and invoices: list, confirm a manual payment, cancel,\nrefund, revenue (`relaygrid billing --help`)',
+    help: async () => (await roles.billing()).BILLING_USAGE,
+    run: async (args, config) => {
+      const { parseBillingArgs, runBilling, BILLING_USAGE } = await roles.billing();
+      const cmd = parseBillingArgs(args);
+      if (cmd.command === 'usage') console.log(BILLING_USAGE);
+      else await role(config, 'billing', (rt) => runBilling(rt, cmd));
     },
   },
 };

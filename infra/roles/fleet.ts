@@ -4,7 +4,8 @@
  * nodes, the `relaygrid-ops` NATS micro service, and the plans' scheduled
  * commands (period rolls, expiries, the end of holds: workers/plans), and
  * metering's commands (limits, thresholds, first traffic: workers/plans/metering-worker.ts),
- * and billing's outgoing webhooks (workers/billing/webhook-delivery.ts).
+ * billing's outgoing webhooks (workers/billing/webhook-delivery.ts), and
+ * billing's renewals, dunning and fulfilment sweep (workers/billing/billing-scheduler.ts).
  */
 import { CommandHandler } from '../../producers/event-store/command-handler.js';
 import { EventStore } from '../../producers/event-store/event-store.js';
@@ -23,9 +24,8 @@ import { startMeteringWorker } from '../../workers/plans/metering-worker.js';
 import type { Clock } from '../../workers/scheduler/clock.js';
 import { startWebhookWorker } from './webhooks.js';
 import { startBillingScheduler } from '../../workers/billing/billing-scheduler.js';
-import { openBilling, openPaymentMethods, openProviders } from './billing.js';
-import { Coupons } from '../../producers/billing/coupons.js';
-import { ContextDeps } from '../../producers/context-deps.js';
+import { openOperatorBilling } from './billing.js';
+import { billingOps } from '../../workers/billing/billing-ops.js';
 import { requireMasterKey } from '../config.js';
 import type { Runtime } from '../runtime.js';
 
@@ -56,7 +56,8 @@ export async function startFleetWorker(rt: Runtime, opts: FleetWorkerOptions = {
   const endpoints = new AgentEndpoints(fleet.deps, fleet.configs, fleet.rollouts, health, watcher, rt.log, rt.metrics, { keys, ipLimit });
   const userSync = new UserSync(fleet.deps, fleet.configs, watcher, rt.log, rt.metrics);
   const plans = new Plans({ handler: fleet.deps.handler, db: rt.db });
-  const ops = new OpsService(fleet.deps, fleet.rollouts, fleet.views, plans, rt.log);
+  const billing = openOperatorBilling(rt, fleet.deps.handler, plans);
+  const ops = new OpsService(fleet.deps, fleet.rollouts, fleet.views, plans, billingOps(billing, { watcher }), rt.log);
   endpoints.start();
   health.start();
   ipLimit.start();
@@ -65,9 +66,6 @@ export async function startFleetWorker(rt: Runtime, opts: FleetWorkerOptions = {
   const periods = startPeriodScheduler(plans.subscriptions, { databaseUrl: rt.config.databaseUrl, log: rt.log, metrics: rt.metrics, ...(opts.clock ? { clock: opts.clock } : {}) });
   const metering = await startMeteringWorker(plans, { databaseUrl: rt.config.databaseUrl, watcher, log: rt.log, metrics: rt.metrics, ...(opts.clock ? { clock: opts.clock } : {}) });
   const webhooks = await startWebhookWorker(rt, fleet.deps.handler, watcher, opts.clock ? { clock: opts.clock } : {});
-  const providers = openProviders(rt);
-  const coupons = new Coupons(new ContextDeps<'coupon'>('billing', fleet.deps.handler, rt.db));
-  const billing = openBilling(rt, fleet.deps.handler, plans, { providers, coupons, methods: openPaymentMethods(rt, fleet.deps.handler, providers) });
   const billingScheduler = startBillingScheduler(billing.renewals, { databaseUrl: rt.config.databaseUrl, log: rt.log, metrics: rt.metrics, ...(opts.clock ? { clock: opts.clock } : {}) });
   rt.log.info('fleet worker started');
   return {

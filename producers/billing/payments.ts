@@ -34,7 +34,8 @@ export interface PaymentMethodResolver {
   resolve(userId: string, paymentMethodId: string | null): Promise<{ paymentMethodId: string; provider: string; token: string } | null>;
 }
 
-const REFERENCE = /^[\x21-\x7e][\x20-\x7e]{0,127}$/;
+/** What a manual payment's reference may be (the CLI checks it before connecting). */
+export const REFERENCE = /^[\x21-\x7e][\x20-\x7e]{0,127}$/;
 
 export class Payments implements PaymentSink {
   private readonly charging = new KeyedQueue();

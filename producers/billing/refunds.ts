@@ -12,7 +12,8 @@ import type { Invoicing } from './invoicing.js';
 import { orderDecider, type OrderState } from './order.decider.js';
 import type { ProviderRegistry } from './providers/manual.js';
 
-const KEY = /^[\x21-\x7e]{1,255}$/;
+/** What a refund's idempotency key may be (the CLI checks it before connecting). */
+export const KEY = /^[\x21-\x7e]{1,255}$/;
 
 export class Refunds {
   constructor(

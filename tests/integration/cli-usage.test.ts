@@ -37,6 +37,8 @@ const HELP: [string[], RegExp][] = [
   [['fleet', 'rollout', 'status'], /^usage: relaygrid fleet <command>/],
   [['users'], /^usage: relaygrid users <command>/],
   [['users', 'create-admin'], /^usage: relaygrid users <command>/],
+  [['billing'], /^usage: relaygrid billing <command>/],
+  [['billing', 'refund'], /^usage: relaygrid billing <command>/],
   [['replay'], /^usage: relaygrid replay <command>/],
   [['replay', 'export'], /^usage: relaygrid replay export --stream S/],
   [['replay', 'rebuild'], /^usage: relaygrid replay <command>/],
@@ -81,6 +83,16 @@ describe('argument errors come before any connection', () => {
     [['api', 'extra'], 'api: unexpected argument "extra"'],
     [['migrate', '--force'], 'migrate: unexpected argument "--force"'],
     [['fleet', 'nodes', '--bogus'], "Unknown option '--bogus'"],
+    [['billing', 'frobnicate'], 'unknown billing command "frobnicate"'],
+    [['billing', 'confirm', `ord_${'a'.repeat(32)}`], '--reference: missing'],
+    [['billing', 'confirm', 'order-1', '--reference', 'SEPA-1'], '<orderId>: an order id'],
+    [['billing', 'confirm', `ord_${'a'.repeat(32)}`, '--reference', 'SEPA-1', '--amount', '9.99'], '--amount: a whole number of minor units'],
+    [['billing', 'refund'], '<orderId>: missing'],
+    [['billing', 'refund', `ord_${'a'.repeat(32)}`, '--amount', '0'], '--amount: a whole number of minor units, at least 1'],
+    [['billing', 'orders', '--status', 'lost'], '--status: one of pending,'],
+    [['billing', 'orders', '--limit', '501'], '--limit: a whole number from 1 to 500'],
+    [['billing', 'revenue', '--from', '2026-12-01'], '--to: missing'],
+    [['billing', 'revenue', '--from', '2026-12-01', '--to', '2026-11-01'], '--to: must be after --from'],
   ])('%j exits 2 naming the argument', async (args, message) => {
     const result = await runCli(nowhere, args);
     expect(result.code, result.stderr).toBe(2);

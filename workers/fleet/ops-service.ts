@@ -18,6 +18,17 @@
  *   nats req rg.ops.subscription.grant '{"userId":"…","bytes":"1073741824","grantId":"promo-1"}'
  *   nats req rg.ops.subscription.disable '{"userId":"…","reason":"chargeback"}'   (also enable)
  *
+ * and billing (docs/billing-operators.md), the same operations as the admin
+ * billing API and `relaygrid billing`:
+ *
+ *   nats req rg.ops.billing.orders.list    '{"status":"pending","userId":"…","limit":20}'
+ *   nats req rg.ops.billing.orders.get     '{"orderId":"ord_…"}'
+ *   nats req rg.ops.billing.orders.confirm '{"orderId":"ord_…","reference":"SEPA-4711"}'
+ *   nats req rg.ops.billing.orders.cancel  '{"orderId":"ord_…","reason":"never paid"}'
+ *   nats req rg.ops.billing.orders.refund  '{"orderId":"ord_…","idempotencyKey":"…","amountMinor":500}'
+ *   nats req rg.ops.billing.invoices.list  '{"number":"2026-EUR-000001"}'   nats req rg.ops.billing.invoices.get '{"invoiceId":"inv_…"}'
+ *   nats req rg.ops.billing.revenue        '{"from":"2026-12-01","to":"2027-01-01"}'
+ *
  * Answers are JSON; a refusal is a micro error (Nats-Service-Error-Code 400,
  * 404 or 409, and the stable code in Nats-Service-Error) with a JSON body.
  * The operator's name in the events is `operator:<by>` when the request
@@ -25,20 +36,13 @@
  */
 import { Svcm, type Service, type ServiceMsg } from '@nats-io/services';
 import type { Logger } from '../../infra/logger.js';
-import { DomainError } from '../../producers/decider.js';
 import type { FleetDeps } from '../../producers/fleet/fleet-deps.js';
 import type { Rollouts } from '../../producers/fleet/rollouts.js';
 import { refusal } from './refusal.js';
+import { required, type OpsHandler } from './ops-request.js';
+import type { BillingOps } from '../billing/billing-ops.js';
 import type { FleetViews } from '../../producers/fleet/views.js';
 import type { Plans } from '../../producers/plans/plans.js';
-
-type Handler = (body: Record<string, unknown>, by: string) => Promise<unknown>;
-
-/** A non-empty string field of a request, or 400 invalid_request naming it. */
-function required(value: unknown, field: string): string {
-  if (typeof value !== 'string' || value === '') throw new DomainError('invalid_request', `${field}: required`, { field });
-  return value;
-}
 
 export class OpsService {
   private service?: Service;
@@ -48,6 +52,7 @@ export class OpsService {
     private readonly rollouts: Rollouts,
     private readonly views: FleetViews,
     private readonly plans: Plans,
+    private readonly billing: BillingOps,
     private readonly log: Logger,
   ) {}
 
@@ -57,7 +62,7 @@ export class OpsService {
     this.service = await svcm.add({ name: 'relaygrid-ops', version, description: `Relaygrid fleet operations (${this.d.names.namespace})`, metadata: { namespace: this.d.names.namespace } });
     const { views } = this;
     const rolloutId = (body: Record<string, unknown>) => required(body['rolloutId'], 'rolloutId');
-    const operate = (type: 'Pause' | 'Resume' | 'Abort' | 'RollBack'): Handler => (body, by) => this.rollouts.operate(type, rolloutId(body), { actor: by });
+    const operate = (type: 'Pause' | 'Resume' | 'Abort' | 'RollBack'): OpsHandler => (body, by) => this.rollouts.operate(type, rolloutId(body), { actor: by });
     const rollout = this.service.addGroup(`${this.d.names.opsGroup}.rollout`);
     this.endpoint(rollout, 'plan', (body, by) => this.rollouts.plan({ reason: typeof body['reason'] === 'string' ? body['reason'] : 'planned over NATS' }, { actor: by }));
     this.endpoint(rollout, 'pause', operate('Pause'));
@@ -69,6 +74,11 @@ export class OpsService {
     this.endpoint(top, 'rollouts', () => views.rollouts());
     this.endpoint(top, 'nodes', () => views.nodes());
     this.plansEndpoints(this.service, top);
+    // `<ops>.billing.orders.confirm`…: one group per part of billing, endpoints as billing-ops.ts names them.
+    for (const [part, endpoints] of Object.entries(this.billing)) {
+      const group = this.service.addGroup([this.d.names.opsGroup, 'billing', part].filter(Boolean).join('.'));
+      for (const [name, handler] of Object.entries(endpoints)) this.endpoint(group, name, handler);
+    }
   }
 
   private plansEndpoints(service: Service, top: ReturnType<Service['addGroup']>): void {
@@ -104,7 +114,7 @@ export class OpsService {
     await this.service?.stop();
   }
 
-  private endpoint(group: ReturnType<Service['addGroup']>, name: string, handler: Handler): void {
+  private endpoint(group: ReturnType<Service['addGroup']>, name: string, handler: OpsHandler): void {
     group.addEndpoint(name, {
       handler: (err, msg) => {
         if (err) return this.log.warn({ err }, 'ops endpoint failed');
@@ -113,7 +123,7 @@ export class OpsService {
     });
   }
 
-  private async answer(msg: ServiceMsg, handler: Handler): Promise<void> {
+  private async answer(msg: ServiceMsg, handler: OpsHandler): Promise<void> {
     try {
       const body = msg.data.length > 0 ? (JSON.parse(msg.string()) as Record<string, unknown>) : {};
       const by = typeof body['by'] === 'string' && /^[\w.@-]{1,64}$/.test(body['by']) ? body['by'] : 'nats';
