@@ -1,9 +1,8 @@
 /**
  * Which events of the log become which outgoing webhooks, and what their
  * payload carries: THE mapping table (docs/billing-webhooks.md). Rows are
- * keyed by catalogue key as a string, so a row for an event that is not in
- * the catalogue yet (another helper's, or wave 2's) compiles and simply never
- * matches until the event exists; adding a webhook is adding a row.
+ * keyed by catalogue key as a string; adding a webhook is adding a row
+ * (tests/unit/billing-webhooks.test.ts checks each row against its event).
  *
  * `fields` is an allow-list: only these plain fields of the event's data go
  * out, so nothing sealed and nothing personal (emails, names, addresses,
@@ -24,12 +23,11 @@ export interface WebhookEventRow {
 }
 
 export const WEBHOOK_EVENTS: Readonly<Record<string, WebhookEventRow>> = {
-  // The orders helper's (producers/billing/order.decider.ts, BILLING-DESIGN.md's field list).
+  // Orders (producers/billing/order.decider.ts) and invoices (invoice.decider.ts).
   'billing.OrderPaid': { type: 'order.paid', idField: 'orderId', fields: ['userId', 'amountMinor', 'currency', 'provider', 'paidAt'] },
-  // The invoices helper names its events: these two are assumed, the lead renames them on merge.
   'billing.InvoiceFinalized': { type: 'invoice.finalized', idField: 'invoiceId', fields: ['userId', 'orderId', 'number', 'totalMinor', 'currency', 'finalizedAt'] },
   'billing.InvoicePaymentFailed': { type: 'invoice.payment_failed', idField: 'invoiceId', fields: ['userId', 'orderId', 'number', 'reason', 'attempt', 'retryable', 'failedAt'] },
-  // Subscriptions (`plans.subscription.<userId>`): Extended comes with the orders helper, PastDue with wave 2.
+  // Subscriptions (`plans.subscription.<userId>`): extended by a paid renewal or more months, past due by an unpaid renewal.
   'plans.SubscriptionExtended': { type: 'subscription.renewed', idField: 'userId', fields: ['orderId', 'planId', 'expiresAt', 'extendedAt'] },
   'plans.SubscriptionPastDue': { type: 'subscription.past_due', idField: 'userId', fields: ['invoiceId', 'graceUntil', 'markedAt'] },
   'plans.SubscriptionLimited': { type: 'subscription.limited', idField: 'userId', fields: ['periodStart', 'cause', 'usedBytes', 'limitedAt'] },

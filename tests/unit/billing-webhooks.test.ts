@@ -59,9 +59,10 @@ describe('the mapping table', () => {
     expect(webhookContexts().sort()).toEqual(['billing', 'plans']);
   });
 
-  it('copies only plain fields that the event has: none is bytes, none is missing (rows of events not in the catalogue yet wait for them)', () => {
+  it('maps only events of the catalogue, copying plain fields that the event has: none is bytes, none is missing', () => {
     let checked = 0;
     for (const [key, row] of Object.entries(WEBHOOK_EVENTS)) {
+      expect(schemas.has(key), `${key} is in the catalogue`).toBe(true);
       if (!schemas.has(key)) continue;
       const fields = new Map((current(key)!.schema as unknown as { fields: { name: string; type: unknown }[] }).fields.map((f) => [f.name, JSON.stringify(f.type)]));
       for (const field of row.fields) {
@@ -70,7 +71,7 @@ describe('the mapping table', () => {
       }
       checked++;
     }
-    expect(checked, 'plans.SubscriptionLimited at least is in the catalogue').toBeGreaterThanOrEqual(1);
+    expect(checked).toBe(Object.keys(WEBHOOK_EVENTS).length);
     expect(webhookRowOf('plans.SubscriptionStarted')).toBeUndefined();
     expect(webhookRowOf('constructor')).toBeUndefined();
   });
