@@ -1031,6 +1031,37 @@ export interface PlanCreatedV1 {
   createdAt: Date;
 }
 
+/** An operator created a plan. Aggregate: the plan (plans.plan.<planId>). */
+export interface PlanCreatedV2 {
+  planId: string;
+  name: string;
+  /** bytes per period; null = unlimited */
+  allowanceBytes: null | bigint;
+  /** none, day, week, month (anniversary) or calendar_month (producers/plans/periods.ts) */
+  resetStrategy: string;
+  /** none (never expires), days (expires validityDays after the start) or on_hold (the validityDays clock starts at first traffic, or onHoldTimeoutDays after the start) */
+  validityKind: string;
+  validityDays: null | number;
+  onHoldTimeoutDays: null | number;
+  /** concurrent distinct client IPs; null = unlimited */
+  ipLimit: null | number;
+  /** nodes carrying any of these labels; empty = every node */
+  nodeLabels: Array<string>;
+  /** fleet profile kinds; empty = every kind */
+  inboundKinds: Array<string>;
+  /** price in integer minor units of currency */
+  priceMinor: bigint;
+  /** ISO 4217 code */
+  currency: string;
+  /** the plan a subscription moves to when it expires */
+  nextPlanId: null | string;
+  /** block (limited when the allowance is spent) or soft (keeps access) */
+  overage: string;
+  /** soft overage: the price of each GiB (2^30 bytes) above the allowance, in minor units of currency, billed with the next renewal; null = traffic above the allowance is not charged */
+  overagePriceMinor: null | bigint;
+  createdAt: Date;
+}
+
 /** An operator retired a plan: no new subscriptions; current subscribers keep it until their subscription ends. */
 export interface PlanRetiredV1 {
   planId: string;
@@ -1064,6 +1095,37 @@ export interface PlanUpdatedV1 {
   nextPlanId: null | string;
   /** block (limited when the allowance is spent) or soft (keeps access) */
   overage: string;
+  updatedAt: Date;
+}
+
+/** An operator changed a plan's name or terms. Subscriptions take the new terms at their next period, never in the current one. */
+export interface PlanUpdatedV2 {
+  planId: string;
+  name: string;
+  /** bytes per period; null = unlimited */
+  allowanceBytes: null | bigint;
+  /** none, day, week, month (anniversary) or calendar_month (producers/plans/periods.ts) */
+  resetStrategy: string;
+  /** none (never expires), days (expires validityDays after the start) or on_hold (the validityDays clock starts at first traffic, or onHoldTimeoutDays after the start) */
+  validityKind: string;
+  validityDays: null | number;
+  onHoldTimeoutDays: null | number;
+  /** concurrent distinct client IPs; null = unlimited */
+  ipLimit: null | number;
+  /** nodes carrying any of these labels; empty = every node */
+  nodeLabels: Array<string>;
+  /** fleet profile kinds; empty = every kind */
+  inboundKinds: Array<string>;
+  /** price in integer minor units of currency */
+  priceMinor: bigint;
+  /** ISO 4217 code */
+  currency: string;
+  /** the plan a subscription moves to when it expires */
+  nextPlanId: null | string;
+  /** block (limited when the allowance is spent) or soft (keeps access) */
+  overage: string;
+  /** soft overage: the price of each GiB (2^30 bytes) above the allowance, in minor units of currency, billed with the next renewal; null = traffic above the allowance is not charged */
+  overagePriceMinor: null | bigint;
   updatedAt: Date;
 }
 
@@ -1368,8 +1430,10 @@ export const SCHEMA_FILES: readonly SchemaEntry[] = [
   { context: 'plans', name: 'GrantAdded', version: 1, schema: {"type":"record","name":"GrantAdded","namespace":"relaygrid.plans","doc":"Extra bytes for a subscription (a top-up), usable until expiresAt across periods. Idempotent by grantId.","fields":[{"name":"userId","type":"string"},{"name":"grantId","type":"string"},{"name":"bytes","type":"long"},{"name":"expiresAt","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"null: until the subscription ends"},{"name":"by","type":"string"},{"name":"grantedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'plans', name: 'PeriodRolled', version: 1, schema: {"type":"record","name":"PeriodRolled","namespace":"relaygrid.plans","doc":"A usage period ended and the next began: usage starts from zero, a limited subscription is active again, and the plan's current terms apply. Exactly once per period end (previousPeriodEnd).","fields":[{"name":"userId","type":"string"},{"name":"planId","type":"string"},{"name":"previousPeriodEnd","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"the period end rolled: the idempotency key"},{"name":"periodStart","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"null while on hold"},{"name":"periodEnd","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"null: the period never ends (reset none), or on hold"},{"name":"timeZone","type":"string","doc":"the user's IANA zone when the period started"},{"name":"allowanceBytes","type":["null","long"],"doc":"the plan's allowance for this period; null = unlimited"},{"name":"resetStrategy","type":"string"},{"name":"ipLimit","type":["null","int"]},{"name":"nodeLabels","type":{"type":"array","items":"string"}},{"name":"inboundKinds","type":{"type":"array","items":"string"}},{"name":"overage","type":"string"},{"name":"rolledAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'plans', name: 'PlanCreated', version: 1, schema: {"type":"record","name":"PlanCreated","namespace":"relaygrid.plans","doc":"An operator created a plan. Aggregate: the plan (plans.plan.<planId>).","fields":[{"name":"planId","type":"string"},{"name":"name","type":"string"},{"name":"allowanceBytes","type":["null","long"],"doc":"bytes per period; null = unlimited"},{"name":"resetStrategy","type":"string","doc":"none, day, week, month (anniversary) or calendar_month (producers/plans/periods.ts)"},{"name":"validityKind","type":"string","doc":"none (never expires), days (expires validityDays after the start) or on_hold (the validityDays clock starts at first traffic, or onHoldTimeoutDays after the start)"},{"name":"validityDays","type":["null","int"]},{"name":"onHoldTimeoutDays","type":["null","int"]},{"name":"ipLimit","type":["null","int"],"doc":"concurrent distinct client IPs; null = unlimited"},{"name":"nodeLabels","type":{"type":"array","items":"string"},"doc":"nodes carrying any of these labels; empty = every node"},{"name":"inboundKinds","type":{"type":"array","items":"string"},"doc":"fleet profile kinds; empty = every kind"},{"name":"priceMinor","type":"long","doc":"price in integer minor units of currency"},{"name":"currency","type":"string","doc":"ISO 4217 code"},{"name":"nextPlanId","type":["null","string"],"doc":"the plan a subscription moves to when it expires"},{"name":"overage","type":"string","doc":"block (limited when the allowance is spent) or soft (keeps access)"},{"name":"createdAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'plans', name: 'PlanCreated', version: 2, schema: {"type":"record","name":"PlanCreated","namespace":"relaygrid.plans","doc":"An operator created a plan. Aggregate: the plan (plans.plan.<planId>).","fields":[{"name":"planId","type":"string"},{"name":"name","type":"string"},{"name":"allowanceBytes","type":["null","long"],"doc":"bytes per period; null = unlimited"},{"name":"resetStrategy","type":"string","doc":"none, day, week, month (anniversary) or calendar_month (producers/plans/periods.ts)"},{"name":"validityKind","type":"string","doc":"none (never expires), days (expires validityDays after the start) or on_hold (the validityDays clock starts at first traffic, or onHoldTimeoutDays after the start)"},{"name":"validityDays","type":["null","int"]},{"name":"onHoldTimeoutDays","type":["null","int"]},{"name":"ipLimit","type":["null","int"],"doc":"concurrent distinct client IPs; null = unlimited"},{"name":"nodeLabels","type":{"type":"array","items":"string"},"doc":"nodes carrying any of these labels; empty = every node"},{"name":"inboundKinds","type":{"type":"array","items":"string"},"doc":"fleet profile kinds; empty = every kind"},{"name":"priceMinor","type":"long","doc":"price in integer minor units of currency"},{"name":"currency","type":"string","doc":"ISO 4217 code"},{"name":"nextPlanId","type":["null","string"],"doc":"the plan a subscription moves to when it expires"},{"name":"overage","type":"string","doc":"block (limited when the allowance is spent) or soft (keeps access)"},{"name":"overagePriceMinor","type":["null","long"],"default":null,"doc":"soft overage: the price of each GiB (2^30 bytes) above the allowance, in minor units of currency, billed with the next renewal; null = traffic above the allowance is not charged"},{"name":"createdAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'plans', name: 'PlanRetired', version: 1, schema: {"type":"record","name":"PlanRetired","namespace":"relaygrid.plans","doc":"An operator retired a plan: no new subscriptions; current subscribers keep it until their subscription ends.","fields":[{"name":"planId","type":"string"},{"name":"by","type":"string"},{"name":"retiredAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'plans', name: 'PlanUpdated', version: 1, schema: {"type":"record","name":"PlanUpdated","namespace":"relaygrid.plans","doc":"An operator changed a plan's name or terms. Subscriptions take the new terms at their next period, never in the current one.","fields":[{"name":"planId","type":"string"},{"name":"name","type":"string"},{"name":"allowanceBytes","type":["null","long"],"doc":"bytes per period; null = unlimited"},{"name":"resetStrategy","type":"string","doc":"none, day, week, month (anniversary) or calendar_month (producers/plans/periods.ts)"},{"name":"validityKind","type":"string","doc":"none (never expires), days (expires validityDays after the start) or on_hold (the validityDays clock starts at first traffic, or onHoldTimeoutDays after the start)"},{"name":"validityDays","type":["null","int"]},{"name":"onHoldTimeoutDays","type":["null","int"]},{"name":"ipLimit","type":["null","int"],"doc":"concurrent distinct client IPs; null = unlimited"},{"name":"nodeLabels","type":{"type":"array","items":"string"},"doc":"nodes carrying any of these labels; empty = every node"},{"name":"inboundKinds","type":{"type":"array","items":"string"},"doc":"fleet profile kinds; empty = every kind"},{"name":"priceMinor","type":"long","doc":"price in integer minor units of currency"},{"name":"currency","type":"string","doc":"ISO 4217 code"},{"name":"nextPlanId","type":["null","string"],"doc":"the plan a subscription moves to when it expires"},{"name":"overage","type":"string","doc":"block (limited when the allowance is spent) or soft (keeps access)"},{"name":"updatedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'plans', name: 'PlanUpdated', version: 2, schema: {"type":"record","name":"PlanUpdated","namespace":"relaygrid.plans","doc":"An operator changed a plan's name or terms. Subscriptions take the new terms at their next period, never in the current one.","fields":[{"name":"planId","type":"string"},{"name":"name","type":"string"},{"name":"allowanceBytes","type":["null","long"],"doc":"bytes per period; null = unlimited"},{"name":"resetStrategy","type":"string","doc":"none, day, week, month (anniversary) or calendar_month (producers/plans/periods.ts)"},{"name":"validityKind","type":"string","doc":"none (never expires), days (expires validityDays after the start) or on_hold (the validityDays clock starts at first traffic, or onHoldTimeoutDays after the start)"},{"name":"validityDays","type":["null","int"]},{"name":"onHoldTimeoutDays","type":["null","int"]},{"name":"ipLimit","type":["null","int"],"doc":"concurrent distinct client IPs; null = unlimited"},{"name":"nodeLabels","type":{"type":"array","items":"string"},"doc":"nodes carrying any of these labels; empty = every node"},{"name":"inboundKinds","type":{"type":"array","items":"string"},"doc":"fleet profile kinds; empty = every kind"},{"name":"priceMinor","type":"long","doc":"price in integer minor units of currency"},{"name":"currency","type":"string","doc":"ISO 4217 code"},{"name":"nextPlanId","type":["null","string"],"doc":"the plan a subscription moves to when it expires"},{"name":"overage","type":"string","doc":"block (limited when the allowance is spent) or soft (keeps access)"},{"name":"overagePriceMinor","type":["null","long"],"default":null,"doc":"soft overage: the price of each GiB (2^30 bytes) above the allowance, in minor units of currency, billed with the next renewal; null = traffic above the allowance is not charged"},{"name":"updatedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'plans', name: 'SubscriptionActivated', version: 1, schema: {"type":"record","name":"SubscriptionActivated","namespace":"relaygrid.plans","doc":"An on-hold subscription's clock started: at first traffic, or when the hold timed out.","fields":[{"name":"userId","type":"string"},{"name":"planId","type":"string"},{"name":"cause","type":"string","doc":"first_traffic or on_hold_timeout"},{"name":"clockStart","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"the anchor of periods and of expiry"},{"name":"periodStart","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"null while on hold"},{"name":"periodEnd","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"doc":"null: the period never ends (reset none), or on hold"},{"name":"timeZone","type":"string","doc":"the user's IANA zone when the period started"},{"name":"expiresAt","type":["null",{"type":"long","logicalType":"timestamp-millis"}]},{"name":"activatedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'plans', name: 'SubscriptionDisabled', version: 1, schema: {"type":"record","name":"SubscriptionDisabled","namespace":"relaygrid.plans","doc":"An operator (later: billing) suspended the subscription.","fields":[{"name":"userId","type":"string"},{"name":"reason","type":"string"},{"name":"by","type":"string"},{"name":"disabledAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'plans', name: 'SubscriptionEnabled', version: 1, schema: {"type":"record","name":"SubscriptionEnabled","namespace":"relaygrid.plans","doc":"An operator lifted a suspension: the subscription is back to what it would have been.","fields":[{"name":"userId","type":"string"},{"name":"reason","type":"string"},{"name":"by","type":"string"},{"name":"enabledAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
@@ -1479,9 +1543,9 @@ export interface EventDataMap {
   'plans.ExpiryApproaching': ExpiryApproachingV1;
   'plans.GrantAdded': GrantAddedV1;
   'plans.PeriodRolled': PeriodRolledV1;
-  'plans.PlanCreated': PlanCreatedV1;
+  'plans.PlanCreated': PlanCreatedV2;
   'plans.PlanRetired': PlanRetiredV1;
-  'plans.PlanUpdated': PlanUpdatedV1;
+  'plans.PlanUpdated': PlanUpdatedV2;
   'plans.SubscriptionActivated': SubscriptionActivatedV1;
   'plans.SubscriptionDisabled': SubscriptionDisabledV1;
   'plans.SubscriptionEnabled': SubscriptionEnabledV1;

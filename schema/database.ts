@@ -319,6 +319,8 @@ export interface PlanTable {
   node_labels: string[];
   inbound_kinds: string[];
   price_minor: Int8;
+  /** Soft overage: per GiB above the allowance; null: not charged. */
+  overage_price_minor: Int8 | null;
   currency: string;
   next_plan_id: string | null;
   overage: string;

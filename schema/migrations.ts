@@ -432,6 +432,12 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('subscriptions').addColumn('past_due_invoice_id', 'text').addColumn('past_due_until', 'timestamptz').execute();
     },
   },
+  '2026-12-07-180-plan-overage-price': {
+    async up(db: Kysely<unknown>) {
+      // Soft overage charged per GiB with the next renewal (plans.PlanCreated/PlanUpdated v2).
+      await db.schema.alterTable('plans').addColumn('overage_price_minor', 'bigint').execute();
+    },
+  },
   '2026-12-07-170-orders-invoices': {
     async up(db: Kysely<unknown>) {
       // Orders, invoices and credit notes as customers and operators read them (projectors/billing/*.projection.ts).

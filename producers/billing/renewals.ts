@@ -36,6 +36,7 @@ import type { TaxRates } from './tax.js';
 
 const SYSTEM: Actor = { actor: 'system:billing' };
 const HOUR = 3_600_000;
+const GIB = 1024n ** 3n;
 /** How long before the expiry a renewal is ordered and charged. */
 export const RENEWAL_LEAD_MS = 24 * HOUR;
 /** How long after the expiry an unpaid renewal keeps access. */
@@ -137,13 +138,14 @@ export class Renewals {
     const orderId = renewalOrderId(userId, expiresAt);
     let { state } = await this.d.load(orderDecider, 'order', orderId);
     if (!state.order) {
-      const last = await this.d.db.selectFrom('orders').select(['months', 'tax_country']).where('user_id', '=', userId).where('status', '=', 'fulfilled').where('period_end', '=', expiresAt).executeTakeFirst();
+      const last = await this.d.db.selectFrom('orders').select(['months', 'tax_country', 'period_start']).where('user_id', '=', userId).where('status', '=', 'fulfilled').where('period_end', '=', expiresAt).executeTakeFirst();
       if (!last) return null;
       const plan = await this.deps.catalogue.current(sub.planId);
       const timeZone = sub.timeZone;
       const period = { start: expiresAt, end: addLocalMonths(expiresAt, last.months, timeZone, anchorDay(sub.startsAt, expiresAt, timeZone)) };
       const rate = last.tax_country ? (this.deps.taxRates.get(last.tax_country) ?? 0) : 0;
-      const priced = price({ plan: { planId: sub.planId, name: plan.name, price: plan.terms.price }, months: last.months, tax: { country: last.tax_country, rateBasisPoints: rate } });
+      const overage = plan.terms.overage === 'soft' && plan.terms.overagePriceMinor !== null && last.period_start ? await this.overage(userId, last.period_start, plan.terms.overagePriceMinor, sub.timeZone) : null;
+      const priced = price({ plan: { planId: sub.planId, name: plan.name, price: plan.terms.price }, months: last.months, overage, tax: { country: last.tax_country, rateBasisPoints: rate } });
       const method = await this.deps.methods.resolve(userId, null);
       const order: PlacedOrder = {
         orderId,
@@ -167,6 +169,26 @@ export class Renewals {
     const charged = await this.deps.payments.charge(orderId, { retry: true, firstFailureAt: now, attempt: 1 }, now);
     if (charged.status !== 'fulfilled' && charged.status !== 'paid') await this.markPastDue(userId, orderId, expiresAt, now);
     return orderId;
+  }
+
+  /**
+   * Traffic above the allowance in the paid period that ended at `end` (the
+   * one before the period being renewed: the renewal comes before its own
+   * period is over), in whole GiB rounded up: billed in arrears, once, with
+   * the renewal that follows it. Grants are not charged.
+   */
+  private async overage(userId: string, end: Date, unitMinor: bigint, timeZone: string): Promise<{ description: string; quantity: number; unitAmountMinor: bigint } | null> {
+    const previous = await this.d.db.selectFrom('orders').select(['period_start']).where('user_id', '=', userId).where('status', 'in', ['fulfilled', 'refunded']).where('period_end', '=', end).executeTakeFirst();
+    if (!previous?.period_start) return null;
+    const row = await sql<{ over: string }>`
+      select coalesce(sum(greatest(0, u.uplink_bytes + u.downlink_bytes - u.grant_bytes - u.allowance_bytes)), 0)::text as over
+        from subscription_usage u
+       where u.user_id = ${userId} and u.period_start >= ${previous.period_start} and u.period_start < ${end} and u.allowance_bytes is not null`.execute(this.d.db);
+    const over = BigInt(row.rows[0]?.over ?? '0');
+    if (over <= 0n) return null;
+    const quantity = Number((over + GIB - 1n) / GIB);
+    const day = (d: Date) => new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(d);
+    return { description: `Traffic above the allowance, ${day(previous.period_start)} to ${day(end)} (GiB)`, quantity, unitAmountMinor: unitMinor };
   }
 
   private async markPastDue(userId: string, orderId: string, expiresAt: Date, now: Date): Promise<void> {

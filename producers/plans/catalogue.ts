@@ -23,13 +23,15 @@ export interface PlanView {
   nodeLabels: string[];
   inboundKinds: string[];
   price: { amountMinor: number; currency: string };
+  /** Per GiB above the allowance (soft overage), in minor units of price.currency; null: not charged. */
+  overagePriceMinor: number | null;
   nextPlanId: string | null;
   overage: string;
   retired: boolean;
   sequence: number;
 }
 
-export type PlanRow = Omit<Selectable<PlanTable>, 'allowance_bytes' | 'price_minor'> & { allowance_bytes: string | null; price_minor: string };
+export type PlanRow = Omit<Selectable<PlanTable>, 'allowance_bytes' | 'price_minor' | 'overage_price_minor'> & { allowance_bytes: string | null; price_minor: string; overage_price_minor: string | null };
 
 export function planView(row: PlanRow): PlanView {
   const validity = validityOf(row.validity_kind, row.validity_days, row.on_hold_timeout_days);
@@ -43,6 +45,7 @@ export function planView(row: PlanRow): PlanView {
     nodeLabels: row.node_labels,
     inboundKinds: row.inbound_kinds,
     price: { amountMinor: Number(row.price_minor), currency: row.currency },
+    overagePriceMinor: row.overage_price_minor === null ? null : Number(row.overage_price_minor),
     nextPlanId: row.next_plan_id,
     overage: row.overage,
     retired: row.retired,
@@ -95,7 +98,7 @@ export class Catalogue {
     return this.d.db
       .selectFrom('plans')
       .select(['id', 'name', 'reset_strategy', 'validity_kind', 'validity_days', 'on_hold_timeout_days', 'ip_limit', 'node_labels', 'inbound_kinds', 'currency', 'next_plan_id', 'overage', 'retired', 'created_at', 'updated_at', 'last_seq'])
-      .select((eb) => [eb.cast<string | null>('allowance_bytes', 'text').as('allowance_bytes'), eb.cast<string>('price_minor', 'text').as('price_minor')]);
+      .select((eb) => [eb.cast<string | null>('allowance_bytes', 'text').as('allowance_bytes'), eb.cast<string>('price_minor', 'text').as('price_minor'), eb.cast<string | null>('overage_price_minor', 'text').as('overage_price_minor')]);
   }
 
   async list(opts: { includeRetired?: boolean } = {}): Promise<PlanView[]> {

@@ -4,7 +4,7 @@
  * fields, contracts/plans/*.avsc) and arrive from operators (checked here,
  * each refusal a DomainError `invalid_plan` naming the field).
  */
-import type { PlanCreatedV1 } from '../../contracts/catalogue.generated.js';
+import type { PlanCreatedV2 } from '../../contracts/catalogue.generated.js';
 import { assertToken, InvalidSubjectTokenError } from '../../infra/naming.js';
 import { DomainError } from '../decider.js';
 import { PROFILE_KINDS, type ProfileKind } from '../fleet/model.js';
@@ -38,12 +38,14 @@ export interface PlanTerms {
   price: Price;
   nextPlanId: string | null;
   overage: Overage;
+  /** Soft overage: the price of each GiB above the allowance (minor units of price.currency), billed with the next renewal; null: not charged. */
+  overagePriceMinor: bigint | null;
 }
 
 /** The terms a period of a subscription runs on: what enforcement and metering read from `subscriptions`. */
 export type PeriodTerms = Pick<PlanTerms, 'allowanceBytes' | 'resetStrategy' | 'ipLimit' | 'nodeLabels' | 'inboundKinds' | 'overage'>;
 
-export type TermsFields = Omit<PlanCreatedV1, 'planId' | 'name' | 'createdAt'>;
+export type TermsFields = Omit<PlanCreatedV2, 'planId' | 'name' | 'createdAt'>;
 
 export function termsToFields(t: PlanTerms): TermsFields {
   return {
@@ -59,6 +61,7 @@ export function termsToFields(t: PlanTerms): TermsFields {
     currency: t.price.currency,
     nextPlanId: t.nextPlanId,
     overage: t.overage,
+    overagePriceMinor: t.overagePriceMinor,
   };
 }
 
@@ -79,6 +82,7 @@ export function termsFromFields(f: TermsFields): PlanTerms {
     price: { amountMinor: f.priceMinor, currency: f.currency },
     nextPlanId: f.nextPlanId,
     overage: f.overage as Overage,
+    overagePriceMinor: f.overagePriceMinor,
   };
 }
 
@@ -168,6 +172,10 @@ export function validatePlanInput(input: Record<string, unknown>): PlanInput {
   const ipLimit = input['ipLimit'] ?? null;
   if (ipLimit !== null && (typeof ipLimit !== 'number' || !Number.isInteger(ipLimit) || ipLimit < 1 || ipLimit > 10_000)) invalid('ipLimit', 'must be null (unlimited) or 1 to 10000');
   const next = input['nextPlanId'] ?? null;
+  const overage = oneOf(input['overage'], OVERAGES, 'overage', 'block');
+  const overagePrice = input['overagePriceMinor'] ?? null;
+  if (overagePrice !== null && (typeof overagePrice !== 'number' || !Number.isSafeInteger(overagePrice) || overagePrice < 0)) invalid('overagePriceMinor', 'must be null or a whole number of minor units per GiB, 0 or more');
+  if (overagePrice !== null && overage !== 'soft') invalid('overagePriceMinor', "only a soft overage is charged: set overage to 'soft' or leave the price out");
   return {
     name: name.trim(),
     terms: {
@@ -179,7 +187,8 @@ export function validatePlanInput(input: Record<string, unknown>): PlanInput {
       inboundKinds: list(input['inboundKinds'], 'inboundKinds', (k) => oneOf(k, PROFILE_KINDS, 'inboundKinds')),
       price: { amountMinor: BigInt(amount), currency: checkCurrency(price['currency']) },
       nextPlanId: next === null ? null : checkPlanId(next, 'nextPlanId'),
-      overage: oneOf(input['overage'], OVERAGES, 'overage', 'block'),
+      overage,
+      overagePriceMinor: overagePrice === null ? null : BigInt(overagePrice),
     },
   };
 }

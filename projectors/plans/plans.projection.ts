@@ -12,7 +12,7 @@
  */
 import { sql, type Transaction } from 'kysely';
 import type { StoredEvent } from '../../contracts/envelope.js';
-import type { GrantAddedV1, PlanCreatedV1 } from '../../contracts/catalogue.generated.js';
+import type { GrantAddedV1, PlanCreatedV2 } from '../../contracts/catalogue.generated.js';
 import type { Database, PlanTable, SubscriptionTable } from '../../schema/database.js';
 import { nextDueAt, statusOf } from '../../producers/plans/subscription.decider.js';
 import type { Projection } from '../runtime/projection.js';
@@ -21,7 +21,7 @@ import { tokenArrayColumn, upsertUnnest, type UnnestColumn } from '../runtime/un
 import { recordMeteringPlans } from './metering-periods.js';
 
 type Bytes = string | null;
-type PlanRow = Omit<PlanTable, 'allowance_bytes' | 'price_minor'> & { allowance_bytes: Bytes; price_minor: string };
+type PlanRow = Omit<PlanTable, 'allowance_bytes' | 'price_minor' | 'overage_price_minor'> & { allowance_bytes: Bytes; price_minor: string; overage_price_minor: string | null };
 type SubscriptionRow = Omit<SubscriptionTable, 'allowance_bytes' | 'used_uplink_bytes' | 'used_downlink_bytes'> & { allowance_bytes: Bytes };
 
 const of = <Row>(name: keyof Row & string, arrayType: string): UnnestColumn<Row> => ({ name, arrayType, value: (r) => r[name] });
@@ -32,6 +32,7 @@ const PLAN_COLUMNS: UnnestColumn<PlanRow>[] = [
   ...texts<PlanRow>('id', 'name', 'reset_strategy', 'validity_kind', 'currency', 'next_plan_id', 'overage'),
   of<PlanRow>('allowance_bytes', 'bigint[]'),
   of<PlanRow>('price_minor', 'bigint[]'),
+  of<PlanRow>('overage_price_minor', 'bigint[]'),
   ...(['validity_days', 'on_hold_timeout_days', 'ip_limit'] as const).map((c) => of<PlanRow>(c, 'integer[]')),
   tokenArrayColumn<PlanRow>('node_labels', (r) => r.node_labels),
   tokenArrayColumn<PlanRow>('inbound_kinds', (r) => r.inbound_kinds),
@@ -52,7 +53,7 @@ const SUBSCRIPTION_COLUMNS: UnnestColumn<SubscriptionRow>[] = [
 ];
 
 /** The 64-bit counters among a table's columns, selected as text. */
-const BYTE_COLUMNS = new Set(['allowance_bytes', 'price_minor']);
+const BYTE_COLUMNS = new Set(['allowance_bytes', 'price_minor', 'overage_price_minor']);
 
 /** Rows of the given ids, exact: int8 byte columns come back as text (schema/db.ts would refuse them past 2^53). */
 function loadRows<Row>(trx: Transaction<Database>, table: 'plans' | 'subscriptions', key: string, columns: readonly UnnestColumn<Row>[]) {
@@ -65,7 +66,7 @@ function loadRows<Row>(trx: Transaction<Database>, table: 'plans' | 'subscriptio
 
 const bytes = (value: bigint | null): Bytes => (value === null ? null : value.toString());
 
-function planRow(d: Omit<PlanCreatedV1, 'createdAt'>, at: Date, seq: number, createdAt: Date): PlanRow {
+function planRow(d: Omit<PlanCreatedV2, 'createdAt'>, at: Date, seq: number, createdAt: Date): PlanRow {
   return {
     id: d.planId,
     name: d.name,
@@ -78,6 +79,7 @@ function planRow(d: Omit<PlanCreatedV1, 'createdAt'>, at: Date, seq: number, cre
     node_labels: d.nodeLabels,
     inbound_kinds: d.inboundKinds,
     price_minor: d.priceMinor.toString(),
+    overage_price_minor: d.overagePriceMinor?.toString() ?? null,
     currency: d.currency,
     next_plan_id: d.nextPlanId,
     overage: d.overage,

@@ -96,8 +96,8 @@ describe('billing renewals and dunning', () => {
       // The 31st stays the anchor: March's renewal runs to the 31st, not the 28th.
       expect(addLocalMonths(expiresAt, 1, zone, 31)).toEqual(localMidnight('2027-03-31', zone));
       expect(await invoicesOf(user.id)).toHaveLength(2);
-      const later = await billing().renewals.due(new Date(expiresAt.getTime() - 1000), 1000);
-      expect(later.filter((i) => i.kind === 'renew' && i.userId === user.id)).toEqual([]);
+      // Once the read models have it all (the order, the past-due mark), nothing about this expiry is due any more.
+      await eventually(async () => (await billing().renewals.due(new Date(expiresAt.getTime() - 1000), 1000)).every((i) => !(i.kind === 'renew' && i.userId === user.id)));
     });
   }
 
@@ -206,5 +206,35 @@ describe('billing renewals and dunning', () => {
     const moved = await suite.api.plans.subscriptions.current(user.id);
     expect(moved).toMatchObject({ planId: basic, phase: 'running', pastDue: null });
     expect(moved.expiresAt).toEqual(new Date('2027-06-16T00:00:00Z'));
+  });
+
+  it('bills soft-overage traffic of a closed paid period, in whole GiB at the plan\'s price, with the renewal after it', async () => {
+    const GiB = 1024 ** 3;
+    const planId = await createPlan(suite.api.plans, { price: { amountMinor: 1000, currency: 'EUR' }, allowanceBytes: String(GiB), resetStrategy: 'month', overage: 'soft', overagePriceMinor: 150 });
+    const user = await customer('UTC');
+    const b = billing();
+    await buy(b, user.id, planId, 1, new Date('2027-01-01T00:00:00Z'));
+    // The metered usage of January as the metering read model holds it: 3.5 GiB against a 1 GiB allowance.
+    await suite.env.rt.db
+      .insertInto('subscription_usage')
+      .values({ user_id: user.id, period_start: new Date('2027-01-01T00:00:00Z'), allowance_bytes: GiB, uplink_bytes: GiB / 2, downlink_bytes: 3 * GiB, grant_bytes: 0, last_at: new Date('2027-01-31T00:00:00Z') })
+      .execute();
+    const renewAndPay = async (expiresAt: Date) => {
+      const at = new Date(expiresAt.getTime() - 20 * 3_600_000);
+      const [item] = await dueFor(b, user.id, at, 'renew');
+      await b.renewals.fire(item!, at);
+      const orderId = renewalOrderId(user.id, expiresAt);
+      await b.payments.confirm(orderId, { reference: `R-${orderId.slice(-4)}` }, OPERATOR, at);
+      await eventually(async () => (await b.queries.order(orderId)).status === 'fulfilled');
+      return (await b.payments.load(orderId)).order!.priced;
+    };
+    // February's renewal comes a day before January's paid period is over: nothing is closed yet, nothing billed.
+    expect((await renewAndPay(new Date('2027-02-01T00:00:00Z'))).lines.map((l) => l.kind)).toEqual(['plan']);
+    const march = await renewAndPay(new Date('2027-03-01T00:00:00Z'));
+    expect(march.lines).toEqual([
+      { kind: 'plan', description: `${planId}, 1 month`, quantity: 1, unitAmountMinor: 1000n, amountMinor: 1000n },
+      { kind: 'overage', description: 'Traffic above the allowance, 2027-01-01 to 2027-02-01 (GiB)', quantity: 3, unitAmountMinor: 150n, amountMinor: 450n },
+    ]);
+    expect(march.totalMinor).toBe(1450n);
   });
 });

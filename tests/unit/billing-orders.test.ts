@@ -186,7 +186,7 @@ describe('order: refunds', () => {
 
 describe('servicePeriod', () => {
   const MiB = 1_048_576n;
-  const terms: PlanTerms = { allowanceBytes: 10n * MiB, resetStrategy: 'month', validity: { kind: 'days', days: 30 }, ipLimit: 2, nodeLabels: [], inboundKinds: ['vless-reality'], price: { amountMinor: 1199n, currency: 'EUR' }, nextPlanId: null, overage: 'block' };
+  const terms: PlanTerms = { allowanceBytes: 10n * MiB, resetStrategy: 'month', validity: { kind: 'days', days: 30 }, ipLimit: 2, nodeLabels: [], inboundKinds: ['vless-reality'], price: { amountMinor: 1199n, currency: 'EUR' }, nextPlanId: null, overage: 'block', overagePriceMinor: null };
   const jan31 = new Date('2026-01-31T10:00:00Z');
   const feb28 = new Date('2026-02-28T10:00:00Z');
   /** Bought (paid until `expiresAt`), or without one granted by an operator for the plan's 30 days. */

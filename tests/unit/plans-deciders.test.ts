@@ -20,6 +20,7 @@ const terms: PlanTerms = {
   price: { amountMinor: 499n, currency: 'EUR' },
   nextPlanId: null,
   overage: 'block',
+  overagePriceMinor: null,
 };
 
 describe('plan input', () => {

@@ -59,7 +59,7 @@ describe('localDayOfMonth', () => {
 
 describe('subscription: billing', () => {
   const MiB = 1_048_576n;
-  const days: PlanTerms = { allowanceBytes: 10n * MiB, resetStrategy: 'month', validity: { kind: 'days', days: 90 }, ipLimit: 2, nodeLabels: ['eu'], inboundKinds: ['vless-reality'], price: { amountMinor: 1199n, currency: 'EUR' }, nextPlanId: null, overage: 'block' };
+  const days: PlanTerms = { allowanceBytes: 10n * MiB, resetStrategy: 'month', validity: { kind: 'days', days: 90 }, ipLimit: 2, nodeLabels: ['eu'], inboundKinds: ['vless-reality'], price: { amountMinor: 1199n, currency: 'EUR' }, nextPlanId: null, overage: 'block', overagePriceMinor: null };
   const onHold: PlanTerms = { ...days, validity: { kind: 'on_hold', days: 30, timeoutDays: 7 } };
   const startsAt = at('2026-01-31T10:00:00Z');
   const paidUntil = at('2026-02-28T10:00:00Z');

@@ -20,6 +20,7 @@ const terms: PlanTerms = {
   price: { amountMinor: 100n, currency: 'EUR' },
   nextPlanId: null,
   overage: 'block',
+  overagePriceMinor: null,
 };
 const decide = (history: E[], command: SubscriptionCommand) => subscriptionDecider.decide(command, fold(subscriptionDecider, subscriptionDecider.initialState, history));
 const startOf = (t: PlanTerms, timeZone = 'UTC') => decide([], { type: 'Start', userId: 'u1', planId: 'p', terms: t, startsAt: at, timeZone, cause: 'operator', by: 'user:op', at });

@@ -34,6 +34,7 @@ const PLAN_FIELDS = {
   price: body({ amountMinor: { type: 'integer', minimum: 0 }, currency: { type: 'string', minLength: 3, maxLength: 3 } }, ['amountMinor', 'currency']),
   nextPlanId: { type: ['string', 'null'], pattern: PLAN_ID.pattern },
   overage: { type: 'string', enum: [...OVERAGES] },
+  overagePriceMinor: { type: ['integer', 'null'], minimum: 0, description: "soft overage only: the price of each GiB above the allowance in minor units of the plan's currency, billed with the next renewal" },
 } as const;
 const PLAN_REQUIRED = ['name', 'price'] as const;
 
@@ -49,6 +50,7 @@ const PLAN = shape({
   price: shape({ amountMinor: INTEGER, currency: STRING }),
   nextPlanId: nullable(STRING),
   overage: { type: 'string', enum: [...OVERAGES] },
+  overagePriceMinor: nullable(INTEGER),
   retired: BOOLEAN,
   sequence: SEQUENCE,
 });
