@@ -5,8 +5,8 @@
  *   relaygrid: for each of N renewal orders (one currency, priced with the
  *              real price()), Invoicing.issue(order, period, timeZone) on a
  *              CommandHandler over the bench's runtime, BENCH_CONCURRENCY in
- *              flight (a sliding window): the draft (load + append), the
- *              draft's time read back, a number from DocumentNumbers (one
+ *              flight (a sliding window): the draft (load + append), a
+ *              number from DocumentNumbers (one
  *              series, `invoice-<year>-EUR`: the requests that arrive while
  *              an Assign is in flight share the next one), the finalization
  *              (append). The real invoices projector runs alongside from the
