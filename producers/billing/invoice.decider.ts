@@ -38,6 +38,8 @@ export interface InvoiceState {
   creditedMinor: bigint;
   creditNotes: readonly string[];
   failedAttempts: readonly number[];
+  /** When the draft was made (its event's time): the year of the invoice's number series (numbering.ts). */
+  draftedAt: Date | null;
 }
 
 export type InvoiceCommand =
@@ -122,7 +124,7 @@ function evolve(state: InvoiceState, event: E): InvoiceState {
     case 'billing.InvoiceDrafted': {
       const d = event.data;
       const priced: Priced = { currency: d.currency, lines: d.lines.map((l) => ({ ...l, kind: l.kind as Priced['lines'][number]['kind'] })), subtotalMinor: d.subtotalMinor, taxRateBasisPoints: d.taxRateBasisPoints, taxCountry: d.taxCountry, taxMinor: d.taxMinor, totalMinor: d.totalMinor };
-      return { ...initialState, draft: { invoiceId: d.invoiceId, orderId: d.orderId, userId: d.userId, priced, periodStart: d.periodStart, periodEnd: d.periodEnd, timeZone: d.timeZone } };
+      return { ...initialState, draft: { invoiceId: d.invoiceId, orderId: d.orderId, userId: d.userId, priced, periodStart: d.periodStart, periodEnd: d.periodEnd, timeZone: d.timeZone }, draftedAt: d.draftedAt };
     }
     case 'billing.InvoiceFinalized':
       return { ...state, status: 'finalized', number: { series: event.data.series, sequence: event.data.sequence, number: event.data.number } };
@@ -137,6 +139,6 @@ function evolve(state: InvoiceState, event: E): InvoiceState {
   }
 }
 
-const initialState: InvoiceState = { draft: null, status: 'draft', number: null, creditedMinor: 0n, creditNotes: [], failedAttempts: [] };
+const initialState: InvoiceState = { draft: null, status: 'draft', number: null, creditedMinor: 0n, creditNotes: [], failedAttempts: [], draftedAt: null };
 
 export const invoiceDecider: Decider<InvoiceState, InvoiceCommand, InvoiceEventKey> = { initialState, decide, evolve };

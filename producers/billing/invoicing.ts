@@ -29,19 +29,12 @@ export class Invoicing {
     const invoice: DraftInvoice = { invoiceId, orderId: order.orderId, userId: order.userId, priced: order.priced, periodStart: period.start, periodEnd: period.end, timeZone };
     let { state } = await this.d.decide(invoiceDecider, 'invoice', invoiceId, { type: 'Draft', invoice, at: now }, SYSTEM);
     if (!state.number) {
-      const draftedAt = await this.draftedAt(invoiceId, now);
-      const number = await this.numbers.number('invoice', invoiceId, order.priced.currency, draftedAt);
+      // The state holds the draft's time: no read of the aggregate (an ordered consumer per invoice) for it.
+      const number = await this.numbers.number('invoice', invoiceId, order.priced.currency, state.draftedAt ?? now);
       ({ state } = await this.d.decide(invoiceDecider, 'invoice', invoiceId, { type: 'Finalize', number, at: now }, SYSTEM));
     }
     if (!state.draft) throw new Error(`invoice ${invoiceId} has no draft after drafting`);
     return { ...state, draft: state.draft };
-  }
-
-  /** When the draft was made: its event's time (the draft is the invoice's first event). */
-  private async draftedAt(invoiceId: string, fallback: Date): Promise<Date> {
-    const { events } = await this.d.handler.store.read(this.d.subject('invoice', invoiceId), 0);
-    const first = events[0];
-    return first?.type === 'billing.InvoiceDrafted' ? first.data.draftedAt : fallback;
   }
 
   async markPaid(invoiceId: string, provider: string, providerRef: string, now = new Date()): Promise<void> {
