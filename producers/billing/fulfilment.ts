@@ -17,6 +17,7 @@ import type { PlanSubscriptions } from '../plans/subscriptions.js';
 import type { SubscriptionState } from '../plans/subscription.decider.js';
 import type { BillingDeps } from './billing-deps.js';
 import type { Invoicing } from './invoicing.js';
+import { invoiceIdOf } from './invoice.decider.js';
 import { orderDecider, type PlacedOrder } from './order.decider.js';
 
 const SYSTEM: Actor = { actor: 'system:billing' };
@@ -95,5 +96,21 @@ export class Fulfilment {
     }
     await this.subscriptions.startForOrder(userId, { orderId, planId, startsAt: period.start.getTime() > now.getTime() ? now : period.start, expiresAt: period.end }, now);
     return 'started';
+  }
+
+  /**
+   * A renewal that will never be paid (an operator cancelled it): its invoice
+   * is voided (the number stays used), the past-due mark and the suspension
+   * it caused are lifted, and the subscription runs out at its expiry like
+   * one that was never renewed.
+   */
+  async abandon(order: PlacedOrder, now = new Date()): Promise<void> {
+    if (order.kind !== 'renewal') return;
+    const invoiceId = invoiceIdOf(order.orderId);
+    if ((await this.invoicing.load(invoiceId)).status === 'finalized') await this.invoicing.void(invoiceId, 'renewal_cancelled', now);
+    const sub = await this.subscriptions.current(order.userId);
+    if (sub.pastDue?.invoiceId !== invoiceId) return;
+    await this.subscriptions.settlePastDue(order.userId, invoiceId, now);
+    if (sub.disabled?.reason === 'payment_overdue') await this.subscriptions.enable(order.userId, 'renewal_cancelled', SYSTEM, now);
   }
 }

@@ -142,6 +142,7 @@ export class Payments implements PaymentSink {
   async cancel(orderId: string, reason: string, actor: Actor, now = new Date()): Promise<OrderState> {
     const { state } = await this.d.decide(orderDecider, 'order', orderId, { type: 'Cancel', reason, by: actor.actor, at: now }, actor);
     await this.releaseCoupon(state, 'order_cancelled', now);
+    if (state.order) await this.fulfilment.abandon(state.order, now);
     return state;
   }
 }

@@ -237,4 +237,25 @@ describe('billing renewals and dunning', () => {
     ]);
     expect(march.totalMinor).toBe(1450n);
   });
+
+  it('a renewal an operator cancels voids its invoice and lifts the past-due mark: the subscription runs out at its expiry', async () => {
+    const planId = await createPlan(suite.api.plans, { price: { amountMinor: 800, currency: 'EUR' } });
+    const user = await customer('UTC');
+    const b = billing();
+    const bought = new Date('2027-06-01T00:00:00Z');
+    await buy(b, user.id, planId, 1, bought);
+    const expiresAt = new Date('2027-07-01T00:00:00Z');
+    const at = new Date(expiresAt.getTime() - 20 * 3_600_000);
+    const [item] = await dueFor(b, user.id, at, 'renew');
+    await b.renewals.fire(item!, at);
+    const orderId = renewalOrderId(user.id, expiresAt);
+    expect((await suite.api.plans.subscriptions.current(user.id)).pastDue).not.toBeNull();
+    await b.payments.cancel(orderId, 'customer left', OPERATOR, at);
+    expect((await b.invoicing.load(`inv_${orderId.slice(4)}`)).status).toBe('void');
+    const sub = await suite.api.plans.subscriptions.current(user.id);
+    expect(sub).toMatchObject({ pastDue: null, disabled: null });
+    // The plans scheduler expires it at the old expiry like any subscription that was not renewed.
+    expect(await suite.api.plans.subscriptions.advance(user.id, new Date(expiresAt.getTime() + 1000))).toBe(true);
+    expect((await suite.api.plans.subscriptions.current(user.id)).phase).toBe('expired');
+  });
 });
