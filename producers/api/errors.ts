@@ -134,6 +134,11 @@ const DOMAIN_STATUS: Record<string, number> = {
   subscription_changed: 409,
   currency_mismatch: 409,
   payment_provider_not_configured: 503,
+  // edge sites (docs/edge.md#sites)
+  invalid_site: 400,
+  site_not_found: 404,
+  domain_taken: 409,
+  site_exists: 409,
   // NATS requests (the ops micro service, agents) answer with the same statuses
   invalid_request: 400,
   invalid_querystring: 400,
