@@ -5,6 +5,7 @@
  * an edge node would be given by its labels.
  */
 import { describe, expect, it } from 'vitest';
+import { NAME_TAKEOVER_GRACE_MS } from '../../producers/edge/site-names.js';
 import type { SiteView } from '../../producers/edge/sites.js';
 import { apiSuite, expectStatus } from '../support/api-suite.js';
 import { readLog } from '../support/log.js';
@@ -85,6 +86,16 @@ describe('edge sites', () => {
     for (const domain of others) await create(bob.token, body({ domain }));
     const winner = many.find((a) => a.status === 201)!.body;
     expect([winner.domain, ...winner.aliases]).toContain('crowd.example.com');
+  });
+
+  it('a claim whose site never came to be blocks its name for the grace period only', async () => {
+    const alice = await suite.signedIn();
+    const actor = { actor: 'test:stalled-create' };
+    // A create that stopped between claiming its names and recording the site.
+    await suite.api.sites.names.reserve('stalled-fresh', [{ name: 'fresh.stalled.example', field: 'domain' }], actor, new Date());
+    await suite.api.sites.names.reserve('stalled-old', [{ name: 'old.stalled.example', field: 'domain' }], actor, new Date(Date.now() - NAME_TAKEOVER_GRACE_MS - 1000));
+    expect(expectStatus(await suite.call('POST', '/v1/sites', { token: alice.token, body: body({ domain: 'fresh.stalled.example' }) }), 409).body).toMatchObject({ code: 'domain_taken', field: 'domain' });
+    expect((await create(alice.token, body({ domain: 'old.stalled.example' }))).domain).toBe('old.stalled.example');
   });
 
   it("a client can neither see nor change another's site; operators and admins see and change all", async () => {
