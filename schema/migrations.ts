@@ -628,7 +628,8 @@ const migrations: Record<string, Migration> = {
         .addColumn('domain', 'text', (c) => c.notNull())
         .addColumn('aliases', sql`text[]`, (c) => c.notNull())
         .addColumn('node_labels', sql`text[]`, (c) => c.notNull())
-        .addColumn('settings', 'jsonb', (c) => c.notNull())
+        // json, not jsonb: jsonb reorders object keys, and a site's response headers keep the order they were given in.
+        .addColumn('settings', 'json', (c) => c.notNull())
         .addColumn('blocked', 'boolean', (c) => c.notNull())
         .addColumn('created_at', 'timestamptz', (c) => c.notNull())
         .addColumn('updated_at', 'timestamptz', (c) => c.notNull())

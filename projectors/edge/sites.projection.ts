@@ -20,7 +20,7 @@ const COLUMNS: UnnestColumn<SiteRow>[] = [
   // Hostnames and labels are tokens (no commas, quotes, braces or spaces): site-validation.ts.
   tokenArrayColumn<SiteRow>('aliases', (r) => r.aliases),
   tokenArrayColumn<SiteRow>('node_labels', (r) => r.node_labels),
-  { name: 'settings', arrayType: 'text[]', cast: 'jsonb', value: (r) => JSON.stringify(r.settings) },
+  { name: 'settings', arrayType: 'text[]', cast: 'json', value: (r) => JSON.stringify(r.settings) },
   { name: 'blocked', arrayType: 'boolean[]', value: (r) => r.blocked },
   ...(['created_at', 'updated_at', 'deleted_at'] as const).map((name) => ({ name, arrayType: 'timestamptz[]', value: (r: SiteRow) => r[name] })),
   { name: 'last_seq', arrayType: 'bigint[]', value: (r) => r.last_seq },

@@ -167,7 +167,7 @@ describe('edge sites', () => {
   it('desiredFor: the sites whose labels meet the node’s, and those with none, as SiteSpecs at their versions', async () => {
     const owner = await suite.signedIn(['operator']);
     const everywhere = await create(owner.token, body({ domain: 'all.desired.example', nodeLabels: [] }));
-    const eu = await create(owner.token, body({ domain: 'eu.desired.example', nodeLabels: ['eu-west'] }));
+    const eu = await create(owner.token, body({ domain: 'eu.desired.example', nodeLabels: ['eu-west'], headers: { 'X-Zulu': 'z', 'X-Frame-Options': 'DENY', 'X-Alpha': 'a' } }));
     const us = await create(owner.token, body({ domain: 'us.desired.example', nodeLabels: ['us-east', 'us'] }));
     const blocked = expectStatus(await suite.call<Written>('POST', `/v1/sites/${us.id}/block`, { token: owner.token }), 200).body;
     const ids = async (labels: string[]) => (await suite.api.sites.desiredFor(labels)).filter((s) => s.domain.endsWith('.desired.example'));
@@ -185,9 +185,11 @@ describe('edge sites', () => {
       cache: { enabled: true, ttlSeconds: 60, bypass: ['/api/'] },
       access: { allow: [], deny: [], blockedCountries: [] },
       rateLimit: null,
-      headers: { 'X-Frame-Options': 'DENY' },
+      headers: { 'X-Zulu': 'z', 'X-Frame-Options': 'DENY', 'X-Alpha': 'a' },
       blocked: false,
     });
+    // In the order given (SiteSpec's record; the rendered add_header lines follow it).
+    expect(Object.keys(forEu[1]!.headers)).toEqual(['X-Zulu', 'X-Frame-Options', 'X-Alpha']);
     const forUs = await ids(['us']);
     expect(forUs.map((s) => [s.siteId, s.blocked, s.version])).toEqual([
       [everywhere.id, false, everywhere.version],
