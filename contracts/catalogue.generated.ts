@@ -363,6 +363,144 @@ export interface CommitV1 {
   events: Array<CommittedEventV1>;
 }
 
+/** A site name was given up (its site deleted, or the name dropped by an update): another site may claim it. */
+export interface DomainReleasedV1 {
+  domain: string;
+  siteId: string;
+  releasedAt: Date;
+}
+
+/** A site name (a site's domain or alias) was claimed for one site. Appended to the name's reservation subject (edge.domain.<sha256 of the name>) with expectation 0, so two claims cannot both win. */
+export interface DomainReservedV1 {
+  /** lower-case punycode */
+  domain: string;
+  siteId: string;
+  reservedAt: Date;
+}
+
+/** The site answers a fixed page and never reaches its upstreams until unblocked. */
+export interface SiteBlockedV1 {
+  siteId: string;
+  by: string;
+  blockedAt: Date;
+}
+
+export interface SiteUpstreamV1 {
+  /** a hostname (punycode) or an IP literal */
+  host: string;
+  port: number;
+  /** 1-100 */
+  weight: number;
+}
+
+export interface SiteRateLimitV1 {
+  requestsPerSecond: number;
+  burst: number;
+}
+
+export interface SiteHeaderV1 {
+  name: string;
+  value: string;
+}
+
+/** A client created an edge site (validated by producers/edge/site-validation.ts; its names reserved first). Aggregate: the site (edge.site.<siteId>). */
+export interface SiteCreatedV1 {
+  siteId: string;
+  /** the user who manages the site */
+  ownerId: string;
+  /** lower-case punycode; a leading '*.' for a wildcard */
+  domain: string;
+  /** further names the site answers to, like domain */
+  aliases: Array<string>;
+  upstreams: Array<SiteUpstreamV1>;
+  /** acme, self-signed, custom or off (producers/edge/model.ts TLS_MODES) */
+  tlsMode: string;
+  /** off, detect, 1, 2, 3 or 4 (CRS paranoia levels; WAF_LEVELS) */
+  wafLevel: string;
+  cacheEnabled: boolean;
+  cacheTtlSeconds: number;
+  /** path prefixes never cached */
+  cacheBypass: Array<string>;
+  /** normalised CIDRs; when any, only they are let in */
+  accessAllow: Array<string>;
+  /** normalised CIDRs refused */
+  accessDeny: Array<string>;
+  /** ISO 3166-1 alpha-2, upper-case */
+  blockedCountries: Array<string>;
+  /** per client address; null = none */
+  rateLimit: null | SiteRateLimitV1;
+  /** response headers added to every answer, in order */
+  headers: Array<SiteHeaderV1>;
+  /** edge nodes carrying any of these labels serve the site; empty = every edge node */
+  nodeLabels: Array<string>;
+  by: string;
+  createdAt: Date;
+}
+
+/** The site is gone; its names are released after this event. */
+export interface SiteDeletedV1 {
+  siteId: string;
+  by: string;
+  deletedAt: Date;
+}
+
+/** A blocked site serves its upstreams again. */
+export interface SiteUnblockedV1 {
+  siteId: string;
+  by: string;
+  unblockedAt: Date;
+}
+
+export interface SiteUpstreamV1 {
+  /** a hostname (punycode) or an IP literal */
+  host: string;
+  port: number;
+  /** 1-100 */
+  weight: number;
+}
+
+export interface SiteRateLimitV1 {
+  requestsPerSecond: number;
+  burst: number;
+}
+
+export interface SiteHeaderV1 {
+  name: string;
+  value: string;
+}
+
+/** A site's whole specification was replaced (names it newly uses reserved first, names it no longer uses released after). */
+export interface SiteUpdatedV1 {
+  siteId: string;
+  /** lower-case punycode; a leading '*.' for a wildcard */
+  domain: string;
+  /** further names the site answers to, like domain */
+  aliases: Array<string>;
+  upstreams: Array<SiteUpstreamV1>;
+  /** acme, self-signed, custom or off (producers/edge/model.ts TLS_MODES) */
+  tlsMode: string;
+  /** off, detect, 1, 2, 3 or 4 (CRS paranoia levels; WAF_LEVELS) */
+  wafLevel: string;
+  cacheEnabled: boolean;
+  cacheTtlSeconds: number;
+  /** path prefixes never cached */
+  cacheBypass: Array<string>;
+  /** normalised CIDRs; when any, only they are let in */
+  accessAllow: Array<string>;
+  /** normalised CIDRs refused */
+  accessDeny: Array<string>;
+  /** ISO 3166-1 alpha-2, upper-case */
+  blockedCountries: Array<string>;
+  /** per client address; null = none */
+  rateLimit: null | SiteRateLimitV1;
+  /** response headers added to every answer, in order */
+  headers: Array<SiteHeaderV1>;
+  /** edge nodes carrying any of these labels serve the site; empty = every edge node */
+  nodeLabels: Array<string>;
+  by: string;
+  updatedAt: Date;
+}
+
 /** The node agent validated a configuration with its core and is serving it. */
 export interface NodeConfigAppliedV1 {
   nodeId: string;
@@ -1363,6 +1501,13 @@ export const SCHEMA_FILES: readonly SchemaEntry[] = [
   { context: 'billing', name: 'WebhookEndpointDisabled', version: 1, schema: {"type":"record","name":"WebhookEndpointDisabled","namespace":"relaygrid.billing","doc":"Deliveries to the endpoint stopped: its receiver answered 410 Gone (reason gone). Pending deliveries are cancelled; nothing new is queued for it.","fields":[{"name":"endpointId","type":"string"},{"name":"reason","type":"string","doc":"gone"},{"name":"webhookId","type":["null","string"],"default":null,"doc":"the delivery whose answer disabled it"},{"name":"by","type":"string"},{"name":"disabledAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'billing', name: 'WebhookEndpointSecretRotated', version: 1, schema: {"type":"record","name":"WebhookEndpointSecretRotated","namespace":"relaygrid.billing","doc":"The endpoint's signing secret was replaced. Until previousValidUntil every delivery carries a signature with the old secret too, so receivers can switch without dropping any.","fields":[{"name":"endpointId","type":"string"},{"name":"secretSealed","type":"bytes","doc":"the new secret, sealed like WebhookEndpointCreated.secretSealed"},{"name":"previousValidUntil","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"by","type":"string"},{"name":"rotatedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'core', name: 'Commit', version: 1, schema: {"type":"record","name":"Commit","namespace":"relaygrid.core","doc":"Several events of one decision in one JetStream message, because nats-server 2.9 has no atomic batch publish. Each entry carries its own CloudEvents id, type and schema fingerprint.","fields":[{"name":"events","type":{"type":"array","items":{"type":"record","name":"CommittedEvent","fields":[{"name":"id","type":"string"},{"name":"type","type":"string","doc":"CloudEvents type, e.g. relaygrid.identity.UserRegistered.v2"},{"name":"dataschema","type":"string","doc":"sha256:<hex> fingerprint of the writer schema"},{"name":"data","type":"bytes","doc":"Avro binary of the event under that schema"}]}}}]} },
+  { context: 'edge', name: 'DomainReleased', version: 1, schema: {"type":"record","name":"DomainReleased","namespace":"relaygrid.edge","doc":"A site name was given up (its site deleted, or the name dropped by an update): another site may claim it.","fields":[{"name":"domain","type":"string"},{"name":"siteId","type":"string"},{"name":"releasedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'edge', name: 'DomainReserved', version: 1, schema: {"type":"record","name":"DomainReserved","namespace":"relaygrid.edge","doc":"A site name (a site's domain or alias) was claimed for one site. Appended to the name's reservation subject (edge.domain.<sha256 of the name>) with expectation 0, so two claims cannot both win.","fields":[{"name":"domain","type":"string","doc":"lower-case punycode"},{"name":"siteId","type":"string"},{"name":"reservedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'edge', name: 'SiteBlocked', version: 1, schema: {"type":"record","name":"SiteBlocked","namespace":"relaygrid.edge","doc":"The site answers a fixed page and never reaches its upstreams until unblocked.","fields":[{"name":"siteId","type":"string"},{"name":"by","type":"string"},{"name":"blockedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'edge', name: 'SiteCreated', version: 1, schema: {"type":"record","name":"SiteCreated","namespace":"relaygrid.edge","doc":"A client created an edge site (validated by producers/edge/site-validation.ts; its names reserved first). Aggregate: the site (edge.site.<siteId>).","fields":[{"name":"siteId","type":"string"},{"name":"ownerId","type":"string","doc":"the user who manages the site"},{"name":"domain","type":"string","doc":"lower-case punycode; a leading '*.' for a wildcard"},{"name":"aliases","type":{"type":"array","items":"string"},"doc":"further names the site answers to, like domain"},{"name":"upstreams","type":{"type":"array","items":{"type":"record","name":"SiteUpstream","fields":[{"name":"host","type":"string","doc":"a hostname (punycode) or an IP literal"},{"name":"port","type":"int"},{"name":"weight","type":"int","doc":"1-100"}]}}},{"name":"tlsMode","type":"string","doc":"acme, self-signed, custom or off (producers/edge/model.ts TLS_MODES)"},{"name":"wafLevel","type":"string","doc":"off, detect, 1, 2, 3 or 4 (CRS paranoia levels; WAF_LEVELS)"},{"name":"cacheEnabled","type":"boolean"},{"name":"cacheTtlSeconds","type":"int"},{"name":"cacheBypass","type":{"type":"array","items":"string"},"doc":"path prefixes never cached"},{"name":"accessAllow","type":{"type":"array","items":"string"},"doc":"normalised CIDRs; when any, only they are let in"},{"name":"accessDeny","type":{"type":"array","items":"string"},"doc":"normalised CIDRs refused"},{"name":"blockedCountries","type":{"type":"array","items":"string"},"doc":"ISO 3166-1 alpha-2, upper-case"},{"name":"rateLimit","type":["null",{"type":"record","name":"SiteRateLimit","fields":[{"name":"requestsPerSecond","type":"int"},{"name":"burst","type":"int"}]}],"doc":"per client address; null = none"},{"name":"headers","type":{"type":"array","items":{"type":"record","name":"SiteHeader","fields":[{"name":"name","type":"string"},{"name":"value","type":"string"}]}},"doc":"response headers added to every answer, in order"},{"name":"nodeLabels","type":{"type":"array","items":"string"},"doc":"edge nodes carrying any of these labels serve the site; empty = every edge node"},{"name":"by","type":"string"},{"name":"createdAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'edge', name: 'SiteDeleted', version: 1, schema: {"type":"record","name":"SiteDeleted","namespace":"relaygrid.edge","doc":"The site is gone; its names are released after this event.","fields":[{"name":"siteId","type":"string"},{"name":"by","type":"string"},{"name":"deletedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'edge', name: 'SiteUnblocked', version: 1, schema: {"type":"record","name":"SiteUnblocked","namespace":"relaygrid.edge","doc":"A blocked site serves its upstreams again.","fields":[{"name":"siteId","type":"string"},{"name":"by","type":"string"},{"name":"unblockedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'edge', name: 'SiteUpdated', version: 1, schema: {"type":"record","name":"SiteUpdated","namespace":"relaygrid.edge","doc":"A site's whole specification was replaced (names it newly uses reserved first, names it no longer uses released after).","fields":[{"name":"siteId","type":"string"},{"name":"domain","type":"string","doc":"lower-case punycode; a leading '*.' for a wildcard"},{"name":"aliases","type":{"type":"array","items":"string"},"doc":"further names the site answers to, like domain"},{"name":"upstreams","type":{"type":"array","items":{"type":"record","name":"SiteUpstream","fields":[{"name":"host","type":"string","doc":"a hostname (punycode) or an IP literal"},{"name":"port","type":"int"},{"name":"weight","type":"int","doc":"1-100"}]}}},{"name":"tlsMode","type":"string","doc":"acme, self-signed, custom or off (producers/edge/model.ts TLS_MODES)"},{"name":"wafLevel","type":"string","doc":"off, detect, 1, 2, 3 or 4 (CRS paranoia levels; WAF_LEVELS)"},{"name":"cacheEnabled","type":"boolean"},{"name":"cacheTtlSeconds","type":"int"},{"name":"cacheBypass","type":{"type":"array","items":"string"},"doc":"path prefixes never cached"},{"name":"accessAllow","type":{"type":"array","items":"string"},"doc":"normalised CIDRs; when any, only they are let in"},{"name":"accessDeny","type":{"type":"array","items":"string"},"doc":"normalised CIDRs refused"},{"name":"blockedCountries","type":{"type":"array","items":"string"},"doc":"ISO 3166-1 alpha-2, upper-case"},{"name":"rateLimit","type":["null",{"type":"record","name":"SiteRateLimit","fields":[{"name":"requestsPerSecond","type":"int"},{"name":"burst","type":"int"}]}],"doc":"per client address; null = none"},{"name":"headers","type":{"type":"array","items":{"type":"record","name":"SiteHeader","fields":[{"name":"name","type":"string"},{"name":"value","type":"string"}]}},"doc":"response headers added to every answer, in order"},{"name":"nodeLabels","type":{"type":"array","items":"string"},"doc":"edge nodes carrying any of these labels serve the site; empty = every edge node"},{"name":"by","type":"string"},{"name":"updatedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'fleet', name: 'NodeConfigApplied', version: 1, schema: {"type":"record","name":"NodeConfigApplied","namespace":"relaygrid.fleet","doc":"The node agent validated a configuration with its core and is serving it.","fields":[{"name":"nodeId","type":"string"},{"name":"template","type":"string","doc":"content hash of the inbound template (what rollouts target)"},{"name":"version","type":"string","doc":"content hash of the whole configuration, users included"},{"name":"rolloutId","type":["null","string"],"default":null},{"name":"restarted","type":"boolean","doc":"false when only users changed (applied through the core API)"},{"name":"appliedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'fleet', name: 'NodeConfigRejected', version: 1, schema: {"type":"record","name":"NodeConfigRejected","namespace":"relaygrid.fleet","doc":"The core refused a configuration; the node keeps serving its last good one.","fields":[{"name":"nodeId","type":"string"},{"name":"template","type":"string"},{"name":"version","type":"string"},{"name":"rolloutId","type":["null","string"],"default":null},{"name":"error","type":"string","doc":"the core's own error text"},{"name":"rejectedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'fleet', name: 'NodeDrained', version: 1, schema: {"type":"record","name":"NodeDrained","namespace":"relaygrid.fleet","doc":"The node takes no new users: subscriptions stop listing it, connected clients keep working.","fields":[{"name":"nodeId","type":"string"},{"name":"by","type":"string"},{"name":"drainedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
@@ -1479,6 +1624,13 @@ export interface EventDataMap {
   'billing.WebhookEndpointDisabled': WebhookEndpointDisabledV1;
   'billing.WebhookEndpointSecretRotated': WebhookEndpointSecretRotatedV1;
   'core.Commit': CommitV1;
+  'edge.DomainReleased': DomainReleasedV1;
+  'edge.DomainReserved': DomainReservedV1;
+  'edge.SiteBlocked': SiteBlockedV1;
+  'edge.SiteCreated': SiteCreatedV1;
+  'edge.SiteDeleted': SiteDeletedV1;
+  'edge.SiteUnblocked': SiteUnblockedV1;
+  'edge.SiteUpdated': SiteUpdatedV1;
   'fleet.NodeConfigApplied': NodeConfigAppliedV1;
   'fleet.NodeConfigRejected': NodeConfigRejectedV1;
   'fleet.NodeDrained': NodeDrainedV1;

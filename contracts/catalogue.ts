@@ -11,7 +11,7 @@ export type EventKey = keyof EventDataMap;
 export type EventData<K extends EventKey> = EventDataMap[K];
 
 /** The bounded contexts, each with its own event stream. `core` holds envelope records only. */
-export const EVENT_CONTEXTS = ['identity', 'fleet', 'usage', 'plans', 'billing', 'messaging'] as const;
+export const EVENT_CONTEXTS = ['identity', 'fleet', 'usage', 'plans', 'billing', 'messaging', 'edge'] as const;
 export type EventContext = (typeof EVENT_CONTEXTS)[number];
 
 export const COMMIT_KEY = 'core.Commit' satisfies EventKey;

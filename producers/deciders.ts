@@ -20,6 +20,8 @@ import { subscriptionDecider } from './plans/subscription.decider.js';
 import { webhookEndpointDecider } from './billing/webhook-endpoint.decider.js';
 import { providerEventDecider } from './billing/provider-event.decider.js';
 import { couponDecider } from './billing/coupon.decider.js';
+import { domainReservationDecider } from './edge/domain-reservation.decider.js';
+import { siteDecider } from './edge/site.decider.js';
 
 export const DECIDERS: ReadonlyMap<string, Decider<unknown, never, EventKey>> = new Map<string, Decider<unknown, never, EventKey>>([
   ['identity.user', userDecider],
@@ -37,4 +39,6 @@ export const DECIDERS: ReadonlyMap<string, Decider<unknown, never, EventKey>> = 
   ['billing.webhook-endpoint', webhookEndpointDecider],
   ['billing.provider-event', providerEventDecider],
   ['billing.coupon', couponDecider],
+  ['edge.site', siteDecider],
+  ['edge.domain', domainReservationDecider],
 ]);

@@ -16,7 +16,8 @@ import { ordersProjection } from './billing/orders.projection.js';
 import { invoicesProjection } from './billing/invoices.projection.js';
 import { couponsProjection } from './billing/coupons.projection.js';
 import { paymentMethodsProjection } from './billing/payment-methods.projection.js';
+import { edgeSitesProjection } from './edge/sites.projection.js';
 
 export const PROJECTIONS: ReadonlyMap<string, Projection> = new Map(
-  [usersProjection, proxyCredentialsProjection, apiKeysProjection, devicesProjection, contactsProjection, groupsProjection, fleetProjection, usageProjection, plansProjection, connectionsProjection, meteringProjection, webhookEndpointsProjection, ordersProjection, invoicesProjection, couponsProjection, paymentMethodsProjection].map((p) => [p.name, p]),
+  [usersProjection, proxyCredentialsProjection, apiKeysProjection, devicesProjection, contactsProjection, groupsProjection, fleetProjection, usageProjection, plansProjection, connectionsProjection, meteringProjection, webhookEndpointsProjection, ordersProjection, invoicesProjection, couponsProjection, paymentMethodsProjection, edgeSitesProjection].map((p) => [p.name, p]),
 );

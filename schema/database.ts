@@ -3,6 +3,7 @@
  * Columns are described here once; migrations.ts creates them.
  */
 import type { ColumnType, Generated } from 'kysely';
+import type { SiteSettings } from '../producers/edge/site-settings.js';
 import type { Visibility } from '../producers/identity/privacy.js';
 
 export interface ProjectorCheckpointTable {
@@ -123,6 +124,8 @@ export interface Database {
   credit_notes: CreditNoteTable;
   coupons: CouponTable;
   payment_methods: PaymentMethodTable;
+  edge_sites: EdgeSiteTable;
+  edge_site_deployments: EdgeSiteDeploymentTable;
 }
 
 /** The audit worker's tree over <NS>_AUDIT (workers/audit/store.ts). One row per audit stream. */
@@ -621,4 +624,35 @@ export interface PaymentMethodTable {
   /** Set when removed: the row stays (a rebuild gives the same table), lists leave it out. */
   removed_at: Date | null;
   last_seq: number;
+}
+
+/** Edge sites (projectors/edge/sites.projection.ts): what the sites API lists and what nodes are asked to serve. Deleted rows stay, marked. */
+export interface EdgeSiteTable {
+  id: string;
+  owner_id: string;
+  /** Lower-case punycode, as validated; also in settings, here for lookups. */
+  domain: string;
+  aliases: string[];
+  /** Empty: every edge node serves the site. */
+  node_labels: string[];
+  settings: ColumnType<SiteSettings, string, string>;
+  blocked: boolean;
+  created_at: Date;
+  updated_at: Date;
+  deleted_at: Date | null;
+  /** The site's version (SiteSpec.version): the stream sequence of its last event. */
+  last_seq: number;
+}
+
+/** What each edge node reports for each site it serves (written by the agent wiring, read by GET /v1/sites/:id/deployments). */
+export interface EdgeSiteDeploymentTable {
+  site_id: string;
+  node_id: string;
+  /** The site version the node serves; null when it never applied one. */
+  applied_version: number | null;
+  /** applied, rejected or pending. */
+  status: string;
+  /** The edge's own error text for a rejected version. */
+  error: string | null;
+  updated_at: Date;
 }

@@ -623,6 +623,39 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('payment_methods_user').on('payment_methods').columns(['user_id', 'added_at']).where(sql.ref('removed_at'), 'is', null).execute();
     },
   },
+  '2026-12-07-300-edge-sites': {
+    async up(db: Kysely<unknown>) {
+      // Edge sites (projectors/edge/sites.projection.ts). Name uniqueness is the log's (domain reservations), not a
+      // unique index here: a read model that lags must not decide who gets a name.
+      await db.schema
+        .createTable('edge_sites')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('owner_id', 'text', (c) => c.notNull())
+        .addColumn('domain', 'text', (c) => c.notNull())
+        .addColumn('aliases', sql`text[]`, (c) => c.notNull())
+        .addColumn('node_labels', sql`text[]`, (c) => c.notNull())
+        // json, not jsonb: jsonb reorders object keys, and a site's response headers keep the order they were given in.
+        .addColumn('settings', 'json', (c) => c.notNull())
+        .addColumn('blocked', 'boolean', (c) => c.notNull())
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('updated_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('deleted_at', 'timestamptz')
+        .addColumn('last_seq', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('edge_sites_owner').on('edge_sites').columns(['owner_id', 'created_at']).where(sql.ref('deleted_at'), 'is', null).execute();
+      // One row per (site, node): the agent wiring upserts what each node last reported. Operational state, not a read model.
+      await db.schema
+        .createTable('edge_site_deployments')
+        .addColumn('site_id', 'text', (c) => c.notNull())
+        .addColumn('node_id', 'text', (c) => c.notNull())
+        .addColumn('applied_version', 'bigint')
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('error', 'text')
+        .addColumn('updated_at', 'timestamptz', (c) => c.notNull())
+        .addPrimaryKeyConstraint('edge_site_deployments_pkey', ['site_id', 'node_id'])
+        .execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

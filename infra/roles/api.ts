@@ -22,6 +22,8 @@ import { openWebhooks } from './webhooks.js';
 import type { Billing } from '../../producers/billing/billing.js';
 import type { PaymentMethods } from '../../producers/billing/payment-methods.js';
 import { openBilling, openPaymentMethods, openProviders } from './billing.js';
+import { Sites } from '../../producers/edge/sites.js';
+import type { EdgeAggregate } from '../../producers/edge/site-names.js';
 import { proveEvent } from '../../replay/audit/prove.js';
 import type { Runtime } from '../runtime.js';
 
@@ -35,6 +37,7 @@ export interface RunningApi {
   billing: Billing;
   coupons: Coupons;
   paymentMethods: PaymentMethods;
+  sites: Sites;
   url: string;
   close(): Promise<void>;
 }
@@ -69,6 +72,7 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
   const providers = openProviders(rt);
   const paymentMethods = openPaymentMethods(rt, handler, providers);
   const billing = openBilling(rt, handler, plans, { providers, coupons, methods: paymentMethods });
+  const sites = new Sites(new ContextDeps<EdgeAggregate>('edge', handler, rt.db));
   const stripe = rt.config.stripe;
   const stripeWebhooks = stripe
     ? new StripeWebhooks(new ContextDeps<'provider-event'>('billing', handler, rt.db), { webhookSecret: stripe.webhookSecret, sink: opts.paymentSink ?? billing.payments, log: rt.log })
@@ -85,6 +89,7 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
     seller: rt.config.billing.seller,
     coupons,
     paymentMethods,
+    sites,
     ...(stripeWebhooks ? { stripeWebhooks } : {}),
     trustProxy: rt.config.auth.trustProxy,
     db: rt.db,
@@ -105,6 +110,7 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
     billing,
     coupons,
     paymentMethods,
+    sites,
     url: address.replace('0.0.0.0', '127.0.0.1'),
     close: async () => {
       await app.close();

@@ -19,6 +19,7 @@ import type { Billing } from '../billing/billing.js';
 import type { Seller } from '../billing/invoice-pdf.js';
 import type { Coupons } from '../billing/coupons.js';
 import type { PaymentMethods } from '../billing/payment-methods.js';
+import type { Sites } from '../edge/sites.js';
 import { authentication } from './authenticate.js';
 import { cardDataGuard } from './card-data-guard.js';
 import { declareContract } from './contract.js';
@@ -45,6 +46,7 @@ import { userRoutes } from './routes/users.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { billingRoutes } from './routes/billing.js';
 import { adminBillingRoutes } from './routes/admin-billing.js';
+import { siteRoutes } from './routes/sites.js';
 import { buildValidator } from './validation.js';
 
 export interface ApiDeps {
@@ -61,6 +63,8 @@ export interface ApiDeps {
   coupons: Coupons;
   /** Users' saved payment methods (docs/billing-payment-methods.md). */
   paymentMethods: PaymentMethods;
+  /** Edge sites (docs/edge.md#sites). */
+  sites: Sites;
   /** Stripe's incoming webhooks; absent when Stripe is not configured (RG_STRIPE_*), and so is the route. */
   stripeWebhooks?: StripeWebhooks;
   db: Kysely<Database>;
@@ -138,6 +142,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     couponRoutes(scoped, deps);
     paymentMethodRoutes(scoped, deps);
     stripeWebhookRoutes(scoped, deps);
+    siteRoutes(scoped, deps);
     done();
   });
   return app;

@@ -137,6 +137,11 @@ const DOMAIN_STATUS: Record<string, number> = {
   no_paid_subscription: 409,
   plan_unchanged: 409,
   renewal_already_ordered: 409,
+  // edge sites (docs/edge.md#sites)
+  invalid_site: 400,
+  site_not_found: 404,
+  domain_taken: 409,
+  site_exists: 409,
   // NATS requests (the ops micro service, agents) answer with the same statuses
   invalid_request: 400,
   invalid_querystring: 400,

@@ -19,7 +19,9 @@ import type { NodeDescription } from './model.js';
 import { checkEnrollmentToken, nodeDecider, type NodeSource } from './node.decider.js';
 
 const NODE_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
-const LABEL = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+/** A node label (and a role): also what edge sites' nodeLabels are checked against (producers/edge/site-validation.ts). */
+export const NODE_LABEL = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+export const MAX_NODE_LABELS = 32;
 const HOST = /^(\[[0-9a-fA-F:.]+\]|[0-9a-fA-F:]+:[0-9a-fA-F:.]*|[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)$/;
 const TOKEN_TTL_MS = 24 * 3_600_000;
 const BCRYPT_ROUNDS = 10;
@@ -49,7 +51,7 @@ export function nodeDescription(input: NodeInput): NodeDescription {
   };
   const tokens = (field: string, value: unknown) => {
     if (value === undefined || value === null) return [];
-    if (!Array.isArray(value) || value.length > 32 || !value.every((v) => typeof v === 'string' && LABEL.test(v))) {
+    if (!Array.isArray(value) || value.length > MAX_NODE_LABELS || !value.every((v) => typeof v === 'string' && NODE_LABEL.test(v))) {
       throw invalid(field, 'must be a list of at most 32 lower-case tokens (letters, digits, "-", "_")');
     }
     return [...new Set(value as string[])].sort();

@@ -1,14 +1,12 @@
 /**
  * Email uniqueness: one reservation subject per address
- * (`<ns>.evt.identity.email.<index key>`, see email.ts). The first claim is appended with
- * expectation 0, so of two concurrent registrations exactly one wins.
+ * (`<ns>.evt.identity.email.<index key>`, see email.ts), under the rule of
+ * producers/reservation.ts: of two concurrent registrations exactly one wins.
  */
-import { DomainError, type Decider } from '../decider.js';
+import { DomainError } from '../decider.js';
+import { reservationDecider, type ReservationState } from '../reservation.js';
 
-export interface EmailReservationState {
-  owner: string | null;
-  reservedAt: Date | null;
-}
+export type EmailReservationState = ReservationState;
 
 export type EmailReservationCommand =
   | { type: 'ReleaseEmail'; emailHash: string; userId: string; at: Date }
@@ -26,22 +24,10 @@ export type EmailReservationCommand =
       takeOverFrom?: string;
     };
 
-export const emailReservationDecider: Decider<EmailReservationState, EmailReservationCommand, 'identity.EmailReserved' | 'identity.EmailReleased'> = {
-  initialState: { owner: null, reservedAt: null },
-  decide(command, state) {
-    if (command.type === 'ReleaseEmail') {
-      // Only the holder can give an address up; anything else is already done.
-      if (state.owner !== command.userId) return [];
-      return [{ type: 'identity.EmailReleased', data: { emailHash: command.emailHash, userId: command.userId, releasedAt: command.at } }];
-    }
-    if (state.owner === command.userId) return [];
-    if (state.owner !== null && state.owner !== command.takeOverFrom) {
-      throw new DomainError('email_taken', 'this email address is already registered', { owner: state.owner, reservedAt: state.reservedAt });
-    }
-    return [{ type: 'identity.EmailReserved', data: { emailHash: command.emailHash, userId: command.userId, reservedAt: command.at } }];
-  },
-  evolve(_state, event) {
-    if (event.type === 'identity.EmailReleased') return { owner: null, reservedAt: null };
-    return { owner: event.data.userId, reservedAt: event.data.reservedAt };
-  },
-};
+export const emailReservationDecider = reservationDecider<EmailReservationCommand, 'identity.EmailReserved' | 'identity.EmailReleased'>({
+  ask: (command) => (command.type === 'ReleaseEmail' ? { release: true, owner: command.userId } : { release: false, owner: command.userId, takeOverFrom: command.takeOverFrom }),
+  reserved: ({ emailHash, userId, at }) => ({ type: 'identity.EmailReserved', data: { emailHash, userId, reservedAt: at } }),
+  released: ({ emailHash, userId, at }) => ({ type: 'identity.EmailReleased', data: { emailHash, userId, releasedAt: at } }),
+  taken: (state) => new DomainError('email_taken', 'this email address is already registered', { owner: state.owner, reservedAt: state.reservedAt }),
+  after: (event) => (event.type === 'identity.EmailReleased' ? { owner: null, reservedAt: null } : { owner: event.data.userId, reservedAt: event.data.reservedAt }),
+});

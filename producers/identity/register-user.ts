@@ -14,8 +14,9 @@
  * address, so at most one user ever holds it, and the next attempt needs no wait.
  */
 import type { EventMeta } from '../../contracts/envelope.js';
-import { DomainError } from '../decider.js';
+import type { DomainError } from '../decider.js';
 import type { CommandHandler } from '../event-store/command-handler.js';
+import { claimOrTakeOver } from '../reservation.js';
 import { emailReservationDecider } from './email-reservation.decider.js';
 import { userDecider, type UserState } from './user.decider.js';
 
@@ -33,15 +34,11 @@ export function reservationSubject(handler: CommandHandler, emailHash: string): 
 /** Claims the address for `userId`; throws DomainError email_taken when someone else holds it. */
 export async function reserveEmail(handler: CommandHandler, emailHash: string, userId: string, meta: EventMeta, now = new Date()): Promise<void> {
   const subject = reservationSubject(handler, emailHash);
-  const reserve = (takeOverFrom?: string) =>
-    handler.handle(emailReservationDecider, subject, { type: 'ReserveEmail', emailHash, userId, at: now, takeOverFrom }, { meta });
-  try {
-    await reserve();
-  } catch (err) {
-    const holder = err instanceof DomainError && err.code === 'email_taken' ? err.details['owner'] : undefined;
-    if (typeof holder !== 'string' || !(await holderGaveUp(handler, holder, emailHash, err as DomainError, meta, now))) throw err;
-    await reserve(holder);
-  }
+  await claimOrTakeOver(
+    (takeOverFrom) => handler.handle(emailReservationDecider, subject, { type: 'ReserveEmail', emailHash, userId, at: now, takeOverFrom }, { meta }),
+    'email_taken',
+    (holder, taken) => holderGaveUp(handler, holder, emailHash, taken, meta, now),
+  );
 }
 
 export async function releaseEmail(handler: CommandHandler, emailHash: string, userId: string, meta: EventMeta, now = new Date()): Promise<void> {
