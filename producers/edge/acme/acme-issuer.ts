@@ -109,6 +109,7 @@ export class AcmeIssuer {
       if (!answered) await this.client.deactivateAuthorization(authz).catch(() => undefined);
       throw err;
     } finally {
+      // A token left behind is harmless (it only proves control to this account) and must not hide the order's own outcome.
       await this.opts.publisher.unpublish(challenge.token).catch(() => undefined);
     }
   }
