@@ -142,6 +142,11 @@ export class Names {
     return `${this.upper}_FLEET_CONFIGS`;
   }
 
+  /** Edge: sealed ACME certificates and keys by site, and the ACME account key (producers/edge/acme/certificate-store.ts). */
+  get edgeCertBucket(): string {
+    return `${this.upper}_EDGE_CERTS`;
+  }
+
   /** `rg.fleet.push.<nodeId>`: core NATS, from the fleet to one node's agent (a new desired version, user changes). */
   fleetPush(nodeId: string): string {
     assertToken('node id', nodeId);

@@ -78,7 +78,7 @@ export function natsServerConfig(opts: NatsServerConfigOptions): string {
   // A wildcard is a whole token, so buckets are named one by one ("$KV.RG_>" would match nothing).
   const KV = `$KV.${names.schemaBucket}.>`;
   // Object stores (the fleet's templates and configurations) publish chunks and metadata under $O.<bucket>.
-  const OBJ = [names.fleetTemplateBucket, names.fleetConfigBucket].map((bucket) => `$O.${bucket}.>`);
+  const OBJ = [names.fleetTemplateBucket, names.fleetConfigBucket, names.edgeCertBucket].map((bucket) => `$O.${bucket}.>`);
   const jetstream = ['$JS.API.>', '$JS.ACK.>', '$JS.FC.>', '_INBOX.>'];
   const service = {
     publish: { allow: [`${ns}.>`, KV, ...OBJ, ...jetstream], deny: [...LOG_REWRITING_APIS, `${ns}.audit.>`] },

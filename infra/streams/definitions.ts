@@ -110,5 +110,6 @@ export function objectBuckets(names: Names): ObjectBucketSpec[] {
   return [
     { name: names.fleetTemplateBucket, description: 'Fleet: sealed inbound templates by content hash', ttlSeconds: 0 },
     { name: names.fleetConfigBucket, description: 'Fleet: sealed rendered node configurations by content hash', ttlSeconds: 7 * 86_400 },
+    { name: names.edgeCertBucket, description: 'Edge: sealed ACME certificates and keys by site, and the ACME account key', ttlSeconds: 0 },
   ];
 }

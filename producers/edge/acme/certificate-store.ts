@@ -31,7 +31,7 @@ export type CertificateListing = Omit<StoredCertificate, 'certificatePem' | 'pri
 
 /** `<NS>_EDGE_CERTS`. */
 export function edgeCertBucket(names: Names): string {
-  return `${names.upper}_EDGE_CERTS`;
+  return names.edgeCertBucket;
 }
 
 const SITE_PREFIX = 'site/';
