@@ -615,10 +615,8 @@ export interface PaymentMethodTable {
   id: string;
   user_id: string;
   provider: string;
-  brand: string;
-  last4: string;
-  exp_month: number;
-  exp_year: number;
+  /** JSON {brand, last4, expMonth, expYear} sealed under the person's key (producers/billing/payment-method-details.ts), with a fresh nonce at each projection (a rebuild: the same details, other bytes); null when projected after they were forgotten. */
+  details_sealed: Buffer | null;
   is_default: boolean;
   added_at: Date;
   /** Set when removed: the row stays (a rebuild gives the same table), lists leave it out. */

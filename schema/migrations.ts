@@ -605,15 +605,14 @@ const migrations: Record<string, Migration> = {
     async up(db: Kysely<unknown>) {
       // Users' saved payment methods (projectors/billing/payment-methods.projection.ts). No token here: the
       // provider's reference stays in the log, read only to charge (producers/billing/payment-methods.ts).
+      // The card's brand, last four and expiry are sealed under the person's key, so forgetting them
+      // erases these rows' details too; null when the key was already gone when the row was written.
       await db.schema
         .createTable('payment_methods')
         .addColumn('id', 'text', (c) => c.primaryKey())
         .addColumn('user_id', 'text', (c) => c.notNull())
         .addColumn('provider', 'text', (c) => c.notNull())
-        .addColumn('brand', 'text', (c) => c.notNull())
-        .addColumn('last4', 'text', (c) => c.notNull())
-        .addColumn('exp_month', 'integer', (c) => c.notNull())
-        .addColumn('exp_year', 'integer', (c) => c.notNull())
+        .addColumn('details_sealed', 'bytea')
         .addColumn('is_default', 'boolean', (c) => c.notNull())
         .addColumn('added_at', 'timestamptz', (c) => c.notNull())
         .addColumn('removed_at', 'timestamptz')

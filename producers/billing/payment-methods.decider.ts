@@ -4,9 +4,12 @@
  * decided in one place. The first method becomes the default; removing the
  * default hands it to the most recently added remaining one (or to none);
  * saving the same provider token twice answers the method already saved; at
- * most MAX_PAYMENT_METHODS; an expired card is refused. The details arrive
- * from the provider (producers/billing/payment-methods.ts), never the client.
+ * most MAX_PAYMENT_METHODS. The token and the card's details are sealed under
+ * the person's key by the service (producers/billing/payment-methods.ts),
+ * which also refuses an expired card: it has the provider's plaintext, this
+ * decider only the token's digest and the sealed bytes it passes on.
  */
+import { createHash } from 'node:crypto';
 import type { DomainEvent } from '../../contracts/envelope.js';
 import type { PaymentMethodDetails } from './providers/provider.js';
 import { DomainError, type Decider } from '../decider.js';
@@ -16,10 +19,12 @@ export type PaymentMethodsEventKey = 'billing.PaymentMethodAdded' | 'billing.Pay
 /** Enough for a few cards and a spare; more is a sign of card testing, not of a customer. */
 export const MAX_PAYMENT_METHODS = 10;
 
-export interface SavedPaymentMethod extends PaymentMethodDetails {
+export interface SavedPaymentMethod {
   paymentMethodId: string;
   provider: string;
-  token: string;
+  tokenDigest: string;
+  /** The token and the card's details under the person's key (./payment-method-details.ts): only the service opens them. */
+  detailsSealed: Buffer;
   addedAt: Date;
 }
 
@@ -30,7 +35,7 @@ export interface PaymentMethodsState {
 }
 
 export type PaymentMethodsCommand =
-  | { type: 'Add'; userId: string; paymentMethodId: string; provider: string; token: string; details: PaymentMethodDetails; makeDefault: boolean; at: Date }
+  | { type: 'Add'; userId: string; paymentMethodId: string; provider: string; tokenDigest: string; detailsSealed: Buffer; makeDefault: boolean; at: Date }
   | { type: 'Remove'; userId: string; paymentMethodId: string; at: Date }
   | { type: 'SetDefault'; userId: string; paymentMethodId: string; at: Date };
 
@@ -51,9 +56,14 @@ export function savedMethod(state: PaymentMethodsState, paymentMethodId: string)
   return method;
 }
 
-/** The saved method for this provider token, if any: what a second save of the same card answers. */
-export function methodOfToken(state: PaymentMethodsState, provider: string, token: string): SavedPaymentMethod | undefined {
-  return state.methods.find((m) => m.provider === provider && m.token === token);
+/** How the log names a provider token without holding it: the same card saved twice has the same digest. */
+export function tokenDigest(provider: string, token: string): string {
+  return createHash('sha256').update(`${provider}\n${token}`).digest('hex');
+}
+
+/** The saved method with this token digest, if any: what a second save of the same card answers. */
+export function methodOfToken(state: PaymentMethodsState, digest: string): SavedPaymentMethod | undefined {
+  return state.methods.find((m) => m.tokenDigest === digest);
 }
 
 function changed(userId: string, paymentMethodId: string | null, at: Date): E {
@@ -61,17 +71,15 @@ function changed(userId: string, paymentMethodId: string | null, at: Date): E {
 }
 
 function add(command: Extract<PaymentMethodsCommand, { type: 'Add' }>, state: PaymentMethodsState): E[] {
-  const existing = methodOfToken(state, command.provider, command.token);
+  const existing = methodOfToken(state, command.tokenDigest);
   if (existing) {
     // Idempotent: the same card saved again is the method already saved; asking for it as default again still does that.
     return command.makeDefault && state.defaultId !== existing.paymentMethodId ? [changed(command.userId, existing.paymentMethodId, command.at)] : [];
   }
-  const { userId, paymentMethodId, provider, token, details, at } = command;
-  if (isExpired(details, at)) throw new DomainError('payment_method_expired', 'the card has expired: save a current one', { field: 'token' });
+  const { userId, paymentMethodId, provider, tokenDigest, detailsSealed, at } = command;
   if (state.methods.length >= MAX_PAYMENT_METHODS) throw new DomainError('payment_method_limit', `at most ${MAX_PAYMENT_METHODS} payment methods: remove one first`);
-  const { brand, last4, expMonth, expYear } = details;
   const makeDefault = command.makeDefault || state.defaultId === null;
-  return [{ type: 'billing.PaymentMethodAdded', data: { userId, paymentMethodId, provider, token, brand, last4, expMonth, expYear, makeDefault, addedAt: at } }];
+  return [{ type: 'billing.PaymentMethodAdded', data: { userId, paymentMethodId, provider, tokenDigest, detailsSealed, makeDefault, addedAt: at } }];
 }
 
 function decide(command: PaymentMethodsCommand, state: PaymentMethodsState): E[] {
@@ -96,8 +104,8 @@ function decide(command: PaymentMethodsCommand, state: PaymentMethodsState): E[]
 function evolve(state: PaymentMethodsState, event: E): PaymentMethodsState {
   switch (event.type) {
     case 'billing.PaymentMethodAdded': {
-      const { paymentMethodId, provider, token, brand, last4, expMonth, expYear, makeDefault, addedAt } = event.data;
-      return { methods: [...state.methods, { paymentMethodId, provider, token, brand, last4, expMonth, expYear, addedAt }], defaultId: makeDefault ? paymentMethodId : state.defaultId };
+      const { paymentMethodId, provider, tokenDigest, detailsSealed, makeDefault, addedAt } = event.data;
+      return { methods: [...state.methods, { paymentMethodId, provider, tokenDigest, detailsSealed, addedAt }], defaultId: makeDefault ? paymentMethodId : state.defaultId };
     }
     case 'billing.PaymentMethodRemoved': {
       const id = event.data.paymentMethodId;

@@ -2,6 +2,9 @@
  * `payment_methods`: users' saved payment methods as the API lists them —
  * provider, brand, last four, expiry, which one is the default. Never the
  * token: only the log holds it (producers/billing/payment-methods.ts resolve).
+ * The details are opened with the person's key and sealed again without the
+ * token (producers/billing/payment-method-details.ts): forgetting the person
+ * makes them unreadable here too; projected after that, they are null.
  *
  * A default change touches every method of its user (one row gains the flag,
  * the previous one loses it), so the batch folds per user: the live rows of
@@ -11,12 +14,13 @@
 import type { Transaction } from 'kysely';
 import type { StoredEvent } from '../../contracts/envelope.js';
 import type { Database, PaymentMethodTable } from '../../schema/database.js';
+import { sealForDisplay } from '../../producers/billing/payment-method-details.js';
 import type { Projection } from '../runtime/projection.js';
 import { upsertUnnest, type UnnestColumn } from '../runtime/unnest.js';
 
 const COLUMNS: UnnestColumn<PaymentMethodTable>[] = [
-  ...(['id', 'user_id', 'provider', 'brand', 'last4'] as const).map((name) => ({ name, arrayType: 'text[]', value: (r: PaymentMethodTable) => r[name] })),
-  ...(['exp_month', 'exp_year'] as const).map((name) => ({ name, arrayType: 'integer[]', value: (r: PaymentMethodTable) => r[name] })),
+  ...(['id', 'user_id', 'provider'] as const).map((name) => ({ name, arrayType: 'text[]', value: (r: PaymentMethodTable) => r[name] })),
+  { name: 'details_sealed', arrayType: 'bytea[]', value: (r) => r.details_sealed },
   { name: 'is_default', arrayType: 'boolean[]', value: (r) => r.is_default },
   ...(['added_at', 'removed_at'] as const).map((name) => ({ name, arrayType: 'timestamptz[]', value: (r: PaymentMethodTable) => r[name] })),
   { name: 'last_seq', arrayType: 'bigint[]', value: (r) => r.last_seq },
@@ -29,7 +33,10 @@ class UserRows {
   private readonly rows = new Map<string, PaymentMethodTable>();
   private readonly changed = new Set<string>();
 
-  constructor(stored: readonly PaymentMethodTable[]) {
+  constructor(
+    stored: readonly PaymentMethodTable[],
+    private readonly keys: ReadonlyMap<string, Buffer>,
+  ) {
     for (const row of stored) this.rows.set(row.id, row);
   }
 
@@ -56,10 +63,7 @@ class UserRows {
           id: d.paymentMethodId,
           user_id: d.userId,
           provider: d.provider,
-          brand: d.brand,
-          last4: d.last4,
-          exp_month: d.expMonth,
-          exp_year: d.expYear,
+          details_sealed: sealForDisplay(this.keys.get(d.userId), d.userId, d.detailsSealed),
           is_default: d.makeDefault,
           added_at: d.addedAt,
           removed_at: null,
@@ -101,9 +105,10 @@ export const paymentMethodsProjection: Projection = {
   context: 'billing',
   tables: ['payment_methods'],
   filter: (names) => names.aggregateSubjects('billing', 'payment-methods'),
-  async apply(trx, events) {
+  async apply(trx, events, ctx) {
     const users = [...new Set(events.map(userOf).filter((u) => u !== undefined))];
-    const rows = new UserRows(await liveRows(trx, users));
+    const added = events.filter((e) => e.type === 'billing.PaymentMethodAdded').map(userOf).filter((u) => u !== undefined);
+    const rows = new UserRows(await liveRows(trx, users), await ctx.keys.getMany(added, trx));
     for (const event of events) rows.apply(event);
     await upsertUnnest(trx, 'payment_methods', COLUMNS, rows.written(), ['id']);
   },

@@ -2,16 +2,22 @@
  * `/v1/billing/payment-methods` through the real API, NATS, the billing
  * stream and the payment-methods projector, with the Stripe provider on the
  * local fake of Stripe's API (tests/support/fake-stripe.ts): saving, the
- * default and its hand-over, someone else's ids, the card-data guard, and
- * resolve() as checkout will call it.
+ * default and its hand-over, someone else's ids, the card-data guard,
+ * resolve() as checkout will call it, and the card's details sealed under the
+ * person's key (nothing in plain in the log; nothing left once forgotten).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CARD_DATA_MESSAGE } from '../../producers/api/card-data-guard.js';
-import { MAX_PAYMENT_METHODS } from '../../producers/billing/payment-methods.decider.js';
+import { requireMasterKey } from '../../infra/config.js';
+import { openForDisplay } from '../../producers/billing/payment-method-details.js';
+import { MAX_PAYMENT_METHODS, tokenDigest } from '../../producers/billing/payment-methods.decider.js';
 import { stripeToken } from '../../producers/billing/providers/stripe.js';
 import { DomainError } from '../../producers/decider.js';
+import { PersonKeys } from '../../producers/identity/crypto/person-keys.js';
+import { paymentMethodsProjection } from '../../projectors/billing/payment-methods.projection.js';
 import { apiSuite, expectStatus } from '../support/api-suite.js';
 import { startFakeStripe } from '../support/fake-stripe.js';
+import { readLog } from '../support/log.js';
 
 type Method = { id: string; provider: string; brand: string; last4: string; expMonth: number; expYear: number; isDefault: boolean; addedAt: string; sequence?: number };
 
@@ -21,6 +27,7 @@ fake.addCard({ id: 'pm_visa', customer: 'cus_alice', brand: 'visa', last4: '4242
 fake.addCard({ id: 'pm_master', customer: 'cus_alice', brand: 'mastercard', last4: '4444', expMonth: 9, expYear: 2032 });
 fake.addCard({ id: 'pm_old', customer: 'cus_alice', brand: 'visa', last4: '0002', expMonth: 1, expYear: 2020 });
 fake.addCard({ id: 'pm_bob', customer: 'cus_bob', brand: 'amex', last4: '0005', expMonth: 12, expYear: 2030 });
+fake.addCard({ id: 'pm_erin', customer: 'cus_erin', brand: 'discover', last4: '1881', expMonth: 6, expYear: 2033 });
 
 const VISA = stripeToken('cus_alice', 'pm_visa');
 const MASTER = stripeToken('cus_alice', 'pm_master');
@@ -60,6 +67,21 @@ describe('payment methods', () => {
     expect(JSON.stringify(methods)).not.toContain('cus_alice');
     const row = await suite.env.rt.db.selectFrom('payment_methods').selectAll().where('id', '=', visa.id).executeTakeFirstOrThrow();
     expect(JSON.stringify(row)).not.toContain('pm_visa');
+  });
+
+  it('keeps the token and the card in the log only sealed: neither the last four nor the token in plain bytes', async () => {
+    const [event] = await readLog(suite.env.rt, suite.api.paymentMethods.deps.subject('payment-methods', alice.id));
+    expect(event?.type).toBe('billing.PaymentMethodAdded');
+    const data = event!.data as unknown as Record<string, unknown>;
+    expect(Object.keys(data).sort()).toEqual(['addedAt', 'detailsSealed', 'makeDefault', 'paymentMethodId', 'provider', 'tokenDigest', 'userId']);
+    expect(data).toMatchObject({ userId: alice.id, paymentMethodId: visa.id, provider: 'stripe', tokenDigest: tokenDigest('stripe', VISA), makeDefault: true });
+    // Every byte Avro writes as is (strings and bytes), but the ids: random hex could hold four digits by chance.
+    const plain = Object.entries(data)
+      .filter(([name]) => name !== 'userId' && name !== 'paymentMethodId')
+      .flatMap(([, value]) => (typeof value === 'string' ? [Buffer.from(value)] : Buffer.isBuffer(value) ? [value] : []));
+    const bytes = Buffer.concat(plain);
+    expect(bytes.length).toBeGreaterThan(64);
+    for (const secret of ['4242', VISA, 'pm_visa', 'cus_alice', 'visa']) expect(bytes.includes(Buffer.from(secret)), secret).toBe(false);
   });
 
   it('answers the same token again with the method already saved, without asking Stripe', async () => {
@@ -144,6 +166,34 @@ describe('payment methods', () => {
     const methods = await list(dave.token);
     expect(methods).toHaveLength(MAX_PAYMENT_METHODS);
     expect(methods.filter((m) => m.isDefault).map((m) => m.id)).toEqual([last.id]);
+  });
+
+  it('forgets the card with the person: resolve() answers null, the read model shows nothing, a rebuild writes no details', async () => {
+    const erin = await suite.signedIn();
+    const token = stripeToken('cus_erin', 'pm_erin');
+    const saved = expectStatus(await save(erin.token, { provider: 'stripe', token }), 201).body;
+    expect(saved).toMatchObject({ brand: 'discover', last4: '1881', isDefault: true });
+    expect(await suite.api.paymentMethods.resolve(erin.id, null)).toEqual({ paymentMethodId: saved.id, provider: 'stripe', token });
+
+    await suite.api.identity.accounts.forget(erin.id, { actor: 'operator:test' });
+    expect(await suite.api.paymentMethods.resolve(erin.id, null)).toBeNull();
+    expect(await suite.api.paymentMethods.resolve(erin.id, saved.id)).toBeNull();
+    // The row is still there (its default, its dates), but its details no longer open: nothing to list or show.
+    const db = suite.env.rt.db;
+    const keys = new PersonKeys(db, requireMasterKey(suite.env.rt.config));
+    const row = await db.selectFrom('payment_methods').selectAll().where('id', '=', saved.id).executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ user_id: erin.id, provider: 'stripe', is_default: true });
+    expect(await keys.get(erin.id)).toBeUndefined();
+    expect(openForDisplay(await keys.get(erin.id), erin.id, row.details_sealed)).toBeNull();
+    for (const secret of ['1881', 'discover', 'pm_erin']) expect(JSON.stringify(row)).not.toContain(secret);
+    expect(await suite.api.paymentMethods.list(erin.id)).toEqual([]);
+    await expect(suite.api.paymentMethods.view(erin.id, saved.id)).rejects.toMatchObject({ code: 'payment_method_not_found' });
+
+    // Projected again after the forget (a rebuild): the key is gone, the details are null.
+    const events = await readLog(suite.env.rt, suite.api.paymentMethods.deps.subject('payment-methods', erin.id));
+    await db.transaction().execute((trx) => paymentMethodsProjection.apply(trx, events, { keys }));
+    const rebuilt = await db.selectFrom('payment_methods').selectAll().where('user_id', '=', erin.id).execute();
+    expect(rebuilt).toEqual([expect.objectContaining({ id: saved.id, details_sealed: null, is_default: true })]);
   });
 
   it('needs a signed-in user', async () => {

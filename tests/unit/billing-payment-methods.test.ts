@@ -1,26 +1,30 @@
-/** Payment methods, the pure parts: the per-user decider (default, idempotency, limit, expiry) and the card-number scanner of the card-data guard. */
+/** Payment methods, the pure parts: the per-user decider (default, idempotency, limit), the token digest, the expiry rule, and the card-number scanner of the card-data guard. */
+import { createHash } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { DomainEvent } from '../../contracts/envelope.js';
 import { bodyHasCardNumber, CARD_DATA_MESSAGE, cardDataGuard, hasCardNumber, luhnValid } from '../../producers/api/card-data-guard.js';
 import { errorHandler } from '../../producers/api/errors.js';
-import { isExpired, MAX_PAYMENT_METHODS, paymentMethodsDecider, type PaymentMethodsCommand, type PaymentMethodsEventKey } from '../../producers/billing/payment-methods.decider.js';
+import { isExpired, MAX_PAYMENT_METHODS, paymentMethodsDecider, tokenDigest, type PaymentMethodsCommand, type PaymentMethodsEventKey } from '../../producers/billing/payment-methods.decider.js';
 import { fold } from '../../producers/decider.js';
 import { given } from '../support/decider-spec.js';
 
 type E = DomainEvent<PaymentMethodsEventKey>;
 
 const at = new Date('2026-12-07T10:00:00Z');
-const visa = { brand: 'visa', last4: '4242', expMonth: 4, expYear: 2031 };
 const userId = 'u1';
+/** The digest of card `id`'s token at stripe; the decider never sees the token itself. */
+const digestOf = (id: string, provider = 'stripe') => tokenDigest(provider, `cus_a/pm_${id}`);
+/** Stands for the sealed details: the decider only carries them into the event. */
+const sealedOf = (id: string) => Buffer.from(`sealed ${id}`);
 
 function addCommand(id: string, over: Partial<Extract<PaymentMethodsCommand, { type: 'Add' }>> = {}): PaymentMethodsCommand {
-  return { type: 'Add', userId, paymentMethodId: id, provider: 'stripe', token: `cus_a/pm_${id}`, details: visa, makeDefault: false, at, ...over };
+  return { type: 'Add', userId, paymentMethodId: id, provider: 'stripe', tokenDigest: digestOf(id), detailsSealed: sealedOf(id), makeDefault: false, at, ...over };
 }
 
 function added(id: string, makeDefault: boolean, over: Partial<E['data']> = {}): E {
-  return { type: 'billing.PaymentMethodAdded', data: { userId, paymentMethodId: id, provider: 'stripe', token: `cus_a/pm_${id}`, ...visa, makeDefault, addedAt: at, ...over } } as E;
+  return { type: 'billing.PaymentMethodAdded', data: { userId, paymentMethodId: id, provider: 'stripe', tokenDigest: digestOf(id), detailsSealed: sealedOf(id), makeDefault, addedAt: at, ...over } } as E;
 }
 
 const removed = (id: string): E => ({ type: 'billing.PaymentMethodRemoved', data: { userId, paymentMethodId: id, removedAt: at } });
@@ -37,25 +41,32 @@ describe('payment methods decider', () => {
 
   it('answers the same provider token with the method already saved: nothing new, or only the default asked for', () => {
     const history = [added('a', true), added('b', false)];
-    given(paymentMethodsDecider, history).when(addCommand('c', { token: 'cus_a/pm_b' })).then([]);
-    given(paymentMethodsDecider, history).when(addCommand('c', { token: 'cus_a/pm_b', makeDefault: true })).then([changed('b')]);
-    given(paymentMethodsDecider, history).when(addCommand('c', { token: 'cus_a/pm_a', makeDefault: true })).then([]);
-    // Another provider with the same reference is another method.
-    given(paymentMethodsDecider, history).when(addCommand('c', { token: 'cus_a/pm_b', provider: 'other' })).then([added('c', false, { provider: 'other', token: 'cus_a/pm_b' })]);
+    given(paymentMethodsDecider, history).when(addCommand('c', { tokenDigest: digestOf('b') })).then([]);
+    given(paymentMethodsDecider, history).when(addCommand('c', { tokenDigest: digestOf('b'), makeDefault: true })).then([changed('b')]);
+    given(paymentMethodsDecider, history).when(addCommand('c', { tokenDigest: digestOf('a'), makeDefault: true })).then([]);
+    // Another provider with the same reference is another method: the digest covers the provider.
+    const other = { provider: 'other', tokenDigest: digestOf('b', 'other') };
+    given(paymentMethodsDecider, history).when(addCommand('c', other)).then([added('c', false, other)]);
   });
 
   it(`saves at most ${MAX_PAYMENT_METHODS}, and a removed one frees its place`, () => {
     const full = Array.from({ length: MAX_PAYMENT_METHODS }, (_, i) => added(`m${i}`, i === 0));
     given(paymentMethodsDecider, full).when(addCommand('x')).thenError('payment_method_limit');
     // The same card again is not an eleventh.
-    given(paymentMethodsDecider, full).when(addCommand('x', { token: 'cus_a/pm_m3' })).then([]);
+    given(paymentMethodsDecider, full).when(addCommand('x', { tokenDigest: digestOf('m3') })).then([]);
     given(paymentMethodsDecider, [...full, removed('m3')]).when(addCommand('x')).then([added('x', false)]);
   });
 
-  it('refuses a card whose expiry month is over; the current month is still good', () => {
-    given(paymentMethodsDecider).when(addCommand('a', { details: { ...visa, expYear: 2026, expMonth: 11 } })).thenError('payment_method_expired');
-    given(paymentMethodsDecider).when(addCommand('a', { details: { ...visa, expYear: 2025, expMonth: 12 } })).thenError('payment_method_expired');
-    given(paymentMethodsDecider).when(addCommand('a', { details: { ...visa, expYear: 2026, expMonth: 12 } })).then([added('a', true, { expYear: 2026, expMonth: 12 })]);
+  it('digests the token with its provider: sha256 hex of provider, newline, token', () => {
+    expect(tokenDigest('stripe', 'cus_a/pm_b')).toBe(createHash('sha256').update('stripe\ncus_a/pm_b').digest('hex'));
+    expect(tokenDigest('stripe', 'cus_a/pm_b')).not.toBe(tokenDigest('other', 'cus_a/pm_b'));
+    expect(tokenDigest('stripe', 'cus_a/pm_b')).not.toContain('pm_b');
+  });
+
+  it('counts a card as expired once its expiry month is over; the current month is still good (the service refuses it)', () => {
+    expect(isExpired({ expYear: 2026, expMonth: 11 }, at)).toBe(true);
+    expect(isExpired({ expYear: 2025, expMonth: 12 }, at)).toBe(true);
+    expect(isExpired({ expYear: 2026, expMonth: 12 }, at)).toBe(false);
     expect(isExpired({ expYear: 2026, expMonth: 12 }, new Date('2026-12-31T23:59:59Z'))).toBe(false);
     expect(isExpired({ expYear: 2026, expMonth: 12 }, new Date('2027-01-01T00:00:00Z'))).toBe(true);
   });
