@@ -13,7 +13,7 @@
 import { Temporal } from '@js-temporal/polyfill';
 import type { Actor } from '../identity/identity-deps.js';
 import type { BillingDeps } from './billing-deps.js';
-import { seriesDecider } from './document-series.decider.js';
+import { numberOf, seriesDecider } from './document-series.decider.js';
 import type { DocumentNumber } from './invoice.decider.js';
 
 const SYSTEM: Actor = { actor: 'system:billing' };
@@ -63,7 +63,7 @@ export class DocumentNumbers {
       try {
         const { state } = await this.d.decide(seriesDecider, 'document-series', series, { type: 'Assign', series, documentIds: batch.map((w) => w.documentId), at: new Date() }, SYSTEM, { maxAttempts: MAX_ATTEMPTS });
         for (const w of batch) {
-          const n = state.numbers.get(w.documentId);
+          const n = numberOf(state, w.documentId);
           if (n === undefined) w.reject(new Error(`series ${series} gave no number to ${w.documentId}`));
           else w.resolve(n);
         }
