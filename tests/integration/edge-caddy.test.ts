@@ -16,7 +16,7 @@ import { CaddyEdge } from '../../workers/edge/caddy/apply.js';
 import { MIGRATE_REQ_SYSCTL, reloadsKeepQueuedConnections } from '../../workers/edge/caddy/caddy-process.js';
 import { NginxEdge } from '../../workers/edge/nginx/apply.js';
 import { BLOCKED_BODY, BLOCKED_HEADER, BLOCKED_STATUS } from '../../workers/edge/nginx/site.js';
-import { countingUpstream, freePort, get, getTls, selfSigned, type Answer, type CountingUpstream } from '../support/edge-http.js';
+import { countingUpstream, freePort, get, getTls, requestLoop, selfSigned, type Answer, type CountingUpstream } from '../support/edge-http.js';
 import { siteSpec } from '../support/edge-sites.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'edge-caddy-'));
@@ -202,28 +202,13 @@ describe('Caddy edge', () => {
   it('reloads: a steady request loop during 10 applies has zero failed requests (with net.ipv4.tcp_migrate_req=1)', async () => {
     expect(await reloadsKeepQueuedConnections(), 'net.ipv4.tcp_migrate_req must be 1 (run as root, or set it on the host)').toBe(true);
     const pidBefore = edge.pid;
-    let running = true;
-    const failures: string[] = [];
-    let requests = 0;
-    const loop = async (): Promise<void> => {
-      while (running) {
-        requests += 1;
-        try {
-          const answer = await get(httpPort, 'proxy.test', '/loop');
-          if (answer.status !== 200) failures.push(`status ${answer.status}`);
-        } catch (err) {
-          failures.push((err as Error).message);
-        }
-      }
-    };
-    const loops = [loop(), loop(), loop()];
+    const loop = requestLoop(httpPort, 'proxy.test', '/loop');
     for (let i = 1; i <= 10; i += 1) {
       const outcomes = await apply([site('churn', { version: i, headers: { 'X-Churn': String(i) } })]);
       expect(outcomes.every((o) => o.status === 'applied')).toBe(true);
       expect((await get(httpPort, 'churn.test', '/')).headers['x-churn']).toBe(String(i));
     }
-    running = false;
-    await Promise.all(loops);
+    const { failures, requests } = await loop.stop();
     expect(failures).toEqual([]);
     expect(requests).toBeGreaterThan(50);
     expect(edge.pid).toBe(pidBefore);

@@ -14,7 +14,7 @@ import { createLogger } from '../../infra/logger.js';
 import type { SiteOutcome, SiteSpec } from '../../producers/edge/model.js';
 import { NginxEdge } from '../../workers/edge/nginx/apply.js';
 import { BLOCKED_BODY, BLOCKED_STATUS } from '../../workers/edge/nginx/site.js';
-import { freePort, get, getTls, selfSigned } from '../support/edge-http.js';
+import { freePort, get, getTls, requestLoop, selfSigned } from '../support/edge-http.js';
 import { siteSpec } from '../support/edge-sites.js';
 
 async function eventually<T>(probe: () => T | undefined, timeoutMs = 3_000): Promise<T | undefined> {
@@ -178,28 +178,13 @@ describe('nginx edge', () => {
 
   it('reloads: a steady request loop during 10 applies has zero failed requests', async () => {
     const pidBefore = edge.pid;
-    let running = true;
-    const failures: string[] = [];
-    let requests = 0;
-    const loop = async (): Promise<void> => {
-      while (running) {
-        requests += 1;
-        try {
-          const answer = await get(httpPort, 'proxy.test', '/loop');
-          if (answer.status !== 200) failures.push(`status ${answer.status}`);
-        } catch (err) {
-          failures.push((err as Error).message);
-        }
-      }
-    };
-    const loops = [loop(), loop(), loop()];
+    const loop = requestLoop(httpPort, 'proxy.test', '/loop');
     for (let i = 1; i <= 10; i += 1) {
       const outcomes = await apply([site('churn', { version: i, headers: { 'X-Churn': String(i) } })]);
       expect(outcomes.every((o) => o.status === 'applied')).toBe(true);
       expect((await get(httpPort, 'churn.test', '/')).headers['x-churn']).toBe(String(i));
     }
-    running = false;
-    await Promise.all(loops);
+    const { failures, requests } = await loop.stop();
     expect(failures).toEqual([]);
     expect(requests).toBeGreaterThan(50);
     expect(edge.pid).toBe(pidBefore);

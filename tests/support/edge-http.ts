@@ -84,3 +84,29 @@ export async function countingUpstream(name = 'upstream'): Promise<CountingUpstr
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
+
+/** `parallel` clients GETting `host urlPath` back to back, each on a fresh connection, until stopped: what failed (errors, non-200s) and how many were sent. */
+export function requestLoop(port: number, host: string, urlPath: string, parallel = 3): { stop(): Promise<{ failures: string[]; requests: number }> } {
+  let running = true;
+  const failures: string[] = [];
+  let requests = 0;
+  const loop = async (): Promise<void> => {
+    while (running) {
+      requests += 1;
+      try {
+        const answer = await get(port, host, urlPath);
+        if (answer.status !== 200) failures.push(`status ${answer.status}`);
+      } catch (err) {
+        failures.push((err as Error).message);
+      }
+    }
+  };
+  const loops = Array.from({ length: parallel }, loop);
+  return {
+    stop: async () => {
+      running = false;
+      await Promise.all(loops);
+      return { failures, requests };
+    },
+  };
+}
