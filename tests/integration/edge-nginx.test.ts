@@ -4,10 +4,8 @@
  * caching, WAF levels, blocking, access rules, per-site rejection with the
  * last good version kept, and reloads that drop no request.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, request, type Server } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -16,32 +14,8 @@ import { createLogger } from '../../infra/logger.js';
 import type { SiteOutcome, SiteSpec } from '../../producers/edge/model.js';
 import { NginxEdge } from '../../workers/edge/nginx/apply.js';
 import { BLOCKED_BODY, BLOCKED_STATUS } from '../../workers/edge/nginx/site.js';
+import { freePort, get, getTls, requestLoop, selfSigned } from '../support/edge-http.js';
 import { siteSpec } from '../support/edge-sites.js';
-
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-/** One request on a fresh connection (a keep-alive connection an old worker closes on reload is the client's to retry, not a failure of the edge). */
-function get(port: number, host: string, urlPath: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: '127.0.0.1', port, path: urlPath, agent: false, headers: { Host: host, 'User-Agent': 'Mozilla/5.0 (edge test)', Accept: 'text/html' } },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (body += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-        res.on('error', reject);
-      },
-    );
-    req.setTimeout(5_000, () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 async function eventually<T>(probe: () => T | undefined, timeoutMs = 3_000): Promise<T | undefined> {
   const deadline = Date.now() + timeoutMs;
@@ -50,35 +24,6 @@ async function eventually<T>(probe: () => T | undefined, timeoutMs = 3_000): Pro
     if (value !== undefined || Date.now() > deadline) return value;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-}
-
-/** A GET over TLS with SNI `host`, trusting only `ca`. */
-function getTls(port: number, host: string, ca: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest({ host: '127.0.0.1', port, path: '/', servername: host, ca, agent: false, headers: { Host: host } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-function selfSigned(dir: string, name: string): { certPath: string; keyPath: string } {
-  const certPath = path.join(dir, `${name}.crt`);
-  const keyPath = path.join(dir, `${name}.key`);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyPath, '-out', certPath, '-days', '1', '-subj', `/CN=${name}`, '-addext', `subjectAltName=DNS:${name}`], { stdio: 'ignore' });
-  return { certPath, keyPath };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 const root = mkdtempSync(path.join(tmpdir(), 'edge-nginx-'));
@@ -233,28 +178,13 @@ describe('nginx edge', () => {
 
   it('reloads: a steady request loop during 10 applies has zero failed requests', async () => {
     const pidBefore = edge.pid;
-    let running = true;
-    const failures: string[] = [];
-    let requests = 0;
-    const loop = async (): Promise<void> => {
-      while (running) {
-        requests += 1;
-        try {
-          const answer = await get(httpPort, 'proxy.test', '/loop');
-          if (answer.status !== 200) failures.push(`status ${answer.status}`);
-        } catch (err) {
-          failures.push((err as Error).message);
-        }
-      }
-    };
-    const loops = [loop(), loop(), loop()];
+    const loop = requestLoop(httpPort, 'proxy.test', '/loop');
     for (let i = 1; i <= 10; i += 1) {
       const outcomes = await apply([site('churn', { version: i, headers: { 'X-Churn': String(i) } })]);
       expect(outcomes.every((o) => o.status === 'applied')).toBe(true);
       expect((await get(httpPort, 'churn.test', '/')).headers['x-churn']).toBe(String(i));
     }
-    running = false;
-    await Promise.all(loops);
+    const { failures, requests } = await loop.stop();
     expect(failures).toEqual([]);
     expect(requests).toBeGreaterThan(50);
     expect(edge.pid).toBe(pidBefore);

@@ -23,7 +23,8 @@ export function nginxErrorText(output: string): string {
   return text.length > MAX_ERROR_CHARS ? `${text.slice(0, MAX_ERROR_CHARS - 1)}…` : text;
 }
 
-function run(binary: string, args: string[], timeoutMs: number): Promise<{ code: number | null; output: string }> {
+/** Runs a command to its end with a timeout: exit code and combined output (the first 64 kB). Shared with the Caddy driver. */
+export function run(binary: string, args: string[], timeoutMs: number): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
