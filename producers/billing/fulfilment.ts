@@ -16,8 +16,10 @@ import { addLocalMonths, localDayOfMonth } from '../plans/periods.js';
 import type { PlanSubscriptions } from '../plans/subscriptions.js';
 import type { SubscriptionState } from '../plans/subscription.decider.js';
 import type { BillingDeps } from './billing-deps.js';
+import { invoiceIdOf } from './invoice.decider.js';
 import type { Invoicing } from './invoicing.js';
 import { orderDecider, type PlacedOrder } from './order.decider.js';
+import { renewalOrderId } from './renewals.js';
 
 const SYSTEM: Actor = { actor: 'system:billing' };
 
@@ -72,6 +74,7 @@ export class Fulfilment {
     if (sub.requestId === orderId) return 'started';
     const running = sub.phase === 'running' && sub.planId === planId && sub.expiresAt !== null && sub.expiresAt.getTime() >= period.start.getTime();
     if (running) {
+      if (sub.expiresAt) await this.supersedeRenewal(userId, sub.expiresAt, orderId, now);
       await this.subscriptions.extendForOrder(userId, { orderId, planId, expiresAt: period.end }, now);
       // A late payment of a past-due renewal lifts the mark and the suspension the grace period's end put on it.
       if (sub.pastDue) await this.subscriptions.settlePastDue(userId, sub.pastDue.invoiceId, now);
@@ -80,5 +83,24 @@ export class Fulfilment {
     }
     await this.subscriptions.startForOrder(userId, { orderId, planId, startsAt: period.start.getTime() > now.getTime() ? now : period.start, expiresAt: period.end }, now);
     return 'started';
+  }
+
+  /**
+   * Another order paying from `expiresAt` on replaces the renewal of that
+   * expiry while it is unpaid: the renewal is cancelled and its invoice void.
+   * Left open, dunning would charge the same months a second time, and a late
+   * payment of it could extend nothing (the expiry is past its period), so
+   * the money would sit on a paid order never fulfilled; cancelled, that
+   * payment is refused (order_cancelled) instead.
+   */
+  private async supersedeRenewal(userId: string, expiresAt: Date, orderId: string, now: Date): Promise<void> {
+    const renewalId = renewalOrderId(userId, expiresAt);
+    if (renewalId === orderId) return;
+    const { state } = await this.d.load(orderDecider, 'order', renewalId);
+    if (!state.order || (state.status !== 'pending' && state.status !== 'failed')) return;
+    const reason = `superseded by order ${orderId}`;
+    await this.d.decide(orderDecider, 'order', renewalId, { type: 'Cancel', reason, by: SYSTEM.actor, at: now }, SYSTEM);
+    const invoiceId = invoiceIdOf(renewalId);
+    if ((await this.invoicing.load(invoiceId)).status === 'finalized') await this.invoicing.void(invoiceId, reason, now);
   }
 }
