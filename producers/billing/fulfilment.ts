@@ -72,9 +72,10 @@ export class Fulfilment {
     const { orderId, userId, planId } = order;
     if (sub.extendedBy.includes(orderId)) return 'extended';
     if (sub.requestId === orderId) return 'started';
+    // Whether this order extends the plan or starts it afresh (the expiry passed unpaid), it replaces the renewal of the expiry it found.
+    if (sub.expiresAt) await this.supersedeRenewal(userId, sub.expiresAt, orderId, now);
     const running = sub.phase === 'running' && sub.planId === planId && sub.expiresAt !== null && sub.expiresAt.getTime() >= period.start.getTime();
     if (running) {
-      if (sub.expiresAt) await this.supersedeRenewal(userId, sub.expiresAt, orderId, now);
       await this.subscriptions.extendForOrder(userId, { orderId, planId, expiresAt: period.end }, now);
       // A late payment of a past-due renewal lifts the mark and the suspension the grace period's end put on it.
       if (sub.pastDue) await this.subscriptions.settlePastDue(userId, sub.pastDue.invoiceId, now);
@@ -86,8 +87,8 @@ export class Fulfilment {
   }
 
   /**
-   * Another order paying from `expiresAt` on replaces the renewal of that
-   * expiry while it is unpaid: the renewal is cancelled and its invoice void.
+   * Another order paying from `expiresAt` on (or starting the plan again
+   * after it) replaces the renewal of that expiry while it is unpaid: the renewal is cancelled and its invoice void.
    * Left open, dunning would charge the same months a second time, and a late
    * payment of it could extend nothing (the expiry is past its period), so
    * the money would sit on a paid order never fulfilled; cancelled, that
