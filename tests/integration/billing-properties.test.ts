@@ -269,8 +269,20 @@ describe('billing properties over random sequences', () => {
       expect(s.creditedMinor, `credit notes of ${s.draft!.invoiceId} = its order's refunds`).toBe(refundedHere);
     }
 
+    // C: numbers 1..n per series, for invoices and credit notes.
+    const series = new Map<string, { sequence: number; number: string }[]>();
+    for (const e of invoiceEvents) {
+      if (e.type !== 'billing.InvoiceFinalized' && e.type !== 'billing.CreditNoteIssued') continue;
+      series.set(e.data.series, [...(series.get(e.data.series) ?? []), { sequence: e.data.sequence, number: e.data.number }]);
+    }
+    for (const [name, docs] of series) {
+      expect(docs.map((d) => d.sequence).sort((x, y) => x - y), `series ${name}`).toEqual(docs.map((_, i) => i + 1));
+      expect(new Set(docs.map((d) => d.number)).size, `numbers of ${name} are unique`).toBe(docs.length);
+    }
+
     // …and on the read models, once they caught up.
     const db = rt.db;
+    let seen = '';
     await eventually(
       async () => {
         const inv = await db.selectFrom('invoices').select((eb) => [eb.fn.sum<string>('total_minor').as('t')]).where('status', '=', 'paid').executeTakeFirst();
@@ -278,11 +290,14 @@ describe('billing properties over random sequences', () => {
         const ord = await db.selectFrom('orders').select((eb) => [eb.fn.sum<string>('total_minor').as('t'), eb.fn.sum<string>('refunded_minor').as('r')]).where('paid_at', 'is not', null).executeTakeFirst();
         const viaInvoices = BigInt(inv?.t ?? 0) - BigInt(cn?.t ?? 0);
         const viaOrders = BigInt(ord?.t ?? 0) - BigInt(ord?.r ?? 0);
+        seen = `invoices − credit notes ${viaInvoices}, orders paid − refunded ${viaOrders}`;
         return viaInvoices === payments && viaOrders === payments;
       },
       10_000,
-    ).catch(() => {
-      throw new Error(`read models never showed paid invoices − credit notes = payments − refunds = ${payments}`);
+    ).catch(async () => {
+      // A projector that failed on an event stops there: name it.
+      const failures = await db.selectFrom('projector_failures').select(['projector', 'event_type', 'error']).where('resolved_at', 'is', null).execute();
+      throw new Error(`read models never showed paid invoices − credit notes = payments − refunds = ${payments} (the log); they show ${seen}; open projector failures: ${JSON.stringify(failures)}`);
     });
 
     // B: every invoice, replayed to its finalization, is its read-model row and the price of what was bought.
@@ -321,16 +336,6 @@ describe('billing properties over random sequences', () => {
       expect(draft.priced, `invoice ${id} = a fresh price of order ${order.orderId}`).toEqual(fresh);
     }
 
-    // C: numbers 1..n per series, for invoices and credit notes.
-    const series = new Map<string, { sequence: number; number: string }[]>();
-    for (const e of invoiceEvents) {
-      if (e.type !== 'billing.InvoiceFinalized' && e.type !== 'billing.CreditNoteIssued') continue;
-      series.set(e.data.series, [...(series.get(e.data.series) ?? []), { sequence: e.data.sequence, number: e.data.number }]);
-    }
-    for (const [name, docs] of series) {
-      expect(docs.map((d) => d.sequence).sort((x, y) => x - y), `series ${name}`).toEqual(docs.map((_, i) => i + 1));
-      expect(new Set(docs.map((d) => d.number)).size, `numbers of ${name} are unique`).toBe(docs.length);
-    }
   }
 
   beforeAll(setup);
