@@ -16,9 +16,10 @@ import { addLocalDays, addLocalMonths, localDayOfMonth } from '../plans/periods.
 import type { PlanSubscriptions } from '../plans/subscriptions.js';
 import type { SubscriptionState } from '../plans/subscription.decider.js';
 import type { BillingDeps } from './billing-deps.js';
-import type { Invoicing } from './invoicing.js';
 import { invoiceIdOf } from './invoice.decider.js';
+import type { Invoicing } from './invoicing.js';
 import { orderDecider, type PlacedOrder } from './order.decider.js';
+import { renewalOrderId } from './renewals.js';
 
 const SYSTEM: Actor = { actor: 'system:billing' };
 
@@ -86,6 +87,8 @@ export class Fulfilment {
     const { orderId, userId, planId } = order;
     if (sub.extendedBy.includes(orderId)) return 'extended';
     if (sub.requestId === orderId) return 'started';
+    // Whether this order extends the plan or starts it afresh (the expiry passed unpaid), it replaces the renewal of the expiry it found.
+    if (sub.expiresAt) await this.supersedeRenewal(userId, sub.expiresAt, orderId, now);
     const running = sub.phase === 'running' && sub.planId === planId && sub.expiresAt !== null && sub.expiresAt.getTime() >= period.start.getTime();
     if (running) {
       await this.subscriptions.extendForOrder(userId, { orderId, planId, expiresAt: period.end }, now);
@@ -112,5 +115,23 @@ export class Fulfilment {
     if (sub.pastDue?.invoiceId !== invoiceId) return;
     await this.subscriptions.settlePastDue(order.userId, invoiceId, now);
     if (sub.disabled?.reason === 'payment_overdue') await this.subscriptions.enable(order.userId, 'renewal_cancelled', SYSTEM, now);
+  }
+
+  /**
+   * Another order paying from `expiresAt` on (or starting the plan again
+   * after it) replaces the renewal of that expiry while it is unpaid: the renewal is cancelled and its invoice void.
+   * Left open, dunning would charge the same months a second time, and a late
+   * payment of it could extend nothing (the expiry is past its period), so
+   * the money would sit on a paid order never fulfilled; cancelled, that
+   * payment is refused (order_cancelled) instead.
+   */
+  private async supersedeRenewal(userId: string, expiresAt: Date, orderId: string, now: Date): Promise<void> {
+    const renewalId = renewalOrderId(userId, expiresAt);
+    if (renewalId === orderId) return;
+    const { state } = await this.d.load(orderDecider, 'order', renewalId);
+    if (!state.order || (state.status !== 'pending' && state.status !== 'failed')) return;
+    const reason = `superseded by order ${orderId}`;
+    await this.d.decide(orderDecider, 'order', renewalId, { type: 'Cancel', reason, by: SYSTEM.actor, at: now }, SYSTEM);
+    await this.abandon(state.order, now);
   }
 }

@@ -88,12 +88,8 @@ export class PlanChanges {
     const priced = price({ plan, months, tax, reductions: [{ kind: 'proration', description: `Unused part of ${current.name}`, amountMinor: credit }] });
     const order: PlacedOrder = { ...common, orderId, kind: 'upgrade', priced, period: { start: now, end: addLocalMonths(now, months, sub.timeZone) } };
     await this.d.decide(orderDecider, 'order', orderId, { type: 'Place', order, by: actor.actor, at: now }, actor, { assumeNew: true, maxAttempts: 3 });
+    // Fulfilled, the upgrade supersedes a renewal of the old expiry still waiting for its money (fulfilment.ts).
     const state = await this.deps.payments.charge(orderId, { retry: false, attempt: 1 }, now);
-    // The renewal of the old expiry, if one is waiting for its money, is replaced by the upgrade.
-    if (state.status === 'fulfilled') {
-      const stale = renewalOrderId(userId, sub.expiresAt);
-      if ((await this.d.load(orderDecider, 'order', stale)).state.status === 'pending') await this.deps.payments.cancel(stale, 'replaced_by_upgrade', actor, now).catch(() => undefined);
-    }
     return { orderId, change: 'upgrade', state };
   }
 

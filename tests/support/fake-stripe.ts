@@ -16,7 +16,11 @@
  *   succeed, processing, requires_action (3-D Secure), a decline with a
  *   decline code (402 card_error with the PaymentIntent); and a test can
  *   make the next requests fail with Stripe's 500 `api_error`, which the
- *   client retries with the same Idempotency-Key.
+ *   client retries with the same Idempotency-Key;
+ * - a test can delay the answers to PaymentIntent creations: the intent is
+ *   made (and its key remembered) at once, the answer waits, so a client
+ *   killed meanwhile has charged without learning it; `created` lists every
+ *   PaymentIntent a request made, by its key (a replay makes none).
  *
  * Everything else in the tests (the client, its HTTP, the webhook
  * signatures made by the package's own generateTestHeaderString) is real.
@@ -87,6 +91,9 @@ export class FakeStripe {
   readonly requests: SeenRequest[] = [];
   readonly intents = new Map<string, Json>();
   readonly refunds = new Map<string, Json>();
+  /** Every PaymentIntent creation that ran, in order (replays are not creations). */
+  readonly created: { idempotencyKey: string | undefined; intentId: string; status: string }[] = [];
+  private intentDelayMs = 0;
   private readonly cards = new Map<string, FakeCard>();
   private readonly idempotent = new Map<string, Stored>();
   private readonly server = createServer((req, res) => void this.serve(req, res));
@@ -124,6 +131,11 @@ export class FakeStripe {
   /** The next `count` authenticated requests answer 500 api_error, before they run (nothing is remembered for their keys). */
   failNext(count: number): void {
     this.failing = count;
+  }
+
+  /** Answers to PaymentIntent creations wait `ms` after the intent is made (0: at once). */
+  delayIntents(ms: number): void {
+    this.intentDelayMs = ms;
   }
 
   /** The card's outcome from now on. */
@@ -196,6 +208,11 @@ export class FakeStripe {
     const { status, body, ran } = this.route(method, url.pathname, params);
     // Stripe keeps the result of a request that ran (a decline too), not of one refused before it started.
     if (idempotencyKey && method === 'POST' && ran) this.idempotent.set(idempotencyKey, { fingerprint, status, body });
+    if (method === 'POST' && url.pathname === '/v1/payment_intents' && ran) {
+      const intent = (status === 200 ? body : (body['error'] as Json | undefined)?.['payment_intent']) as Json | undefined;
+      if (intent) this.created.push({ idempotencyKey, intentId: String(intent['id']), status: String(intent['status']) });
+      if (this.intentDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.intentDelayMs));
+    }
     send(status, body);
   }
 
