@@ -27,7 +27,8 @@ interface Invoice {
   creditNotes: { number: string; amountMinor: number }[];
 }
 
-describe('relaygrid billing', () => {
+// Every step is a CLI process of its own (a second or more each on a busy machine): the file gets a longer timeout.
+describe('relaygrid billing', { timeout: 90_000 }, () => {
   const suite = apiSuite();
   const cli = (...args: string[]) => runCli(suite.env.config, args);
   const json = async <T>(...args: string[]): Promise<T> => {
