@@ -26,9 +26,9 @@ const operator = { actor: 'operator:test' };
 const DOMAIN = 'shop.edge-deploy.test';
 
 /** A GET through the edge on a fresh connection, with the site's name as Host. */
-function viaEdge(port: number, urlPath = '/'): Promise<{ status: number; body: string }> {
+function viaEdge(port: number, urlPath = '/', host = DOMAIN): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: LOOPBACK, port, path: urlPath, agent: false, headers: { Host: DOMAIN } }, (res) => {
+    const req = request({ host: LOOPBACK, port, path: urlPath, agent: false, headers: { Host: host } }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));
@@ -52,7 +52,9 @@ describe('edge sites on an edge node', () => {
   let upstreamHits = 0;
   let httpPort = 0;
 
-  const site = (upstreams: { host: string; port: number }[]) => ({ domain: DOMAIN, upstreams, tls: { mode: 'off' }, waf: { level: 'off' }, cache: { enabled: false, ttlSeconds: 60 }, nodeLabels: ['eu'] });
+  let token = '';
+  const site = (upstreams: { host: string; port: number }[], domain = DOMAIN, nodeLabels = ['eu']) => ({ domain, upstreams, tls: { mode: 'off' }, waf: { level: 'off' }, cache: { enabled: false, ttlSeconds: 60 }, nodeLabels });
+  const deployments = async (id: string) => (await call<{ deployments: SiteDeploymentView[] }>('GET', `/v1/sites/${id}/deployments`, { token })).body.deployments;
 
   beforeAll(async () => {
     stack = await fleetStack({ api: true });
@@ -68,10 +70,10 @@ describe('edge sites on an edge node', () => {
 
     const { nodes } = stack.worker.fleet;
     await nodes.register({ nodeId: 'edge-1', address: LOOPBACK, labels: ['eu'], roles: ['edge'] }, 'api', operator);
-    const { token } = await nodes.issueEnrollmentToken('edge-1', operator);
+    const enrollment = await nodes.issueEnrollmentToken('edge-1', operator);
     const stateDir = join(stack.dir, 'edge-1');
     // --sync-interval 60: within this test only pushes (and the first sync) move the edge.
-    const args = ['agent', '--node', 'edge-1', '--state-dir', stateDir, '--enroll', token, '--api', api.url, '--sync-interval', '60'];
+    const args = ['agent', '--node', 'edge-1', '--state-dir', stateDir, '--enroll', enrollment.token, '--api', api.url, '--sync-interval', '60'];
     args.push('--edge', 'nginx', '--edge-address', LOOPBACK, '--edge-http-port', String(httpPort), '--edge-https-port', String(await freePort()));
     agent = spawn(process.execPath, [CLI, ...args], { env: sandboxEnv(stack.env.config, { LOG_LEVEL: 'warn' }), stdio: ['ignore', 'pipe', 'pipe'] });
     agent.stdout?.on('data', (d: Buffer) => output.push(d.toString()));
@@ -80,6 +82,8 @@ describe('edge sites on an edge node', () => {
     await eventually(() => viaEdge(httpPort).then((a) => a.status === 421, () => false), 15_000, 100).catch((err: unknown) => {
       throw new Error(`${(err as Error).message}\nagent output:\n${output.join('')}`);
     });
+    const { userId } = await api.identity.accounts.register({ email: `edge-${Date.now()}@example.org`, password: 'correct horse battery staple', roles: ['client'] }, operator);
+    token = api.identity.deps.tokens.issue(userId, crypto.randomUUID(), ['client']);
   }, 40_000);
 
   afterAll(async () => {
@@ -92,9 +96,6 @@ describe('edge sites on an edge node', () => {
   });
 
   it('serves a new site within seconds, shows it applied, keeps the last good version when nginx rejects one, and blocks', async () => {
-    const { userId } = await api.identity.accounts.register({ email: `edge-${Date.now()}@example.org`, password: 'correct horse battery staple', roles: ['client'] }, operator);
-    const token = api.identity.deps.tokens.issue(userId, crypto.randomUUID(), ['client']);
-    const deployments = async (id: string) => (await call<{ deployments: SiteDeploymentView[] }>('GET', `/v1/sites/${id}/deployments`, { token })).body.deployments;
 
     const created = await call<SiteView>('POST', '/v1/sites', { token, body: site([{ host: LOOPBACK, port: upstreamPort }]) });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
@@ -119,4 +120,17 @@ describe('edge sites on an edge node', () => {
     expect(await viaEdge(httpPort, '/anything')).toEqual({ status: BLOCKED_STATUS, body: BLOCKED_BODY });
     expect(upstreamHits).toBe(hits);
   }, 45_000);
+
+  it('serves only the sites its labels select; a deleted site leaves the edge and its deployment rows', async () => {
+    const other = (await call<SiteView>('POST', '/v1/sites', { token, body: site([{ host: LOOPBACK, port: upstreamPort }], 'other.edge-deploy.test', ['us']) })).body;
+    const mine = (await call<SiteView>('POST', '/v1/sites', { token, body: site([{ host: LOOPBACK, port: upstreamPort }], 'mine.edge-deploy.test') })).body;
+    await eventually(async () => (await viaEdge(httpPort, '/', 'mine.edge-deploy.test')).status === 200, 10_000, 100);
+    expect((await viaEdge(httpPort, '/', 'other.edge-deploy.test')).status).toBe(421);
+    expect(await deployments(other.id)).toEqual([]);
+
+    expect((await call('DELETE', `/v1/sites/${mine.id}`, { token })).status).toBe(200);
+    await eventually(async () => (await viaEdge(httpPort, '/', 'mine.edge-deploy.test')).status === 421, 10_000, 100);
+    const rows = () => stack.env.rt.db.selectFrom('edge_site_deployments').select('node_id').where('site_id', '=', mine.id).execute();
+    await eventually(async () => (await rows()).length === 0, 5_000);
+  }, 30_000);
 });

@@ -309,6 +309,7 @@ export class NodeAgent {
       // Inside the queue: stop() would wait for this very sync to finish.
       this.o.log.warn('this node was retired: stopping the core');
       this.quiesce();
+      await this.o.edge?.stop();
       await this.stopCore();
       return;
     }

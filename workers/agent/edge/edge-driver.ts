@@ -45,6 +45,7 @@ export class EdgeDriver {
   private again = false;
   private resumed = false;
   private stopped = false;
+  private edgeStopped = false;
   private timer: NodeJS.Timeout | null = null;
   /** Counters for tests. */
   readonly stats = { syncs: 0, applies: 0 };
@@ -79,7 +80,11 @@ export class EdgeDriver {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     await this.running;
-    if (stopEdge && this.resumed) await this.o.edge.stop();
+    // Once: a retired node's agent stops the edge, then stops again on its way out.
+    if (stopEdge && this.resumed && !this.edgeStopped) {
+      this.edgeStopped = true;
+      await this.o.edge.stop();
+    }
   }
 
   private async loop(): Promise<void> {
