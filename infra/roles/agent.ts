@@ -7,6 +7,9 @@
  * The first start redeems the enrollment token for this node's NATS
  * credentials and keeps them in <state-dir>/credentials.json (mode 0600);
  * later starts use them. NATS_URL says where NATS is (without credentials).
+ *
+ * `--edge nginx` makes it an edge node's agent too: it runs nginx serving the
+ * fleet's sites for this node (workers/agent/edge/edge-driver.ts).
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,6 +21,8 @@ import { Names } from '../naming.js';
 import { CliError } from '../cli/cli-error.js';
 import { NodeAgent } from '../../workers/agent/agent.js';
 import { ProcessCoreDriver } from '../../workers/agent/core/process-driver.js';
+import { nginxEdgeDriver, type EdgeDriver } from '../../workers/agent/edge/edge-driver.js';
+import type { Logger } from '../logger.js';
 import { untilSignal } from './serve.js';
 
 export const AGENT_USAGE = `usage: relaygrid agent --node ID --state-dir DIR [options]
@@ -27,7 +32,12 @@ export const AGENT_USAGE = `usage: relaygrid agent --node ID --state-dir DIR [op
   --core-binary PATH         its binary (default: the flavour's name on PATH)
   --api-port N               the core's local API port on 127.0.0.1 (default 10085)
   --sync-interval S          seconds between syncs with the fleet (default 30)
-  --usage-interval S         seconds between usage ticks (default 10)`;
+  --usage-interval S         seconds between usage ticks (default 10)
+  --edge nginx               an edge node: serve the fleet's sites for this node with nginx
+  --edge-http-port N         its HTTP port (default 80)
+  --edge-https-port N        its HTTPS port (default 443)
+  --edge-address IP          the address it listens on (default 0.0.0.0)
+  --edge-root DIR            its state directory (default <state-dir>/edge)`;
 
 class AgentArgumentError extends CliError {}
 
@@ -64,30 +74,50 @@ function seconds(name: string, raw: string | undefined, fallback: number): numbe
   return n * 1000;
 }
 
+function port(name: string, raw: string): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new AgentArgumentError(`--${name}: must be a port number`);
+  return n;
+}
+
+type EdgeValues = { edge?: string; 'edge-http-port': string; 'edge-https-port': string; 'edge-address': string; 'edge-root'?: string };
+
+/** The edge driver `--edge` asks for, or none. */
+function edgeDriver(values: EdgeValues, stateDir: string, logger: Logger, syncIntervalMs: number): EdgeDriver | undefined {
+  if (values.edge === undefined) return undefined;
+  if (values.edge !== 'nginx') throw new AgentArgumentError('--edge: must be nginx');
+  const root = values['edge-root'] ?? join(stateDir, 'edge');
+  return nginxEdgeDriver({ root, address: values['edge-address'], httpPort: port('edge-http-port', values['edge-http-port']), httpsPort: port('edge-https-port', values['edge-https-port']), logger }, syncIntervalMs);
+}
+
 export async function runAgent(config: Config, args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
     options: {
       node: { type: 'string' }, 'state-dir': { type: 'string' }, enroll: { type: 'string' }, api: { type: 'string' }, core: { type: 'string', default: 'xray' },
       'core-binary': { type: 'string' }, 'api-port': { type: 'string', default: '10085' }, 'sync-interval': { type: 'string' }, 'usage-interval': { type: 'string' },
+      edge: { type: 'string' }, 'edge-http-port': { type: 'string', default: '80' }, 'edge-https-port': { type: 'string', default: '443' },
+      'edge-address': { type: 'string', default: '0.0.0.0' }, 'edge-root': { type: 'string' },
     },
   });
   if (!values.node) throw new AgentArgumentError(`--node: required\n\n${AGENT_USAGE}`);
   if (!values['state-dir']) throw new AgentArgumentError(`--state-dir: required\n\n${AGENT_USAGE}`);
   if (values.core !== 'v2ray' && values.core !== 'xray') throw new AgentArgumentError('--core: must be v2ray or xray');
-  const apiPort = Number(values['api-port']);
-  if (!Number.isInteger(apiPort) || apiPort < 1 || apiPort > 65535) throw new AgentArgumentError('--api-port: must be a port number');
+  const apiPort = port('api-port', values['api-port']);
   const names = new Names(config.namespace);
   const nodeId = values.node;
   const stateDir = values['state-dir'];
-  await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const log = createLogger(config.logLevel, { role: 'agent', nodeId });
+  const syncIntervalMs = seconds('sync-interval', values['sync-interval'], 30);
+  // Before anything is written or redeemed: a wrong --edge flag must cost nothing.
+  const edge = edgeDriver(values, stateDir, log, syncIntervalMs);
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const creds = await credentials(stateDir, nodeId, values);
   const servers = config.natsUrl.split(',').map((u) => u.trim());
   const driver = new ProcessCoreDriver({ flavour: values.core, apiPort, logger: log, ...(values['core-binary'] ? { binary: values['core-binary'] } : {}) });
   const agent = new NodeAgent({
-    names, nodeId, stateDir, driver, apiPort, log,
-    syncIntervalMs: seconds('sync-interval', values['sync-interval'], 30),
+    names, nodeId, stateDir, driver, apiPort, log, ...(edge ? { edge } : {}),
+    syncIntervalMs,
     usageIntervalMs: seconds('usage-interval', values['usage-interval'], 10),
   });
   // Listening from here on: a signal while NATS is still away must stop the core too.

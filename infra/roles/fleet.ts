@@ -1,6 +1,6 @@
 /**
  * The fleet worker role (`relaygrid fleet-worker`, also run by `start`): the
- * agents' endpoints, node health from heartbeats, user changes pushed to
+ * agents' endpoints (edge nodes' too: workers/fleet/edge-endpoints.ts), node health from heartbeats, user changes pushed to
  * nodes, the `relaygrid-ops` NATS micro service, and the plans' scheduled
  * commands (period rolls, expiries, the end of holds: workers/plans), and
  * metering's commands (limits, thresholds, first traffic: workers/plans/metering-worker.ts),
@@ -12,6 +12,10 @@ import { EventStore } from '../../producers/event-store/event-store.js';
 import { Fleet } from '../../producers/fleet/fleet.js';
 import { CheckpointWatcher } from '../../projectors/runtime/checkpoint-watcher.js';
 import { AgentEndpoints } from '../../workers/fleet/agent-endpoints.js';
+import { EdgeEndpoints } from '../../workers/fleet/edge-endpoints.js';
+import { ContextDeps } from '../../producers/context-deps.js';
+import type { EdgeAggregate } from '../../producers/edge/site-names.js';
+import { Sites } from '../../producers/edge/sites.js';
 import { HealthTracker } from '../../workers/fleet/health.js';
 import { IpLimiter } from '../../workers/fleet/ip-limit.js';
 import { HEARTBEAT_INTERVAL_MS } from '../../workers/fleet/agent-protocol.js';
@@ -53,12 +57,14 @@ export async function startFleetWorker(rt: Runtime, opts: FleetWorkerOptions = {
   const health = new HealthTracker(fleet.deps, rt.log, opts.downAfterMs, rt.metrics);
   const keys = new PersonKeys(rt.db, requireMasterKey(rt.config));
   const ipLimit = new IpLimiter(fleet.deps, keys, rt.log, { nodeTimeoutMs: opts.downAfterMs ?? 3 * HEARTBEAT_INTERVAL_MS });
-  const endpoints = new AgentEndpoints(fleet.deps, fleet.configs, fleet.rollouts, health, watcher, rt.log, rt.metrics, { keys, ipLimit });
+  const edge = new EdgeEndpoints(fleet.deps, new Sites(new ContextDeps<EdgeAggregate>('edge', fleet.deps.handler, rt.db)), watcher, rt.log);
+  const endpoints = new AgentEndpoints(fleet.deps, fleet.configs, fleet.rollouts, health, watcher, rt.log, rt.metrics, { keys, ipLimit }, edge);
   const userSync = new UserSync(fleet.deps, fleet.configs, watcher, rt.log, rt.metrics);
   const plans = new Plans({ handler: fleet.deps.handler, db: rt.db });
   const billing = openOperatorBilling(rt, fleet.deps.handler, plans);
   const ops = new OpsService(fleet.deps, fleet.rollouts, fleet.views, plans, billingOps(billing, { watcher }), rt.log);
   endpoints.start();
+  await edge.start();
   health.start();
   ipLimit.start();
   await userSync.start();
@@ -79,6 +85,7 @@ export async function startFleetWorker(rt: Runtime, opts: FleetWorkerOptions = {
       await ops.stop();
       await userSync.stop();
       await endpoints.stop();
+      edge.stop();
       ipLimit.stop();
       await health.stop();
       await watcher.close();

@@ -31,7 +31,9 @@ export type AgentPush =
    */
   | { type: 'users'; template: string; add: { tag: string; user: CoreUser }[]; remove: { tag: string; email: string }[] }
   /** Close this user's open connections from this client IP (they are over their IP limit); the user stays on the core. */
-  | { type: 'cut-ip'; userId: string; ip: string };
+  | { type: 'cut-ip'; userId: string; ip: string }
+  /** Edge nodes: the sites changed; ask for your edge desired state again (`edge-desired`). */
+  | { type: 'edge' };
 
 export class FleetDeps {
   readonly names: Names;

@@ -23,6 +23,8 @@
  *   a second spool, publishes each user's live client IPs when they change
  *   (the fleet's IP limit), and closes a user's connections from one IP when
  *   the fleet says that user is over their limit.
+ * - On an edge node (`edge`), keeps its edge serving the fleet's sites
+ *   (./edge/edge-driver.ts), on `edge` pushes and its own timer.
  */
 import { randomUUID } from 'node:crypto';
 import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -42,6 +44,7 @@ import { uuidv7 } from '../../contracts/ids.js';
 import { withAccessLog, withLocalApi } from './core/local-api.js';
 import { ConnectionTracker, type Removal } from './connections/connection-tracker.js';
 import { Spool, UsageSpool } from './spool.js';
+import type { EdgeDriver } from './edge/edge-driver.js';
 
 export interface AgentOptions {
   /** The connection, unless given to start() (the agent process serves its last good configuration before NATS answers). */
@@ -64,6 +67,8 @@ export interface AgentOptions {
   cutConnections?: boolean;
   /** How often connections whose sockets are gone leave the table, and every user's live IPs are published again. */
   connectionPruneIntervalMs?: number;
+  /** An edge node's edge driver: it starts, syncs and stops with the agent, on the agent's connection. */
+  edge?: EdgeDriver;
 }
 
 /** Users per published IP message: about 80 bytes each, far under NATS's max_payload. */
@@ -158,6 +163,7 @@ export class NodeAgent {
     // Before any core starts: it opens the FIFO for writing.
     await this.connections?.open();
     await this.resumeLastGood();
+    await this.o.edge?.resume();
   }
 
   async start(nc = this.o.nc): Promise<void> {
@@ -166,6 +172,7 @@ export class NodeAgent {
     await this.resume();
     this.sub = this.nc.subscribe(this.o.names.fleetPush(this.o.nodeId), { callback: (err, msg) => (err ? this.o.log.warn({ err }, 'push subscription failed') : this.onPush(msg.string())) });
     this.requestSync(0);
+    this.o.edge?.start((op, body) => this.request(op, body));
     const every = (ms: number, fn: () => void) => {
       const t = setInterval(fn, ms);
       t.unref();
@@ -179,10 +186,11 @@ export class NodeAgent {
     this.heartbeat();
   }
 
-  /** Stops syncing and reporting, after whatever is running finishes; the core keeps running unless `stopCore`. */
+  /** Stops syncing and reporting, after whatever is running finishes; the core (and the edge) keep running unless `stopCore`. */
   async stop(stopCore = true): Promise<void> {
     this.quiesce();
     await this.serial.catch(() => undefined);
+    await this.o.edge?.stop(stopCore);
     if (stopCore) await this.stopCore();
     this.connections?.close();
   }
@@ -234,6 +242,7 @@ export class NodeAgent {
       return;
     }
     if (push.type === 'desired') this.requestSync(push.minSeq);
+    else if (push.type === 'edge') this.o.edge?.requestSync();
     // At once, not behind a sync: a connection over the limit is moving data meanwhile.
     else if (push.type === 'cut-ip') void this.cutIp(push.userId, push.ip).catch((err: unknown) => this.o.log.warn({ err }, 'closing connections over the IP limit failed'));
     else void this.exclusive(() => this.applyUserPush(push)).catch((err: unknown) => this.o.log.warn({ err }, 'pushed user change failed; the next sync converges'));
@@ -300,6 +309,7 @@ export class NodeAgent {
       // Inside the queue: stop() would wait for this very sync to finish.
       this.o.log.warn('this node was retired: stopping the core');
       this.quiesce();
+      await this.o.edge?.stop();
       await this.stopCore();
       return;
     }

@@ -17,10 +17,11 @@ import { appendConnections } from '../../producers/usage/connection-reports.js';
 import { appendTick, parseTick } from '../../producers/usage/usage-ticks.js';
 import type { CheckpointWatcher } from '../../projectors/runtime/checkpoint-watcher.js';
 import type { ConfigStore } from './config-store.js';
+import type { EdgeEndpoints } from './edge-endpoints.js';
 import type { HealthTracker } from './health.js';
 import type { IpLimiter } from './ip-limit.js';
 import { refusal } from './refusal.js';
-import { CONFIG_CHUNK_BYTES, type AgentReply, type ConfigReply, type ConfigRequest, type ConnectionsRequest, type DesiredReply, type DesiredRequest, type HeartbeatMessage, type IpsMessage, type ReportRequest, type UsageRequest } from './agent-protocol.js';
+import { CONFIG_CHUNK_BYTES, type AgentReply, type ConfigReply, type ConfigRequest, type ConnectionsRequest, type DesiredReply, type DesiredRequest, type EdgeReportRequest, type HeartbeatMessage, type IpsMessage, type ReportRequest, type UsageRequest } from './agent-protocol.js';
 
 /** What connection reports and the IP limit need: the keyring that seals client IPs, and the limiter. */
 export interface ConnectionServices {
@@ -46,6 +47,7 @@ export class AgentEndpoints {
     private readonly log: Logger,
     private readonly metrics: Pick<Metrics, 'fleetAgentRequests'> | undefined,
     private readonly connections: ConnectionServices,
+    private readonly edge: EdgeEndpoints,
   ) {}
 
   /**
@@ -111,6 +113,11 @@ export class AgentEndpoints {
         return appendConnections(this.d.handler.store, this.connections.keys, nodeId, body as ConnectionsRequest);
       case 'ips':
         await this.connections.ipLimit.report(nodeId, body as IpsMessage);
+        return {};
+      case 'edge-desired':
+        return this.edge.desired(nodeId);
+      case 'edge-report':
+        await this.edge.report(nodeId, body as EdgeReportRequest);
         return {};
     }
   }

@@ -5,6 +5,7 @@
  * always taken from the subject, which only that node's credentials may
  * publish on; a body never names a node.
  */
+import type { EdgeDesired, SiteOutcome } from '../../producers/edge/model.js';
 import type { AgentReport } from '../../producers/fleet/rollouts.js';
 import type { ConnectionsWire } from '../../producers/usage/connection-reports.js';
 import type { TickWire } from '../../producers/usage/usage-ticks.js';
@@ -69,6 +70,15 @@ export type ConnectionsRequest = ConnectionsWire;
 export interface IpsMessage {
   ttlMs: number;
   users: { userId: string; ips: { ip: string; since: string }[] }[];
+}
+
+/** `edge-desired` (no body): the sites an edge node serves, and their fingerprint (producers/edge/edge-desired.ts). */
+export type EdgeDesiredReply = EdgeDesired;
+
+/** `edge-report`: each site's outcome of applying the edge desired state `version`. */
+export interface EdgeReportRequest {
+  version: number;
+  outcomes: SiteOutcome[];
 }
 
 export type AgentReply<T> = { ok: true; result: T } | { ok: false; error: { code: string; message: string } };

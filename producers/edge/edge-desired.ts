@@ -1,0 +1,20 @@
+/**
+ * An edge node's desired state and its version. The version is a
+ * fingerprint of which sites the node serves at which versions, not an
+ * ordering: a maximum of site versions would not move when a site that is
+ * not the newest leaves the node (its labels changed, so its higher version
+ * no longer counts for this node), and the node would keep serving it.
+ * Equal fingerprints mean the same sites at the same versions; the agent
+ * compares them for equality only.
+ */
+import { createHash } from 'node:crypto';
+import type { EdgeDesired, SiteSpec } from './model.js';
+
+/** 48 bits: an exact JavaScript integer, and the odds that two different site sets collide are negligible. */
+const FINGERPRINT_HEX_DIGITS = 12;
+
+export function edgeDesired(sites: SiteSpec[]): EdgeDesired {
+  const hash = createHash('sha256');
+  for (const key of sites.map((site) => `${site.siteId}:${site.version}`).sort()) hash.update(`${key}\n`);
+  return { version: Number.parseInt(hash.digest('hex').slice(0, FINGERPRINT_HEX_DIGITS), 16), sites };
+}
