@@ -106,7 +106,7 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   agent: {
-    synopsis: 'agent --node ID --state-dir DIR [--enroll TOKEN --api URL] [--core v2ray|xray]\n      [--core-binary PATH] [--api-port N] [--sync-interval S] [--usage-interval S]\n      [--edge nginx --edge-http-port N --edge-https-port N --edge-address IP --edge-root DIR]',
+    synopsis: 'agent --node ID --state-dir DIR [--enroll TOKEN --api URL] [--core v2ray|xray]\n      [--core-binary PATH] [--api-port N] [--sync-interval S] [--usage-interval S]\n      [--edge nginx|caddy --edge-http-port N --edge-https-port N --edge-address IP --edge-root DIR]',
     summary: 'run a node agent (see docs/operations.md, "Adding a node")',
     help: async () => (await roles.agent()).AGENT_USAGE,
     run: async (args, config) => (await roles.agent()).runAgent(config(), args),

@@ -21,7 +21,7 @@ import { Names } from '../naming.js';
 import { CliError } from '../cli/cli-error.js';
 import { NodeAgent } from '../../workers/agent/agent.js';
 import { ProcessCoreDriver } from '../../workers/agent/core/process-driver.js';
-import { nginxEdgeDriver, type EdgeDriver } from '../../workers/agent/edge/edge-driver.js';
+import { edgeDriverOf, type EdgeDriver } from '../../workers/agent/edge/edge-driver.js';
 import type { Logger } from '../logger.js';
 import { untilSignal } from './serve.js';
 
@@ -85,9 +85,9 @@ type EdgeValues = { edge?: string; 'edge-http-port': string; 'edge-https-port': 
 /** The edge driver `--edge` asks for, or none. */
 function edgeDriver(values: EdgeValues, stateDir: string, logger: Logger, syncIntervalMs: number): EdgeDriver | undefined {
   if (values.edge === undefined) return undefined;
-  if (values.edge !== 'nginx') throw new AgentArgumentError('--edge: must be nginx');
+  if (values.edge !== 'nginx' && values.edge !== 'caddy') throw new AgentArgumentError('--edge: must be nginx or caddy');
   const root = values['edge-root'] ?? join(stateDir, 'edge');
-  return nginxEdgeDriver({ root, address: values['edge-address'], httpPort: port('edge-http-port', values['edge-http-port']), httpsPort: port('edge-https-port', values['edge-https-port']), logger }, syncIntervalMs);
+  return edgeDriverOf(values.edge, { root, address: values['edge-address'], httpPort: port('edge-http-port', values['edge-http-port']), httpsPort: port('edge-https-port', values['edge-https-port']), logger }, syncIntervalMs);
 }
 
 export async function runAgent(config: Config, args: string[]): Promise<void> {

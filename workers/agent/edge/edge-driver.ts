@@ -17,6 +17,7 @@ import type { Logger } from '../../../infra/logger.js';
 import type { AgentOp } from '../../../infra/naming.js';
 import type { EdgeDesired, SiteOutcome } from '../../../producers/edge/model.js';
 import type { EdgeDesiredReply, EdgeReportRequest } from '../../fleet/agent-protocol.js';
+import { CaddyEdge } from '../../edge/caddy/apply.js';
 import { NginxEdge, type NginxEdgeOptions } from '../../edge/nginx/apply.js';
 
 /** What the driver needs from an edge: NginxEdge has exactly this shape. */
@@ -125,7 +126,8 @@ export class EdgeDriver {
   }
 }
 
-/** The nginx edge driver (`relaygrid agent --edge nginx`). */
-export function nginxEdgeDriver(options: NginxEdgeOptions, syncIntervalMs?: number): EdgeDriver {
-  return new EdgeDriver({ edge: new NginxEdge(options), log: options.logger, ...(syncIntervalMs === undefined ? {} : { syncIntervalMs }) });
+/** The edge driver of `relaygrid agent --edge nginx|caddy`: the same node options, either edge (docs/edge-caddy.md says what Caddy refuses). */
+export function edgeDriverOf(kind: 'nginx' | 'caddy', options: NginxEdgeOptions, syncIntervalMs?: number): EdgeDriver {
+  const edge = kind === 'nginx' ? new NginxEdge(options) : new CaddyEdge(options);
+  return new EdgeDriver({ edge, log: options.logger, ...(syncIntervalMs === undefined ? {} : { syncIntervalMs }) });
 }
