@@ -121,6 +121,7 @@ const DOMAIN_STATUS: Record<string, number> = {
   amount_mismatch: 400,
   order_not_found: 404,
   invoice_not_found: 404,
+  credit_note_not_found: 404,
   idempotency_key_reused: 422,
   order_already_paid: 409,
   order_cancelled: 409,

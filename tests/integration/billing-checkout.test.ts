@@ -43,7 +43,7 @@ interface Invoice {
   orderId: string;
   periodStart: string;
   periodEnd: string;
-  creditNotes: { number: string; amountMinor: number }[];
+  creditNotes: { id: string; number: string; amountMinor: number }[];
 }
 
 describe('billing: quote, checkout, confirmation, invoices', () => {
@@ -194,6 +194,22 @@ describe('billing: quote, checkout, confirmation, invoices', () => {
     expect(invoice.status).toBe('paid');
     expect(invoice.creditNotes.map((n) => n.amountMinor)).toEqual([400, 599]);
     expect(invoice.creditNotes.map((n) => n.number)).toEqual([`CN-${year}-EUR-000001`, `CN-${year}-EUR-000002`]);
+    // Each credit note as a PDF of its own; only its customer gets it.
+    const notePath = `/v1/billing/invoices/${paid.invoiceId}/credit-notes/${invoice.creditNotes[0]!.id}/pdf`;
+    const pdf = await fetch(`${suite.api.url}${notePath}`, { headers: { authorization: `Bearer ${user.token}` } });
+    expect([pdf.status, pdf.headers.get('content-type')]).toEqual([200, 'application/pdf']);
+    const dir = await mkdtemp(join(tmpdir(), 'rg-credit-note-'));
+    try {
+      await writeFile(join(dir, 'note.pdf'), Buffer.from(await pdf.arrayBuffer()));
+      const { stdout } = await run('pdftotext', ['-layout', join(dir, 'note.pdf'), '-']);
+      expect(stdout).toContain(`Credit note CN-${year}-EUR-000001`);
+      expect(stdout).toContain('4.00 EUR');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    const stranger = await suite.signedIn();
+    expect(expectStatus(await suite.call('GET', notePath, { token: stranger.token }), 404).body).toMatchObject({ code: 'invoice_not_found' });
+    expect(expectStatus(await suite.call('GET', notePath.replace(/cn_[0-9a-f]{32}/, `cn_${'0'.repeat(32)}`), { token: user.token }), 404).body).toMatchObject({ code: 'credit_note_not_found' });
 
     const today = new Date().toISOString().slice(0, 10);
     const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);

@@ -3,7 +3,7 @@
  * (docs/billing.md). Only their own: another user's order or invoice id
  * answers 404 like an unknown one.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ApiDeps } from '../app.js';
 import { actorOf, principalOf, SIGNED_IN } from '../authenticate.js';
 import { answers, listOf, READS, shape, WAITS } from '../contract.js';
@@ -13,7 +13,8 @@ import { MAX_MONTHS } from '../../billing/checkout.js';
 import { orderDecider } from '../../billing/order.decider.js';
 import { INVOICES_PROJECTOR } from '../../../projectors/billing/invoices.projection.js';
 import { ORDERS_PROJECTOR } from '../../../projectors/billing/orders.projection.js';
-import { renderInvoicePdf } from '../../billing/invoice-pdf.js';
+import { renderCreditNotePdf, renderInvoicePdf } from '../../billing/invoice-pdf.js';
+import { HttpError } from '../errors.js';
 import { body } from './schemas.js';
 import { COUNTRY, IDEMPOTENCY_HEADERS, INVOICE, INVOICE_ID, ORDER, ORDER_ID, QUOTE } from './billing-schemas.js';
 
@@ -129,20 +130,42 @@ export function billingRoutes(app: FastifyInstance, deps: ApiDeps): void {
         tags,
         summary: 'One of your invoices as a PDF',
         params: invoiceParams,
-        response: answers({ 200: { content: { 'application/pdf': { schema: { type: 'string', format: 'binary' } } } } }, [...READS, 404]),
+        response: answers({ 200: PDF }, [...READS, 404]),
       },
     },
     async (request, reply) => {
       await waitForProjection(deps, INVOICES_PROJECTOR, request.headers[MIN_SEQUENCE_HEADER]);
       const invoice = await billing.queries.invoice(request.params.id, principalOf(request).userId);
-      const pdf = await renderInvoicePdf(invoice, deps.seller, await billing.queries.billedTo(invoice.userId));
-      return reply
-        .header('content-type', 'application/pdf')
-        .header('content-disposition', `inline; filename="${invoice.number ?? invoice.id}.pdf"`)
-        .header('cache-control', 'private, no-store')
-        .send(pdf);
+      return sendPdf(reply, invoice.number ?? invoice.id, await renderInvoicePdf(invoice, deps.seller, await billing.queries.billedTo(invoice.userId)));
     },
   );
+
+  app.get<{ Params: { id: string; creditNoteId: string } }>(
+    '/v1/billing/invoices/:id/credit-notes/:creditNoteId/pdf',
+    {
+      config,
+      schema: {
+        tags,
+        summary: 'A credit note on one of your invoices as a PDF',
+        params: { type: 'object', required: ['id', 'creditNoteId'], properties: { id: INVOICE_ID, creditNoteId: { type: 'string', pattern: '^cn_[0-9a-f]{32}$' } } },
+        response: answers({ 200: PDF }, [...READS, 404]),
+      },
+    },
+    async (request, reply) => {
+      await waitForProjection(deps, INVOICES_PROJECTOR, request.headers[MIN_SEQUENCE_HEADER]);
+      const invoice = await billing.queries.invoice(request.params.id, principalOf(request).userId);
+      const note = invoice.creditNotes.find((n) => n.id === request.params.creditNoteId);
+      if (!note) throw new HttpError(404, 'credit_note_not_found', 'no such credit note on this invoice');
+      return sendPdf(reply, note.number, await renderCreditNotePdf(invoice, note, deps.seller, await billing.queries.billedTo(invoice.userId)));
+    },
+  );
+}
+
+const PDF = { content: { 'application/pdf': { schema: { type: 'string', format: 'binary' } } } };
+
+/** A document for the customer's eyes only: no shared cache may keep it. */
+function sendPdf(reply: FastifyReply, name: string, pdf: Buffer): FastifyReply {
+  return reply.header('content-type', 'application/pdf').header('content-disposition', `inline; filename="${name}.pdf"`).header('cache-control', 'private, no-store').send(pdf);
 }
 
 /** The order without the read model's sequence: answerWritten adds the write's. */
