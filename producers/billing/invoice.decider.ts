@@ -11,7 +11,7 @@
 import type { DomainEvent } from '../../contracts/envelope.js';
 import { DomainError, type Decider } from '../decider.js';
 import type { InvoiceStatus } from './invoice-view.js';
-import type { Priced } from './pricing.js';
+import { pricedFields, pricedOf, type Priced } from './pricing.js';
 
 export type InvoiceEventKey = 'billing.InvoiceDrafted' | 'billing.InvoiceFinalized' | 'billing.InvoicePaid' | 'billing.InvoiceVoided' | 'billing.CreditNoteIssued' | 'billing.InvoicePaymentFailed';
 
@@ -69,13 +69,7 @@ function decide(command: InvoiceCommand, state: InvoiceState): E[] {
           invoiceId: invoice.invoiceId,
           orderId: invoice.orderId,
           userId: invoice.userId,
-          currency: p.currency,
-          lines: p.lines.map((l) => ({ ...l })),
-          subtotalMinor: p.subtotalMinor,
-          taxRateBasisPoints: p.taxRateBasisPoints,
-          taxCountry: p.taxCountry,
-          taxMinor: p.taxMinor,
-          totalMinor: p.totalMinor,
+          ...pricedFields(p),
           periodStart: invoice.periodStart,
           periodEnd: invoice.periodEnd,
           timeZone: invoice.timeZone,
@@ -123,7 +117,7 @@ function evolve(state: InvoiceState, event: E): InvoiceState {
   switch (event.type) {
     case 'billing.InvoiceDrafted': {
       const d = event.data;
-      const priced: Priced = { currency: d.currency, lines: d.lines.map((l) => ({ ...l, kind: l.kind as Priced['lines'][number]['kind'] })), subtotalMinor: d.subtotalMinor, taxRateBasisPoints: d.taxRateBasisPoints, taxCountry: d.taxCountry, taxMinor: d.taxMinor, totalMinor: d.totalMinor };
+      const priced = pricedOf(d);
       return { ...initialState, draft: { invoiceId: d.invoiceId, orderId: d.orderId, userId: d.userId, priced, periodStart: d.periodStart, periodEnd: d.periodEnd, timeZone: d.timeZone }, draftedAt: d.draftedAt };
     }
     case 'billing.InvoiceFinalized':

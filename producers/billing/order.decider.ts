@@ -16,7 +16,7 @@
  */
 import type { DomainEvent } from '../../contracts/envelope.js';
 import { DomainError, type Decider } from '../decider.js';
-import type { Priced } from './pricing.js';
+import { pricedFields, pricedOf, type Priced } from './pricing.js';
 
 export type OrderEventKey = 'billing.OrderPlaced' | 'billing.OrderPaymentPending' | 'billing.OrderPaid' | 'billing.OrderPaymentFailed' | 'billing.OrderFulfilled' | 'billing.OrderCancelled' | 'billing.OrderRefunded';
 
@@ -77,13 +77,7 @@ function placed(order: PlacedOrder, by: string, at: Date): E {
       kind: order.kind,
       planId: order.planId,
       months: order.months,
-      currency: p.currency,
-      lines: p.lines.map((l) => ({ ...l })),
-      subtotalMinor: p.subtotalMinor,
-      taxRateBasisPoints: p.taxRateBasisPoints,
-      taxCountry: p.taxCountry,
-      taxMinor: p.taxMinor,
-      totalMinor: p.totalMinor,
+      ...pricedFields(p),
       coupon: order.coupon,
       provider: order.provider,
       paymentMethodId: order.paymentMethodId,
@@ -162,7 +156,7 @@ function evolve(state: OrderState, event: E): OrderState {
         kind: d.kind as OrderKind,
         planId: d.planId,
         months: d.months,
-        priced: { currency: d.currency, lines: d.lines.map((l) => ({ ...l, kind: l.kind as PlacedOrder['priced']['lines'][number]['kind'] })), subtotalMinor: d.subtotalMinor, taxRateBasisPoints: d.taxRateBasisPoints, taxCountry: d.taxCountry, taxMinor: d.taxMinor, totalMinor: d.totalMinor },
+        priced: pricedOf(d),
         coupon: d.coupon,
         provider: d.provider,
         paymentMethodId: d.paymentMethodId,

@@ -70,6 +70,21 @@ export function price(input: PriceInput): Priced {
   };
 }
 
+/** Priced as events carry it (OrderPlaced, InvoiceDrafted): flat fields, line kinds as plain strings. */
+export type PricedEventFields = Omit<Priced, 'lines'> & { lines: (Omit<PriceLine, 'kind'> & { kind: string })[] };
+
+/** The priced fields as events carry them (OrderPlaced, InvoiceDrafted: flat, lines as records). */
+export function pricedFields(p: Priced) {
+  const { currency, subtotalMinor, taxRateBasisPoints, taxCountry, taxMinor, totalMinor } = p;
+  return { currency, lines: p.lines.map((l) => ({ ...l })), subtotalMinor, taxRateBasisPoints, taxCountry, taxMinor, totalMinor };
+}
+
+/** The priced fields of an event, back as a Priced (line kinds are the pricing's own). */
+export function pricedOf(d: PricedEventFields): Priced {
+  const { currency, subtotalMinor, taxRateBasisPoints, taxCountry, taxMinor, totalMinor } = d;
+  return { currency, lines: d.lines.map((l) => ({ ...l, kind: l.kind as PriceLine['kind'] })), subtotalMinor, taxRateBasisPoints, taxCountry, taxMinor, totalMinor };
+}
+
 /** JSON for answers: 64-bit amounts as JSON integers (safe far beyond any price; money.ts). */
 export function pricedJson(p: Priced) {
   return {

@@ -1,19 +1,10 @@
 /** The priced columns orders and invoices share, from their events' flat fields (contracts/billing/OrderPlaced, InvoiceDrafted). */
-import type { InvoiceLineV1 } from '../../contracts/catalogue.generated.js';
+import type { PricedEventFields } from '../../producers/billing/pricing.js';
 import type { LineJson } from '../../schema/database.js';
 import type { UnnestColumn } from '../runtime/unnest.js';
 
-export interface PricedFields {
-  currency: string;
-  lines: InvoiceLineV1[];
-  subtotalMinor: bigint;
-  taxRateBasisPoints: number;
-  taxCountry: string | null;
-  taxMinor: bigint;
-  totalMinor: bigint;
-}
 
-export function pricedColumns(d: PricedFields) {
+export function pricedColumns(d: PricedEventFields) {
   return {
     currency: d.currency,
     lines: d.lines.map((l): LineJson => ({ kind: l.kind, description: l.description, quantity: l.quantity, unitAmountMinor: Number(l.unitAmountMinor), amountMinor: Number(l.amountMinor) })),
