@@ -81,7 +81,7 @@ describe('scheduled commands', () => {
     let dead = false;
     let flakyThrown = false;
     let refusals = 0;
-    let running = 0;
+    const running = { a: 0, b: 0 };
     let maxRunning = 0;
     const metrics = { a: new Metrics({ defaultMetrics: false }), b: new Metrics({ defaultMetrics: false }) };
 
@@ -98,8 +98,9 @@ describe('scheduled commands', () => {
         dueAtOf: (item) => item.due_at,
         fire: async (item) => {
           if (worker === 'a' && dead) return theDead;
-          running++;
-          maxRunning = Math.max(maxRunning, running);
+          // Per worker: a leader killed mid-fire still has fires in flight while the standby takes over.
+          running[worker]++;
+          maxRunning = Math.max(maxRunning, running[worker]);
           try {
             try {
               await handler.handle(occurrence, subject(item.key), { key: item.key, by: worker, at: clock.now() }, { meta });
@@ -120,7 +121,7 @@ describe('scheduled commands', () => {
             }
             await sql`update due_items set done_at = now() where key = ${item.key}`.execute(env.rt.db);
           } finally {
-            running--;
+            running[worker]--;
           }
         },
         log: log.child({ worker }),
