@@ -7,7 +7,9 @@ import type { DomainEvent, EventMeta } from '../../contracts/envelope.js';
 import { uuidv7 } from '../../contracts/ids.js';
 import { requireMasterKey } from '../../infra/config.js';
 import type { Runtime } from '../../infra/runtime.js';
+import { DomainError } from '../../producers/decider.js';
 import type { CommandHandler } from '../../producers/event-store/command-handler.js';
+import { WrongExpectedSequenceError } from '../../producers/event-store/errors.js';
 import { PersonKeys } from '../../producers/identity/crypto/person-keys.js';
 import { seal } from '../../producers/identity/crypto/sealing.js';
 import { EmailIndex, normaliseEmail } from '../../producers/identity/email.js';
@@ -49,8 +51,15 @@ export function testUsers(rt: Runtime): TestUsers {
       const userId = uuidv7();
       await reserveEmail(handler, emails.of(input.email), userId, meta);
       const event = await registered(userId, input.email, input.displayName ?? null);
-      const result = await handler.store.append(handler.store.names.aggregate('identity', 'user', userId), [event], { expectedSeq: 0, meta });
-      return { userId, seq: result.seq };
+      try {
+        const result = await handler.store.append(handler.store.names.aggregate('identity', 'user', userId), [event], { expectedSeq: 0, meta });
+        return { userId, seq: result.seq };
+      } catch (err) {
+        // A concurrent registration of the address found this claim stalled and
+        // closed the user id first (register-user.ts); the API answers email_taken then.
+        if (err instanceof WrongExpectedSequenceError) throw new DomainError('email_taken', 'this email address is already registered');
+        throw err;
+      }
     },
   };
 }
