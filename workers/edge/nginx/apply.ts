@@ -14,7 +14,7 @@ import { failingSites } from './failures.js';
 import { LastGoodSites } from './last-good.js';
 import { edgeLayout, stateDirectories, type EdgeLayout } from './layout.js';
 import { NginxProcess } from './nginx-process.js';
-import { currentReleaseId, nextReleaseId, pruneReleases, switchCurrent, writeTree } from './releases.js';
+import { currentReleaseId, nextReleaseId, pruneReleases, switchCurrent, writeTree, type WrittenTree } from './releases.js';
 import { renderNginx, type NginxRenderOptions } from './render.js';
 
 export type Certificates = ReadonlyMap<string, { certPath: string; keyPath: string }>;
@@ -58,6 +58,8 @@ export class NginxEdge {
   private readonly lastGood: LastGoodSites;
   private readonly nginx: NginxProcess;
   private certificates: Certificates;
+  /** The last release this process wrote, whose unchanged files the next one links. */
+  private lastTree: WrittenTree | undefined;
   /** apply/start/stop run one at a time: two releases must never be staged at once. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -154,9 +156,12 @@ export class NginxEdge {
       const tree = renderNginx({ version: releaseId, sites: serving }, this.renderOptions(releaseId));
       let failed: Map<string, string> = tree.rejected;
       if (failed.size === 0) {
-        await writeTree(dir, tree.files);
+        const written = await writeTree(dir, tree.files, this.lastTree);
         const error = await this.nginx.test(path.join(dir, 'nginx.conf'));
-        if (error === null) break;
+        if (error === null) {
+          this.lastTree = written;
+          break;
+        }
         const ids = failingSites(error, dir, this.certificates, new Set(serving.map((site) => site.siteId)));
         // Not one site's fault as far as nginx says: take every changed site back, and give up if none changed.
         const blamed = ids.length > 0 ? ids : sites.filter((site) => choices.get(site.siteId)?.use === 'desired' && this.lastGood.get(site.siteId)?.version !== site.version).map((site) => site.siteId);

@@ -4,7 +4,7 @@
  * over the old one (rename is atomic, so a reload reads one whole tree or the
  * other). A few old releases stay for a look after the fact.
  */
-import { mkdir, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { EdgeLayout } from './layout.js';
 
@@ -15,14 +15,47 @@ export async function nextReleaseId(layout: EdgeLayout): Promise<number> {
   return ids.length === 0 ? 1 : Math.max(...ids) + 1;
 }
 
-/** Writes `files` into a fresh directory (anything already there is removed first). */
-export async function writeTree(dir: string, files: ReadonlyMap<string, string>): Promise<void> {
+/** Files written at once. */
+const WRITE_PARALLELISM = 32;
+
+/** A tree written to disk, kept so the next release can link the files it shares. */
+export interface WrittenTree {
+  dir: string;
+  files: ReadonlyMap<string, string>;
+}
+
+/**
+ * Writes `files` into a fresh directory (anything already there is removed
+ * first). A file whose contents equal the same file of `previous` is a hard
+ * link to it: creating a file with data costs ~0.65 ms on this VM's ext4 and a
+ * link ~0.02 ms, so a 1,000-site tree with one site changed is written in tens
+ * of milliseconds instead of most of a second (bench:edge). Releases are never
+ * modified after they are written (only removed), so sharing inodes is safe.
+ */
+export async function writeTree(dir: string, files: ReadonlyMap<string, string>, previous?: WrittenTree): Promise<WrittenTree> {
   await rm(dir, { recursive: true, force: true });
-  for (const [relative, contents] of files) {
+  const entries = [...files];
+  for (const folder of new Set(entries.map(([relative]) => path.dirname(path.join(dir, relative))))) await mkdir(folder, { recursive: true });
+  const put = async (relative: string, contents: string): Promise<void> => {
     const file = path.join(dir, relative);
-    await mkdir(path.dirname(file), { recursive: true });
+    if (previous !== undefined && previous.dir !== dir && previous.files.get(relative) === contents) {
+      try {
+        return await link(path.join(previous.dir, relative), file);
+      } catch {
+        // The previous release is gone or on another device: write it instead.
+      }
+    }
     await writeFile(file, contents);
-  }
+  };
+  let next = 0;
+  const writer = async (): Promise<void> => {
+    for (let i = next++; i < entries.length; i = next++) {
+      const entry = entries[i];
+      if (entry !== undefined) await put(...entry);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(WRITE_PARALLELISM, entries.length) }, writer));
+  return { dir, files };
 }
 
 /** Points `current` at release `id` atomically. */
