@@ -60,6 +60,13 @@ function presenceFrame(s: PresenceState): string {
   return JSON.stringify({ op: 'presence', user: s.user, state: s.state, lastSeen: s.lastSeen });
 }
 
+/** How long stop() waits for sends already taken (a supervisor SIGKILLs ~10 s after SIGTERM). */
+const DRAIN_MS = 5_000;
+/** The least a drain waits after telling clients to go, for frames already on their way. */
+const DRAIN_GRACE_MS = 250;
+/** Told to every client when the gateway drains: reconnect (to any gateway) and resume. */
+const RECONNECT_FRAME = JSON.stringify({ op: 'reconnect', reason: 'draining' });
+
 export class Gateway {
   /** Per boot: presence claims are keyed by it, so a dead gateway's claims are recognisable and expire. */
   readonly id = `gw-${randomUUID()}`;
@@ -82,6 +89,8 @@ export class Gateway {
   private listenSocket: us_listen_socket | undefined;
   private directoryEvents: Subscription[] = [];
   private slowSweep: NodeJS.Timeout | undefined;
+  /** Set by stop(): new sends are refused while the ones taken finish. */
+  private draining = false;
 
   constructor(private readonly d: GatewayDeps) {
     const { config } = d;
@@ -168,11 +177,26 @@ export class Gateway {
     return uWS.us_socket_local_port(this.listenSocket);
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Graceful drain (SIGTERM): stops accepting, tells every client to go
+   * elsewhere (`{"op":"reconnect"}`), refuses new sends with `draining`, lets
+   * the sends already taken finish (their `sent` answers still go out), then
+   * closes every connection with 1012 and stops. Bounded by `drainMs`: a send
+   * still unanswered then is one the client resends with the same id.
+   */
+  async stop(drainMs = DRAIN_MS): Promise<void> {
     clearInterval(this.slowSweep);
     for (const sub of this.directoryEvents) sub.unsubscribe();
     if (this.listenSocket) uWS.us_listen_socket_close(this.listenSocket);
-    for (const conn of [...this.connections.values()]) conn.close(1001, 'gateway shutting down');
+    this.draining = true;
+    const open = [...this.connections.values()];
+    for (const conn of open) conn.write(RECONNECT_FRAME);
+    let timer: NodeJS.Timeout | undefined;
+    // At least a moment, so that sends already on the wire are answered (`draining`) rather than cut off.
+    const finished = Promise.all([Promise.allSettled(open.map((conn) => conn.sendQueue)), new Promise((resolve) => setTimeout(resolve, Math.min(DRAIN_GRACE_MS, drainMs)))]);
+    await Promise.race([finished, new Promise((resolve) => (timer = setTimeout(resolve, drainMs)))]);
+    clearTimeout(timer);
+    for (const conn of [...this.connections.values()]) conn.close(CLOSE.restarting, 'gateway restarting: reconnect and resume');
     await this.expiry.stop();
     await this.events.close();
     await this.presence.stop();
@@ -325,6 +349,10 @@ export class Gateway {
         conn.write('{"op":"pong"}');
         return;
       case 'send':
+        if (this.draining) {
+          conn.write(errorFrame('draining', 'this gateway is shutting down: reconnect and send again with the same id', { id: frame.id }));
+          return;
+        }
         if (!conn.sends.take()) {
           this.d.metrics.gatewaySends.inc({ kind: 'to' in frame && 'group' in frame.to ? 'group' : 'direct', outcome: 'refused' });
           if (++conn.refusedSends >= REFUSALS_BEFORE_CLOSE) conn.close(CLOSE.rateLimited, 'rate limited: slow down');

@@ -14,6 +14,8 @@ export const CLOSE = {
   tooSlow: 4008,
   /** Kept sending past its rate limit. */
   rateLimited: 4429,
+  /** The gateway drained (SIGTERM): reconnect to any gateway and resume (RFC 6455 Service Restart). */
+  restarting: 1012,
 } as const;
 
 export type Recipient = { user: string } | { group: string };
