@@ -8,14 +8,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../infra/stack/ports.js';
-import { startApi, type RunningApi } from '../../infra/roles/api.js';
-import { startProjectors, type RunningProjectors } from '../../infra/roles/projectors.js';
-import { client } from '../support/http.js';
-import { eventually, isolated, type Isolated } from '../support/isolated.js';
-import { directSend, gatewayProcess, person, WsClient, type Call, type Frame, type TestPerson } from '../support/messenger.js';
-
-type GatewayProcess = Awaited<ReturnType<typeof gatewayProcess>>;
+import { eventually } from '../support/isolated.js';
+import { directSend, person, WsClient, type Call, type Frame, type TestPerson } from '../support/messenger.js';
+import { twoGateways, type GatewayProcess, type TwoGateways } from '../support/two-gateways.js';
 
 const MESSAGES_PER_SENDER = 60;
 const PRESENCE_TTL_SECONDS = 3;
@@ -94,28 +89,16 @@ class Sender {
 }
 
 describe('gateway killed with SIGKILL while messages flow', () => {
-  let env: Isolated;
-  let api: RunningApi;
-  let projectors: RunningProjectors;
+  let stack: TwoGateways;
   let call: Call;
   let survivor: GatewayProcess;
   let victim: GatewayProcess;
 
   beforeAll(async () => {
-    env = await isolated({ env: { RG_TRUST_PROXY: 'true', RG_REGISTER_LIMIT_PER_IP: '10000', RG_LOGIN_LIMIT_PER_IP: '10000' } });
-    projectors = startProjectors(env.rt);
-    api = await startApi(env.rt, { host: '127.0.0.1' });
-    call = client(api.url);
-    const gatewayEnv = { RG_PRESENCE_TTL: String(PRESENCE_TTL_SECONDS), RG_PRESENCE_OFFLINE_DEBOUNCE_MS: '100' };
-    [survivor, victim] = await Promise.all([gatewayProcess(env.config, await freePort(), gatewayEnv), gatewayProcess(env.config, await freePort(), gatewayEnv)]);
+    stack = await twoGateways({ RG_PRESENCE_TTL: String(PRESENCE_TTL_SECONDS), RG_PRESENCE_OFFLINE_DEBOUNCE_MS: '100' });
+    ({ call, survivor, victim } = stack);
   }, 60_000);
-  afterAll(async () => {
-    await victim?.kill();
-    await survivor?.kill();
-    await api?.close();
-    await projectors?.close();
-    await env?.cleanup();
-  });
+  afterAll(() => stack?.close());
 
   it('every acknowledged message arrives exactly once after dedup, in per-sender order; the dead gateway\'s users go offline within the TTL', async () => {
     const senders = await Promise.all([0, 1, 2, 3].map(() => person(call)));
