@@ -94,6 +94,16 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     clientErrorHandler,
   });
   app.setErrorHandler(errorHandler);
+  // Draining: close() waits for requests in flight, and a keep-alive connection would then stay
+  // open for fastify's 72 s keep-alive timeout; an answer sent while closing ends its connection.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) void reply.header('connection', 'close');
+    return payload;
+  });
   // Response schemas document; they do not filter (producers/api/contract.ts).
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   app.setNotFoundHandler((request, reply) => {
