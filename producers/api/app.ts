@@ -97,8 +97,9 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   // Draining: close() waits for requests in flight, and a keep-alive connection would then stay
   // open for fastify's 72 s keep-alive timeout; an answer sent while closing ends its connection.
   let closing = false;
-  app.addHook('preClose', async () => {
+  app.addHook('preClose', (done) => {
     closing = true;
+    done();
   });
   app.addHook('onSend', async (_request, reply, payload) => {
     if (closing) void reply.header('connection', 'close');
