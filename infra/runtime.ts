@@ -15,6 +15,7 @@ import { createLogger, type Logger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { Names } from './naming.js';
 import { connectNats, type Nats } from './nats/connection.js';
+import { startTelemetry } from './telemetry.js';
 
 export interface Runtime {
   config: Config;
@@ -30,6 +31,7 @@ export interface Runtime {
 }
 
 export async function openRuntime(config: Config, role: string, log = createLogger(config.logLevel, { role })): Promise<Runtime> {
+  const telemetry = startTelemetry(role, log);
   const nats = await connectNats(config.natsUrl, `relaygrid-${role}`);
   const pool = createPool(config.databaseUrl);
   pool.on('error', (err) => log.warn({ err }, 'idle postgres connection failed'));
@@ -50,6 +52,7 @@ export async function openRuntime(config: Config, role: string, log = createLogg
       redis.disconnect();
       await db.destroy();
       await nats.close();
+      await telemetry?.shutdown();
     },
   };
 }

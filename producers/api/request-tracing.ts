@@ -15,10 +15,14 @@ declare module 'fastify' {
   }
 }
 
+const UNTRACED = new Set(['/health', '/ready', '/metrics']);
+
 export function requestTracing(app: FastifyInstance): void {
   app.decorateRequest('span', null);
   app.decorateRequest('traceparent', undefined);
   app.addHook('onRequest', (request, _reply, done) => {
+    // Probes poll every few seconds: a span each would bury the traces worth reading.
+    if (UNTRACED.has(request.routeOptions.url ?? '')) return done();
     const incoming = request.headers.traceparent;
     const parent = contextFromTraceparent(typeof incoming === 'string' ? incoming : undefined);
     const span = tracer().startSpan(`${request.method} ${request.routeOptions.url ?? 'unmatched'}`, {}, parent);

@@ -4,12 +4,14 @@
  * aggregate back with an ordered consumer filtered on its one subject.
  */
 import type { JsMsg } from '@nats-io/jetstream';
+import { SpanKind } from '@opentelemetry/api';
 import { TimeoutError, NoRespondersError, type MsgHdrs } from '@nats-io/transport-node';
 import type { SchemaRegistry } from '../../contracts/codec.js';
 import { decodeMessage, encodeDecision, rawMessageOf, type DomainEvent, type EventMeta, type StoredEvent } from '../../contracts/envelope.js';
 import { uuidv7 } from '../../contracts/ids.js';
 import type { Nats } from '../../infra/nats/connection.js';
 import type { Names } from '../../infra/naming.js';
+import { contextFromTraceparent, inSpan, traceparentOf } from '../../infra/tracing.js';
 import { AppendGuard } from './append-guard.js';
 
 /** Publishing again with the same Nats-Msg-Id is safe inside the stream's duplicate window. */
@@ -52,7 +54,23 @@ export class EventStore {
     this.guard = new AppendGuard(nats, names, (subject, body, msgID, headers, expect) => this.publish(subject, body, msgID, headers, expect));
   }
 
-  async append(subject: string, events: readonly DomainEvent[], opts: AppendOptions): Promise<AppendResult> {
+  /**
+   * Appends in a `send <subject>` span, a child of the caller's trace context
+   * (the request's): the events carry the span's context, so what consumes
+   * them (projectors, the audit worker) hangs under the append.
+   */
+  append(subject: string, events: readonly DomainEvent[], opts: AppendOptions): Promise<AppendResult> {
+    const parent = contextFromTraceparent(opts.meta.traceparent);
+    const attributes = { 'messaging.system': 'nats', 'messaging.operation.type': 'send', 'messaging.destination.name': subject, 'messaging.batch.message_count': events.length };
+    return inSpan(`send ${subject}`, parent, async (span, ctx) => {
+      const result = await this.appendNow(subject, events, { ...opts, meta: { ...opts.meta, traceparent: traceparentOf(ctx) ?? opts.meta.traceparent } });
+      span.setAttribute('relaygrid.append.seq', result.seq);
+      if (result.duplicate) span.setAttribute('relaygrid.append.duplicate', true);
+      return result;
+    }, { kind: SpanKind.PRODUCER, attributes });
+  }
+
+  private async appendNow(subject: string, events: readonly DomainEvent[], opts: AppendOptions): Promise<AppendResult> {
     const { id: aggregateId } = this.names.parse(subject);
     const time = opts.time ?? new Date();
     const ids = opts.ids ?? events.map(() => uuidv7(time.getTime()));

@@ -6,7 +6,6 @@
  * or applied stops the projector and is recorded; nothing is silently skipped.
  */
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
-import type { Span } from '@opentelemetry/api';
 import { sql, type Kysely } from 'kysely';
 import { keyOfCeType, UnknownSchemaError, type SchemaRegistry } from '../../contracts/codec.js';
 import { decodeMessage, rawMessageOf, type RawMessage, type StoredEvent } from '../../contracts/envelope.js';
@@ -15,7 +14,7 @@ import type { Metrics } from '../../infra/metrics.js';
 import type { Names } from '../../infra/naming.js';
 import type { Nats } from '../../infra/nats/connection.js';
 import type { SchemaDocument } from '../../infra/streams/schema-bucket.js';
-import { contextFromTraceparent, tracer } from '../../infra/tracing.js';
+import { inBatchSpans } from '../../infra/tracing.js';
 import { isTransientInfraError } from '../../infra/transient.js';
 import type { Database } from '../../schema/database.js';
 import { pendingFrom } from '../../replay/range.js';
@@ -301,38 +300,24 @@ export class Projector {
     if (!last) return;
     const events = decoded.flatMap((d) => d.events);
     const { db, projection, metrics } = this.deps;
-    const spans = this.startEventSpans(events);
     const timer = metrics.projectorBatchSeconds.startTimer({ projector: this.name });
     try {
-      await db.transaction().execute(async (trx) => {
-        await projection.apply(trx, events, this.deps.context);
-        await advanceCheckpoint(trx, this.name, this.checkpoint, last.msg.seq, last.events.at(-1)?.id ?? null);
-      });
-    } catch (err) {
-      for (const span of spans) span.setStatus({ code: 2, message: (err as Error).message });
-      throw err;
+      await inBatchSpans(
+        `process ${this.name}`,
+        { 'relaygrid.projector': this.name, 'messaging.system': 'nats', 'messaging.destination.name': this.stream },
+        events.map((event) => ({ traceparent: event.meta.traceparent, attributes: { 'relaygrid.event.type': event.type, 'relaygrid.event.id': event.id, 'messaging.message.id': event.id } })),
+        () =>
+          db.transaction().execute(async (trx) => {
+            await projection.apply(trx, events, this.deps.context);
+            await advanceCheckpoint(trx, this.name, this.checkpoint, last.msg.seq, last.events.at(-1)?.id ?? null);
+          }),
+      );
     } finally {
-      for (const span of spans) span.end();
       timer();
     }
     this.checkpoint = last.msg.seq;
     metrics.projectorCheckpoint.set({ projector: this.name }, this.checkpoint);
     metrics.projectedEvents.inc({ projector: this.name }, events.length);
-  }
-
-  /** One span per traced event, child of the request that caused it, so a trace runs from HTTP to read model. */
-  private startEventSpans(events: readonly StoredEvent[]): Span[] {
-    const spans: Span[] = [];
-    for (const event of events) {
-      if (!event.meta.traceparent) continue;
-      const span = tracer().startSpan(
-        `project ${this.name}`,
-        { attributes: { 'relaygrid.projector': this.name, 'relaygrid.event.type': event.type, 'relaygrid.event.id': event.id, 'messaging.message.id': event.id } },
-        contextFromTraceparent(event.meta.traceparent),
-      );
-      spans.push(span);
-    }
-    return spans;
   }
 
   private async stop(msg: JsMsg, error: Error, event?: StoredEvent): Promise<void> {

@@ -8,7 +8,7 @@
  * is held by the test, so that projector is a standby that never writes a
  * batch: the projector a lag alert must still see.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,21 +21,13 @@ import { LeaderLock } from '../../projectors/runtime/leader-lock.js';
 import { Projector } from '../../projectors/runtime/projector.js';
 import { projectorDeps } from '../../infra/roles/projectors.js';
 import { generateKeyPair } from '../../replay/audit/note.js';
-import { CLI, runCli, sandboxEnv } from '../support/cli.js';
+import { CLI, runCli } from '../support/cli.js';
+import { RoleProcesses } from '../support/role-processes.js';
 import { eventually, isolated, type Isolated } from '../support/isolated.js';
 import { testUsers } from '../support/users.js';
 
 const PROMTOOL = process.env['PROMTOOL_BIN'] ?? '/usr/bin/promtool';
 const META = { source: 'relaygrid/test' };
-
-interface Role {
-  command: string;
-  portVariable: string;
-  port: number;
-  proc: ChildProcess;
-  output: string[];
-  url: string;
-}
 
 /** What `promtool check metrics` says about a scrape: its exit code and every line it printed. */
 function promtool(scrape: string): { status: number | null; lines: string[] } {
@@ -53,24 +45,10 @@ describe('each role run alone serves /health, /ready and /metrics', () => {
   let env: Isolated;
   let lock: LeaderLock;
   let checkpointDir: string;
-  const roles: Role[] = [];
   const lagged: { userId: string; seq: number }[] = [];
 
-  function spawnRole(command: string, portVariable: string, port: number, extraEnv: Record<string, string> = {}): Role {
-    const proc = spawn(process.execPath, [CLI, command], { env: sandboxEnv(env.config, { [portVariable]: String(port), ...extraEnv }), stdio: ['ignore', 'pipe', 'pipe'] });
-    const output: string[] = [];
-    proc.stdout?.on('data', (d: Buffer) => output.push(d.toString()));
-    proc.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
-    const role = { command, portVariable, port, proc, output, url: `http://127.0.0.1:${port}` };
-    roles.push(role);
-    return role;
-  }
-
-  const role = (command: string): Role => {
-    const found = roles.find((r) => r.command === command);
-    if (!found) throw new Error(`no ${command} started`);
-    return found;
-  };
+  let processes: RoleProcesses;
+  const role = (command: string) => processes.role(command);
 
   beforeAll(async () => {
     if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` before the integration tests`);
@@ -90,34 +68,17 @@ describe('each role run alone serves /health, /ready and /metrics', () => {
     checkpointDir = mkdtempSync(join(tmpdir(), 'rg-ops-audit-'));
     const audit = { RG_AUDIT_SIGNING_KEY: generateKeyPair(`relaygrid.test/${env.namespace}`).signer, RG_AUDIT_CHECKPOINT_DIR: checkpointDir };
     const [api, gateway, projector, fleet, auditPort] = await Promise.all(Array.from({ length: 5 }, () => freePort()));
-    spawnRole('api', 'RG_API_PORT', api!);
-    spawnRole('gateway', 'RG_GATEWAY_PORT', gateway!);
-    spawnRole('projector', 'RG_PROJECTOR_PORT', projector!);
-    spawnRole('fleet-worker', 'RG_FLEET_WORKER_PORT', fleet!);
-    spawnRole('audit-worker', 'RG_AUDIT_WORKER_PORT', auditPort!, audit);
-    await Promise.all(
-      roles.map((r) =>
-        eventually(async () => {
-          if (r.proc.exitCode !== null) throw new Error(`${r.command} exited with ${r.proc.exitCode}: ${r.output.join('')}`);
-          return (await fetch(`${r.url}/ready`)).status === 200;
-        }, 20_000).catch((err: unknown) => {
-          throw new Error(`${r.command} on ${r.portVariable}=${r.port} never became ready: ${(err as Error).message}\n${r.output.join('').slice(-2000)}`);
-        }),
-      ),
-    );
+    processes = new RoleProcesses(env.config);
+    processes.spawn('api', 'RG_API_PORT', api!);
+    processes.spawn('gateway', 'RG_GATEWAY_PORT', gateway!);
+    processes.spawn('projector', 'RG_PROJECTOR_PORT', projector!);
+    processes.spawn('fleet-worker', 'RG_FLEET_WORKER_PORT', fleet!);
+    processes.spawn('audit-worker', 'RG_AUDIT_WORKER_PORT', auditPort!, audit);
+    await processes.ready();
   }, 60_000);
 
   afterAll(async () => {
-    await Promise.all(
-      roles.map(
-        (r) =>
-          new Promise<void>((resolve) => {
-            if (r.proc.exitCode !== null || r.proc.signalCode !== null) return resolve();
-            r.proc.once('exit', () => resolve());
-            r.proc.kill('SIGTERM');
-          }),
-      ),
-    );
+    await processes?.stop();
     await lock?.release();
     if (checkpointDir) rmSync(checkpointDir, { recursive: true, force: true });
     await env?.cleanup();
@@ -144,7 +105,7 @@ describe('each role run alone serves /health, /ready and /metrics', () => {
       'fleet-worker': ['nats', 'postgres', 'fleet-worker'],
       'audit-worker': ['nats', 'postgres', 'audit-worker'],
     };
-    for (const r of roles) {
+    for (const r of processes.roles) {
       const health = await fetch(`${r.url}/health`);
       expect(health.status, r.command).toBe(200);
       expect(await health.json(), r.command).toMatchObject({ status: 'ok' });
@@ -171,7 +132,7 @@ describe('each role run alone serves /health, /ready and /metrics', () => {
     await eventually(async () => (await (await fetch(`${role('api').url}/metrics`)).text()).includes('relaygrid_appends_total{outcome="appended"}'));
     await eventually(async () => (await (await fetch(`${role('audit-worker').url}/metrics`)).text()).match(/relaygrid_audit_tree_size [1-9]/));
 
-    for (const r of roles) {
+    for (const r of processes.roles) {
       const scrape = await (await fetch(`${r.url}/metrics`)).text();
       expect(scrape, r.command).toContain('relaygrid_process_cpu_seconds_total');
       expect(promtool(scrape), r.command).toEqual({ status: 0, lines: [] });

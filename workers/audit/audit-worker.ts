@@ -27,6 +27,7 @@ import { deliveredLeafHash } from '../../replay/audit/leaf.js';
 import { cloudEventAttributes, rawMessageOf } from '../../contracts/envelope.js';
 import type { NodeId } from '../../replay/audit/merkle.js';
 import { signCheckpoint } from '../../replay/audit/note.js';
+import { inBatchSpans } from '../../infra/tracing.js';
 import { storeCheckpoint } from './checkpoints.js';
 import type { AuditWorkerConfig } from './config.js';
 import { appendBatch, AuditStateFencedError, loadTreeState, STORED_MIN_LEVEL, type EventRow, type LeafRow, type NodeRow, type TreeState } from './store.js';
@@ -101,35 +102,45 @@ export async function startAuditWorker(rt: Runtime, opts: AuditWorkerOptions): P
       return s.size;
     });
 
-  /** Folds a batch into a copy of the tree, stores it, and only then adopts it. */
+  /** One batch at a time, in a `process audit` span (infra/tracing.ts batchSpans). */
   const flush = (batch: JsMsg[]): Promise<void> =>
     exclusive(async () => {
-      const from = state!;
-      const frontier = from.frontier.clone();
-      const leaves: LeafRow[] = [];
-      const nodes: NodeRow[] = [];
-      const events: EventRow[] = [];
-      const onNode = (id: NodeId, hash: Buffer) => {
-        if (id.level >= STORED_MIN_LEVEL) nodes.push({ ...id, hash });
-      };
-      for (const msg of batch) {
-        // The verifier's own leaf function, so worker and verifier cannot disagree.
-        const hash = deliveredLeafHash(msg);
-        const index = frontier.size;
-        // The tree's positions are the stream's: a gap (a deleted message) must stop the worker, not shift every later leaf.
-        if (msg.seq !== index + 1) throw new Error(`${stream} seq ${msg.seq} would be leaf ${index}: the stream has a gap or was rewritten`);
-        frontier.append(hash, onNode);
-        leaves.push({ index, hash });
-        // The tree covers bytes, decodable or not; only the id index can miss a commit's inner ids.
-        const { ids, error } = eventIdsOrError(rt.registry, cloudEventAttributes(rawMessageOf(msg)), msg.data);
-        if (error) log.warn({ err: error, seq: msg.seq, index }, 'commit not decodable: indexed by its ce-id only');
-        for (const eventId of ids) events.push({ eventId, leafIndex: index });
-      }
-      const next: TreeState = { ...from, size: frontier.size, frontier };
-      await appendBatch(rt.db, from.size, next, { leaves, nodes, events });
-      state = next;
-      treeGauge.set(next.size);
+      await inBatchSpans(
+        `process audit`,
+        { 'messaging.system': 'nats', 'messaging.destination.name': stream },
+        batch.map((msg) => ({ traceparent: msg.headers?.get('traceparent') || undefined, attributes: { 'messaging.message.id': msg.headers?.get('ce-id') ?? '', 'relaygrid.audit.seq': msg.seq } })),
+        () => foldBatch(batch),
+      );
     });
+
+  /** Folds a batch into a copy of the tree, stores it, and only then adopts it. */
+  const foldBatch = async (batch: JsMsg[]): Promise<void> => {
+    const from = state!;
+    const frontier = from.frontier.clone();
+    const leaves: LeafRow[] = [];
+    const nodes: NodeRow[] = [];
+    const events: EventRow[] = [];
+    const onNode = (id: NodeId, hash: Buffer) => {
+      if (id.level >= STORED_MIN_LEVEL) nodes.push({ ...id, hash });
+    };
+    for (const msg of batch) {
+      // The verifier's own leaf function, so worker and verifier cannot disagree.
+      const hash = deliveredLeafHash(msg);
+      const index = frontier.size;
+      // The tree's positions are the stream's: a gap (a deleted message) must stop the worker, not shift every later leaf.
+      if (msg.seq !== index + 1) throw new Error(`${stream} seq ${msg.seq} would be leaf ${index}: the stream has a gap or was rewritten`);
+      frontier.append(hash, onNode);
+      leaves.push({ index, hash });
+      // The tree covers bytes, decodable or not; only the id index can miss a commit's inner ids.
+      const { ids, error } = eventIdsOrError(rt.registry, cloudEventAttributes(rawMessageOf(msg)), msg.data);
+      if (error) log.warn({ err: error, seq: msg.seq, index }, 'commit not decodable: indexed by its ce-id only');
+      for (const eventId of ids) events.push({ eventId, leafIndex: index });
+    }
+    const next: TreeState = { ...from, size: frontier.size, frontier };
+    await appendBatch(rt.db, from.size, next, { leaves, nodes, events });
+    state = next;
+    treeGauge.set(next.size);
+  };
 
   const consume = async (): Promise<void> => {
     state = await loadTreeState(rt.db, stream);
