@@ -6,7 +6,10 @@
  * user's download finishes; a bad SOCKS greeting and a smuggling attempt get
  * protocol errors and the proxy keeps serving.
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
@@ -41,6 +44,8 @@ describe('the Relaygrid proxy', () => {
   let proxy: ProxyServer;
   let httpPort: number;
   let socksPort: number;
+  let httpsPort: number;
+  const dir = mkdtempSync(join(tmpdir(), 'rg-proxy-'));
 
   beforeAll(async () => {
     origin = http.createServer((req, res) => {
@@ -58,6 +63,8 @@ describe('the Relaygrid proxy', () => {
     proxy = new ProxyServer({ log, location: { country: 'DE', city: 'Frankfurt' } });
     httpPort = await proxy.listen({ kind: 'http', port: 0, host: LOOPBACK });
     socksPort = await proxy.listen({ kind: 'socks', port: 0, host: LOOPBACK });
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    httpsPort = await proxy.listen({ kind: 'https', port: 0, host: LOOPBACK, tls: { cert: readFileSync(join(dir, 'cert.pem')), key: readFileSync(join(dir, 'key.pem')) } });
     proxy.directory.set({ userId: 'alice-id', username: 'ualice', password: 'a-secret' });
     proxy.directory.set({ userId: 'bob-id', username: 'ubob', password: 'b-secret' });
   });
@@ -66,21 +73,23 @@ describe('the Relaygrid proxy', () => {
     await proxy.close();
     origin.closeAllConnections();
     await new Promise((r) => origin.close(r));
+    rmSync(dir, { recursive: true, force: true });
   });
 
-  it('fetches a file through HTTP and SOCKS5, and counts its bytes for the user', async () => {
+  it('fetches a file through HTTP, CONNECT, HTTPS and SOCKS5, and counts its bytes for the user', async () => {
     proxy.accounting.take();
     const viaHttp = await run(['-x', `http://ualice:a-secret@${LOOPBACK}:${httpPort}`, `http://${LOOPBACK}:${originPort}/file`]);
     const viaConnect = await run(['-p', '-x', `http://ualice-country-de:a-secret@${LOOPBACK}:${httpPort}`, `http://${LOOPBACK}:${originPort}/file`]);
     const viaSocks = await run(['--socks5-hostname', `ualice:a-secret@${LOOPBACK}:${socksPort}`, `http://localhost:${originPort}/file`]);
-    for (const r of [viaHttp, viaConnect, viaSocks]) {
+    const viaHttps = await run(['-p', '--proxy-cacert', join(dir, 'cert.pem'), '-x', `https://ualice:a-secret@${LOOPBACK}:${httpsPort}`, `http://${LOOPBACK}:${originPort}/file`]);
+    for (const r of [viaHttp, viaConnect, viaSocks, viaHttps]) {
       expect(r.code).toBe(0);
       expect(createHash('sha256').update(r.stdout).digest('hex')).toBe(SHA);
     }
     const usage = proxy.accounting.take().get('alice-id')!;
-    expect(Number(usage.downlink)).toBeGreaterThanOrEqual(3 * FILE.length);
-    expect(Number(usage.downlink)).toBeLessThan(3 * FILE.length + 3 * 2_048);
-    expect(usage.connections).toBe(3);
+    expect(Number(usage.downlink)).toBeGreaterThanOrEqual(4 * FILE.length);
+    expect(Number(usage.downlink)).toBeLessThan(4 * FILE.length + 4 * 2_048);
+    expect(usage.connections).toBe(4);
   });
 
   it('answers a wrong password and an unknown user alike, and refuses another country clearly', async () => {
