@@ -43,6 +43,15 @@ export interface Config {
   webhooks: WebhookConfig;
   /** Tax rates, the seller's zone and name (infra/billing-config.ts). */
   billing: BillingConfig;
+  analytics: AnalyticsConfig;
+}
+
+/** Analytics exports (docs/analytics.md#exports). */
+export interface AnalyticsConfig {
+  /** RG_EXPORT_DIR: where finished exports wait for their download (default: the system's temp folder). */
+  exportDir: string | null;
+  /** RG_EXPORT_LINK_TTL: how long a download link is good for, in seconds. */
+  exportLinkTtlSeconds: number;
 }
 
 /** Outgoing webhooks (docs/billing-webhooks.md). */
@@ -139,6 +148,7 @@ export const DEFAULTS = {
     maxBackpressureBytes: 1024 * 1024,
   },
   webhooks: { allowPrivateTargets: false, timeoutMs: 10_000 },
+  analytics: { exportLinkTtlSeconds: 900 },
 } as const;
 
 type Env = Record<string, string | undefined>;
@@ -264,6 +274,10 @@ export function loadConfig(env: Env = process.env): Config {
     },
     stripe: stripeConfig(env),
     billing: billingConfig(env),
+    analytics: {
+      exportDir: env['RG_EXPORT_DIR']?.trim() || null,
+      exportLinkTtlSeconds: integer(env, 'RG_EXPORT_LINK_TTL', DEFAULTS.analytics.exportLinkTtlSeconds, 10, 7 * 24 * 3600),
+    },
   };
 }
 

@@ -126,6 +126,13 @@ export interface Database {
   payment_methods: PaymentMethodTable;
   edge_sites: EdgeSiteTable;
   edge_site_deployments: EdgeSiteDeploymentTable;
+  analytics_ticks: AnalyticsTickTable;
+  analytics_usage_hourly: AnalyticsUsageHourlyTable;
+  analytics_usage_daily: AnalyticsUsageDailyTable;
+  analytics_node_hourly: AnalyticsNodeHourlyTable;
+  analytics_user_activity: AnalyticsUserActivityTable;
+  analytics_plan_spans: AnalyticsPlanSpanTable;
+  analytics_exports: AnalyticsExportTable;
 }
 
 /** The audit worker's tree over <NS>_AUDIT (workers/audit/store.ts). One row per audit stream. */
@@ -653,4 +660,75 @@ export interface EdgeSiteDeploymentTable {
   /** The edge's own error text for a rejected version. */
   error: string | null;
   updated_at: Date;
+}
+
+type Bigint = ColumnType<string, bigint | string | number, bigint | string | number>;
+
+export interface AnalyticsTickTable {
+  tick_id: string;
+}
+
+/** Bytes per user, node and hour (the hour a tick's interval ended in). */
+export interface AnalyticsUsageHourlyTable {
+  user_id: string;
+  hour: Date;
+  node_id: string;
+  uplink: Bigint;
+  downlink: Bigint;
+}
+
+/** The same per UTC day (`YYYY-MM-DD`). */
+export interface AnalyticsUsageDailyTable {
+  user_id: string;
+  day: ColumnType<string, string, string>;
+  node_id: string;
+  uplink: Bigint;
+  downlink: Bigint;
+}
+
+export interface AnalyticsNodeHourlyTable {
+  node_id: string;
+  hour: Date;
+  uplink: Bigint;
+  downlink: Bigint;
+}
+
+/** When each user's traffic was first and last seen (interval ends). */
+export interface AnalyticsUserActivityTable {
+  user_id: string;
+  first_at: Date;
+  last_at: Date;
+}
+
+/** One subscription of a user, from its start to its end (null while it runs). */
+export interface AnalyticsPlanSpanTable {
+  user_id: string;
+  started_at: Date;
+  plan_id: string;
+  /** SubscriptionStarted's cause: operator, next_plan, order. */
+  cause: string;
+  ended_at: Date | null;
+  /** replaced (another subscription started), expired, or null while it runs. */
+  end_cause: string | null;
+}
+
+export interface AnalyticsExportTable {
+  id: string;
+  owner_id: string;
+  /** Whose rows: one user, or null for the fleet (analysts and operators). */
+  scope_user_id: string | null;
+  dataset: string;
+  format: string;
+  range_from: Date;
+  range_to: Date;
+  /** Personal fields included: only when the rows are the caller's own. */
+  personal: boolean;
+  /** queued, running, done, failed. */
+  status: string;
+  rows_total: Bigint | null;
+  rows_done: ColumnType<string, bigint | string | number | undefined, bigint | string | number>;
+  bytes: Bigint | null;
+  error: string | null;
+  created_at: Date;
+  finished_at: Date | null;
 }

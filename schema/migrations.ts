@@ -655,6 +655,72 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '2026-12-08-170-analytics': {
+    async up(db: Kysely<unknown>) {
+      // Analytics read models (projectors/analytics, docs/analytics.md): usage per user x node x hour and
+      // per UTC day, per node and hour, each user's last traffic, with their own tick ledger (they run in
+      // their own transaction), and each user's plan spans from the plans stream (the plan dimension).
+      await db.schema.createTable('analytics_ticks').addColumn('tick_id', 'text', (c) => c.primaryKey()).execute();
+      for (const [table, time] of [['analytics_usage_hourly', 'hour'], ['analytics_usage_daily', 'day']] as const) {
+        await db.schema
+          .createTable(table)
+          .addColumn('user_id', 'text', (c) => c.notNull())
+          .addColumn(time, time === 'hour' ? 'timestamptz' : 'date', (c) => c.notNull())
+          .addColumn('node_id', 'text', (c) => c.notNull())
+          .addColumn('uplink', 'bigint', (c) => c.notNull())
+          .addColumn('downlink', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint(`${table}_pkey`, ['user_id', time, 'node_id'])
+          .execute();
+      }
+      await db.schema
+        .createTable('analytics_node_hourly')
+        .addColumn('node_id', 'text', (c) => c.notNull())
+        .addColumn('hour', 'timestamptz', (c) => c.notNull())
+        .addColumn('uplink', 'bigint', (c) => c.notNull())
+        .addColumn('downlink', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('analytics_node_hourly_pkey', ['node_id', 'hour'])
+        .execute();
+      // The fleet's hours in time order (a fleet trend reads every node's rows of a range).
+      await db.schema.createIndex('analytics_node_hourly_hour').on('analytics_node_hourly').columns(['hour', 'node_id']).execute();
+      await db.schema
+        .createTable('analytics_user_activity')
+        .addColumn('user_id', 'text', (c) => c.primaryKey())
+        .addColumn('first_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('last_at', 'timestamptz', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('analytics_user_activity_last').on('analytics_user_activity').column('last_at').execute();
+      await db.schema
+        .createTable('analytics_plan_spans')
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('started_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('plan_id', 'text', (c) => c.notNull())
+        .addColumn('cause', 'text', (c) => c.notNull())
+        .addColumn('ended_at', 'timestamptz')
+        .addColumn('end_cause', 'text')
+        .addPrimaryKeyConstraint('analytics_plan_spans_pkey', ['user_id', 'started_at'])
+        .execute();
+      // Export jobs (producers/analytics/exports.ts): operational state, not a read model (no rebuild touches it).
+      await db.schema
+        .createTable('analytics_exports')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('owner_id', 'text', (c) => c.notNull())
+        .addColumn('scope_user_id', 'text')
+        .addColumn('dataset', 'text', (c) => c.notNull())
+        .addColumn('format', 'text', (c) => c.notNull())
+        .addColumn('range_from', 'timestamptz', (c) => c.notNull())
+        .addColumn('range_to', 'timestamptz', (c) => c.notNull())
+        .addColumn('personal', 'boolean', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('rows_total', 'bigint')
+        .addColumn('rows_done', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addColumn('bytes', 'bigint')
+        .addColumn('error', 'text')
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('finished_at', 'timestamptz')
+        .execute();
+      await db.schema.createIndex('analytics_exports_owner').on('analytics_exports').columns(['owner_id', 'created_at']).execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

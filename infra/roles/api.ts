@@ -23,6 +23,7 @@ import type { Billing } from '../../producers/billing/billing.js';
 import type { PaymentMethods } from '../../producers/billing/payment-methods.js';
 import { openBilling, openPaymentMethods, openProviders } from './billing.js';
 import { Sites } from '../../producers/edge/sites.js';
+import { Exports } from '../../producers/analytics/exports.js';
 import type { EdgeAggregate } from '../../producers/edge/site-names.js';
 import { proveEvent } from '../../replay/audit/prove.js';
 import type { Runtime } from '../runtime.js';
@@ -73,6 +74,7 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
   const paymentMethods = openPaymentMethods(rt, handler, providers);
   const billing = openBilling(rt, handler, plans, { providers, coupons, methods: paymentMethods });
   const sites = new Sites(new ContextDeps<EdgeAggregate>('edge', handler, rt.db));
+  const exports = new Exports({ db: rt.db, keys: identity.deps.keys, masterKey: requireMasterKey(rt.config), log: rt.log, dir: rt.config.analytics.exportDir, namespace: rt.config.namespace, linkTtlSeconds: rt.config.analytics.exportLinkTtlSeconds });
   const stripe = rt.config.stripe;
   const stripeWebhooks = stripe
     ? new StripeWebhooks(new ContextDeps<'provider-event'>('billing', handler, rt.db), { webhookSecret: stripe.webhookSecret, sink: opts.paymentSink ?? billing.payments, log: rt.log })
@@ -90,6 +92,7 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
     coupons,
     paymentMethods,
     sites,
+    exports,
     ...(stripeWebhooks ? { stripeWebhooks } : {}),
     trustProxy: rt.config.auth.trustProxy,
     db: rt.db,
@@ -114,6 +117,7 @@ export async function startApi(rt: Runtime, opts: ApiOptions = {}): Promise<Runn
     url: address.replace('0.0.0.0', '127.0.0.1'),
     close: async () => {
       await app.close();
+      await exports.close();
       await watcher.close();
       await identity.stop();
     },

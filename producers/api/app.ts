@@ -20,6 +20,7 @@ import type { Seller } from '../billing/invoice-pdf.js';
 import type { Coupons } from '../billing/coupons.js';
 import type { PaymentMethods } from '../billing/payment-methods.js';
 import type { Sites } from '../edge/sites.js';
+import type { Exports } from '../analytics/exports.js';
 import { authentication } from './authenticate.js';
 import { cardDataGuard } from './card-data-guard.js';
 import { declareContract } from './contract.js';
@@ -47,6 +48,7 @@ import { webhookRoutes } from './routes/webhooks.js';
 import { billingRoutes } from './routes/billing.js';
 import { adminBillingRoutes } from './routes/admin-billing.js';
 import { siteRoutes } from './routes/sites.js';
+import { analyticsRoutes } from './routes/analytics.js';
 import { buildValidator } from './validation.js';
 
 export interface ApiDeps {
@@ -65,6 +67,8 @@ export interface ApiDeps {
   paymentMethods: PaymentMethods;
   /** Edge sites (docs/edge.md#sites). */
   sites: Sites;
+  /** Analytics export jobs (docs/analytics.md#exports). */
+  exports: Exports;
   /** Stripe's incoming webhooks; absent when Stripe is not configured (RG_STRIPE_*), and so is the route. */
   stripeWebhooks?: StripeWebhooks;
   db: Kysely<Database>;
@@ -154,6 +158,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     paymentMethodRoutes(scoped, deps);
     stripeWebhookRoutes(scoped, deps);
     siteRoutes(scoped, deps);
+    analyticsRoutes(scoped, deps);
     done();
   });
   return app;

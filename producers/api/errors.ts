@@ -143,6 +143,12 @@ const DOMAIN_STATUS: Record<string, number> = {
   site_not_found: 404,
   domain_taken: 409,
   site_exists: 409,
+  // analytics (docs/analytics.md)
+  invalid_export: 400,
+  forbidden_export: 403,
+  invalid_link: 403,
+  export_not_found: 404,
+  export_link_expired: 410,
   // NATS requests (the ops micro service, agents) answer with the same statuses
   invalid_request: 400,
   invalid_querystring: 400,

@@ -46,7 +46,7 @@ function decodeCursor(cursor: string): Position {
   return { openedAt, connectionId };
 }
 
-function openIp(key: Buffer | undefined, userId: string, sealed: Buffer | null): string | null {
+export function openIp(key: Buffer | undefined, userId: string, sealed: Buffer | null): string | null {
   try {
     return openText(key, userId, sealed);
   } catch {

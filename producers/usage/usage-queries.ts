@@ -46,14 +46,16 @@ function time(field: string, value: string | undefined, fallback: Date): Date {
 }
 
 /**
- * The range of a stats query: `to` defaults to now and `from` to 24 hours
- * before `to`; `from` must come before `to`, at most MAX_RANGE_DAYS apart.
+ * The range of a stats query: `to` defaults to now and `from` to `defaultMs`
+ * (24 hours) before `to`; `from` must come before `to`, at most `maxDays`
+ * (MAX_RANGE_DAYS) apart.
  */
-export function usageRange(from: string | undefined, to: string | undefined, now = new Date()): { from: Date; to: Date } {
+export function usageRange(from: string | undefined, to: string | undefined, now = new Date(), limits: { defaultMs?: number; maxDays?: number } = {}): { from: Date; to: Date } {
+  const { defaultMs = DEFAULT_RANGE_MS, maxDays = MAX_RANGE_DAYS } = limits;
   const end = time('to', to, now);
-  const start = time('from', from, new Date(end.getTime() - DEFAULT_RANGE_MS));
+  const start = time('from', from, new Date(end.getTime() - defaultMs));
   if (start.getTime() >= end.getTime()) throw invalid('from', 'must be before to');
-  if (end.getTime() - start.getTime() > MAX_RANGE_DAYS * 24 * HOUR_MS) throw invalid('from', `must be at most ${MAX_RANGE_DAYS} days before to`);
+  if (end.getTime() - start.getTime() > maxDays * 24 * HOUR_MS) throw invalid('from', `must be at most ${maxDays} days before to`);
   return { from: start, to: end };
 }
 

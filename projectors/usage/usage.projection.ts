@@ -48,10 +48,11 @@ class HourlySums {
 
 /**
  * The ticks of the batch that the ledger had not seen, recording them as seen:
- * `usage_ticks` (this projection's), or `metering_ticks` (metering's, which
- * runs in its own transaction and so needs its own memory of what it counted).
+ * `usage_ticks` (this projection's), or `metering_ticks` / `analytics_ticks`
+ * (metering's and analytics', which run in their own transactions and so need
+ * their own memory of what they counted).
  */
-export async function newTicks(trx: Transaction<Database>, ticks: readonly UsageTickedV1[], ledger: 'usage_ticks' | 'metering_ticks' = 'usage_ticks'): Promise<UsageTickedV1[]> {
+export async function newTicks(trx: Transaction<Database>, ticks: readonly UsageTickedV1[], ledger: 'usage_ticks' | 'metering_ticks' | 'analytics_ticks' = 'usage_ticks'): Promise<UsageTickedV1[]> {
   const unique = [...new Map(ticks.map((t) => [t.tickId, t])).values()];
   if (unique.length === 0) return [];
   const ids = unique.map((t) => t.tickId);
@@ -62,7 +63,7 @@ export async function newTicks(trx: Transaction<Database>, ticks: readonly Usage
     select * from unnest(${ids}::text[], ${unique.map((t) => t.nodeId)}::text[], ${unique.map((t) => t.intervalEnd)}::timestamptz[])
     on conflict (tick_id) do nothing returning tick_id
   `.execute(trx)
-      : await sql<{ tick_id: string }>`insert into metering_ticks (tick_id) select * from unnest(${ids}::text[]) on conflict (tick_id) do nothing returning tick_id`.execute(trx);
+      : await sql<{ tick_id: string }>`insert into ${sql.table(ledger)} (tick_id) select * from unnest(${ids}::text[]) on conflict (tick_id) do nothing returning tick_id`.execute(trx);
   const fresh = new Set(inserted.rows.map((r) => r.tick_id));
   return unique.filter((t) => fresh.has(t.tickId));
 }
