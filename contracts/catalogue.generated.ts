@@ -380,6 +380,15 @@ export interface SiteBlockedV1 {
   blockedAt: Date;
 }
 
+/** The site's proxy cache is to be emptied on every node serving it: wholly when paths is empty, else for exactly these request URIs. Nodes apply it as a new cache-key version (docs/edge.md#cache-purge). */
+export interface SiteCachePurgedV1 {
+  siteId: string;
+  /** exact request URIs (path and query) to purge; empty: the whole site */
+  paths: Array<string>;
+  by: string;
+  purgedAt: Date;
+}
+
 export interface SiteUpstreamV1 {
   /** a hostname (punycode) or an IP literal */
   host: string;
@@ -1535,6 +1544,7 @@ export const SCHEMA_FILES: readonly SchemaEntry[] = [
   { context: 'edge', name: 'DomainReleased', version: 1, schema: {"type":"record","name":"DomainReleased","namespace":"relaygrid.edge","doc":"A site name was given up (its site deleted, or the name dropped by an update): another site may claim it.","fields":[{"name":"domain","type":"string"},{"name":"siteId","type":"string"},{"name":"releasedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'edge', name: 'DomainReserved', version: 1, schema: {"type":"record","name":"DomainReserved","namespace":"relaygrid.edge","doc":"A site name (a site's domain or alias) was claimed for one site. Appended to the name's reservation subject (edge.domain.<sha256 of the name>) with expectation 0, so two claims cannot both win.","fields":[{"name":"domain","type":"string","doc":"lower-case punycode"},{"name":"siteId","type":"string"},{"name":"reservedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'edge', name: 'SiteBlocked', version: 1, schema: {"type":"record","name":"SiteBlocked","namespace":"relaygrid.edge","doc":"The site answers a fixed page and never reaches its upstreams until unblocked.","fields":[{"name":"siteId","type":"string"},{"name":"by","type":"string"},{"name":"blockedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'edge', name: 'SiteCachePurged', version: 1, schema: {"type":"record","name":"SiteCachePurged","namespace":"relaygrid.edge","doc":"The site's proxy cache is to be emptied on every node serving it: wholly when paths is empty, else for exactly these request URIs. Nodes apply it as a new cache-key version (docs/edge.md#cache-purge).","fields":[{"name":"siteId","type":"string"},{"name":"paths","type":{"type":"array","items":"string"},"doc":"exact request URIs (path and query) to purge; empty: the whole site"},{"name":"by","type":"string"},{"name":"purgedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'edge', name: 'SiteCreated', version: 1, schema: {"type":"record","name":"SiteCreated","namespace":"relaygrid.edge","doc":"A client created an edge site (validated by producers/edge/site-validation.ts; its names reserved first). Aggregate: the site (edge.site.<siteId>).","fields":[{"name":"siteId","type":"string"},{"name":"ownerId","type":"string","doc":"the user who manages the site"},{"name":"domain","type":"string","doc":"lower-case punycode; a leading '*.' for a wildcard"},{"name":"aliases","type":{"type":"array","items":"string"},"doc":"further names the site answers to, like domain"},{"name":"upstreams","type":{"type":"array","items":{"type":"record","name":"SiteUpstream","fields":[{"name":"host","type":"string","doc":"a hostname (punycode) or an IP literal"},{"name":"port","type":"int"},{"name":"weight","type":"int","doc":"1-100"}]}}},{"name":"tlsMode","type":"string","doc":"acme, self-signed, custom or off (producers/edge/model.ts TLS_MODES)"},{"name":"wafLevel","type":"string","doc":"off, detect, 1, 2, 3 or 4 (CRS paranoia levels; WAF_LEVELS)"},{"name":"cacheEnabled","type":"boolean"},{"name":"cacheTtlSeconds","type":"int"},{"name":"cacheBypass","type":{"type":"array","items":"string"},"doc":"path prefixes never cached"},{"name":"accessAllow","type":{"type":"array","items":"string"},"doc":"normalised CIDRs; when any, only they are let in"},{"name":"accessDeny","type":{"type":"array","items":"string"},"doc":"normalised CIDRs refused"},{"name":"blockedCountries","type":{"type":"array","items":"string"},"doc":"ISO 3166-1 alpha-2, upper-case"},{"name":"rateLimit","type":["null",{"type":"record","name":"SiteRateLimit","fields":[{"name":"requestsPerSecond","type":"int"},{"name":"burst","type":"int"}]}],"doc":"per client address; null = none"},{"name":"headers","type":{"type":"array","items":{"type":"record","name":"SiteHeader","fields":[{"name":"name","type":"string"},{"name":"value","type":"string"}]}},"doc":"response headers added to every answer, in order"},{"name":"nodeLabels","type":{"type":"array","items":"string"},"doc":"edge nodes carrying any of these labels serve the site; empty = every edge node"},{"name":"by","type":"string"},{"name":"createdAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'edge', name: 'SiteDeleted', version: 1, schema: {"type":"record","name":"SiteDeleted","namespace":"relaygrid.edge","doc":"The site is gone; its names are released after this event.","fields":[{"name":"siteId","type":"string"},{"name":"by","type":"string"},{"name":"deletedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'edge', name: 'SiteUnblocked', version: 1, schema: {"type":"record","name":"SiteUnblocked","namespace":"relaygrid.edge","doc":"A blocked site serves its upstreams again.","fields":[{"name":"siteId","type":"string"},{"name":"by","type":"string"},{"name":"unblockedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
@@ -1659,6 +1669,7 @@ export interface EventDataMap {
   'edge.DomainReleased': DomainReleasedV1;
   'edge.DomainReserved': DomainReservedV1;
   'edge.SiteBlocked': SiteBlockedV1;
+  'edge.SiteCachePurged': SiteCachePurgedV1;
   'edge.SiteCreated': SiteCreatedV1;
   'edge.SiteDeleted': SiteDeletedV1;
   'edge.SiteUnblocked': SiteUnblockedV1;

@@ -8,6 +8,7 @@ import type { SiteTrafficTickedV1, SiteTrafficV1 } from '../../contracts/catalog
 import { uuidv7 } from '../../contracts/ids.js';
 import { DomainError } from '../decider.js';
 import type { EventStore } from '../event-store/event-store.js';
+import type { TrafficColumn } from '../../schema/database.js';
 import { isUuid } from './usage-ticks.js';
 
 /** Every count of a site's traffic, in the event's order. */
@@ -29,6 +30,9 @@ export interface SiteTrafficWire {
   intervalEnd: string;
   sites: ({ siteId: string } & Record<TrafficCount, string>)[];
 }
+
+/** A count's column in edge_site_traffic: requests2xx → requests_2xx, sentBytes → sent_bytes. */
+export const trafficColumn = (count: TrafficCount): TrafficColumn => count.replace(/(\d)/, '_$1').replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) as TrafficColumn;
 
 export const zeroCounts = (): TrafficCounts => Object.fromEntries(TRAFFIC_COUNTS.map((k) => [k, 0n])) as TrafficCounts;
 
