@@ -380,6 +380,15 @@ export interface SiteBlockedV1 {
   blockedAt: Date;
 }
 
+/** The site's proxy cache is to be emptied on every node serving it: wholly when paths is empty, else for exactly these request URIs. Nodes apply it as a new cache-key version (docs/edge.md#cache-purge). */
+export interface SiteCachePurgedV1 {
+  siteId: string;
+  /** exact request URIs (path and query) to purge; empty: the whole site */
+  paths: Array<string>;
+  by: string;
+  purgedAt: Date;
+}
+
 export interface SiteUpstreamV1 {
   /** a hostname (punycode) or an IP literal */
   host: string;
@@ -1443,6 +1452,42 @@ export interface IpLimitExceededV1 {
   detectedAt: Date;
 }
 
+export interface SiteTrafficV1 {
+  siteId: string;
+  requests1xx: bigint;
+  requests2xx: bigint;
+  requests3xx: bigint;
+  requests4xx: bigint;
+  requests5xx: bigint;
+  /** bytes to clients, headers included */
+  sentBytes: bigint;
+  /** bytes of the requests, line and headers included */
+  receivedBytes: bigint;
+  /** answered from the cache: HIT, STALE, UPDATING, REVALIDATED */
+  cacheHits: bigint;
+  /** MISS and EXPIRED: fetched from an upstream, then cached */
+  cacheMisses: bigint;
+  /** BYPASS: a bypass path */
+  cacheBypasses: bigint;
+  /** requests ModSecurity refused */
+  wafBlocks: bigint;
+  /** requests that went to an upstream */
+  upstreamRequests: bigint;
+  /** requests with an upstream attempt that failed (no connection, timeout, 5xx) */
+  upstreamErrors: bigint;
+  /** milliseconds spent on upstreams, summed over upstreamRequests */
+  upstreamMillis: bigint;
+}
+
+/** One edge node's traffic per site for one interval, read from its edge's logs (nginx: the traffic log and ModSecurity's refusals in the error log). tickId deduplicates a tick the agent sent again from its spool. Aggregate: the node (usage.edge.<nodeId>). */
+export interface SiteTrafficTickedV1 {
+  tickId: string;
+  nodeId: string;
+  intervalStart: Date;
+  intervalEnd: Date;
+  sites: Array<SiteTrafficV1>;
+}
+
 export interface UserTrafficV1 {
   userId: string;
   /** bytes from the client */
@@ -1499,6 +1544,7 @@ export const SCHEMA_FILES: readonly SchemaEntry[] = [
   { context: 'edge', name: 'DomainReleased', version: 1, schema: {"type":"record","name":"DomainReleased","namespace":"relaygrid.edge","doc":"A site name was given up (its site deleted, or the name dropped by an update): another site may claim it.","fields":[{"name":"domain","type":"string"},{"name":"siteId","type":"string"},{"name":"releasedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'edge', name: 'DomainReserved', version: 1, schema: {"type":"record","name":"DomainReserved","namespace":"relaygrid.edge","doc":"A site name (a site's domain or alias) was claimed for one site. Appended to the name's reservation subject (edge.domain.<sha256 of the name>) with expectation 0, so two claims cannot both win.","fields":[{"name":"domain","type":"string","doc":"lower-case punycode"},{"name":"siteId","type":"string"},{"name":"reservedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'edge', name: 'SiteBlocked', version: 1, schema: {"type":"record","name":"SiteBlocked","namespace":"relaygrid.edge","doc":"The site answers a fixed page and never reaches its upstreams until unblocked.","fields":[{"name":"siteId","type":"string"},{"name":"by","type":"string"},{"name":"blockedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'edge', name: 'SiteCachePurged', version: 1, schema: {"type":"record","name":"SiteCachePurged","namespace":"relaygrid.edge","doc":"The site's proxy cache is to be emptied on every node serving it: wholly when paths is empty, else for exactly these request URIs. Nodes apply it as a new cache-key version (docs/edge.md#cache-purge).","fields":[{"name":"siteId","type":"string"},{"name":"paths","type":{"type":"array","items":"string"},"doc":"exact request URIs (path and query) to purge; empty: the whole site"},{"name":"by","type":"string"},{"name":"purgedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'edge', name: 'SiteCreated', version: 1, schema: {"type":"record","name":"SiteCreated","namespace":"relaygrid.edge","doc":"A client created an edge site (validated by producers/edge/site-validation.ts; its names reserved first). Aggregate: the site (edge.site.<siteId>).","fields":[{"name":"siteId","type":"string"},{"name":"ownerId","type":"string","doc":"the user who manages the site"},{"name":"domain","type":"string","doc":"lower-case punycode; a leading '*.' for a wildcard"},{"name":"aliases","type":{"type":"array","items":"string"},"doc":"further names the site answers to, like domain"},{"name":"upstreams","type":{"type":"array","items":{"type":"record","name":"SiteUpstream","fields":[{"name":"host","type":"string","doc":"a hostname (punycode) or an IP literal"},{"name":"port","type":"int"},{"name":"weight","type":"int","doc":"1-100"}]}}},{"name":"tlsMode","type":"string","doc":"acme, self-signed, custom or off (producers/edge/model.ts TLS_MODES)"},{"name":"wafLevel","type":"string","doc":"off, detect, 1, 2, 3 or 4 (CRS paranoia levels; WAF_LEVELS)"},{"name":"cacheEnabled","type":"boolean"},{"name":"cacheTtlSeconds","type":"int"},{"name":"cacheBypass","type":{"type":"array","items":"string"},"doc":"path prefixes never cached"},{"name":"accessAllow","type":{"type":"array","items":"string"},"doc":"normalised CIDRs; when any, only they are let in"},{"name":"accessDeny","type":{"type":"array","items":"string"},"doc":"normalised CIDRs refused"},{"name":"blockedCountries","type":{"type":"array","items":"string"},"doc":"ISO 3166-1 alpha-2, upper-case"},{"name":"rateLimit","type":["null",{"type":"record","name":"SiteRateLimit","fields":[{"name":"requestsPerSecond","type":"int"},{"name":"burst","type":"int"}]}],"doc":"per client address; null = none"},{"name":"headers","type":{"type":"array","items":{"type":"record","name":"SiteHeader","fields":[{"name":"name","type":"string"},{"name":"value","type":"string"}]}},"doc":"response headers added to every answer, in order"},{"name":"nodeLabels","type":{"type":"array","items":"string"},"doc":"edge nodes carrying any of these labels serve the site; empty = every edge node"},{"name":"by","type":"string"},{"name":"createdAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'edge', name: 'SiteDeleted', version: 1, schema: {"type":"record","name":"SiteDeleted","namespace":"relaygrid.edge","doc":"The site is gone; its names are released after this event.","fields":[{"name":"siteId","type":"string"},{"name":"by","type":"string"},{"name":"deletedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'edge', name: 'SiteUnblocked', version: 1, schema: {"type":"record","name":"SiteUnblocked","namespace":"relaygrid.edge","doc":"A blocked site serves its upstreams again.","fields":[{"name":"siteId","type":"string"},{"name":"by","type":"string"},{"name":"unblockedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
@@ -1587,6 +1633,7 @@ export const SCHEMA_FILES: readonly SchemaEntry[] = [
   { context: 'plans', name: 'UsageThresholdReached', version: 1, schema: {"type":"record","name":"UsageThresholdReached","namespace":"relaygrid.plans","doc":"The period's usage reached a share of the plan's allowance (80, 95 or 100 percent; grants not counted), once per period and percent: for the notifier. Several thresholds crossed by one batch of ticks are several events of one decision.","fields":[{"name":"userId","type":"string"},{"name":"periodStart","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"percent","type":"int"},{"name":"usedBytes","type":"long","doc":"bytes used in the period when noticed"},{"name":"allowanceBytes","type":"long","doc":"the period's allowance"},{"name":"reachedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'usage', name: 'ConnectionsReported', version: 1, schema: {"type":"record","name":"ConnectionsReported","namespace":"relaygrid.usage","doc":"Connections one node's core opened or closed during one interval, as its agent saw them (the access log, then ss). A connection open across intervals appears twice: opened (closedAt null), then closed with its bytes; the connection history keeps the last word per connectionId. reportId deduplicates a report the agent sent again from its spool. Aggregate: the node (usage.connections.<nodeId>).","fields":[{"name":"reportId","type":"string"},{"name":"nodeId","type":"string"},{"name":"connections","type":{"type":"array","items":{"type":"record","name":"ConnectionRecord","fields":[{"name":"connectionId","type":"string","doc":"Chosen by the agent when the core accepted the connection."},{"name":"userId","type":"string"},{"name":"inboundTag","type":["null","string"],"default":null,"doc":"Xray names it; V2Ray does not."},{"name":"port","type":["null","int"],"default":null,"doc":"The inbound's local port, once the agent saw the socket."},{"name":"clientIpSealed","type":["null","bytes"],"default":null,"doc":"The client's IP address (UTF-8, no port). AES-256-GCM under the user's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Null when the user has no key (unknown or forgotten). Unreadable once the person is forgotten."},{"name":"openedAt","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"closedAt","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"default":null,"doc":"Null while open."},{"name":"uplink","type":"long","default":0,"doc":"Bytes from the client on this socket, as last seen by ss (at a prune or at the cut)."},{"name":"downlink","type":"long","default":0,"doc":"Bytes to the client on this socket, likewise."}]}}}]} },
   { context: 'usage', name: 'IpLimitExceeded', version: 1, schema: {"type":"record","name":"IpLimitExceeded","namespace":"relaygrid.usage","doc":"A user's live connections came from more distinct client IPs, across all nodes, than their subscription's ip_limit: the newest IP's connections were closed on the nodes holding it. Recorded at most once per user, IP and minute (the id derives from them, so several fleet workers hearing the same reports write one). Aggregate: the user (usage.iplimit.<userId>).","fields":[{"name":"userId","type":"string"},{"name":"clientIpSealed","type":["null","bytes"],"default":null,"doc":"The IP whose connections were closed. AES-256-GCM under the user's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten."},{"name":"ipLimit","type":"int"},{"name":"ipCount","type":"int","doc":"Distinct live IPs counted, the cut one included."},{"name":"nodeIds","type":{"type":"array","items":"string"},"doc":"Nodes told to close that IP's connections."},{"name":"detectedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'usage', name: 'SiteTrafficTicked', version: 1, schema: {"type":"record","name":"SiteTrafficTicked","namespace":"relaygrid.usage","doc":"One edge node's traffic per site for one interval, read from its edge's logs (nginx: the traffic log and ModSecurity's refusals in the error log). tickId deduplicates a tick the agent sent again from its spool. Aggregate: the node (usage.edge.<nodeId>).","fields":[{"name":"tickId","type":"string"},{"name":"nodeId","type":"string"},{"name":"intervalStart","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"intervalEnd","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"sites","type":{"type":"array","items":{"type":"record","name":"SiteTraffic","fields":[{"name":"siteId","type":"string"},{"name":"requests1xx","type":"long"},{"name":"requests2xx","type":"long"},{"name":"requests3xx","type":"long"},{"name":"requests4xx","type":"long"},{"name":"requests5xx","type":"long"},{"name":"sentBytes","type":"long","doc":"bytes to clients, headers included"},{"name":"receivedBytes","type":"long","doc":"bytes of the requests, line and headers included"},{"name":"cacheHits","type":"long","doc":"answered from the cache: HIT, STALE, UPDATING, REVALIDATED"},{"name":"cacheMisses","type":"long","doc":"MISS and EXPIRED: fetched from an upstream, then cached"},{"name":"cacheBypasses","type":"long","doc":"BYPASS: a bypass path"},{"name":"wafBlocks","type":"long","doc":"requests ModSecurity refused"},{"name":"upstreamRequests","type":"long","doc":"requests that went to an upstream"},{"name":"upstreamErrors","type":"long","doc":"requests with an upstream attempt that failed (no connection, timeout, 5xx)"},{"name":"upstreamMillis","type":"long","doc":"milliseconds spent on upstreams, summed over upstreamRequests"}]}}}]} },
   { context: 'usage', name: 'UsageTicked', version: 1, schema: {"type":"record","name":"UsageTicked","namespace":"relaygrid.usage","doc":"One node's per-user traffic for one interval, read from the core's StatsService with reset. tickId deduplicates a tick the agent sent again from its spool. Aggregate: the node (usage.node.<nodeId>).","fields":[{"name":"tickId","type":"string"},{"name":"nodeId","type":"string"},{"name":"intervalStart","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"intervalEnd","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"users","type":{"type":"array","items":{"type":"record","name":"UserTraffic","fields":[{"name":"userId","type":"string"},{"name":"uplink","type":"long","doc":"bytes from the client"},{"name":"downlink","type":"long","doc":"bytes to the client"}]}}}]} },
 ];
 
@@ -1622,6 +1669,7 @@ export interface EventDataMap {
   'edge.DomainReleased': DomainReleasedV1;
   'edge.DomainReserved': DomainReservedV1;
   'edge.SiteBlocked': SiteBlockedV1;
+  'edge.SiteCachePurged': SiteCachePurgedV1;
   'edge.SiteCreated': SiteCreatedV1;
   'edge.SiteDeleted': SiteDeletedV1;
   'edge.SiteUnblocked': SiteUnblockedV1;
@@ -1706,5 +1754,6 @@ export interface EventDataMap {
   'plans.UsageThresholdReached': UsageThresholdReachedV1;
   'usage.ConnectionsReported': ConnectionsReportedV1;
   'usage.IpLimitExceeded': IpLimitExceededV1;
+  'usage.SiteTrafficTicked': SiteTrafficTickedV1;
   'usage.UsageTicked': UsageTickedV1;
 }

@@ -14,7 +14,8 @@ export interface OpsServerOptions {
   role: string;
   port: number;
   host?: string;
-  metrics: Metrics;
+  /** Any registry: the agent serves its edge's metrics (workers/agent/edge/edge-metrics.ts). */
+  metrics: Pick<Metrics, 'registry'>;
   readiness: () => Promise<ReadinessReport>;
   log: Logger;
 }

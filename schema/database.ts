@@ -3,6 +3,7 @@
  * Columns are described here once; migrations.ts creates them.
  */
 import type { ColumnType, Generated } from 'kysely';
+import type { CachePurge } from '../producers/edge/model.js';
 import type { SiteSettings } from '../producers/edge/site-settings.js';
 import type { Visibility } from '../producers/identity/privacy.js';
 
@@ -133,6 +134,8 @@ export interface Database {
   analytics_user_activity: AnalyticsUserActivityTable;
   analytics_plan_spans: AnalyticsPlanSpanTable;
   analytics_exports: AnalyticsExportTable;
+  edge_site_traffic: EdgeSiteTrafficTable;
+  edge_traffic_ticks: { tick_id: string };
 }
 
 /** The audit worker's tree over <NS>_AUDIT (workers/audit/store.ts). One row per audit stream. */
@@ -647,6 +650,8 @@ export interface EdgeSiteTable {
   deleted_at: Date | null;
   /** The site's version (SiteSpec.version): the stream sequence of its last event. */
   last_seq: number;
+  /** SiteSpec.cachePurge: the last whole-site purge's sequence and the URIs purged since. */
+  cache_purge: ColumnType<CachePurge, string | undefined, string>;
 }
 
 /** What each edge node reports for each site it serves (written by the agent wiring, read by GET /v1/sites/:id/deployments). */
@@ -732,3 +737,11 @@ export interface AnalyticsExportTable {
   created_at: Date;
   finished_at: Date | null;
 }
+/** Per site, hour (UTC, the tick's interval end) and node: the sum of its traffic ticks (projectors/edge/traffic.projection.ts). */
+export type EdgeSiteTrafficTable = { site_id: string; hour: Date; node_id: string } & Record<TrafficColumn, Int8>;
+
+/** The columns of usage.SiteTrafficTicked's counts (producers/usage/site-traffic-ticks.ts TRAFFIC_COUNTS, snake_cased). */
+export type TrafficColumn =
+  | 'requests_1xx' | 'requests_2xx' | 'requests_3xx' | 'requests_4xx' | 'requests_5xx'
+  | 'sent_bytes' | 'received_bytes' | 'cache_hits' | 'cache_misses' | 'cache_bypasses'
+  | 'waf_blocks' | 'upstream_requests' | 'upstream_errors' | 'upstream_millis';

@@ -721,6 +721,23 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('analytics_exports_owner').on('analytics_exports').columns(['owner_id', 'created_at']).execute();
     },
   },
+  '2026-12-08-120-edge-observability': {
+    async up(db: Kysely<unknown>) {
+      // The site's cache purges as cache-key versions (SiteSpec.cachePurge), set by edge.SiteCachePurged.
+      await db.schema.alterTable('edge_sites').addColumn('cache_purge', 'json', (c) => c.notNull().defaultTo(sql`'{"generation":0,"paths":[]}'::json`)).execute();
+      // Per-site traffic per hour and node (projectors/edge/traffic.projection.ts), and the ticks it counted.
+      await db.schema.createTable('edge_traffic_ticks').addColumn('tick_id', 'text', (c) => c.primaryKey()).execute();
+      let table = db.schema
+        .createTable('edge_site_traffic')
+        .addColumn('site_id', 'text', (c) => c.notNull())
+        .addColumn('hour', 'timestamptz', (c) => c.notNull())
+        .addColumn('node_id', 'text', (c) => c.notNull());
+      // The counts of usage.SiteTrafficTicked, snake_cased (written out: a migration does not follow later code).
+      const counts = ['requests_1xx', 'requests_2xx', 'requests_3xx', 'requests_4xx', 'requests_5xx', 'sent_bytes', 'received_bytes', 'cache_hits', 'cache_misses', 'cache_bypasses', 'waf_blocks', 'upstream_requests', 'upstream_errors', 'upstream_millis'];
+      for (const column of counts) table = table.addColumn(column, 'bigint', (c) => c.notNull());
+      await table.addPrimaryKeyConstraint('edge_site_traffic_pkey', ['site_id', 'hour', 'node_id']).execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

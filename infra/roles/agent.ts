@@ -24,6 +24,8 @@ import { ProcessCoreDriver } from '../../workers/agent/core/process-driver.js';
 import { edgeDriverOf, type EdgeDriver } from '../../workers/agent/edge/edge-driver.js';
 import type { Logger } from '../logger.js';
 import { untilSignal } from './serve.js';
+import { startOpsServer, type RunningOpsServer } from '../ops-server.js';
+import { EdgeMetrics } from '../../workers/agent/edge/edge-metrics.js';
 
 export const AGENT_USAGE = `usage: relaygrid agent --node ID --state-dir DIR [options]
 
@@ -37,7 +39,9 @@ export const AGENT_USAGE = `usage: relaygrid agent --node ID --state-dir DIR [op
   --edge-http-port N         its HTTP port (default 80)
   --edge-https-port N        its HTTPS port (default 443)
   --edge-address IP          the address it listens on (default 0.0.0.0)
-  --edge-root DIR            its state directory (default <state-dir>/edge)`;
+  --edge-root DIR            its state directory (default <state-dir>/edge)
+  --edge-metrics-port N      serve the edge's per-site metrics at http://<edge-metrics-address>:N/metrics
+  --edge-metrics-address IP  the address of that port (default 127.0.0.1)`;
 
 class AgentArgumentError extends CliError {}
 
@@ -82,12 +86,19 @@ function port(name: string, raw: string): number {
 
 type EdgeValues = { edge?: string; 'edge-http-port': string; 'edge-https-port': string; 'edge-address': string; 'edge-root'?: string };
 
-/** The edge driver `--edge` asks for, or none. */
-function edgeDriver(values: EdgeValues, stateDir: string, logger: Logger, syncIntervalMs: number): EdgeDriver | undefined {
+/** The edge driver `--edge` asks for, or none; its per-site metrics go to `metrics`. */
+function edgeDriver(values: EdgeValues, stateDir: string, logger: Logger, syncIntervalMs: number, observe: { nodeId: string; metrics: EdgeMetrics; intervalMs: number }): EdgeDriver | undefined {
   if (values.edge === undefined) return undefined;
   if (values.edge !== 'nginx' && values.edge !== 'caddy') throw new AgentArgumentError('--edge: must be nginx or caddy');
   const root = values['edge-root'] ?? join(stateDir, 'edge');
-  return edgeDriverOf(values.edge, { root, address: values['edge-address'], httpPort: port('edge-http-port', values['edge-http-port']), httpsPort: port('edge-https-port', values['edge-https-port']), logger }, syncIntervalMs);
+  const options = { root, address: values['edge-address'], httpPort: port('edge-http-port', values['edge-http-port']), httpsPort: port('edge-https-port', values['edge-https-port']), logger };
+  return edgeDriverOf(values.edge, options, syncIntervalMs, { ...observe, spoolPath: join(stateDir, 'edge-traffic-spool.ndjson') });
+}
+
+/** /metrics (and /health) of an edge node's agent, on a port of its own. */
+async function edgeMetricsServer(rawPort: string | undefined, host: string, metrics: EdgeMetrics, log: Logger): Promise<RunningOpsServer | null> {
+  if (rawPort === undefined) return null;
+  return startOpsServer({ role: 'agent', port: port('edge-metrics-port', rawPort), host, metrics, readiness: () => Promise.resolve({ ready: true, checks: {}, projectors: [] }), log });
 }
 
 export async function runAgent(config: Config, args: string[]): Promise<void> {
@@ -98,6 +109,7 @@ export async function runAgent(config: Config, args: string[]): Promise<void> {
       'core-binary': { type: 'string' }, 'api-port': { type: 'string', default: '10085' }, 'sync-interval': { type: 'string' }, 'usage-interval': { type: 'string' },
       edge: { type: 'string' }, 'edge-http-port': { type: 'string', default: '80' }, 'edge-https-port': { type: 'string', default: '443' },
       'edge-address': { type: 'string', default: '0.0.0.0' }, 'edge-root': { type: 'string' },
+      'edge-metrics-port': { type: 'string' }, 'edge-metrics-address': { type: 'string', default: '127.0.0.1' },
     },
   });
   if (!values.node) throw new AgentArgumentError(`--node: required\n\n${AGENT_USAGE}`);
@@ -110,7 +122,9 @@ export async function runAgent(config: Config, args: string[]): Promise<void> {
   const log = createLogger(config.logLevel, { role: 'agent', nodeId });
   const syncIntervalMs = seconds('sync-interval', values['sync-interval'], 30);
   // Before anything is written or redeemed: a wrong --edge flag must cost nothing.
-  const edge = edgeDriver(values, stateDir, log, syncIntervalMs);
+  const usageIntervalMs = seconds('usage-interval', values['usage-interval'], 10);
+  const edgeMetrics = new EdgeMetrics();
+  const edge = edgeDriver(values, stateDir, log, syncIntervalMs, { nodeId, metrics: edgeMetrics, intervalMs: usageIntervalMs });
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const creds = await credentials(stateDir, nodeId, values);
   const servers = config.natsUrl.split(',').map((u) => u.trim());
@@ -118,8 +132,9 @@ export async function runAgent(config: Config, args: string[]): Promise<void> {
   const agent = new NodeAgent({
     names, nodeId, stateDir, driver, apiPort, log, ...(edge ? { edge } : {}),
     syncIntervalMs,
-    usageIntervalMs: seconds('usage-interval', values['usage-interval'], 10),
+    usageIntervalMs,
   });
+  const metricsServer = edge ? await edgeMetricsServer(values['edge-metrics-port'], values['edge-metrics-address'], edgeMetrics, log) : null;
   // Listening from here on: a signal while NATS is still away must stop the core too.
   const signalled = untilSignal();
   // Users keep being served while NATS is away, or does not know this node's user yet.
@@ -138,6 +153,7 @@ export async function runAgent(config: Config, args: string[]): Promise<void> {
   if (!nc) {
     log.info('agent stopping before NATS answered');
     await agent.stop(true);
+    await metricsServer?.close();
     return;
   }
   await agent.start(nc);
@@ -145,5 +161,6 @@ export async function runAgent(config: Config, args: string[]): Promise<void> {
   const signal = await signalled;
   log.info({ signal }, 'agent stopping');
   await agent.stop(true);
+  await metricsServer?.close();
   await nc.drain();
 }

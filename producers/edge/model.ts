@@ -39,6 +39,17 @@ export interface SiteSpec {
   headers: Record<string, string>;
   /** `block`: the site answers a fixed page and never reaches its upstreams. */
   blocked: boolean;
+  /**
+   * Cache purges (POST /v1/sites/:id/purge), as cache-key versions: `generation` is the stream
+   * sequence of the last whole-site purge (0: none), `paths` the exact request URIs purged since,
+   * each with its purge's sequence. Absent in last-good files written before purges existed.
+   */
+  cachePurge?: CachePurge;
+}
+
+export interface CachePurge {
+  generation: number;
+  paths: { path: string; generation: number }[];
 }
 
 /** A certificate an edge node holds for a site (unsealed on the node only). */

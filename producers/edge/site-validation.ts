@@ -22,6 +22,8 @@ export const LIMITS = {
   aliases: 32,
   upstreams: 32,
   bypass: 32,
+  /** URIs per purge request. */
+  purgePaths: 100,
   pathLength: 1024,
   cidrs: 256,
   countries: 256,
@@ -153,13 +155,24 @@ function wafLevel(value: unknown): WafLevel {
   return oneOf('waf.level', level, WAF_LEVELS);
 }
 
+/** Paths (bypass prefixes, purged URIs): `/`, then visible ASCII, at most LIMITS.pathLength. */
+function paths(field: string, value: unknown, max: number): string[] {
+  return list(field, value, max).map((p, i) => {
+    if (typeof p !== 'string' || p.length > LIMITS.pathLength || !PATH.test(p)) invalid(`${field}[${i}]`, `must be a path starting with '/', of visible ASCII characters (no spaces), at most ${LIMITS.pathLength}`);
+    return p;
+  });
+}
+
+/** The body of POST /v1/sites/:id/purge: `{paths?}`, exact request URIs (none: the whole site), unique. */
+export function validatePurge(input: unknown): string[] {
+  const body = record('', input ?? {}, ['paths']);
+  return unique('paths', paths('paths', body['paths'], LIMITS.purgePaths));
+}
+
 function cache(value: unknown): SiteSettings['cache'] {
   const c = record('cache', value, ['enabled', 'ttlSeconds', 'bypass']);
   if (typeof c['enabled'] !== 'boolean') invalid('cache.enabled', 'must be true or false');
-  const bypass = list('cache.bypass', c['bypass'], LIMITS.bypass).map((p, i) => {
-    if (typeof p !== 'string' || p.length > LIMITS.pathLength || !PATH.test(p)) invalid(`cache.bypass[${i}]`, `must be a path starting with '/', of visible ASCII characters (no spaces), at most ${LIMITS.pathLength}`);
-    return p;
-  });
+  const bypass = paths('cache.bypass', c['bypass'], LIMITS.bypass);
   return { enabled: c['enabled'], ttlSeconds: integer('cache.ttlSeconds', c['ttlSeconds'], 1, LIMITS.ttlSeconds), bypass: unique('cache.bypass', bypass) };
 }
 

@@ -10,7 +10,7 @@ import type { DomainEvent } from '../../contracts/envelope.js';
 import { DomainError, type Decider } from '../decider.js';
 import { sameSettings, settingsData, settingsOf, type SiteSettings } from './site-settings.js';
 
-export type SiteEventKey = 'edge.SiteCreated' | 'edge.SiteUpdated' | 'edge.SiteBlocked' | 'edge.SiteUnblocked' | 'edge.SiteDeleted';
+export type SiteEventKey = 'edge.SiteCreated' | 'edge.SiteUpdated' | 'edge.SiteBlocked' | 'edge.SiteUnblocked' | 'edge.SiteDeleted' | 'edge.SiteCachePurged';
 
 export interface SiteState {
   siteId: string | null;
@@ -33,7 +33,9 @@ export type SiteCommand =
   | ({ type: 'Update'; settings: SiteSettings } & Acting)
   | ({ type: 'Block' } & Acting)
   | ({ type: 'Unblock' } & Acting)
-  | ({ type: 'Delete' } & Acting);
+  | ({ type: 'Delete' } & Acting)
+  /** Empties the site's cache on every node serving it: these exact URIs, or (none) everything. */
+  | ({ type: 'Purge'; paths: string[] } & Acting);
 
 type E = DomainEvent<SiteEventKey>;
 
@@ -60,6 +62,9 @@ function decide(command: SiteCommand, state: SiteState): E[] {
       return state.blocked ? [{ type: 'edge.SiteUnblocked', data: { siteId, by, unblockedAt: at } }] : [];
     case 'Delete':
       return [{ type: 'edge.SiteDeleted', data: { siteId, by, deletedAt: at } }];
+    case 'Purge':
+      // Recorded whether or not the cache is on: a purge is cheap, and an answer that depends on a setting another request may be changing would race it.
+      return [{ type: 'edge.SiteCachePurged', data: { siteId, paths: command.paths, by, purgedAt: at } }];
   }
 }
 
@@ -75,6 +80,8 @@ function evolve(state: SiteState, event: E): SiteState {
       return { ...state, blocked: false };
     case 'edge.SiteDeleted':
       return { ...state, deleted: true };
+    case 'edge.SiteCachePurged':
+      return state;
   }
 }
 

@@ -17,7 +17,7 @@ import type { SiteSpec } from './model.js';
 import { mayManage, siteDecider, type Requester, type SiteCommand } from './site.decider.js';
 import { nameClaims, SiteNames, type EdgeAggregate } from './site-names.js';
 import { siteNames, type SiteSettings } from './site-settings.js';
-import { validateSite } from './site-validation.js';
+import { validatePurge, validateSite } from './site-validation.js';
 
 export type { Requester } from './site.decider.js';
 
@@ -52,7 +52,7 @@ function siteView(r: SiteRow): SiteView {
 /** What a node renders: the settings without the labels that chose the node. */
 function specOf(r: SiteRow): SiteSpec {
   const { nodeLabels: _labels, ...settings } = r.settings;
-  return { siteId: r.id, version: r.last_seq, ...settings, blocked: r.blocked };
+  return { siteId: r.id, version: r.last_seq, ...settings, blocked: r.blocked, cachePurge: r.cache_purge };
 }
 
 export class Sites {
@@ -110,6 +110,15 @@ export class Sites {
 
   async unblock(id: string, requester: Requester, actor: Actor, now = new Date()): Promise<{ seq: number }> {
     return { seq: (await this.decide(id, { type: 'Unblock', ...this.acting(requester, actor, now) }, actor)).seq };
+  }
+
+  /** Empties the site's cache on every node serving it (these exact URIs, or all); nodes apply it with the site's next version. */
+  async purge(id: string, input: unknown, requester: Requester, actor: Actor, now = new Date()): Promise<{ seq: number }> {
+    const { state } = await this.deps.load(siteDecider, 'site', id);
+    // Before validation: another's site id tells a client nothing, not even whether its input was good.
+    if (!mayManage(state, requester)) throw notFound();
+    const paths = validatePurge(input);
+    return { seq: (await this.decide(id, { type: 'Purge', paths, ...this.acting(requester, actor, now) }, actor)).seq };
   }
 
   /** Deletes the site, then frees its names for any other site. */

@@ -10,6 +10,7 @@ import { DomainError } from '../decider.js';
 import type { EventStore } from '../event-store/event-store.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+export const isUuid = (value: string): boolean => UUID.test(value);
 /** Users per tick: 5,000 keep a tick's JSON (about 450 KB) under NATS's 1 MiB max_payload. */
 export const MAX_USERS_PER_TICK = 5_000;
 
@@ -42,7 +43,7 @@ const bytes = (field: string, value: unknown): bigint => {
 
 /** Checks a tick from the wire; the node id comes from the subject the agent may publish on, never from the body. */
 export function parseTick(nodeId: string, wire: TickWire): UsageTickedV1 {
-  if (typeof wire?.tickId !== 'string' || !UUID.test(wire.tickId)) throw new DomainError('invalid_tick', 'tickId: must be a UUID', { field: 'tickId' });
+  if (typeof wire?.tickId !== 'string' || !isUuid(wire.tickId)) throw new DomainError('invalid_tick', 'tickId: must be a UUID', { field: 'tickId' });
   const start = new Date(wire.intervalStart);
   const end = new Date(wire.intervalEnd);
   if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || end < start) throw new DomainError('invalid_tick', 'intervalStart, intervalEnd: must be ISO times, start before end', { field: 'intervalEnd' });

@@ -7,6 +7,7 @@
  */
 import type { Selectable } from 'kysely';
 import type { StoredEvent } from '../../contracts/envelope.js';
+import type { CachePurge } from '../../producers/edge/model.js';
 import { settingsOf } from '../../producers/edge/site-settings.js';
 import type { EdgeSiteTable } from '../../schema/database.js';
 import { foldRows, storedById, type RowStep } from '../runtime/batch-fold.js';
@@ -22,9 +23,26 @@ const COLUMNS: UnnestColumn<SiteRow>[] = [
   tokenArrayColumn<SiteRow>('node_labels', (r) => r.node_labels),
   { name: 'settings', arrayType: 'text[]', cast: 'json', value: (r) => JSON.stringify(r.settings) },
   { name: 'blocked', arrayType: 'boolean[]', value: (r) => r.blocked },
+  { name: 'cache_purge', arrayType: 'text[]', cast: 'json', value: (r) => JSON.stringify(r.cache_purge) },
   ...(['created_at', 'updated_at', 'deleted_at'] as const).map((name) => ({ name, arrayType: 'timestamptz[]', value: (r: SiteRow) => r[name] })),
   { name: 'last_seq', arrayType: 'bigint[]', value: (r) => r.last_seq },
 ];
+
+/** URIs purged since the last whole-site purge that a site keeps as versions of their own; past it, a purge of paths purges the whole site. */
+export const MAX_PURGED_PATHS = 256;
+
+/**
+ * A purge at stream sequence `seq` as the site's next cache-key versions: the
+ * whole site (no paths) starts a new generation and forgets purged paths;
+ * paths get `seq` each (a path purged again moves to its new version).
+ */
+export function purged(before: CachePurge, paths: readonly string[], seq: number): CachePurge {
+  if (paths.length === 0) return { generation: seq, paths: [] };
+  const again = new Set(paths);
+  const kept = before.paths.filter((p) => !again.has(p.path));
+  if (kept.length + paths.length > MAX_PURGED_PATHS) return { generation: seq, paths: [] };
+  return { generation: before.generation, paths: [...kept, ...paths.map((path) => ({ path, generation: seq }))] };
+}
 
 function step(event: StoredEvent): RowStep<SiteRow> {
   const seq = event.seq;
@@ -40,6 +58,7 @@ function step(event: StoredEvent): RowStep<SiteRow> {
         node_labels: settings.nodeLabels,
         settings,
         blocked: false,
+        cache_purge: { generation: 0, paths: [] },
         created_at: d.createdAt,
         updated_at: d.createdAt,
         deleted_at: null,
@@ -59,6 +78,10 @@ function step(event: StoredEvent): RowStep<SiteRow> {
     case 'edge.SiteUnblocked': {
       const at = event.data.unblockedAt;
       return { id: event.data.siteId, update: (r) => ({ ...r, blocked: false, updated_at: at, last_seq: seq }) };
+    }
+    case 'edge.SiteCachePurged': {
+      const paths = event.data.paths;
+      return { id: event.data.siteId, update: (r) => ({ ...r, cache_purge: purged(r.cache_purge, paths, seq), last_seq: seq }) };
     }
     case 'edge.SiteDeleted': {
       const at = event.data.deletedAt;

@@ -187,6 +187,7 @@ describe('edge sites', () => {
       rateLimit: null,
       headers: { 'X-Zulu': 'z', 'X-Frame-Options': 'DENY', 'X-Alpha': 'a' },
       blocked: false,
+      cachePurge: { generation: 0, paths: [] },
     });
     // In the order given (SiteSpec's record; the rendered add_header lines follow it).
     expect(Object.keys(forEu[1]!.headers)).toEqual(['X-Zulu', 'X-Frame-Options', 'X-Alpha']);
@@ -196,5 +197,14 @@ describe('edge sites', () => {
       [us.id, true, blocked.version],
     ]);
     expect((await ids([])).map((s) => s.siteId)).toEqual([everywhere.id]);
+
+    // A purge is part of what nodes are given: paths get the purge's sequence, a whole-site purge a new generation.
+    const byPath = expectStatus(await suite.call<Written>('POST', `/v1/sites/${eu.id}/purge`, { token: owner.token, body: { paths: ['/a?x=1'] } }), 200).body;
+    expect((await ids(['eu-west'])).find((s) => s.siteId === eu.id)).toMatchObject({ version: byPath.sequence, cachePurge: { generation: 0, paths: [{ path: '/a?x=1', generation: byPath.sequence }] } });
+    const whole = expectStatus(await suite.call<Written>('POST', `/v1/sites/${eu.id}/purge`, { token: owner.token, body: {} }), 200).body;
+    expect((await ids(['eu-west'])).find((s) => s.siteId === eu.id)?.cachePurge).toEqual({ generation: whole.sequence, paths: [] });
+    expectStatus(await suite.call('POST', `/v1/sites/${eu.id}/purge`, { token: owner.token, body: { paths: ['no-slash'] } }), 400);
+    const stranger = await suite.signedIn();
+    expectStatus(await suite.call('POST', `/v1/sites/${eu.id}/purge`, { token: stranger.token, body: {} }), 404);
   });
 });

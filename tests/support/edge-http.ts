@@ -67,12 +67,13 @@ export interface CountingUpstream {
   close(): Promise<void>;
 }
 
-/** A loopback upstream answering `<name> <path>` as text/plain, counting what reaches it. */
-export async function countingUpstream(name = 'upstream'): Promise<CountingUpstream> {
+/** A loopback upstream answering `<name> <path>` as text/plain (with `statusOf(path)`, default 200), counting what reaches it. */
+export async function countingUpstream(name = 'upstream', statusOf: (urlPath: string) => number = () => 200): Promise<CountingUpstream> {
   const seen = new Map<string, number>();
   const server = createServer((req, res) => {
     const key = `${req.headers.host ?? ''} ${req.url ?? ''}`;
     seen.set(key, (seen.get(key) ?? 0) + 1);
+    res.statusCode = statusOf(req.url ?? '');
     res.setHeader('Content-Type', 'text/plain');
     res.end(`${name} ${req.url ?? ''}`);
   });

@@ -56,6 +56,8 @@ describe('site decider', () => {
 
   it('blocks and unblocks, each once', () => {
     given(siteDecider, [created]).when({ type: 'Block', ...acting() }).then([blocked]);
+    given(siteDecider, [created]).when({ type: 'Purge', paths: ['/a'], ...acting() }).then([{ type: 'edge.SiteCachePurged', data: { siteId: 's1', paths: ['/a'], by: 'user:u1', purgedAt: at } }]);
+    given(siteDecider, [created]).when({ type: 'Purge', paths: [], ...acting(stranger) }).thenError('site_not_found');
     given(siteDecider, [created, blocked]).when({ type: 'Block', ...acting() }).then([]);
     given(siteDecider, [created, blocked]).when({ type: 'Unblock', ...acting() }).then([{ type: 'edge.SiteUnblocked', data: { siteId: 's1', by: 'user:u1', unblockedAt: at } }]);
     given(siteDecider, [created]).when({ type: 'Unblock', ...acting() }).then([]);

@@ -43,7 +43,7 @@ import { MAX_CONNECTIONS_PER_REPORT } from '../../producers/usage/connection-rep
 import { uuidv7 } from '../../contracts/ids.js';
 import { withAccessLog, withLocalApi } from './core/local-api.js';
 import { ConnectionTracker, type Removal } from './connections/connection-tracker.js';
-import { Spool, UsageSpool } from './spool.js';
+import { sendSpooled, Spool, UsageSpool } from './spool.js';
 import type { EdgeDriver } from './edge/edge-driver.js';
 
 export interface AgentOptions {
@@ -580,23 +580,13 @@ export class NodeAgent {
   }
 
   /** Sends a spool's records in order, removing those the fleet took; answers how many. */
-  private async sendSpooled<T>(spool: Spool<T>, op: AgentOp, idOf: (record: T) => string, invalidCode: string): Promise<number> {
-    const taken = new Set<string>();
-    try {
-      for (const record of spool.pending()) {
-        try {
-          await this.request(op, record);
-        } catch (err) {
-          // A record the fleet refuses as malformed would block the spool forever; anything else waits for the next round.
-          if (!(err instanceof AgentRequestError && err.code === invalidCode)) throw err;
-          this.o.log.error({ err, id: idOf(record), op }, 'the fleet refused a spooled record; dropping it');
-        }
-        taken.add(idOf(record));
-      }
-    } finally {
-      // Also when a send failed: what went before it is taken, and a crash before this line only resends (ids deduplicate).
-      await spool.remove(taken);
-    }
-    return taken.size;
+  private sendSpooled<T>(spool: Spool<T>, op: AgentOp, idOf: (record: T) => string, invalidCode: string): Promise<number> {
+    return sendSpooled(
+      spool,
+      idOf,
+      (record) => this.request(op, record),
+      (err) => err instanceof AgentRequestError && err.code === invalidCode,
+      (err, id) => this.o.log.error({ err, id, op }, 'the fleet refused a spooled record; dropping it'),
+    );
   }
 }

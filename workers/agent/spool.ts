@@ -56,6 +56,30 @@ export class Spool<T> {
   }
 }
 
+/**
+ * Sends a spool's records in order, removing those the fleet took; answers how many. A record the
+ * fleet refuses as malformed (`refused`) is dropped, or it would block the spool forever; any other
+ * failure stops the round, and the rest waits for the next one.
+ */
+export async function sendSpooled<T>(spool: Spool<T>, idOf: (record: T) => string, send: (record: T) => Promise<unknown>, refused: (err: unknown) => boolean, onDropped: (err: unknown, id: string) => void): Promise<number> {
+  const taken = new Set<string>();
+  try {
+    for (const record of spool.pending()) {
+      try {
+        await send(record);
+      } catch (err) {
+        if (!refused(err)) throw err;
+        onDropped(err, idOf(record));
+      }
+      taken.add(idOf(record));
+    }
+  } finally {
+    // Also when a send failed: what went before it is taken, and a crash before this line only resends (ids deduplicate).
+    await spool.remove(taken);
+  }
+  return taken.size;
+}
+
 export class UsageSpool extends Spool<TickWire> {
   constructor(path: string) {
     super(path, (t) => t.tickId);

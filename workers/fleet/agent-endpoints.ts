@@ -15,6 +15,7 @@ import type { FleetDeps } from '../../producers/fleet/fleet-deps.js';
 import type { PersonKeys } from '../../producers/identity/crypto/person-keys.js';
 import { appendConnections } from '../../producers/usage/connection-reports.js';
 import { appendTick, parseTick } from '../../producers/usage/usage-ticks.js';
+import { appendSiteTrafficTick, parseSiteTrafficTick, type SiteTrafficWire } from '../../producers/usage/site-traffic-ticks.js';
 import type { CheckpointWatcher } from '../../projectors/runtime/checkpoint-watcher.js';
 import type { ConfigStore } from './config-store.js';
 import type { EdgeEndpoints } from './edge-endpoints.js';
@@ -119,6 +120,8 @@ export class AgentEndpoints {
       case 'edge-report':
         await this.edge.report(nodeId, body as EdgeReportRequest);
         return {};
+      case 'edge-traffic':
+        return appendSiteTrafficTick(this.d.handler.store, parseSiteTrafficTick(nodeId, body as SiteTrafficWire));
     }
   }
 

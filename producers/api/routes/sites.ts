@@ -120,6 +120,24 @@ export function siteRoutes(app: FastifyInstance, deps: ApiDeps): void {
     );
   }
 
+  app.post<ById & { Body: unknown }>(
+    '/v1/sites/:id/purge',
+    {
+      config,
+      schema: {
+        tags,
+        summary: "Empty the site's proxy cache on every node serving it: these exact request URIs, or (no paths) everything; nodes apply it with the site's next version",
+        response: answers({ 200: WRITTEN_SITE }, [...WAITS, 404]),
+        params: idParams,
+        body: { type: 'object', description: '{"paths": ["/exact/uri?query"]}, at most 100; omitted or empty: the whole site. 400 invalid_site names a bad path' },
+      },
+    },
+    async (request, reply) => {
+      const { seq } = await sites.purge(request.params.id, request.body, requesterOf(request), actorOf(request));
+      return answerSite(request, reply, seq, 200, request.params.id);
+    },
+  );
+
   app.get<ById>(
     '/v1/sites/:id/deployments',
     { config, schema: { tags, summary: "Per edge node: the site version it serves, or the edge's error for the version it rejected", response: answers({ 200: shape({ deployments: listOf(DEPLOYMENT) }) }, [...READS, 404]), params: idParams } },

@@ -19,6 +19,9 @@ import type { EdgeDesired, SiteOutcome } from '../../../producers/edge/model.js'
 import type { EdgeDesiredReply, EdgeReportRequest } from '../../fleet/agent-protocol.js';
 import { CaddyEdge } from '../../edge/caddy/apply.js';
 import { NginxEdge, type NginxEdgeOptions } from '../../edge/nginx/apply.js';
+import { sendSpooled } from '../spool.js';
+import { EdgeTraffic, type ObservableEdge } from './edge-traffic.js';
+import type { EdgeMetrics } from './edge-metrics.js';
 
 /** What the driver needs from an edge: NginxEdge has exactly this shape. */
 export interface EdgeBackend {
@@ -35,7 +38,11 @@ export interface EdgeDriverOptions {
   log: Logger;
   /** The fallback when a push is lost (default 30 s). */
   syncIntervalMs?: number;
+  /** Per-site metrics and traffic ticks from the edge's logs (docs/edge.md#observability), for an edge that offers them. */
+  observe?: { nodeId: string; metrics: EdgeMetrics; spoolPath: string; intervalMs?: number };
 }
+
+const observable = (edge: EdgeBackend): edge is EdgeBackend & ObservableEdge => 'readTraffic' in edge && 'certificateFiles' in edge && 'servedSites' in edge;
 
 export class EdgeDriver {
   private request: FleetRequest | null = null;
@@ -48,15 +55,22 @@ export class EdgeDriver {
   private stopped = false;
   private edgeStopped = false;
   private timer: NodeJS.Timeout | null = null;
+  private trafficTimer: NodeJS.Timeout | null = null;
+  /** Null when the edge offers no logs to read (Caddy) or no metrics were asked for. */
+  readonly traffic: EdgeTraffic | null;
+  private collecting: Promise<void> | null = null;
   /** Counters for tests. */
-  readonly stats = { syncs: 0, applies: 0 };
+  readonly stats = { syncs: 0, applies: 0, trafficTicksSent: 0 };
 
-  constructor(private readonly o: EdgeDriverOptions) {}
+  constructor(private readonly o: EdgeDriverOptions) {
+    this.traffic = o.observe && observable(o.edge) ? new EdgeTraffic({ edge: o.edge, log: o.log, ...o.observe }) : null;
+  }
 
   /** Serves the last good sites, without the fleet. */
   async resume(): Promise<void> {
     if (this.resumed) return;
     this.resumed = true;
+    await this.traffic?.load();
     await this.o.edge.start();
   }
 
@@ -64,7 +78,34 @@ export class EdgeDriver {
     this.request = request;
     this.timer = setInterval(() => this.requestSync(), this.o.syncIntervalMs ?? 30_000);
     this.timer.unref();
+    if (this.traffic) {
+      this.trafficTimer = setInterval(() => void this.collectTraffic(), this.o.observe?.intervalMs ?? 10_000);
+      this.trafficTimer.unref();
+    }
     this.requestSync();
+  }
+
+  /** Reads the edge's logs into metrics and a traffic tick, and sends the spooled ticks; one collection at a time. */
+  collectTraffic(): Promise<void> {
+    if (!this.traffic || this.stopped) return Promise.resolve();
+    this.collecting ??= this.collectNow()
+      .catch((err: unknown) => this.o.log.warn({ err }, 'edge traffic collection failed'))
+      .finally(() => (this.collecting = null));
+    return this.collecting;
+  }
+
+  private async collectNow(): Promise<void> {
+    const traffic = this.traffic!;
+    await traffic.collect();
+    if (!this.request) return;
+    const request = this.request;
+    this.stats.trafficTicksSent += await sendSpooled(
+      traffic.spool,
+      (t) => t.tickId,
+      (tick) => request('edge-traffic', tick),
+      (err) => (err as { code?: unknown }).code === 'invalid_tick',
+      (err, id) => this.o.log.error({ err, id }, 'the fleet refused a traffic tick; dropping it'),
+    );
   }
 
   requestSync(): void {
@@ -78,6 +119,9 @@ export class EdgeDriver {
 
   /** Stops syncing after the running sync; the edge keeps serving unless `stopEdge`. */
   async stop(stopEdge = true): Promise<void> {
+    if (this.trafficTimer) clearInterval(this.trafficTimer);
+    // The last interval's traffic is spooled before the edge goes (sent at the next start).
+    if (this.resumed && !this.edgeStopped) await this.collectTraffic();
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     await this.running;
@@ -127,7 +171,7 @@ export class EdgeDriver {
 }
 
 /** The edge driver of `relaygrid agent --edge nginx|caddy`: the same node options, either edge (docs/edge-caddy.md says what Caddy refuses). */
-export function edgeDriverOf(kind: 'nginx' | 'caddy', options: NginxEdgeOptions, syncIntervalMs?: number): EdgeDriver {
+export function edgeDriverOf(kind: 'nginx' | 'caddy', options: NginxEdgeOptions, syncIntervalMs?: number, observe?: EdgeDriverOptions['observe']): EdgeDriver {
   const edge = kind === 'nginx' ? new NginxEdge(options) : new CaddyEdge(options);
-  return new EdgeDriver({ edge, log: options.logger, ...(syncIntervalMs === undefined ? {} : { syncIntervalMs }) });
+  return new EdgeDriver({ edge, log: options.logger, ...(syncIntervalMs === undefined ? {} : { syncIntervalMs }), ...(observe ? { observe } : {}) });
 }

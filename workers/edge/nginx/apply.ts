@@ -16,6 +16,7 @@ import { edgeLayout, stateDirectories, type EdgeLayout } from './layout.js';
 import { NginxProcess } from './nginx-process.js';
 import { currentReleaseId, nextReleaseId, pruneReleases, switchCurrent, writeTree, type WrittenTree } from './releases.js';
 import { renderNginx, type NginxRenderOptions } from './render.js';
+import { NginxTrafficLogs, type EdgeTrafficRead } from './traffic-log.js';
 
 export type Certificates = ReadonlyMap<string, { certPath: string; keyPath: string }>;
 
@@ -60,6 +61,7 @@ export class NginxEdge {
   private certificates: Certificates;
   /** The last release this process wrote, whose unchanged files the next one links. */
   private lastTree: WrittenTree | undefined;
+  private readonly logs: NginxTrafficLogs;
   /** apply/start/stop run one at a time: two releases must never be staged at once. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -67,6 +69,7 @@ export class NginxEdge {
     this.layout = edgeLayout(opts.root);
     this.lastGood = new LastGoodSites(this.layout.lastGood);
     this.certificates = opts.certificates ?? new Map();
+    this.logs = new NginxTrafficLogs(this.layout.trafficLog, this.layout.errorLog);
     this.nginx = new NginxProcess({ binary: opts.binary ?? DEBIAN_PATHS.binary, layout: this.layout, logger: opts.logger, readyTimeoutMs: opts.readyTimeoutMs });
   }
 
@@ -84,6 +87,8 @@ export class NginxEdge {
     return this.serialized(async () => {
       for (const dir of stateDirectories(this.layout)) await mkdir(dir, { recursive: true });
       await this.lastGood.load();
+      // What earlier runs logged was theirs to count.
+      await this.logs.skipExisting();
       await this.deploy(this.lastGood.all());
     });
   }
@@ -101,7 +106,30 @@ export class NginxEdge {
   }
 
   stop(): Promise<void> {
-    return this.serialized(() => this.nginx.stop());
+    return this.serialized(async () => {
+      await this.nginx.stop();
+      await this.logs.close();
+    });
+  }
+
+  /** The requests and WAF blocks nginx logged since the last call (docs/edge.md#observability). */
+  readTraffic(): Promise<EdgeTrafficRead> {
+    return this.logs.read(() => this.nginx.reopenLogs());
+  }
+
+  /** The sites nginx serves now (each one's last good version). */
+  servedSites(): Set<string> {
+    return new Set(this.lastGood.all().map((site) => site.siteId));
+  }
+
+  /** Site id → the certificate file its server block uses, for the sites this node serves. */
+  certificateFiles(): Map<string, string> {
+    const files = new Map<string, string>();
+    for (const site of this.lastGood.all()) {
+      const cert = this.certificates.get(site.siteId);
+      if (cert) files.set(site.siteId, cert.certPath);
+    }
+    return files;
   }
 
   private serialized<T>(work: () => Promise<T>): Promise<T> {

@@ -8,7 +8,9 @@ import { RenderError, type Token } from './escape.js';
 export type ConfNode =
   | { kind: 'directive'; name: string; args: Token[] }
   | { kind: 'block'; name: string; args: Token[]; children: ConfNode[] }
-  | { kind: 'comment'; text: string };
+  | { kind: 'comment'; text: string }
+  /** A line of a `map` (or `geo`) block: its key and value, both tokens. */
+  | { kind: 'entry'; key: Token; value: Token };
 
 const DIRECTIVE_NAME = /^[a-z_][a-z0-9_]*$/;
 
@@ -23,6 +25,10 @@ export function directive(name: string, ...args: Token[]): ConfNode {
 
 export function block(name: string, args: Token[], children: ConfNode[]): ConfNode {
   return { kind: 'block', name: checkName(name), args, children };
+}
+
+export function entry(key: Token, value: Token): ConfNode {
+  return { kind: 'entry', key, value };
 }
 
 /** A comment of our own text (ids and versions), one line. */
@@ -41,6 +47,7 @@ export function renderConf(nodes: ConfNode[], depth = 0): string {
   for (const node of nodes) {
     if (node.kind === 'comment') out += `${pad}# ${node.text}\n`;
     else if (node.kind === 'directive') out += `${pad}${head(node.name, node.args)};\n`;
+    else if (node.kind === 'entry') out += `${pad}${node.key.text} ${node.value.text};\n`;
     else out += `${pad}${head(node.name, node.args)} {\n${renderConf(node.children, depth + 1)}${pad}}\n`;
   }
   return out;

@@ -18,6 +18,8 @@ export interface EdgeLayout {
   logs: string;
   errorLog: string;
   accessLog: string;
+  /** Every site's requests, one JSON line each (log_format edge_traffic): what the agent's traffic metrics read. */
+  trafficLog: string;
   modsecAuditLog: string;
   temp: string;
   /** One proxy_cache directory per site. */
@@ -40,6 +42,7 @@ export function edgeLayout(root: string): EdgeLayout {
     logs: at('logs'),
     errorLog: at('logs', 'error.log'),
     accessLog: at('logs', 'access.log'),
+    trafficLog: at('logs', 'traffic.log'),
     modsecAuditLog: at('logs', 'modsec_audit.log'),
     temp: at('tmp'),
     cache: (siteId) => at('cache', siteId),

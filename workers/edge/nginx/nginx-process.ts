@@ -158,6 +158,11 @@ export class NginxProcess {
     });
   }
 
+  /** SIGUSR1: the master reopens its log files (after a rotation renamed them). */
+  reopenLogs(): void {
+    if (this.service) process.kill(this.service.pid, 'SIGUSR1');
+  }
+
   async stop(): Promise<void> {
     const service = this.service;
     this.service = undefined;

@@ -11,6 +11,7 @@ import { block, comment, directive, renderConf, type ConfNode } from './conf.js'
 import { int, scriptStr, str, word } from './escape.js';
 import { edgeLayout } from './layout.js';
 import { renderSite } from './site.js';
+import { SITE_VARIABLE, TRAFFIC_LOG_FORMAT, trafficLogFormat } from './traffic-format.js';
 import { renderModsecurityMain, renderParanoia } from './waf.js';
 
 export interface NginxRenderOptions {
@@ -56,6 +57,8 @@ function mainConf(opts: NginxRenderOptions, geoip: boolean): ConfNode[] {
     directive('default_type', word('application/octet-stream')),
     directive('server_tokens', word('off')),
     directive('access_log', str(layout.accessLog)),
+    comment('One JSON line per request of a site (each server block logs to the traffic log with it): workers/edge/nginx/traffic-format.ts.'),
+    directive('log_format', word(TRAFFIC_LOG_FORMAT), word('escape=json'), str(trafficLogFormat())),
     directive('client_body_temp_path', str(at('client_body'))),
     directive('proxy_temp_path', str(at('proxy'))),
     directive('fastcgi_temp_path', str(at('fastcgi'))),
@@ -75,6 +78,8 @@ function mainConf(opts: NginxRenderOptions, geoip: boolean): ConfNode[] {
       directive('listen', word(`${opts.address}:${int(opts.httpPort, 1, 65_535, 'HTTP port').text}`), word('default_server')),
       directive('listen', word(`${opts.address}:${int(opts.httpsPort, 1, 65_535, 'HTTPS port').text}`), word('ssl'), word('default_server')),
       directive('ssl_reject_handshake', word('on')),
+      // Declares the variable the traffic log format names, also when no site is rendered (site.ts sets it per server).
+      directive('set', word(SITE_VARIABLE), str('')),
       directive('return', word('421')),
     ]),
     comment('Control server on a unix socket: which release runs, and stub_status.'),
@@ -113,6 +118,7 @@ export function renderNginx(desired: EdgeDesired, opts: NginxRenderOptions): Ren
         httpsPort: opts.httpsPort,
         certificate: opts.certificates.get(site.siteId),
         cacheDir: layout.cache(site.siteId),
+        trafficLog: layout.trafficLog,
         acmeDir: layout.acmeChallenges,
         geoip,
       });

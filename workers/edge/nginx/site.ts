@@ -4,9 +4,10 @@
  * typed reaches the text only as a Token (./escape.ts).
  */
 import type { SiteSpec } from '../../../producers/edge/model.js';
-import { block, comment, directive, type ConfNode } from './conf.js';
+import { block, comment, directive, entry, type ConfNode } from './conf.js';
 import { cidr, countryCode, headerName, hostnameOf, int, pathPrefix, regexLiteral, scriptStr, siteIdOf, str, upstreamAddress, word, type Token } from './escape.js';
 import { transactionIdPrefix, wafRules } from './waf.js';
+import { SITE_VARIABLE, TRAFFIC_LOG_FORMAT } from './traffic-format.js';
 
 export interface SiteRenderContext {
   address: string;
@@ -14,6 +15,8 @@ export interface SiteRenderContext {
   httpsPort: number;
   certificate: { certPath: string; keyPath: string } | undefined;
   cacheDir: string;
+  /** Where every server logs its requests in the edge_traffic format (./traffic-format.ts). */
+  trafficLog: string;
   acmeDir: string;
   /** Whether the main configuration loads a GeoIP country database ($geoip_country_code). */
   geoip: boolean;
@@ -31,7 +34,32 @@ export const BLOCKED_HEADER = 'X-Edge-Blocked';
 
 export const CACHE_STATUS_HEADER = 'X-Cache-Status';
 
-const names = (siteId: string) => ({ upstream: `u_${siteId}`, cacheZone: `c_${siteId}`, rateZone: `r_${siteId}` });
+const names = (siteId: string) => ({
+  upstream: `u_${siteId}`,
+  cacheZone: `c_${siteId}`,
+  rateZone: `r_${siteId}`,
+  // Variable names are [A-Za-z0-9_]: the id in hex, so two ids never share one.
+  cacheVersion: `$cv_${Buffer.from(siteId).toString('hex')}`,
+});
+
+/**
+ * Cache purges as cache-key versions: `map $request_uri $cv_<id>` answers
+ * `v<generation>` (the last whole-site purge) or, for a URI purged since,
+ * `v<generation>p<its purge>`, and the key starts with it. A purge makes the
+ * entries it covers unreachable at the reload that brings it; nginx evicts
+ * them by `inactive` and `max_size` like any cold entry. No file is touched,
+ * and a node that was away purges when it applies the site.
+ */
+function cacheKeyMap(site: SiteSpec, variable: string): ConfNode {
+  const purge = site.cachePurge ?? { generation: 0, paths: [] };
+  const version = (n: number, what: string) => int(n, 0, Number.MAX_SAFE_INTEGER, what).text;
+  const base = `v${version(purge.generation, 'cache generation')}`;
+  return block('map', [word('$request_uri'), word(variable)], [
+    directive('default', str(base)),
+    // Keys are exact URIs (a path starts with "/", so never a map keyword or a "~" regex).
+    ...purge.paths.map((p) => entry(pathPrefix(p.path), str(`${base}p${version(p.generation, 'purge generation')}`))),
+  ]);
+}
 
 function upstreamBlock(site: SiteSpec, upstream: string): ConfNode {
   if (site.upstreams.length === 0) throw new Error('a site needs at least one upstream');
@@ -42,12 +70,13 @@ function upstreamBlock(site: SiteSpec, upstream: string): ConfNode {
 }
 
 /** What every proxying location repeats: add_header in a location cancels inheritance, so each location carries the site's headers. */
-function proxyLocation(site: SiteSpec, upstream: string, cacheZone: string, caching: 'cache' | 'bypass' | 'none'): ConfNode[] {
+function proxyLocation(site: SiteSpec, upstream: string, cacheZone: string, caching: 'cache' | 'bypass' | 'none', cacheVersion: string): ConfNode[] {
   const nodes: ConfNode[] = [directive('proxy_pass', word(`http://${upstream}`))];
   if (caching === 'none') {
     nodes.push(directive('proxy_cache', word('off')));
   } else {
     nodes.push(directive('proxy_cache', word(cacheZone)));
+    nodes.push(directive('proxy_cache_key', word(`${cacheVersion}:$scheme$proxy_host$request_uri`)));
     nodes.push(directive('proxy_cache_valid', word('200'), word('301'), word('302'), word(`${int(site.cache.ttlSeconds, 1, 31_536_000, 'cache TTL').text}s`)));
     if (caching === 'bypass') nodes.push(directive('proxy_cache_bypass', word('1')), directive('proxy_no_cache', word('1')));
     nodes.push(directive('add_header', str(CACHE_STATUS_HEADER), word('$upstream_cache_status'), word('always')));
@@ -100,7 +129,7 @@ function acmeLocation(ctx: SiteRenderContext): ConfNode {
   ]);
 }
 
-function siteLocations(site: SiteSpec, upstream: string, cacheZone: string): ConfNode[] {
+function siteLocations(site: SiteSpec, upstream: string, cacheZone: string, cacheVersion: string): ConfNode[] {
   if (site.blocked) {
     return [
       block('location', [str('/')], [
@@ -111,20 +140,21 @@ function siteLocations(site: SiteSpec, upstream: string, cacheZone: string): Con
     ];
   }
   const caching = site.cache.enabled ? 'cache' : 'none';
-  const nodes = [block('location', [str('/')], proxyLocation(site, upstream, cacheZone, caching))];
+  const nodes = [block('location', [str('/')], proxyLocation(site, upstream, cacheZone, caching, cacheVersion))];
   if (site.cache.enabled) {
-    for (const prefix of site.cache.bypass) nodes.push(block('location', [word('^~'), pathPrefix(prefix)], proxyLocation(site, upstream, cacheZone, 'bypass')));
+    for (const prefix of site.cache.bypass) nodes.push(block('location', [word('^~'), pathPrefix(prefix)], proxyLocation(site, upstream, cacheZone, 'bypass', cacheVersion)));
   }
   return nodes;
 }
 
 export function renderSite(site: SiteSpec, ctx: SiteRenderContext): ConfNode[] {
   const id = siteIdOf(site.siteId);
-  const { upstream, cacheZone, rateZone } = names(id);
+  const { upstream, cacheZone, rateZone, cacheVersion } = names(id);
   const serverNames: Token[] = [site.domain, ...site.aliases].map((name) => str(hostnameOf(name)));
   const nodes: ConfNode[] = [comment(`site ${id} version ${int(site.version, 0, Number.MAX_SAFE_INTEGER, 'version').text}`)];
   if (!site.blocked) nodes.push(upstreamBlock(site, upstream));
   if (site.cache.enabled && !site.blocked) {
+    nodes.push(cacheKeyMap(site, cacheVersion));
     nodes.push(directive('proxy_cache_path', str(ctx.cacheDir), word('levels=1:2'), word(`keys_zone=${cacheZone}:1m`), word('max_size=256m'), word('inactive=1d'), word('use_temp_path=off')));
   }
   if (site.rateLimit) {
@@ -132,6 +162,9 @@ export function renderSite(site: SiteSpec, ctx: SiteRenderContext): ConfNode[] {
   }
   const waf = wafRules(site.waf.level);
   const server: ConfNode[] = [
+    // First, before any rule can answer: every logged line names the site nginx chose.
+    directive('set', word(SITE_VARIABLE), str(id)),
+    directive('access_log', str(ctx.trafficLog), word(TRAFFIC_LOG_FORMAT)),
     ...listens(ctx),
     directive('server_name', ...serverNames),
     directive('modsecurity', word(waf.modsecurity ? 'on' : 'off')),
@@ -144,7 +177,7 @@ export function renderSite(site: SiteSpec, ctx: SiteRenderContext): ConfNode[] {
     server.push(directive('limit_req_status', word('429')));
   }
   if (!site.blocked) server.push(...PROXY_DEFAULTS);
-  server.push(acmeLocation(ctx), ...siteLocations(site, upstream, cacheZone));
+  server.push(acmeLocation(ctx), ...siteLocations(site, upstream, cacheZone, cacheVersion));
   nodes.push(block('server', [], server));
   return nodes;
 }
