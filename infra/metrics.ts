@@ -75,6 +75,18 @@ export class Metrics {
     help: 'Nodes whose agent reports it cannot close removed users\' open connections (the kernel refused SOCK_DESTROY: not root nor CAP_NET_ADMIN, or no CONFIG_INET_DIAG_DESTROY)',
     registers: [this.registry],
   });
+  readonly fleetNodeHealth = new Gauge({
+    name: 'relaygrid_fleet_node_health',
+    help: 'One series per node that is not retired, 1 for the health this fleet worker last judged it in (healthy, degraded, down; unknown until first heard of)',
+    labelNames: ['node', 'health'],
+    registers: [this.registry],
+  });
+  readonly fleetRollouts = new Gauge({
+    name: 'relaygrid_fleet_rollouts',
+    help: 'Rollouts not yet final, by status (running, paused, halted), from the fleet read model',
+    labelNames: ['status'],
+    registers: [this.registry],
+  });
   readonly gatewayConnections = new Gauge({
     name: 'relaygrid_gateway_connections',
     help: 'WebSocket connections open on this gateway',
@@ -166,6 +178,31 @@ export class Metrics {
     name: 'relaygrid_webhook_attempt_seconds',
     help: 'Time from sending a webhook to its answer (or the timeout)',
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly natsConnected = new Gauge({
+    name: 'relaygrid_nats_connected',
+    help: '1 while this process is connected to a NATS server, 0 while it is disconnected and reconnecting',
+    registers: [this.registry],
+  });
+  readonly auditTreeSize = new Gauge({
+    name: 'relaygrid_audit_tree_size',
+    help: 'Leaves in the audit Merkle tree (set by the leading audit worker; take the max over instances)',
+    registers: [this.registry],
+  });
+  readonly auditCheckpointSize = new Gauge({
+    name: 'relaygrid_audit_checkpoint_size',
+    help: 'Tree size of the last signed audit checkpoint',
+    registers: [this.registry],
+  });
+  readonly auditCheckpointTime = new Gauge({
+    name: 'relaygrid_audit_checkpoint_timestamp_seconds',
+    help: 'Unix time the last audit checkpoint was signed (from Postgres at start, then each signature); 0 before the first',
+    registers: [this.registry],
+  });
+  readonly auditActive = new Gauge({
+    name: 'relaygrid_audit_active',
+    help: '1 when this instance holds the audit lock and folds the audit stream, 0 otherwise',
     registers: [this.registry],
   });
   readonly httpDuration = new Histogram({

@@ -14,7 +14,7 @@ import type { Config } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { Names } from './naming.js';
-import { connectNats, type Nats } from './nats/connection.js';
+import { connectNats, reportConnection, type Nats } from './nats/connection.js';
 import { startTelemetry } from './telemetry.js';
 
 export interface Runtime {
@@ -36,6 +36,8 @@ export async function openRuntime(config: Config, role: string, log = createLogg
   const pool = createPool(config.databaseUrl);
   pool.on('error', (err) => log.warn({ err }, 'idle postgres connection failed'));
   const db = createDb(pool);
+  const metrics = new Metrics();
+  reportConnection(nats.nc, metrics.natsConnected);
   const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
   redis.on('error', (err) => log.warn({ err }, 'redis connection failed'));
   return {
@@ -43,7 +45,7 @@ export async function openRuntime(config: Config, role: string, log = createLogg
     log,
     names: new Names(config.namespace),
     registry: sharedRegistry(),
-    metrics: new Metrics(),
+    metrics,
     nats,
     pool,
     db,

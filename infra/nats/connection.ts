@@ -1,4 +1,5 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { Gauge } from 'prom-client';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 
 export interface Nats {
@@ -38,4 +39,19 @@ function credentialsOf(urls: string): { user?: string; pass?: string } {
     if (url.username) return { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) };
   }
   return {};
+}
+
+/**
+ * Keeps `gauge` at 1 while `nc` is connected and 0 while it is not (disconnected, reconnecting or
+ * closed), so that an alert sees a role cut off from NATS even though the process itself is up.
+ */
+export function reportConnection(nc: NatsConnection, gauge: Pick<Gauge, 'set'>): void {
+  gauge.set(nc.isClosed() ? 0 : 1);
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect') gauge.set(0);
+      else if (status.type === 'reconnect') gauge.set(1);
+    }
+  })();
+  void nc.closed().then(() => gauge.set(0));
 }

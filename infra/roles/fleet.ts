@@ -22,6 +22,7 @@ import { HEARTBEAT_INTERVAL_MS } from '../../workers/fleet/agent-protocol.js';
 import { PersonKeys } from '../../producers/identity/crypto/person-keys.js';
 import { OpsService } from '../../workers/fleet/ops-service.js';
 import { UserSync } from '../../workers/fleet/user-sync.js';
+import { RolloutGauge } from '../../workers/fleet/rollout-gauge.js';
 import { Plans } from '../../producers/plans/plans.js';
 import { startPeriodScheduler } from '../../workers/plans/period-scheduler.js';
 import { startMeteringWorker } from '../../workers/plans/metering-worker.js';
@@ -69,6 +70,8 @@ export async function startFleetWorker(rt: Runtime, opts: FleetWorkerOptions = {
   ipLimit.start();
   await userSync.start();
   await ops.start('0.1.0');
+  const rolloutGauge = new RolloutGauge(rt.db, rt.metrics, rt.log);
+  await rolloutGauge.start();
   const periods = startPeriodScheduler(plans.subscriptions, { databaseUrl: rt.config.databaseUrl, log: rt.log, metrics: rt.metrics, ...(opts.clock ? { clock: opts.clock } : {}) });
   const metering = await startMeteringWorker(plans, { databaseUrl: rt.config.databaseUrl, watcher, log: rt.log, metrics: rt.metrics, ...(opts.clock ? { clock: opts.clock } : {}) });
   const webhooks = await startWebhookWorker(rt, fleet.deps.handler, watcher, opts.clock ? { clock: opts.clock } : {});
@@ -82,6 +85,7 @@ export async function startFleetWorker(rt: Runtime, opts: FleetWorkerOptions = {
       await webhooks.close();
       await metering.close();
       await periods.close();
+      await rolloutGauge.stop();
       await ops.stop();
       await userSync.stop();
       await endpoints.stop();

@@ -36,6 +36,7 @@ describe('rollouts, health and operator commands', () => {
 
   const node = (id: string) => env.rt.db.selectFrom('fleet_nodes').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
   const rollout = (id: string) => env.rt.db.selectFrom('fleet_rollouts').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+  const metric = (name: string) => env.rt.metrics.registry.getSingleMetricAsString(name);
   const ops = async <T>(endpoint: string, body: unknown = {}): Promise<{ status: string | undefined; body: T }> => {
     const msg = await nc.request(`${env.rt.names.opsGroup}.${endpoint}`, JSON.stringify(body), { timeout: 10_000 });
     return { status: msg.headers?.get('Nats-Service-Error-Code') || undefined, body: JSON.parse(msg.string()) as T };
@@ -75,6 +76,13 @@ describe('rollouts, health and operator commands', () => {
     for (const { agent } of agents.values()) await agent.stop(true);
     await nc?.close();
     await stack?.close();
+  });
+
+  it('reports each node\'s health as one series, for the NodeDown alert', async () => {
+    await eventually(async () => (await metric('relaygrid_fleet_node_health')).includes('node="r-1",health="healthy"} 1'));
+    const text = await metric('relaygrid_fleet_node_health');
+    for (const id of NODES) expect(text).toContain(`relaygrid_fleet_node_health{node="${id}",health="healthy"} 1`);
+    expect(text).not.toContain('health="down"');
   });
 
   it('relaygrid-ops answers discovery as `nats micro ls` asks for it', async () => {
@@ -127,6 +135,8 @@ describe('rollouts, health and operator commands', () => {
     const { body } = await ops<{ rolloutId: string }>('rollout.plan', { reason: 'broken profile' });
     await eventually(async () => (await rollout(body.rolloutId)).status === 'halted');
     const halted = await rollout(body.rolloutId);
+    // What the RolloutHalted alert reads: the count stays until an operator decides.
+    await eventually(async () => (await metric('relaygrid_fleet_rollouts')).includes('relaygrid_fleet_rollouts{status="halted"} 1'));
     const canary = halted.waves[0]![0]!;
     expect(halted.status_reason).toContain(`canary ${canary} rejected`);
     expect((await node(canary)).last_error).toContain('no such file or directory');
@@ -136,6 +146,7 @@ describe('rollouts, health and operator commands', () => {
     expect((await ops('rollout.rollback', { rolloutId: body.rolloutId })).status).toBeUndefined();
     await eventually(async () => (await node(canary)).desired_template === before.get(canary));
     expect((await rollout(body.rolloutId)).status).toBe('rolled_back');
+    await eventually(async () => (await metric('relaygrid_fleet_rollouts')).includes('relaygrid_fleet_rollouts{status="halted"} 0'));
     expect((await ops<{ code: string }>('rollout.resume', { rolloutId: body.rolloutId })).body.code).toBe('invalid_rollout_state');
     await worker.fleet.profiles.remove('broken', operator);
   });

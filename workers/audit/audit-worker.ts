@@ -18,7 +18,6 @@
  * holds the key knows which log the checkpoint speaks for.
  */
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
-import { Gauge } from 'prom-client';
 import type { Runtime } from '../../infra/runtime.js';
 import { LeaderLock } from '../../projectors/runtime/leader-lock.js';
 import { LeaderLoop } from '../../projectors/runtime/leader-loop.js';
@@ -53,11 +52,6 @@ export interface AuditWorker {
   close(): Promise<void>;
 }
 
-function gauge(rt: Runtime, name: string, help: string): Gauge {
-  // One registry per process, possibly several workers (tests): register once.
-  return (rt.metrics.registry.getSingleMetric(name) as Gauge | undefined) ?? new Gauge({ name, help, registers: [rt.metrics.registry] });
-}
-
 /** `migrate` creates the checkpoint stream (the worker's credentials may not create streams): say so plainly when it has not run. */
 async function checkpointStreamExists(rt: Runtime): Promise<void> {
   try {
@@ -71,8 +65,7 @@ export async function startAuditWorker(rt: Runtime, opts: AuditWorkerOptions): P
   const stream = rt.names.auditStream;
   const origin = opts.signer.name;
   const log = rt.log.child({ worker: 'audit', stream });
-  const treeGauge = gauge(rt, 'relaygrid_audit_tree_size', 'Leaves in the audit Merkle tree');
-  const checkpointGauge = gauge(rt, 'relaygrid_audit_checkpoint_size', 'Tree size of the last signed audit checkpoint');
+  const { auditTreeSize: treeGauge, auditCheckpointSize: checkpointGauge, auditCheckpointTime: checkpointTimeGauge, auditActive } = rt.metrics;
   await checkpointStreamExists(rt);
 
   let state: TreeState | undefined;
@@ -97,7 +90,9 @@ export async function startAuditWorker(rt: Runtime, opts: AuditWorkerOptions): P
       await storeCheckpoint(rt, opts.checkpointDir, origin, { size: s.size, root, note });
       s.checkpointSize = s.size;
       lastCheckpointAt = Date.now();
+      s.checkpointAt = new Date(lastCheckpointAt);
       checkpointGauge.set(s.size);
+      checkpointTimeGauge.set(lastCheckpointAt / 1000);
       log.info({ size: s.size, root: root.toString('base64') }, 'signed audit checkpoint');
       return s.size;
     });
@@ -146,6 +141,8 @@ export async function startAuditWorker(rt: Runtime, opts: AuditWorkerOptions): P
     state = await loadTreeState(rt.db, stream);
     treeGauge.set(state.size);
     checkpointGauge.set(state.checkpointSize);
+    // The stored checkpoint's age, not the start's: a worker that restarts often must not look fresh.
+    if (state.checkpointAt) checkpointTimeGauge.set(state.checkpointAt.getTime() / 1000);
     phase = 'running';
     log.info({ treeSize: state.size }, 'auditing');
     const consumer = await rt.nats.js.consumers.get(stream, { opt_start_seq: state.size + 1 });
@@ -176,6 +173,7 @@ export async function startAuditWorker(rt: Runtime, opts: AuditWorkerOptions): P
     log,
     standbyPollMs: opts.standbyPollMs ?? 1000,
     onRole: (leader) => {
+      auditActive.set(leader ? 1 : 0);
       if (!leader) phase = 'standby';
     },
     work: consume,
@@ -206,6 +204,7 @@ export async function startAuditWorker(rt: Runtime, opts: AuditWorkerOptions): P
       // Whatever is stored gets a checkpoint before the lock goes, so a clean stop leaves nothing unsigned.
       await checkpoint().catch((err: unknown) => log.warn({ err }, 'last audit checkpoint failed'));
       await loop.release();
+      auditActive.set(0);
       phase = 'closed';
     },
   };

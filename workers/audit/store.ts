@@ -22,6 +22,8 @@ export interface TreeState {
   frontier: Frontier;
   /** Tree size of the newest signed checkpoint. */
   checkpointSize: number;
+  /** When the newest checkpoint was signed; null before the first. */
+  checkpointAt: Date | null;
 }
 
 export interface LeafRow {
@@ -49,10 +51,14 @@ export async function loadTreeState(db: Kysely<Database>, stream: string): Promi
   // The tables hold one log; mixing two streams' leaves would make every proof wrong.
   if (other) throw new Error(`the audit tables hold the tree of stream ${other.stream}, not ${stream}`);
   const row = rows[0];
-  const newest = await db.selectFrom('audit_checkpoints').select((eb) => eb.fn.max('tree_size').as('size')).executeTakeFirst();
+  const newest = await db
+    .selectFrom('audit_checkpoints')
+    .select((eb) => [eb.fn.max('tree_size').as('size'), eb.fn.max('created_at').as('at')])
+    .executeTakeFirst();
   const checkpointSize = Number(newest?.size ?? 0);
-  if (!row) return { stream, size: 0, frontier: Frontier.empty(), checkpointSize };
-  return { stream, size: row.tree_size, frontier: Frontier.fromBytes(row.tree_size, row.frontier), checkpointSize };
+  const checkpointAt = newest?.at ? new Date(newest.at) : null;
+  if (!row) return { stream, size: 0, frontier: Frontier.empty(), checkpointSize, checkpointAt };
+  return { stream, size: row.tree_size, frontier: Frontier.fromBytes(row.tree_size, row.frontier), checkpointSize, checkpointAt };
 }
 
 const LEAF_COLUMNS: UnnestColumn<LeafRow>[] = [

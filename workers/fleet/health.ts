@@ -32,7 +32,7 @@ export class HealthTracker {
     private readonly d: FleetDeps,
     private readonly log: Logger,
     private readonly downAfterMs = 3 * HEARTBEAT_INTERVAL_MS,
-    private readonly metrics?: Pick<Metrics, 'fleetHealthChanges' | 'fleetCutUnsupported'>,
+    private readonly metrics?: Pick<Metrics, 'fleetHealthChanges' | 'fleetCutUnsupported' | 'fleetNodeHealth'>,
   ) {}
 
   beat(nodeId: string, message: HeartbeatMessage): void {
@@ -88,5 +88,14 @@ export class HealthTracker {
       if (events.length > 0) this.metrics?.fleetHealthChanges.inc({ health });
       this.judged.set(row.id, health);
     }
+    this.reportHealth(rows);
+  }
+
+  /** One series per node for its health now; reset first, so a retired node or a health it left has no series. */
+  private reportHealth(rows: { id: string; health: string }[]): void {
+    const gauge = this.metrics?.fleetNodeHealth;
+    if (!gauge) return;
+    gauge.reset();
+    for (const row of rows) gauge.set({ node: row.id, health: this.judged.get(row.id) ?? row.health }, 1);
   }
 }
