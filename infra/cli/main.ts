@@ -126,9 +126,9 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   'nats-config': {
-    synopsis: 'nats-config [--host H] [--port N] [--store-dir DIR]',
+    synopsis: 'nats-config [--host H] [--port N] [--store-dir DIR] [--name N --routes H:P,H:P,H:P [--cluster-port P] [--cluster-name C] [--domain D]]',
     summary:
-      "print a nats-server config with Relaygrid's account and users\n(passwords from NATS_OPERATOR_/SERVICE_/ANALYST_/AUDIT_/GATEWAY_PASSWORD,\nenrolled nodes' users from DATABASE_URL)",
+      "print a nats-server config with Relaygrid's account and users\n(passwords from NATS_OPERATOR_/SERVICE_/ANALYST_/AUDIT_/GATEWAY_PASSWORD,\nenrolled nodes' users from DATABASE_URL); with --routes, one cluster member's\n(run once per node with its own --name; route password from NATS_CLUSTER_PASSWORD)",
     run: async (args, config) => (await roles.natsConfig()).runNatsConfig(config(), args),
   },
   replay: {
