@@ -17,7 +17,8 @@ import { invoicesProjection } from './billing/invoices.projection.js';
 import { couponsProjection } from './billing/coupons.projection.js';
 import { paymentMethodsProjection } from './billing/payment-methods.projection.js';
 import { edgeSitesProjection } from './edge/sites.projection.js';
+import { edgeCertificatesProjection } from './edge/certificates.projection.js';
 
 export const PROJECTIONS: ReadonlyMap<string, Projection> = new Map(
-  [usersProjection, proxyCredentialsProjection, apiKeysProjection, devicesProjection, contactsProjection, groupsProjection, fleetProjection, usageProjection, plansProjection, connectionsProjection, meteringProjection, webhookEndpointsProjection, ordersProjection, invoicesProjection, couponsProjection, paymentMethodsProjection, edgeSitesProjection].map((p) => [p.name, p]),
+  [usersProjection, proxyCredentialsProjection, apiKeysProjection, devicesProjection, contactsProjection, groupsProjection, fleetProjection, usageProjection, plansProjection, connectionsProjection, meteringProjection, webhookEndpointsProjection, ordersProjection, invoicesProjection, couponsProjection, paymentMethodsProjection, edgeSitesProjection, edgeCertificatesProjection].map((p) => [p.name, p]),
 );

@@ -126,6 +126,9 @@ export interface Database {
   payment_methods: PaymentMethodTable;
   edge_sites: EdgeSiteTable;
   edge_site_deployments: EdgeSiteDeploymentTable;
+  edge_certificates: EdgeCertificateTable;
+  edge_acme_challenges: EdgeAcmeChallengeTable;
+  edge_acme_challenge_acks: EdgeAcmeChallengeAckTable;
 }
 
 /** The audit worker's tree over <NS>_AUDIT (workers/audit/store.ts). One row per audit stream. */
@@ -653,4 +656,37 @@ export interface EdgeSiteDeploymentTable {
   /** The edge's own error text for a rejected version. */
   error: string | null;
   updated_at: Date;
+}
+
+/** Each site's ACME certificate state (projectors/edge/certificates.projection.ts): names and dates, never key material. */
+export interface EdgeCertificateTable {
+  site_id: string;
+  /** What the last order asked for (the certificate's names once one is issued), the site's domain first. */
+  domains: string[];
+  /** The current certificate; null while the site has none. */
+  serial: string | null;
+  not_before: Date | null;
+  not_after: Date | null;
+  renew_at: Date | null;
+  /** Failed orders in a row since the last certificate. */
+  failures: number;
+  retry_at: Date | null;
+  last_error: string | null;
+  updated_at: Date;
+  last_seq: number;
+}
+
+/** An HTTP-01 answer being validated now (producers/edge/acme/fleet-challenge-publisher.ts). */
+export interface EdgeAcmeChallengeTable {
+  token: string;
+  site_id: string;
+  key_authorization: string;
+  created_at: Date;
+}
+
+/** A node's word that it serves a token (its edge-report). */
+export interface EdgeAcmeChallengeAckTable {
+  token: string;
+  node_id: string;
+  acked_at: Date;
 }
