@@ -358,6 +358,37 @@ export interface CommitV1 {
   events: Array<CommittedEventV1>;
 }
 
+/** The edge's ACME leader got a certificate for a site (one order for the whole fleet) and stored it sealed in <NS>_EDGE_CERTS (docs/edge-acme.md). Aggregate: edge.certificate.<siteId>. No key material here. */
+export interface CertificateIssuedV1 {
+  siteId: string;
+  /** what the certificate names, the site's domain first */
+  domains: Array<string>;
+  /** the certificate's serial number, upper-case hex as Node's X509Certificate gives it */
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+  /** when the leader orders its successor: two thirds of the lifetime */
+  renewAt: Date;
+  /** the certificate this one renews; null for a site's first */
+  replacedSerial: null | string;
+  issuedAt: Date;
+}
+
+/** An ACME order for a site's certificate (its first or a renewal) failed; the leader tries again at retryAt (1 min, 2, 4 … doubling, at most 6 h apart). The operator notification: mail it. Aggregate: edge.certificate.<siteId>. */
+export interface CertificateRenewalFailedV1 {
+  siteId: string;
+  /** what the order asked for */
+  domains: Array<string>;
+  /** failures in a row, from 1; reset by CertificateIssued */
+  attempt: number;
+  /** the CA's or the edge's own words (at most 2000 characters); never key material */
+  error: string;
+  retryAt: Date;
+  /** when the certificate the site still serves expires; null: the site has none yet (it is not served over HTTPS) */
+  currentNotAfter: null | Date;
+  failedAt: Date;
+}
+
 /** A site name was given up (its site deleted, or the name dropped by an update): another site may claim it. */
 export interface DomainReleasedV1 {
   domain: string;
@@ -1541,6 +1572,8 @@ export const SCHEMA_FILES: readonly SchemaEntry[] = [
   { context: 'billing', name: 'WebhookEndpointDisabled', version: 1, schema: {"type":"record","name":"WebhookEndpointDisabled","namespace":"relaygrid.billing","doc":"Deliveries to the endpoint stopped: its receiver answered 410 Gone (reason gone). Pending deliveries are cancelled; nothing new is queued for it.","fields":[{"name":"endpointId","type":"string"},{"name":"reason","type":"string","doc":"gone"},{"name":"webhookId","type":["null","string"],"default":null,"doc":"the delivery whose answer disabled it"},{"name":"by","type":"string"},{"name":"disabledAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'billing', name: 'WebhookEndpointSecretRotated', version: 1, schema: {"type":"record","name":"WebhookEndpointSecretRotated","namespace":"relaygrid.billing","doc":"The endpoint's signing secret was replaced. Until previousValidUntil every delivery carries a signature with the old secret too, so receivers can switch without dropping any.","fields":[{"name":"endpointId","type":"string"},{"name":"secretSealed","type":"bytes","doc":"the new secret, sealed like WebhookEndpointCreated.secretSealed"},{"name":"previousValidUntil","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"by","type":"string"},{"name":"rotatedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'core', name: 'Commit', version: 1, schema: {"type":"record","name":"Commit","namespace":"relaygrid.core","doc":"Several events of one decision in one JetStream message, because nats-server 2.9 has no atomic batch publish. Each entry carries its own CloudEvents id, type and schema fingerprint.","fields":[{"name":"events","type":{"type":"array","items":{"type":"record","name":"CommittedEvent","fields":[{"name":"id","type":"string"},{"name":"type","type":"string","doc":"CloudEvents type, e.g. relaygrid.identity.UserRegistered.v2"},{"name":"dataschema","type":"string","doc":"sha256:<hex> fingerprint of the writer schema"},{"name":"data","type":"bytes","doc":"Avro binary of the event under that schema"}]}}}]} },
+  { context: 'edge', name: 'CertificateIssued', version: 1, schema: {"type":"record","name":"CertificateIssued","namespace":"relaygrid.edge","doc":"The edge's ACME leader got a certificate for a site (one order for the whole fleet) and stored it sealed in <NS>_EDGE_CERTS (docs/edge-acme.md). Aggregate: edge.certificate.<siteId>. No key material here.","fields":[{"name":"siteId","type":"string"},{"name":"domains","type":{"type":"array","items":"string"},"doc":"what the certificate names, the site's domain first"},{"name":"serial","type":"string","doc":"the certificate's serial number, upper-case hex as Node's X509Certificate gives it"},{"name":"notBefore","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"notAfter","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"renewAt","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"when the leader orders its successor: two thirds of the lifetime"},{"name":"replacedSerial","type":["null","string"],"default":null,"doc":"the certificate this one renews; null for a site's first"},{"name":"issuedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'edge', name: 'CertificateRenewalFailed', version: 1, schema: {"type":"record","name":"CertificateRenewalFailed","namespace":"relaygrid.edge","doc":"An ACME order for a site's certificate (its first or a renewal) failed; the leader tries again at retryAt (1 min, 2, 4 … doubling, at most 6 h apart). The operator notification: mail it. Aggregate: edge.certificate.<siteId>.","fields":[{"name":"siteId","type":"string"},{"name":"domains","type":{"type":"array","items":"string"},"doc":"what the order asked for"},{"name":"attempt","type":"int","doc":"failures in a row, from 1; reset by CertificateIssued"},{"name":"error","type":"string","doc":"the CA's or the edge's own words (at most 2000 characters); never key material"},{"name":"retryAt","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"currentNotAfter","type":["null",{"type":"long","logicalType":"timestamp-millis"}],"default":null,"doc":"when the certificate the site still serves expires; null: the site has none yet (it is not served over HTTPS)"},{"name":"failedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'edge', name: 'DomainReleased', version: 1, schema: {"type":"record","name":"DomainReleased","namespace":"relaygrid.edge","doc":"A site name was given up (its site deleted, or the name dropped by an update): another site may claim it.","fields":[{"name":"domain","type":"string"},{"name":"siteId","type":"string"},{"name":"releasedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'edge', name: 'DomainReserved', version: 1, schema: {"type":"record","name":"DomainReserved","namespace":"relaygrid.edge","doc":"A site name (a site's domain or alias) was claimed for one site. Appended to the name's reservation subject (edge.domain.<sha256 of the name>) with expectation 0, so two claims cannot both win.","fields":[{"name":"domain","type":"string","doc":"lower-case punycode"},{"name":"siteId","type":"string"},{"name":"reservedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'edge', name: 'SiteBlocked', version: 1, schema: {"type":"record","name":"SiteBlocked","namespace":"relaygrid.edge","doc":"The site answers a fixed page and never reaches its upstreams until unblocked.","fields":[{"name":"siteId","type":"string"},{"name":"by","type":"string"},{"name":"blockedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
@@ -1666,6 +1699,8 @@ export interface EventDataMap {
   'billing.WebhookEndpointDisabled': WebhookEndpointDisabledV1;
   'billing.WebhookEndpointSecretRotated': WebhookEndpointSecretRotatedV1;
   'core.Commit': CommitV1;
+  'edge.CertificateIssued': CertificateIssuedV1;
+  'edge.CertificateRenewalFailed': CertificateRenewalFailedV1;
   'edge.DomainReleased': DomainReleasedV1;
   'edge.DomainReserved': DomainReservedV1;
   'edge.SiteBlocked': SiteBlockedV1;

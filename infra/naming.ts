@@ -8,7 +8,7 @@ import { EVENT_CONTEXTS, type EventContext } from '../contracts/catalogue.js';
 const TOKEN = /^[A-Za-z0-9_-]+$/;
 
 /** What an agent asks or tells the fleet (workers/fleet/agent-endpoints.ts; `edge-*`: workers/fleet/edge-endpoints.ts). */
-export const AGENT_OPS = ['desired', 'config', 'report', 'heartbeat', 'usage', 'connections', 'ips', 'edge-desired', 'edge-report', 'edge-traffic'] as const;
+export const AGENT_OPS = ['desired', 'config', 'report', 'heartbeat', 'usage', 'connections', 'ips', 'edge-desired', 'edge-report', 'edge-traffic', 'edge-certificate'] as const;
 export type AgentOp = (typeof AGENT_OPS)[number];
 
 export class InvalidSubjectTokenError extends Error {

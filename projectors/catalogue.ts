@@ -19,7 +19,8 @@ import { paymentMethodsProjection } from './billing/payment-methods.projection.j
 import { edgeSitesProjection } from './edge/sites.projection.js';
 import { usageAnalyticsProjection } from './analytics/usage-analytics.projection.js';
 import { planSpansProjection } from './analytics/plan-spans.projection.js';
+import { edgeCertificatesProjection } from './edge/certificates.projection.js';
 
 export const PROJECTIONS: ReadonlyMap<string, Projection> = new Map(
-  [usersProjection, proxyCredentialsProjection, apiKeysProjection, devicesProjection, contactsProjection, groupsProjection, fleetProjection, usageProjection, plansProjection, connectionsProjection, meteringProjection, webhookEndpointsProjection, ordersProjection, invoicesProjection, couponsProjection, paymentMethodsProjection, edgeSitesProjection, usageAnalyticsProjection, planSpansProjection].map((p) => [p.name, p]),
+  [usersProjection, proxyCredentialsProjection, apiKeysProjection, devicesProjection, contactsProjection, groupsProjection, fleetProjection, usageProjection, plansProjection, connectionsProjection, meteringProjection, webhookEndpointsProjection, ordersProjection, invoicesProjection, couponsProjection, paymentMethodsProjection, edgeSitesProjection, usageAnalyticsProjection, planSpansProjection, edgeCertificatesProjection].map((p) => [p.name, p]),
 );

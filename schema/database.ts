@@ -136,6 +136,9 @@ export interface Database {
   analytics_exports: AnalyticsExportTable;
   edge_site_traffic: EdgeSiteTrafficTable;
   edge_traffic_ticks: { tick_id: string };
+  edge_certificates: EdgeCertificateTable;
+  edge_acme_challenges: EdgeAcmeChallengeTable;
+  edge_acme_challenge_acks: EdgeAcmeChallengeAckTable;
 }
 
 /** The audit worker's tree over <NS>_AUDIT (workers/audit/store.ts). One row per audit stream. */
@@ -745,3 +748,35 @@ export type TrafficColumn =
   | 'requests_1xx' | 'requests_2xx' | 'requests_3xx' | 'requests_4xx' | 'requests_5xx'
   | 'sent_bytes' | 'received_bytes' | 'cache_hits' | 'cache_misses' | 'cache_bypasses'
   | 'waf_blocks' | 'upstream_requests' | 'upstream_errors' | 'upstream_millis';
+/** Each site's ACME certificate state (projectors/edge/certificates.projection.ts): names and dates, never key material. */
+export interface EdgeCertificateTable {
+  site_id: string;
+  /** What the last order asked for (the certificate's names once one is issued), the site's domain first. */
+  domains: string[];
+  /** The current certificate; null while the site has none. */
+  serial: string | null;
+  not_before: Date | null;
+  not_after: Date | null;
+  renew_at: Date | null;
+  /** Failed orders in a row since the last certificate. */
+  failures: number;
+  retry_at: Date | null;
+  last_error: string | null;
+  updated_at: Date;
+  last_seq: number;
+}
+
+/** An HTTP-01 answer being validated now (producers/edge/acme/fleet-challenge-publisher.ts). */
+export interface EdgeAcmeChallengeTable {
+  token: string;
+  site_id: string;
+  key_authorization: string;
+  created_at: Date;
+}
+
+/** A node's word that it serves a token (its edge-report). */
+export interface EdgeAcmeChallengeAckTable {
+  token: string;
+  node_id: string;
+  acked_at: Date;
+}

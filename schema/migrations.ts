@@ -738,6 +738,42 @@ const migrations: Record<string, Migration> = {
       await table.addPrimaryKeyConstraint('edge_site_traffic_pkey', ['site_id', 'hour', 'node_id']).execute();
     },
   },
+  '2026-12-08-100-edge-acme': {
+    async up(db: Kysely<unknown>) {
+      // Each site's ACME certificate state (projectors/edge/certificates.projection.ts): what the ACME scheduler
+      // reads to know what is due. Names and dates only; the certificate and its key are in <NS>_EDGE_CERTS, sealed.
+      await db.schema
+        .createTable('edge_certificates')
+        .addColumn('site_id', 'text', (c) => c.primaryKey())
+        .addColumn('domains', sql`text[]`, (c) => c.notNull())
+        .addColumn('serial', 'text')
+        .addColumn('not_before', 'timestamptz')
+        .addColumn('not_after', 'timestamptz')
+        .addColumn('renew_at', 'timestamptz')
+        .addColumn('failures', 'integer', (c) => c.notNull())
+        .addColumn('retry_at', 'timestamptz')
+        .addColumn('last_error', 'text')
+        .addColumn('updated_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('last_seq', 'bigint', (c) => c.notNull())
+        .execute();
+      // HTTP-01 answers being validated now (written by the ACME leader, handed to edge nodes in edge-desired), and
+      // which nodes said they serve them. Operational state: public by design (RFC 8555 §8.3), gone after the validation.
+      await db.schema
+        .createTable('edge_acme_challenges')
+        .addColumn('token', 'text', (c) => c.primaryKey())
+        .addColumn('site_id', 'text', (c) => c.notNull())
+        .addColumn('key_authorization', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('edge_acme_challenge_acks')
+        .addColumn('token', 'text', (c) => c.notNull().references('edge_acme_challenges.token').onDelete('cascade'))
+        .addColumn('node_id', 'text', (c) => c.notNull())
+        .addColumn('acked_at', 'timestamptz', (c) => c.notNull())
+        .addPrimaryKeyConstraint('edge_acme_challenge_acks_pkey', ['token', 'node_id'])
+        .execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -8,13 +8,17 @@
  * compares them for equality only.
  */
 import { createHash } from 'node:crypto';
-import type { EdgeDesired, SiteSpec } from './model.js';
+import type { CertificateRef, EdgeDesired, SiteSpec } from './model.js';
 
 /** 48 bits: an exact JavaScript integer, and the odds that two different site sets collide are negligible. */
 const FINGERPRINT_HEX_DIGITS = 12;
 
-export function edgeDesired(sites: SiteSpec[]): EdgeDesired {
+/** The fingerprint covers each ACME site's certificate serial too: a renewal is a new version, which the node applies. */
+export function edgeDesired(sites: SiteSpec[], certificates: CertificateRef[] = []): EdgeDesired {
   const hash = createHash('sha256');
-  for (const key of sites.map((site) => `${site.siteId}:${site.version}`).sort()) hash.update(`${key}\n`);
-  return { version: Number.parseInt(hash.digest('hex').slice(0, FINGERPRINT_HEX_DIGITS), 16), sites };
+  const serials = new Map(certificates.map((c) => [c.siteId, c.serial]));
+  const key = (site: SiteSpec) => `${site.siteId}:${site.version}${serials.has(site.siteId) ? `:${serials.get(site.siteId)}` : ''}`;
+  for (const k of sites.map(key).sort()) hash.update(`${k}\n`);
+  const version = Number.parseInt(hash.digest('hex').slice(0, FINGERPRINT_HEX_DIGITS), 16);
+  return certificates.length > 0 ? { version, sites, certificates } : { version, sites };
 }

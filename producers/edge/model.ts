@@ -60,10 +60,26 @@ export interface SiteCertificate {
   notAfter: string;
 }
 
+/** Which certificate a node should hold for an ACME site: the serial and expiry, never the key (the agent fetches it with `edge-certificate`). */
+export interface CertificateRef {
+  siteId: string;
+  serial: string;
+  /** ISO 8601. */
+  notAfter: string;
+}
+
+/** One HTTP-01 answer an edge node serves at /.well-known/acme-challenge/<token> while the CA validates it. */
+export interface ChallengeAnswer {
+  token: string;
+  keyAuthorization: string;
+}
+
 /** What one edge node is asked to serve at one desired version. */
 export interface EdgeDesired {
   version: number;
   sites: SiteSpec[];
+  /** The ACME certificates of its sites (part of the version: a renewal moves it). */
+  certificates?: CertificateRef[];
 }
 
 /** One site's outcome on one node: applied at a version, or rejected with the edge's own error text (its last good version keeps serving). */

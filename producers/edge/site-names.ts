@@ -19,7 +19,7 @@ import { domainKey, domainReservationDecider } from './domain-reservation.decide
 import { siteDecider } from './site.decider.js';
 import { siteNames } from './site-settings.js';
 
-export type EdgeAggregate = 'site' | 'domain';
+export type EdgeAggregate = 'site' | 'domain' | 'certificate';
 
 export const NAME_TAKEOVER_GRACE_MS = 30_000;
 

@@ -22,7 +22,7 @@ import type { EdgeEndpoints } from './edge-endpoints.js';
 import type { HealthTracker } from './health.js';
 import type { IpLimiter } from './ip-limit.js';
 import { refusal } from './refusal.js';
-import { CONFIG_CHUNK_BYTES, type AgentReply, type ConfigReply, type ConfigRequest, type ConnectionsRequest, type DesiredReply, type DesiredRequest, type EdgeReportRequest, type HeartbeatMessage, type IpsMessage, type ReportRequest, type UsageRequest } from './agent-protocol.js';
+import { CONFIG_CHUNK_BYTES, type AgentReply, type ConfigReply, type ConfigRequest, type ConnectionsRequest, type DesiredReply, type DesiredRequest, type EdgeCertificateRequest, type EdgeReportRequest, type HeartbeatMessage, type IpsMessage, type ReportRequest, type UsageRequest } from './agent-protocol.js';
 
 /** What connection reports and the IP limit need: the keyring that seals client IPs, and the limiter. */
 export interface ConnectionServices {
@@ -122,6 +122,8 @@ export class AgentEndpoints {
         return {};
       case 'edge-traffic':
         return appendSiteTrafficTick(this.d.handler.store, parseSiteTrafficTick(nodeId, body as SiteTrafficWire));
+      case 'edge-certificate':
+        return this.edge.certificate(nodeId, body as EdgeCertificateRequest);
     }
   }
 

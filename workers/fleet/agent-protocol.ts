@@ -5,7 +5,7 @@
  * always taken from the subject, which only that node's credentials may
  * publish on; a body never names a node.
  */
-import type { EdgeDesired, SiteOutcome } from '../../producers/edge/model.js';
+import type { ChallengeAnswer, EdgeDesired, SiteOutcome } from '../../producers/edge/model.js';
 import type { AgentReport } from '../../producers/fleet/rollouts.js';
 import type { ConnectionsWire } from '../../producers/usage/connection-reports.js';
 import type { TickWire } from '../../producers/usage/usage-ticks.js';
@@ -72,13 +72,34 @@ export interface IpsMessage {
   users: { userId: string; ips: { ip: string; since: string }[] }[];
 }
 
-/** `edge-desired` (no body): the sites an edge node serves, and their fingerprint (producers/edge/edge-desired.ts). */
-export type EdgeDesiredReply = EdgeDesired;
+/**
+ * `edge-desired` (no body): the sites an edge node serves, their ACME
+ * certificates' serials, and their fingerprint (producers/edge/edge-desired.ts);
+ * and the HTTP-01 answers of its sites being validated now (not part of the
+ * fingerprint: tokens are files, no reload).
+ */
+export type EdgeDesiredReply = EdgeDesired & { challenges: ChallengeAnswer[] };
 
-/** `edge-report`: each site's outcome of applying the edge desired state `version`. */
+/** `edge-report`: each site's outcome of applying the edge desired state `version`, and the challenge tokens the node serves now. */
 export interface EdgeReportRequest {
   version: number;
   outcomes: SiteOutcome[];
+  /** Absent: the node says nothing about tokens (an older agent). */
+  challenges?: string[];
+}
+
+/** `edge-certificate {siteId}`: the site's current ACME certificate with its key, for a node that serves the site. */
+export interface EdgeCertificateRequest {
+  siteId: string;
+}
+
+export interface EdgeCertificateReply {
+  siteId: string;
+  serial: string;
+  certificatePem: string;
+  privateKeyPem: string;
+  /** ISO 8601. */
+  notAfter: string;
 }
 
 export type AgentReply<T> = { ok: true; result: T } | { ok: false; error: { code: string; message: string } };

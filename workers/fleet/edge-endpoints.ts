@@ -5,19 +5,30 @@
  * `edge_site_deployments`), and the push that tells every edge node to ask
  * again when the `edge-sites` read model moves. The node id always comes from
  * the subject (AgentEndpoints), never from a body.
+ *
+ * ACME (docs/edge-acme.md): `edge-desired` also names each ACME site's
+ * current certificate (serial and expiry, from `edge_certificates`) and the
+ * HTTP-01 answers of its sites being validated now; `edge-certificate` hands
+ * a node the certificate and key of a site it serves, opened from the sealed
+ * store, over the node's own subject and reply inbox (no read model, no log
+ * holds them); `edge-report`'s `challenges` are the node's acknowledgement
+ * that it serves those tokens (producers/edge/acme/fleet-challenge-publisher.ts).
  */
+import { X509Certificate } from 'node:crypto';
 import type { Logger } from '../../infra/logger.js';
 import { DomainError } from '../../producers/decider.js';
 import { edgeDesired } from '../../producers/edge/edge-desired.js';
-import type { SiteOutcome } from '../../producers/edge/model.js';
+import type { CertificateStore } from '../../producers/edge/acme/certificate-store.js';
+import { EDGE_CERTIFICATES_PROJECTOR } from '../../projectors/edge/certificates.projection.js';
+import { liveEdgeNodes } from '../../producers/edge/edge-nodes.js';
+import type { CertificateRef, ChallengeAnswer, SiteOutcome, SiteSpec } from '../../producers/edge/model.js';
 import type { Sites } from '../../producers/edge/sites.js';
 import type { FleetDeps } from '../../producers/fleet/fleet-deps.js';
 import { EDGE_SITES_PROJECTOR } from '../../projectors/edge/sites.projection.js';
 import type { CheckpointWatcher } from '../../projectors/runtime/checkpoint-watcher.js';
-import type { EdgeDesiredReply, EdgeReportRequest } from './agent-protocol.js';
+import type { EdgeCertificateReply, EdgeCertificateRequest, EdgeDesiredReply, EdgeReportRequest } from './agent-protocol.js';
 
-/** The fleet role that makes a node an edge node. */
-export const EDGE_ROLE = 'edge';
+export { EDGE_ROLE } from '../../producers/edge/edge-nodes.js';
 
 /** nginx's messages are a line or two; a runaway one is cut rather than stored whole. */
 const MAX_ERROR_CHARS = 4_000;
@@ -46,11 +57,13 @@ export class EdgeEndpoints {
     private readonly sites: Pick<Sites, 'desiredFor'>,
     private readonly watcher: Pick<CheckpointWatcher, 'onMove'>,
     private readonly log: Logger,
+    /** Where ACME certificates are kept sealed; without it nodes get no ACME certificates. */
+    private readonly certificates?: Pick<CertificateStore, 'get'>,
   ) {}
 
   /** Pushes every edge node whenever the sites' read model commits (the agents' periodic sync covers a lost push). */
   async start(): Promise<void> {
-    this.unsubscribe = await this.watcher.onMove([EDGE_SITES_PROJECTOR], () => this.schedulePush());
+    this.unsubscribe = await this.watcher.onMove([EDGE_SITES_PROJECTOR, EDGE_CERTIFICATES_PROJECTOR], () => this.schedulePush());
   }
 
   stop(): void {
@@ -73,7 +86,7 @@ export class EdgeEndpoints {
   }
 
   private edgeNodes() {
-    return this.d.db.selectFrom('fleet_nodes').where('retired', '=', false).where((eb) => eb(eb.val(EDGE_ROLE), '=', eb.fn.any('roles')));
+    return liveEdgeNodes(this.d.db);
   }
 
   /** The node's labels when it is a live edge node; null for any other node (it serves no sites). */
@@ -84,7 +97,34 @@ export class EdgeEndpoints {
 
   async desired(nodeId: string): Promise<EdgeDesiredReply> {
     const labels = await this.edgeLabels(nodeId);
-    return edgeDesired(labels ? await this.sites.desiredFor(labels) : []);
+    const sites = labels ? await this.sites.desiredFor(labels) : [];
+    const [certificates, challenges] = await Promise.all([this.certificateRefs(sites), this.challenges(sites)]);
+    return { ...edgeDesired(sites, certificates), challenges };
+  }
+
+  /** The current certificate of each of `sites` in ACME mode that has one. */
+  private async certificateRefs(sites: SiteSpec[]): Promise<CertificateRef[]> {
+    const acme = sites.filter((site) => site.tls.mode === 'acme').map((site) => site.siteId);
+    if (!this.certificates || acme.length === 0) return [];
+    const rows = await this.d.db.selectFrom('edge_certificates').select(['site_id', 'serial', 'not_after']).where('site_id', 'in', acme).where('serial', 'is not', null).orderBy('site_id').execute();
+    return rows.flatMap((r) => (r.serial && r.not_after ? [{ siteId: r.site_id, serial: r.serial, notAfter: r.not_after.toISOString() }] : []));
+  }
+
+  private async challenges(sites: SiteSpec[]): Promise<ChallengeAnswer[]> {
+    if (sites.length === 0) return [];
+    const ids = sites.map((site) => site.siteId);
+    const rows = await this.d.db.selectFrom('edge_acme_challenges').select(['token', 'key_authorization']).where('site_id', 'in', ids).orderBy('token').execute();
+    return rows.map((r) => ({ token: r.token, keyAuthorization: r.key_authorization }));
+  }
+
+  /** The ACME certificate and key of a site the node serves; any other site is refused like one that does not exist. */
+  async certificate(nodeId: string, body: EdgeCertificateRequest): Promise<EdgeCertificateReply> {
+    const siteId = typeof body?.siteId === 'string' ? body.siteId : '';
+    const labels = await this.edgeLabels(nodeId);
+    const served = labels ? (await this.sites.desiredFor(labels)).some((site) => site.siteId === siteId && site.tls.mode === 'acme') : false;
+    const stored = served && this.certificates ? await this.certificates.get(siteId) : null;
+    if (!stored) throw new DomainError('site_not_found', 'no ACME certificate for a site this node serves');
+    return { siteId, serial: new X509Certificate(stored.certificatePem).serialNumber, certificatePem: stored.certificatePem, privateKeyPem: stored.privateKeyPem, notAfter: stored.notAfter.toISOString() };
   }
 
   /**
@@ -108,6 +148,7 @@ export class EdgeEndpoints {
         error: o.status === 'rejected' ? o.error : null,
         updated_at: now,
       }));
+    if (body.challenges !== undefined) await this.acknowledge(nodeId, body.challenges, now);
     await this.d.db.transaction().execute(async (trx) => {
       let gone = trx.deleteFrom('edge_site_deployments').where('node_id', '=', nodeId);
       if (served.size > 0) gone = gone.where('site_id', 'not in', [...served]);
@@ -119,5 +160,21 @@ export class EdgeEndpoints {
         .onConflict((oc) => oc.columns(['site_id', 'node_id']).doUpdateSet((eb) => ({ applied_version: eb.ref('excluded.applied_version'), status: eb.ref('excluded.status'), error: eb.ref('excluded.error'), updated_at: eb.ref('excluded.updated_at') })))
         .execute();
     });
+  }
+
+  /** The node serves exactly these tokens now: its acknowledgements of others are withdrawn, those of tokens still being validated recorded. */
+  private async acknowledge(nodeId: string, tokens: unknown, now: Date): Promise<void> {
+    if (!Array.isArray(tokens) || !tokens.every((t): t is string => typeof t === 'string')) throw invalid('challenges must be an array of tokens');
+    let withdrawn = this.d.db.deleteFrom('edge_acme_challenge_acks').where('node_id', '=', nodeId);
+    if (tokens.length > 0) withdrawn = withdrawn.where('token', 'not in', tokens);
+    await withdrawn.execute();
+    if (tokens.length === 0) return;
+    // Only tokens still being validated: the leader may have taken one down since the node fetched it.
+    await this.d.db
+      .insertInto('edge_acme_challenge_acks')
+      .columns(['token', 'node_id', 'acked_at'])
+      .expression((eb) => eb.selectFrom('edge_acme_challenges').select((s) => ['token', s.val(nodeId).as('node_id'), s.val(now).as('acked_at')]).where('token', 'in', tokens))
+      .onConflict((oc) => oc.columns(['token', 'node_id']).doNothing())
+      .execute();
   }
 }

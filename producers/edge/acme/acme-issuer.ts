@@ -30,7 +30,8 @@ export interface AcmeIssuerOptions {
   directoryUrl: string;
   /** PEM; see newAccountKeyPem. */
   accountKeyPem: string;
-  publisher: ChallengePublisher;
+  /** Where tokens go, unless `issue` is given a publisher of its own (the fleet's is per site). */
+  publisher?: ChallengePublisher;
   /** Account contact (`mailto:`), for the CA's expiry and incident mail. */
   contactEmail?: string;
   /** Polling of authorizations and orders: first wait, and longest (acme-client defaults 5 s and 30 s). */
@@ -66,13 +67,14 @@ export class AcmeIssuer {
   }
 
   /** Orders one certificate naming every domain (the first is the subject's CN), validating each over HTTP-01. */
-  async issue(domains: string[]): Promise<IssuedCertificate> {
+  async issue(domains: string[], publisher: ChallengePublisher | undefined = this.opts.publisher): Promise<IssuedCertificate> {
+    if (!publisher) throw new Error('AcmeIssuer.issue: no challenge publisher');
     const names = [...new Set(domains.map((d) => d.toLowerCase()))];
     if (names.length === 0) throw new Error('AcmeIssuer.issue: no domains');
     await this.register();
     const order = await this.client.createOrder({ identifiers: names.map((value) => ({ type: 'dns', value })) });
     const authorizations = await this.client.getAuthorizations(order);
-    const attempts = authorizations.map((authz) => this.authorize(authz));
+    const attempts = authorizations.map((authz) => this.authorize(authz, publisher));
     const settled = await Promise.allSettled(attempts);
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) throw failed.reason;
@@ -93,14 +95,14 @@ export class AcmeIssuer {
   }
 
   /** One authorization: publish its HTTP-01 answer on every node, have the CA check it, take the answer down again. */
-  private async authorize(authz: Authorization): Promise<void> {
+  private async authorize(authz: Authorization, publisher: ChallengePublisher): Promise<void> {
     if (authz.status === 'valid') return;
     const challenge = authz.challenges.find((c) => c.type === 'http-01');
     if (!challenge) throw new Error(`ACME authorization for ${authz.identifier.value} offers no http-01 challenge`);
     const keyAuthorization = await this.client.getChallengeKeyAuthorization(challenge);
     let answered = false;
     try {
-      await this.opts.publisher.publish(challenge.token, keyAuthorization);
+      await publisher.publish(challenge.token, keyAuthorization);
       await this.client.completeChallenge(challenge);
       answered = true;
       await this.client.waitForValidStatus(challenge);
@@ -110,7 +112,7 @@ export class AcmeIssuer {
       throw err;
     } finally {
       // A token left behind is harmless (it only proves control to this account) and must not hide the order's own outcome.
-      await this.opts.publisher.unpublish(challenge.token).catch(() => undefined);
+      await publisher.unpublish(challenge.token).catch(() => undefined);
     }
   }
 }
