@@ -119,6 +119,7 @@ export function renderNginx(desired: EdgeDesired, opts: NginxRenderOptions): Ren
         certificate: opts.certificates.get(site.siteId),
         cacheDir: layout.cache(site.siteId),
         trafficLog: layout.trafficLog,
+        accessLog: layout.accessLog,
         acmeDir: layout.acmeChallenges,
         geoip,
       });

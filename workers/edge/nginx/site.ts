@@ -17,6 +17,8 @@ export interface SiteRenderContext {
   cacheDir: string;
   /** Where every server logs its requests in the edge_traffic format (./traffic-format.ts). */
   trafficLog: string;
+  /** The node's plain access log (combined format), kept beside the traffic log for people reading it. */
+  accessLog: string;
   acmeDir: string;
   /** Whether the main configuration loads a GeoIP country database ($geoip_country_code). */
   geoip: boolean;
@@ -165,6 +167,8 @@ export function renderSite(site: SiteSpec, ctx: SiteRenderContext): ConfNode[] {
     // First, before any rule can answer: every logged line names the site nginx chose.
     directive('set', word(SITE_VARIABLE), str(id)),
     directive('access_log', str(ctx.trafficLog), word(TRAFFIC_LOG_FORMAT)),
+    // A server's own access_log replaces the http-level one: name it again so it keeps every request.
+    directive('access_log', str(ctx.accessLog)),
     ...listens(ctx),
     directive('server_name', ...serverNames),
     directive('modsecurity', word(waf.modsecurity ? 'on' : 'off')),
