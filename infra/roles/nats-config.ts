@@ -32,7 +32,7 @@ export async function enrolledNodes(databaseUrl: string): Promise<NodeUser[]> {
   }
 }
 
-const PASSWORD_VARIABLES = { operator: 'NATS_OPERATOR_PASSWORD', service: 'NATS_SERVICE_PASSWORD', analyst: 'NATS_ANALYST_PASSWORD', audit: 'NATS_AUDIT_PASSWORD', gateway: 'NATS_GATEWAY_PASSWORD' } as const;
+const PASSWORD_VARIABLES = { operator: 'NATS_OPERATOR_PASSWORD', service: 'NATS_SERVICE_PASSWORD', analyst: 'NATS_ANALYST_PASSWORD', audit: 'NATS_AUDIT_PASSWORD', gateway: 'NATS_GATEWAY_PASSWORD', console: 'NATS_CONSOLE_PASSWORD' } as const;
 
 const OPTIONS = {
   host: { type: 'string', default: '0.0.0.0' },
@@ -92,7 +92,7 @@ export async function runNatsConfig(config: Config, args: string[], env: Env = p
       host: values.host,
       port,
       storeDir: values['store-dir'],
-      passwords: { operator: password('operator'), service: password('service'), analyst: password('analyst'), audit: password('audit'), gateway: password('gateway') },
+      passwords: { operator: password('operator'), service: password('service'), analyst: password('analyst'), audit: password('audit'), gateway: password('gateway'), ...(env[PASSWORD_VARIABLES.console] === undefined ? {} : { console: password('console') }) },
       nodes: await enrolledNodes(config.databaseUrl),
       ...(cluster ? { cluster, serverName: values.name } : {}),
     }),

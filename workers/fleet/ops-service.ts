@@ -31,14 +31,17 @@
  *
  * Answers are JSON; a refusal is a micro error (Nats-Service-Error-Code 400,
  * 404 or 409, and the stable code in Nats-Service-Error) with a JSON body.
- * The operator's name in the events is `operator:<by>` when the request
- * gives `by`, else `operator:nats`.
+ * The actor in the events is `nats:<user>` for a console user's request
+ * (the NATS user nats-server authenticated, ops-actor.ts); from inside the
+ * RELAYGRID account it is `operator:<by>` when the request gives `by`, else
+ * `operator:nats`.
  */
 import { Svcm, type Service, type ServiceMsg } from '@nats-io/services';
 import type { Logger } from '../../infra/logger.js';
 import type { FleetDeps } from '../../producers/fleet/fleet-deps.js';
 import type { Rollouts } from '../../producers/fleet/rollouts.js';
 import { refusal } from './refusal.js';
+import { actorOf } from './ops-actor.js';
 import { required, type OpsHandler } from './ops-request.js';
 import type { BillingOps } from '../billing/billing-ops.js';
 import type { FleetViews } from '../../producers/fleet/views.js';
@@ -126,8 +129,7 @@ export class OpsService {
   private async answer(msg: ServiceMsg, handler: OpsHandler): Promise<void> {
     try {
       const body = msg.data.length > 0 ? (JSON.parse(msg.string()) as Record<string, unknown>) : {};
-      const by = typeof body['by'] === 'string' && /^[\w.@-]{1,64}$/.test(body['by']) ? body['by'] : 'nats';
-      msg.respond(JSON.stringify(await handler(body, `operator:${by}`)));
+      msg.respond(JSON.stringify(await handler(body, actorOf(msg.headers, body))));
     } catch (err) {
       const { status, code, message } = refusal(err);
       if (code === 'internal') this.log.error({ err }, 'ops request failed');
