@@ -5,6 +5,7 @@
  */
 import { stripeConfig, type StripeConfig } from './stripe-config.js';
 import { billingConfig, type BillingConfig } from './billing-config.js';
+import { notifyConfig, type NotifyConfig } from './notify-config.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -43,6 +44,8 @@ export interface Config {
   webhooks: WebhookConfig;
   /** Tax rates, the seller's zone and name (infra/billing-config.ts). */
   billing: BillingConfig;
+  /** Mail and links of the notifier (infra/notify-config.ts). */
+  notify: NotifyConfig;
 }
 
 /** Outgoing webhooks (docs/billing-webhooks.md). */
@@ -264,6 +267,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     stripe: stripeConfig(env),
     billing: billingConfig(env),
+    notify: notifyConfig(env),
   };
 }
 

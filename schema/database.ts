@@ -126,6 +126,8 @@ export interface Database {
   payment_methods: PaymentMethodTable;
   edge_sites: EdgeSiteTable;
   edge_site_deployments: EdgeSiteDeploymentTable;
+  notifications: NotificationTable;
+  notification_deliveries: NotificationDeliveryTable;
 }
 
 /** The audit worker's tree over <NS>_AUDIT (workers/audit/store.ts). One row per audit stream. */
@@ -653,4 +655,42 @@ export interface EdgeSiteDeploymentTable {
   /** The edge's own error text for a rejected version. */
   error: string | null;
   updated_at: Date;
+}
+
+/** A notification (workers/notifications/outbox.ts): the outbox row and the in-app entry. */
+export interface NotificationTable {
+  /** Derived from the cause: event id, kind and recipient (producers/notifications/notification-id.ts). */
+  id: string;
+  user_id: string;
+  /** What it tells (`usage.threshold`), and its settings category (`usage`). */
+  kind: string;
+  category: string;
+  cause_event_id: string;
+  cause_type: string;
+  cause_stream: string;
+  cause_seq: number;
+  /** JSON {subject, text, html} sealed under the person's key; null once dropped (forgotten). */
+  message_sealed: Buffer | null;
+  /** The address the cause names (a verification goes to the address being verified); null: the account's address at send time. */
+  recipient_sealed: Buffer | null;
+  /** What to attach, rendered at send time (`invoice:<id>`). */
+  attachment: string | null;
+  created_at: Date;
+  read_at: Date | null;
+}
+
+/** The sent-ledger: one row per notification and channel. */
+export interface NotificationDeliveryTable {
+  notification_id: string;
+  /** email (push later). */
+  channel: string;
+  /** pending, sent, failed (final), suppressed (the user turned it off), dropped (the person was forgotten). */
+  status: string;
+  attempts: ColumnType<number, number | undefined, number>;
+  /** When the next attempt is due; null once final. */
+  next_attempt_at: Date | null;
+  last_error: string | null;
+  final_reason: string | null;
+  created_at: Date;
+  finished_at: Date | null;
 }

@@ -1,4 +1,4 @@
-/** `/v1/auth/*`: register, verify email, log in, refresh, log out, who am I. */
+/** `/v1/auth/*`: register, verify email, log in, refresh, log out, who am I, reset a forgotten password. */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ClientInfo } from '../../identity/authentication.js';
 import { actorOf, principalOf, SIGNED_IN } from '../authenticate.js';
@@ -101,4 +101,38 @@ export function authRoutes(app: FastifyInstance, { identity }: ApiDeps): void {
     const result = await identity.accounts.resendVerification(principalOf(request).userId, actorOf(request));
     return { sent: result.verificationToken !== null, sequence: result.seq };
   });
+
+  app.post<{ Body: { email: string } }>(
+    '/v1/auth/password-reset',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags,
+        summary: 'Mail a password reset link, if the address has an account: the answer is the same either way',
+        response: answers({ 202: shape({ accepted: BOOLEAN }) }, [429]),
+        body: body({ email: EMAIL }, ['email']),
+      },
+    },
+    async (request, reply) => {
+      await identity.passwordReset.request(request.body, request.ip);
+      return reply.status(202).send({ accepted: true });
+    },
+  );
+
+  app.post<{ Body: { token: string; password: string } }>(
+    '/v1/auth/password-reset/confirm',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags,
+        summary: 'Set a new password with the mailed token; every session of the account ends',
+        response: answers({ 200: shape({ reset: BOOLEAN, sequence: SEQUENCE }) }, [410, 422]),
+        body: body({ token: { type: 'string', minLength: 10, maxLength: 200 }, password: PASSWORD }, ['token', 'password']),
+      },
+    },
+    async (request) => {
+      const result = await identity.passwordReset.confirm(request.body.token, request.body.password);
+      return { reset: true, sequence: result.seq };
+    },
+  );
 }
