@@ -817,12 +817,39 @@ export interface EmailVerifiedV1 {
   verifiedAt: Date;
 }
 
+/** What the user wants to be told through which channel (docs/notifications.md#settings). The whole setting each time, not a change. */
+export interface NotificationSettingsChangedV1 {
+  userId: string;
+  /** category:channel pairs turned off (usage:email); security:email is never among them */
+  disabled: Array<string>;
+  /** HH:MM in the user's time zone from which nothing but security notices is sent… */
+  quietStart: null | string;
+  /** …until this HH:MM (the next day when it is earlier than quietStart) */
+  quietEnd: null | string;
+  /** usage and billing notices wait this long to go out together (0: at once) */
+  digestMinutes: number;
+  changedAt: Date;
+}
+
 /** The password of an account was changed (by its owner, or set by an admin). */
 export interface PasswordChangedV1 {
   userId: string;
   /** The argon2id PHC string of the new password. AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten. */
   passwordHashSealed: Buffer;
   changedAt: Date;
+}
+
+/** Outbox event for the notifier: someone asked to reset the password of this account. The token is single-use (any password change spends it) and expires. */
+export interface PasswordResetRequestedV1 {
+  userId: string;
+  /** Hex SHA-256 of the token's secret: what the reset is checked against. */
+  tokenHash: string;
+  /** The token itself, for the mail. AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten. */
+  tokenSealed: Buffer;
+  /** The address to send it to. AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten. */
+  emailSealed: Buffer;
+  expiresAt: Date;
+  requestedAt: Date;
 }
 
 /** Who may see the user's presence and read receipts. */
@@ -1611,7 +1638,9 @@ export const SCHEMA_FILES: readonly SchemaEntry[] = [
   { context: 'identity', name: 'EmailReserved', version: 1, schema: {"type":"record","name":"EmailReserved","namespace":"relaygrid.identity","doc":"An email address was claimed for one user. Appended to the reservation subject of the address with expectation 0, so two claims cannot both win.","fields":[{"name":"emailHash","type":"string","doc":"Hex HMAC-SHA256 of the normalised address under the installation's index key: the subject token, never the address itself."},{"name":"userId","type":"string"},{"name":"reservedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'identity', name: 'EmailVerificationRequested', version: 1, schema: {"type":"record","name":"EmailVerificationRequested","namespace":"relaygrid.identity","doc":"Outbox event for the mail sender: a verification token for the account's current address.","fields":[{"name":"userId","type":"string"},{"name":"tokenHash","type":"string","doc":"Hex SHA-256 of the token: what the verification is checked against."},{"name":"tokenSealed","doc":"The token itself, for the mail sender. AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten.","type":"bytes"},{"name":"emailSealed","doc":"The address to send it to. AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten.","type":"bytes"},{"name":"expiresAt","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"requestedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'identity', name: 'EmailVerified', version: 1, schema: {"type":"record","name":"EmailVerified","namespace":"relaygrid.identity","doc":"The owner proved they read mail at the account's address.","fields":[{"name":"userId","type":"string"},{"name":"verifiedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'identity', name: 'NotificationSettingsChanged', version: 1, schema: {"type":"record","name":"NotificationSettingsChanged","namespace":"relaygrid.identity","doc":"What the user wants to be told through which channel (docs/notifications.md#settings). The whole setting each time, not a change.","fields":[{"name":"userId","type":"string"},{"name":"disabled","type":{"type":"array","items":"string"},"doc":"category:channel pairs turned off (usage:email); security:email is never among them"},{"name":"quietStart","type":["null","string"],"default":null,"doc":"HH:MM in the user's time zone from which nothing but security notices is sent…"},{"name":"quietEnd","type":["null","string"],"default":null,"doc":"…until this HH:MM (the next day when it is earlier than quietStart)"},{"name":"digestMinutes","type":"int","doc":"usage and billing notices wait this long to go out together (0: at once)"},{"name":"changedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'identity', name: 'PasswordChanged', version: 1, schema: {"type":"record","name":"PasswordChanged","namespace":"relaygrid.identity","doc":"The password of an account was changed (by its owner, or set by an admin).","fields":[{"name":"userId","type":"string"},{"name":"passwordHashSealed","doc":"The argon2id PHC string of the new password. AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten.","type":"bytes"},{"name":"changedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
+  { context: 'identity', name: 'PasswordResetRequested', version: 1, schema: {"type":"record","name":"PasswordResetRequested","namespace":"relaygrid.identity","doc":"Outbox event for the notifier: someone asked to reset the password of this account. The token is single-use (any password change spends it) and expires.","fields":[{"name":"userId","type":"string"},{"name":"tokenHash","type":"string","doc":"Hex SHA-256 of the token's secret: what the reset is checked against."},{"name":"tokenSealed","doc":"The token itself, for the mail. AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten.","type":"bytes"},{"name":"emailSealed","doc":"The address to send it to. AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten.","type":"bytes"},{"name":"expiresAt","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"requestedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'identity', name: 'PrivacySettingsChanged', version: 1, schema: {"type":"record","name":"PrivacySettingsChanged","namespace":"relaygrid.identity","doc":"Who may see the user's presence and read receipts.","fields":[{"name":"userId","type":"string"},{"name":"presence","type":"string","doc":"everyone, contacts or nobody"},{"name":"readReceipts","type":"string","doc":"everyone, contacts or nobody"},{"name":"changedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'identity', name: 'ProxyCredentialsIssued', version: 1, schema: {"type":"record","name":"ProxyCredentialsIssued","namespace":"relaygrid.identity","doc":"A user's proxy credentials (VLESS UUID, Trojan password, HTTP/SOCKS5 username and password) were issued or rotated. Nodes must accept only the latest generation.","fields":[{"name":"userId","type":"string"},{"name":"generation","type":"int","doc":"1 at registration, +1 per rotation."},{"name":"reason","type":"string","doc":"registration or rotation"},{"name":"credentialsSealed","doc":"JSON {vlessId, trojanPassword, proxyUsername, proxyPassword}. AES-256-GCM under the person's data key (crypto-shredding): 0x01 | nonce(12) | ciphertext | tag(16), additional data = userId. Unreadable once the person is forgotten.","type":"bytes"},{"name":"issuedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
   { context: 'identity', name: 'RecoveryCodeUsed', version: 1, schema: {"type":"record","name":"RecoveryCodeUsed","namespace":"relaygrid.identity","doc":"A one-time recovery code was spent at login.","fields":[{"name":"userId","type":"string"},{"name":"index","type":"int"},{"name":"usedAt","type":{"type":"long","logicalType":"timestamp-millis"}}]} },
@@ -1738,7 +1767,9 @@ export interface EventDataMap {
   'identity.EmailReserved': EmailReservedV1;
   'identity.EmailVerificationRequested': EmailVerificationRequestedV1;
   'identity.EmailVerified': EmailVerifiedV1;
+  'identity.NotificationSettingsChanged': NotificationSettingsChangedV1;
   'identity.PasswordChanged': PasswordChangedV1;
+  'identity.PasswordResetRequested': PasswordResetRequestedV1;
   'identity.PrivacySettingsChanged': PrivacySettingsChangedV1;
   'identity.ProxyCredentialsIssued': ProxyCredentialsIssuedV1;
   'identity.RecoveryCodeUsed': RecoveryCodeUsedV1;

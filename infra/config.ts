@@ -5,6 +5,7 @@
  */
 import { stripeConfig, type StripeConfig } from './stripe-config.js';
 import { billingConfig, type BillingConfig } from './billing-config.js';
+import { notifyConfig, type NotifyConfig } from './notify-config.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -44,6 +45,8 @@ export interface Config {
   /** Tax rates, the seller's zone and name (infra/billing-config.ts). */
   billing: BillingConfig;
   analytics: AnalyticsConfig;
+  /** Mail and links of the notifier (infra/notify-config.ts). */
+  notify: NotifyConfig;
 }
 
 /** Analytics exports (docs/analytics.md#exports). */
@@ -278,6 +281,7 @@ export function loadConfig(env: Env = process.env): Config {
       exportDir: env['RG_EXPORT_DIR']?.trim() || null,
       exportLinkTtlSeconds: integer(env, 'RG_EXPORT_LINK_TTL', DEFAULTS.analytics.exportLinkTtlSeconds, 10, 7 * 24 * 3600),
     },
+    notify: notifyConfig(env),
   };
 }
 

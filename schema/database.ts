@@ -139,6 +139,8 @@ export interface Database {
   edge_certificates: EdgeCertificateTable;
   edge_acme_challenges: EdgeAcmeChallengeTable;
   edge_acme_challenge_acks: EdgeAcmeChallengeAckTable;
+  notifications: NotificationTable;
+  notification_deliveries: NotificationDeliveryTable;
 }
 
 /** The audit worker's tree over <NS>_AUDIT (workers/audit/store.ts). One row per audit stream. */
@@ -779,4 +781,41 @@ export interface EdgeAcmeChallengeAckTable {
   token: string;
   node_id: string;
   acked_at: Date;
+}
+/** A notification (workers/notifications/outbox.ts): the outbox row and the in-app entry. */
+export interface NotificationTable {
+  /** Derived from the cause: event id, kind and recipient (producers/notifications/notification-id.ts). */
+  id: string;
+  user_id: string;
+  /** What it tells (`usage.threshold`), and its settings category (`usage`). */
+  kind: string;
+  category: string;
+  cause_event_id: string;
+  cause_type: string;
+  cause_stream: string;
+  cause_seq: number;
+  /** JSON {subject, text, html} sealed under the person's key; null once dropped (forgotten). */
+  message_sealed: Buffer | null;
+  /** The address the cause names (a verification goes to the address being verified); null: the account's address at send time. */
+  recipient_sealed: Buffer | null;
+  /** What to attach, rendered at send time (`invoice:<id>`). */
+  attachment: string | null;
+  created_at: Date;
+  read_at: Date | null;
+}
+
+/** The sent-ledger: one row per notification and channel. */
+export interface NotificationDeliveryTable {
+  notification_id: string;
+  /** email (push later). */
+  channel: string;
+  /** pending, sent, failed (final), suppressed (the user turned it off), dropped (the person was forgotten). */
+  status: string;
+  attempts: ColumnType<number, number | undefined, number>;
+  /** When the next attempt is due; null once final. */
+  next_attempt_at: Date | null;
+  last_error: string | null;
+  final_reason: string | null;
+  created_at: Date;
+  finished_at: Date | null;
 }

@@ -774,6 +774,45 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '2026-12-08-140-notifications': {
+    async up(db: Kysely<unknown>) {
+      // The notifications outbox (workers/notifications/outbox.ts): one row per notification, its id derived
+      // from its cause, so a cause seen twice inserts nothing. Doubles as the in-app list. The rendered message
+      // and any address the cause names are sealed under the person's key; null once they were forgotten.
+      await db.schema
+        .createTable('notifications')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('category', 'text', (c) => c.notNull())
+        .addColumn('cause_event_id', 'text', (c) => c.notNull())
+        .addColumn('cause_type', 'text', (c) => c.notNull())
+        .addColumn('cause_stream', 'text', (c) => c.notNull())
+        .addColumn('cause_seq', 'bigint', (c) => c.notNull())
+        .addColumn('message_sealed', 'bytea')
+        .addColumn('recipient_sealed', 'bytea')
+        .addColumn('attachment', 'text')
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('read_at', 'timestamptz')
+        .execute();
+      await db.schema.createIndex('notifications_user').on('notifications').columns(['user_id', 'created_at']).execute();
+      // The sent-ledger: one row per (notification, channel); `sent` is final and unique by the primary key.
+      await db.schema
+        .createTable('notification_deliveries')
+        .addColumn('notification_id', 'text', (c) => c.notNull().references('notifications.id').onDelete('cascade'))
+        .addColumn('channel', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('next_attempt_at', 'timestamptz')
+        .addColumn('last_error', 'text')
+        .addColumn('final_reason', 'text')
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('finished_at', 'timestamptz')
+        .addPrimaryKeyConstraint('notification_deliveries_pkey', ['notification_id', 'channel'])
+        .execute();
+      await db.schema.createIndex('notification_deliveries_due').on('notification_deliveries').column('next_attempt_at').where(sql.ref('status'), '=', 'pending').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

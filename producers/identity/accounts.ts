@@ -20,6 +20,7 @@ import type { Visibility } from './privacy.js';
 import type { UserState, VerificationTicket } from './user.decider.js';
 
 export const VERIFICATION_TTL_MS = 48 * 3600 * 1000;
+export const VERIFICATION_RESENDS_PER_HOUR = 5;
 
 export interface Registration {
   email: string;
@@ -34,7 +35,28 @@ export interface Written {
   seq: number;
 }
 
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+export const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/**
+ * A token to mail, `<userId>.<secret>`: the notifier opens it from the outbox
+ * event (sealed, with the address to send it to); only its hash decides.
+ */
+export function mailedToken(userId: string, email: string, sealIt: (plaintext: string) => Buffer, now: Date, ttlMs: number): { ticket: VerificationTicket; token: string } {
+  const secret = randomBytes(32).toString('base64url');
+  const token = `${userId}.${secret}`;
+  return {
+    token,
+    ticket: { tokenHash: sha256(secret), tokenSealed: sealIt(token), emailSealed: sealIt(email), expiresAt: new Date(now.getTime() + ttlMs) },
+  };
+}
+
+/** The user id and the hash of the secret of a mailed token; refuses one of the wrong shape. */
+export function parseMailedToken(token: string, what: string): { userId: string; tokenHash: string } {
+  const dot = token.indexOf('.');
+  const userId = token.slice(0, dot);
+  if (dot <= 0 || !/^[0-9a-f-]{36}$/.test(userId)) throw new DomainError('invalid_token', `token: this ${what} token is not valid`);
+  return { userId, tokenHash: sha256(token.slice(dot + 1)) };
+}
 
 export class Accounts {
   constructor(private readonly d: IdentityDeps) {}
@@ -56,7 +78,7 @@ export class Accounts {
     try {
       const key = await d.keys.create(userId);
       const sealIt = (plaintext: string) => seal(key, userId, plaintext);
-      const verification = this.ticket(userId, email, sealIt, now);
+      const verification = mailedToken(userId, email, sealIt, now, VERIFICATION_TTL_MS);
       token = verification.token;
       const result = await this.d.decideUser(
         userId,
@@ -103,33 +125,18 @@ export class Accounts {
     return null;
   }
 
-  /** `<userId>.<secret>`: the mail sender gets it from the outbox event; only its hash decides. */
-  private ticket(userId: string, email: string, sealIt: (plaintext: string) => Buffer, now: Date): { ticket: VerificationTicket; token: string } {
-    const secret = randomBytes(32).toString('base64url');
-    const token = `${userId}.${secret}`;
-    return {
-      token,
-      ticket: {
-        tokenHash: sha256(secret),
-        tokenSealed: sealIt(token),
-        emailSealed: sealIt(email),
-        expiresAt: new Date(now.getTime() + VERIFICATION_TTL_MS),
-      },
-    };
-  }
-
   async verifyEmail(token: string, now = new Date()): Promise<Written> {
-    const dot = token.indexOf('.');
-    const userId = token.slice(0, dot);
-    if (dot <= 0 || !/^[0-9a-f-]{36}$/.test(userId)) throw new DomainError('invalid_token', 'token: this verification token is not valid');
-    const result = await this.d.decideUser(userId, { type: 'VerifyEmail', tokenHash: sha256(token.slice(dot + 1)), at: now }, { actor: `user:${userId}` });
+    const { userId, tokenHash } = parseMailedToken(token, 'verification');
+    const result = await this.d.decideUser(userId, { type: 'VerifyEmail', tokenHash, at: now }, { actor: `user:${userId}` });
     return { userId, seq: result.seq };
   }
 
   /** A fresh verification token for the current address (the old one stops working). */
   async resendVerification(userId: string, actor: Actor, now = new Date()): Promise<Written & { verificationToken: string | null }> {
+    // Each resend is a mail to the address: a few an hour, so the endpoint cannot be used to flood an inbox.
+    await this.d.limits.enforce([{ bucket: `resend-verification:${userId}`, limit: VERIFICATION_RESENDS_PER_HOUR, windowSeconds: 3600 }]);
     const email = await this.currentEmail(userId);
-    const { ticket, token } = this.ticket(userId, email, await this.d.sealerFor(userId), now);
+    const { ticket, token } = mailedToken(userId, email, await this.d.sealerFor(userId), now, VERIFICATION_TTL_MS);
     const result = await this.d.decideUser(userId, { type: 'RequestEmailVerification', verification: ticket, at: now }, actor);
     return { userId, seq: result.seq, verificationToken: result.events.length > 0 ? token : null };
   }
@@ -165,7 +172,7 @@ export class Accounts {
     const meta = d.meta(actor);
     await reserveEmail(d.handler, emailHash, userId, meta, now);
     const sealIt = await d.sealerFor(userId);
-    const { ticket, token } = this.ticket(userId, email, sealIt, now);
+    const { ticket, token } = mailedToken(userId, email, sealIt, now, VERIFICATION_TTL_MS);
     const result = await this.d.decideUser(userId, { type: 'ChangeEmail', emailHash, emailSealed: sealIt(email), verification: ticket, at: now }, actor);
     if (state.emailHash && state.emailHash !== emailHash) await releaseEmail(d.handler, state.emailHash, userId, meta, now);
     return { userId, seq: result.seq, verificationToken: token };

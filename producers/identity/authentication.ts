@@ -44,7 +44,7 @@ export interface ClientInfo {
 const API_KEY_PREFIX = 'rgk_';
 const INVALID_CREDENTIALS = 'the email or password is not correct';
 /** Stands in for the owner of an unknown email, so its login does the same reads as a known one's. */
-const NOBODY = '00000000-0000-7000-8000-000000000000';
+export const NOBODY = '00000000-0000-7000-8000-000000000000';
 /** Registration attempts per address per hour: enough for typos and retries, too few to probe with. */
 const REGISTRATIONS_PER_ADDRESS_PER_HOUR = 10;
 

@@ -10,18 +10,21 @@ import { Accounts } from './accounts.js';
 import { Administration } from './administration.js';
 import { Authentication } from './authentication.js';
 import { IdentityDeps } from './identity-deps.js';
+import { PasswordReset } from './password-reset.js';
 
 export class Identity {
   readonly deps: IdentityDeps;
   readonly accounts: Accounts;
   readonly auth: Authentication;
   readonly admin: Administration;
+  readonly passwordReset: PasswordReset;
 
   constructor(opts: { handler: CommandHandler; db: Kysely<Database>; redis: Redis; nats: Nats; masterKey: Buffer; auth: AuthConfig; log: Logger }) {
     this.deps = new IdentityDeps(opts.handler, opts.db, opts.redis, opts.nats, opts.masterKey, opts.auth, opts.log);
     this.accounts = new Accounts(this.deps);
     this.auth = new Authentication(this.deps);
     this.admin = new Administration(this.deps, this.accounts);
+    this.passwordReset = new PasswordReset(this.deps, this.accounts);
   }
 
   start(): Promise<void> {

@@ -30,7 +30,9 @@ export type UserEventKey =
   | 'identity.TotpEnabled'
   | 'identity.TotpDisabled'
   | 'identity.RecoveryCodeUsed'
-  | 'identity.UserRegistrationAbandoned';
+  | 'identity.UserRegistrationAbandoned'
+  | 'identity.PasswordResetRequested'
+  | 'identity.NotificationSettingsChanged';
 
 export interface UserState {
   /** Null until the user is registered. */
@@ -49,6 +51,18 @@ export interface UserState {
   credentialsGeneration: number;
   /** IANA zone the plans context computes this user's periods in (producers/plans/periods.ts). */
   timeZone: string;
+  /** The pending password reset: spent by any password change. */
+  passwordReset: { tokenHash: string; expiresAt: Date } | null;
+  /** Null until the user first chose (producers/notifications/settings.ts holds the defaults). */
+  notificationSettings: NotificationSettingsData | null;
+}
+
+/** The notification settings as the event carries them (validated by producers/notifications/settings.ts). */
+export interface NotificationSettingsData {
+  disabled: string[];
+  quietStart: string | null;
+  quietEnd: string | null;
+  digestMinutes: number;
 }
 
 /** A verification token as the outbox event carries it. */
@@ -76,6 +90,9 @@ export type UserCommand =
   | { type: 'ChangePassword'; passwordHashSealed: Buffer; at: Date }
   | { type: 'RequestEmailVerification'; verification: VerificationTicket; at: Date }
   | { type: 'VerifyEmail'; tokenHash: string; at: Date }
+  | { type: 'RequestPasswordReset'; reset: VerificationTicket; at: Date }
+  | { type: 'ResetPassword'; tokenHash: string; passwordHashSealed: Buffer; at: Date }
+  | { type: 'ChangeNotificationSettings'; settings: NotificationSettingsData; at: Date }
   | { type: 'ChangeEmail'; emailHash: string; emailSealed: Buffer; verification: VerificationTicket; at: Date }
   | { type: 'GrantRole'; role: string; at: Date }
   | ({ type: 'RevokeRole'; role: string; at: Date } & AdminCount)
@@ -116,6 +133,8 @@ const initialState: UserState = {
   totp: null,
   credentialsGeneration: 0,
   timeZone: DEFAULT_TIME_ZONE,
+  passwordReset: null,
+  notificationSettings: null,
 };
 
 /** The user must exist and not be forgotten; returns its id. */
@@ -135,6 +154,12 @@ function keepAnAdmin(state: UserState, command: AdminCount): void {
 
 function verificationRequested(userId: string, ticket: VerificationTicket, at: Date): E {
   return { type: 'identity.EmailVerificationRequested', data: { userId, ...ticket, requestedAt: at } };
+}
+
+/** A mailed token (verification, password reset) must be the pending one and unexpired. */
+function checkToken(pending: { tokenHash: string; expiresAt: Date } | null, tokenHash: string, at: Date, what: string): void {
+  if (!pending || pending.tokenHash !== tokenHash) throw new DomainError('invalid_token', `this ${what} token is not valid for the account`);
+  if (pending.expiresAt.getTime() < at.getTime()) throw new DomainError('token_expired', `this ${what} token has expired: request a new one`);
 }
 
 function decide(command: UserCommand, state: UserState): E[] {
@@ -179,10 +204,21 @@ function decide(command: UserCommand, state: UserState): E[] {
       return [verificationRequested(userId, command.verification, command.at)];
     case 'VerifyEmail': {
       if (state.emailVerified) return [];
-      const pending = state.verification;
-      if (!pending || pending.tokenHash !== command.tokenHash) throw new DomainError('invalid_token', 'this verification token is not valid for the account');
-      if (pending.expiresAt.getTime() < command.at.getTime()) throw new DomainError('token_expired', 'this verification token has expired: request a new one');
+      checkToken(state.verification, command.tokenHash, command.at, 'verification');
       return [{ type: 'identity.EmailVerified', data: { userId, verifiedAt: command.at } }];
+    }
+    case 'RequestPasswordReset':
+      // A suspended account keeps its password until an operator reinstates it.
+      if (state.status !== 'active') return [];
+      return [{ type: 'identity.PasswordResetRequested', data: { userId, ...command.reset, requestedAt: command.at } }];
+    case 'ResetPassword':
+      checkToken(state.passwordReset, command.tokenHash, command.at, 'password reset');
+      return [{ type: 'identity.PasswordChanged', data: { userId, passwordHashSealed: command.passwordHashSealed, changedAt: command.at } }];
+    case 'ChangeNotificationSettings': {
+      const s = command.settings;
+      const before = state.notificationSettings;
+      if (before && JSON.stringify(before) === JSON.stringify(s)) return [];
+      return [{ type: 'identity.NotificationSettingsChanged', data: { userId, ...s, changedAt: command.at } }];
     }
     case 'ChangeEmail':
       if (command.emailHash === state.emailHash) return [];
@@ -249,7 +285,14 @@ function evolve(state: UserState, event: E): UserState {
       };
     }
     case 'identity.PasswordChanged':
-      return { ...state, passwordHashSealed: event.data.passwordHashSealed };
+      // Any new password spends a pending reset: its token is single-use.
+      return { ...state, passwordHashSealed: event.data.passwordHashSealed, passwordReset: null };
+    case 'identity.PasswordResetRequested':
+      return { ...state, passwordReset: { tokenHash: event.data.tokenHash, expiresAt: event.data.expiresAt } };
+    case 'identity.NotificationSettingsChanged': {
+      const { disabled, quietStart, quietEnd, digestMinutes } = event.data;
+      return { ...state, notificationSettings: { disabled, quietStart, quietEnd, digestMinutes } };
+    }
     case 'identity.EmailVerificationRequested':
       return { ...state, verification: { tokenHash: event.data.tokenHash, expiresAt: event.data.expiresAt } };
     case 'identity.EmailVerified':
