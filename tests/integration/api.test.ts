@@ -71,11 +71,15 @@ describe('HTTP API: conventions every route shares', () => {
     const msg = await env.rt.nats.jsm.direct.getMessage(env.rt.names.stream('identity'), { seq: sequence });
     const traceparent = msg?.header.get('traceparent') ?? '';
     expect(traceparent.split('-')[1]).toBe(traceId);
-    await eventually(() => spans.getFinishedSpans().some((s) => s.name === 'project users' && s.spanContext().traceId === traceId));
-    const apiSpan = spans.getFinishedSpans().find((s) => s.name === 'POST /v1/auth/register' && s.spanContext().traceId === traceId);
-    const projectorSpan = spans.getFinishedSpans().find((s) => s.name === 'project users' && s.spanContext().traceId === traceId);
+    const inTrace = () => spans.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId);
+    await eventually(() => inTrace().some((s) => s.name === 'process users' && s.parentSpanContext !== undefined));
+    const apiSpan = inTrace().find((s) => s.name === 'POST /v1/auth/register');
+    // The event carries the context of its append's span, a child of the request's.
+    const sendSpan = inTrace().find((s) => s.spanContext().spanId === traceparent.split('-')[2]);
+    const projectorSpan = inTrace().find((s) => s.name === 'process users' && s.parentSpanContext?.spanId === sendSpan?.spanContext().spanId);
     expect(apiSpan?.parentSpanContext?.spanId).toBe('00f067aa0ba902b7');
-    expect(projectorSpan?.parentSpanContext?.spanId).toBe(apiSpan?.spanContext().spanId);
-    expect(traceparent.split('-')[2]).toBe(apiSpan?.spanContext().spanId);
+    expect(sendSpan?.name).toMatch(/^send .*\.identity\.user\./);
+    expect(sendSpan?.parentSpanContext?.spanId).toBe(apiSpan?.spanContext().spanId);
+    expect(projectorSpan).toBeDefined();
   });
 });
